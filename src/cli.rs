@@ -1,0 +1,53 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "burrow",
+    version,
+    about = "One OpenCode-compatible HTTP API over code that lives anywhere",
+    long_about = "Burrow serves the OpenCode server protocol (REST + SSE, OpenAPI at /doc) over a workspace \
+                  that lives in a local folder, a Docker container, an SSH host or an object-storage bucket. \
+                  OpenCode clients (`opencode attach <url>`, the SDKs) work against it unchanged."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the OpenCode API over a workspace (the current folder by default).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the workspace lives: `local` (a folder on this machine).
+    #[arg(long, default_value = "local", value_name = "ENV")]
+    pub env: String,
+
+    /// The workspace root. For `local`, a folder (default: the current folder).
+    #[arg(long, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+
+    /// The port to listen on; 0 picks a free one. The URL is printed on start.
+    #[arg(long, default_value_t = 4096)]
+    pub port: u16,
+
+    /// The address to listen on. Keep the default (loopback) unless you set
+    /// OPENCODE_SERVER_PASSWORD: anyone who reaches the port can run commands.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub hostname: String,
+
+    /// Also allow browser pages from this origin (repeatable); localhost is always allowed.
+    #[arg(long = "cors", value_name = "ORIGIN")]
+    pub cors: Vec<String>,
+
+    /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
+    #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+}

@@ -1,0 +1,84 @@
+//! Errors as the OpenCode protocol shows them: `{"name": ..., "data": {"message": ...}}`
+//! with a status code that says what went wrong. Nothing that a client can cause
+//! maps to a 500; a 500 means a bug or a broken backend, and its message says which.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::env::EnvError;
+
+/// The error body every endpoint answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// OpenCode's error name, e.g. `BadRequest` or `NotFoundError`.
+    pub name: String,
+    pub data: ErrorData,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorData {
+    pub message: String,
+}
+
+/// An error on its way to becoming an HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
+        Self { status, name, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFoundError", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "ForbiddenError", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "BusyError", message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message)
+    }
+}
+
+impl From<EnvError> for ApiError {
+    fn from(err: EnvError) -> Self {
+        let message = err.to_string();
+        match err {
+            EnvError::NotFound(_) => Self::not_found(message),
+            EnvError::Escape(_) | EnvError::PermissionDenied(_) => Self::forbidden(message),
+            EnvError::InvalidInput(_) => Self::bad_request(message),
+            EnvError::NotADirectory(_) | EnvError::IsADirectory(_) => Self::bad_request(message),
+            EnvError::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, "AlreadyExistsError", message),
+            EnvError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "FileTooLargeError", message),
+            EnvError::Unsupported(_) => Self::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", message),
+            EnvError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "EnvironmentUnavailableError", message)
+            }
+            EnvError::Io(_) => Self::internal(message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, name = self.name, "{}", self.message);
+        }
+        let body = ErrorBody { name: self.name.to_string(), data: ErrorData { message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,45 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use burrow::cli::{Cli, Command, ServeArgs};
+use burrow::env::local::LocalEnv;
+use burrow::env::SharedEnv;
+use burrow::server::{self, AppState, Credentials, Dirs};
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let env: SharedEnv = match args.env.as_str() {
+        "local" => {
+            let dir = match &args.dir {
+                Some(d) => d.clone(),
+                None => std::env::current_dir().context("cannot read the current folder")?,
+            };
+            Arc::new(LocalEnv::new(&dir).with_context(|| format!("cannot serve {}", dir.display()))?)
+        }
+        other => bail!("unknown environment {other:?}; expected local"),
+    };
+    let dirs = dirs_for(args.data_dir.clone());
+    std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
+    let state = AppState::new(env, dirs, Credentials::from_env()).await;
+    server::serve(state, &args.hostname, args.port, &args.cors).await
+}
+
+fn dirs_for(data_dir: Option<PathBuf>) -> Dirs {
+    let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"));
+    let state = data_dir.unwrap_or_else(|| dirs::data_dir().unwrap_or_else(|| home.join(".local/share")).join("burrow"));
+    let config = dirs::config_dir().unwrap_or_else(|| home.join(".config")).join("opencode");
+    let s = |p: PathBuf| p.to_string_lossy().into_owned();
+    Dirs { home: s(home), state: s(state), config: s(config) }
+}

@@ -1,0 +1,4 @@
+//! Serde types of the OpenCode protocol, with their OpenAPI schemas.
+
+pub mod file;
+pub mod project;

@@ -1,0 +1,218 @@
+//! Text search in process: grep-regex for matching, grep-searcher for reading
+//! files line by line (with binary detection), and the ignore crate's parallel
+//! walker, configured like `rg --json --hidden --glob=!**/.git/**`.
+//!
+//! Each walker thread owns its searcher, its matcher clone and a local buffer;
+//! matches are handed over under a lock once per file, and a shared counter stops
+//! every thread as soon as the limit is passed, so a common pattern returns after
+//! a handful of files instead of a full scan.
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use grep_matcher::Matcher;
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
+use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkState};
+
+use super::walk::{builder, relative, threads};
+use crate::env::{EnvError, EnvResult, GrepMatch, GrepRequest, GrepResult, Submatch};
+
+/// OpenCode cuts a matched line at 2000 characters and appends "...".
+pub const MAX_LINE_CHARS: usize = 2000;
+/// OpenCode keeps at most this many submatches of one line.
+pub const MAX_SUBMATCHES: usize = 100;
+
+/// Compiles a pattern the way ripgrep does, so that a bad one is a clear 400.
+pub fn compile(req: &GrepRequest) -> EnvResult<RegexMatcher> {
+    RegexMatcherBuilder::new()
+        .case_insensitive(req.case_insensitive)
+        .line_terminator(Some(b'\n'))
+        .build(&req.pattern)
+        .map_err(|e| EnvError::InvalidInput(format!("invalid regex {:?}: {}", req.pattern, e)))
+}
+
+/// Searches the tree at `base` (the request's directory, resolved by the caller).
+pub fn grep(base: &Path, req: &GrepRequest) -> EnvResult<GrepResult> {
+    let matcher = compile(req)?;
+    if !base.exists() {
+        return Err(EnvError::NotFound(req.dir.clone()));
+    }
+    let shared = Shared { found: Mutex::new(Vec::new()), count: AtomicUsize::new(0), stop: AtomicBool::new(false), limit: req.limit };
+    let walker = builder(base, req.include.as_deref())?.threads(threads()).build_parallel();
+    walker.visit(&mut GrepBuilder { base, matcher: &matcher, shared: &shared });
+    let mut matches = shared.found.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Threads finish in any order; sort so a response is stable for a given set.
+    matches.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.line_number.cmp(&b.line_number)));
+    let truncated = matches.len() > req.limit;
+    matches.truncate(req.limit);
+    Ok(GrepResult { matches, truncated })
+}
+
+struct Shared {
+    found: Mutex<Vec<GrepMatch>>,
+    count: AtomicUsize,
+    stop: AtomicBool,
+    limit: usize,
+}
+
+struct GrepBuilder<'a> {
+    base: &'a Path,
+    matcher: &'a RegexMatcher,
+    shared: &'a Shared,
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for GrepBuilder<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(GrepVisitor {
+            base: self.base,
+            matcher: self.matcher.clone(),
+            searcher: SearcherBuilder::new()
+                .binary_detection(BinaryDetection::quit(b'\x00'))
+                .line_number(true)
+                .build(),
+            shared: self.shared,
+            local: Vec::new(),
+        })
+    }
+}
+
+struct GrepVisitor<'a> {
+    base: &'a Path,
+    matcher: RegexMatcher,
+    searcher: Searcher,
+    shared: &'a Shared,
+    local: Vec<GrepMatch>,
+}
+
+impl ParallelVisitor for GrepVisitor<'_> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return WalkState::Quit;
+        }
+        let Ok(entry) = entry else { return WalkState::Continue };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            return WalkState::Continue;
+        }
+        let path = entry.path();
+        // A single file given as the base has no relative name: use its own.
+        let rel = relative(self.base, path).unwrap_or_else(|| {
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        });
+        let sink = LineSink { matcher: &self.matcher, rel: &rel, out: &mut self.local, shared: self.shared };
+        // Unreadable files are skipped silently, as `rg --no-messages` does.
+        let _ = self.searcher.search_path(&self.matcher, path, sink);
+        if !self.local.is_empty() {
+            let n = self.local.len();
+            self.shared.found.lock().unwrap_or_else(|e| e.into_inner()).append(&mut self.local);
+            if self.shared.count.fetch_add(n, Ordering::Relaxed) + n > self.shared.limit {
+                self.shared.stop.store(true, Ordering::Relaxed);
+                return WalkState::Quit;
+            }
+        }
+        WalkState::Continue
+    }
+}
+
+/// Turns each matching line into a [`GrepMatch`], stopping the file early once
+/// the overall limit is passed.
+struct LineSink<'a> {
+    matcher: &'a RegexMatcher,
+    rel: &'a str,
+    out: &'a mut Vec<GrepMatch>,
+    shared: &'a Shared,
+}
+
+impl Sink for LineSink<'_> {
+    type Error = io::Error;
+
+    fn matched(&mut self, _searcher: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
+        let bytes = mat.bytes();
+        let content = bytes.strip_suffix(b"\n").map(|b| b.strip_suffix(b"\r").unwrap_or(b)).unwrap_or(bytes);
+        let mut submatches = Vec::new();
+        let _ = self.matcher.find_iter(content, |m| {
+            if m.start() < m.end() {
+                let text = String::from_utf8_lossy(&content[m.start()..m.end()]).into_owned();
+                submatches.push(Submatch { text, start: m.start(), end: m.end() });
+            }
+            submatches.len() < MAX_SUBMATCHES
+        });
+        self.out.push(GrepMatch {
+            path: self.rel.to_string(),
+            line_number: mat.line_number().unwrap_or(0),
+            absolute_offset: mat.absolute_byte_offset(),
+            line: clip_line(bytes),
+            submatches,
+        });
+        let total = self.shared.count.load(Ordering::Relaxed) + self.out.len();
+        Ok(total <= self.shared.limit && !self.shared.stop.load(Ordering::Relaxed))
+    }
+}
+
+/// The line as text, cut like OpenCode cuts it.
+fn clip_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.char_indices().nth(MAX_LINE_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("src")).unwrap();
+        std::fs::create_dir_all(p.join("ignored")).unwrap();
+        std::fs::write(p.join(".gitignore"), "ignored/\n").unwrap();
+        std::fs::write(p.join("src/a.rs"), "fn main() {\n    hello(); hello();\n}\n").unwrap();
+        std::fs::write(p.join("ignored/b.rs"), "hello\n").unwrap();
+        std::fs::write(p.join(".hidden"), "hello hidden\n").unwrap();
+        std::fs::write(p.join("bin.dat"), b"hello\x00\x01\x02").unwrap();
+        dir
+    }
+
+    #[test]
+    fn finds_like_ripgrep() {
+        let dir = tree();
+        let r = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "hello".into(), include: None, limit: 10, case_insensitive: false }).unwrap();
+        let paths: Vec<_> = r.matches.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, vec![".hidden", "src/a.rs"]);
+        let m = &r.matches[1];
+        assert_eq!(m.line_number, 2);
+        assert_eq!(m.absolute_offset, 12);
+        assert_eq!(m.line, "    hello(); hello();\n");
+        assert_eq!(m.submatches, vec![Submatch { text: "hello".into(), start: 4, end: 9 }, Submatch { text: "hello".into(), start: 13, end: 18 }]);
+        assert!(!r.truncated);
+    }
+
+    #[test]
+    fn limit_truncates_and_bad_regex_is_invalid_input() {
+        let dir = tree();
+        let r = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "hello".into(), include: None, limit: 1, case_insensitive: false }).unwrap();
+        assert_eq!(r.matches.len(), 1);
+        assert!(r.truncated);
+        let err = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "foo(".into(), include: None, limit: 1, case_insensitive: false });
+        assert!(matches!(err, Err(EnvError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn include_glob_filters() {
+        let dir = tree();
+        let r = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "hello".into(), include: Some("*.rs".into()), limit: 10, case_insensitive: false }).unwrap();
+        assert_eq!(r.matches.iter().map(|m| m.path.as_str()).collect::<Vec<_>>(), vec!["src/a.rs"]);
+    }
+
+    #[test]
+    fn long_lines_are_clipped() {
+        let long = "x".repeat(MAX_LINE_CHARS + 5);
+        let clipped = clip_line(long.as_bytes());
+        assert_eq!(clipped.len(), MAX_LINE_CHARS + 3);
+        assert!(clipped.ends_with("..."));
+    }
+}

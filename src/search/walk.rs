@@ -1,0 +1,94 @@
+//! The gitignore-aware walk that both text search and the file index use.
+//! It matches `rg --files --hidden --glob=!**/.git/**`: hidden files are
+//! included, ignore files are honoured, `.git` is skipped, links are not followed.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use ignore::overrides::OverrideBuilder;
+use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+
+use crate::env::{EntryKind, EnvError, EnvResult, IndexEntry};
+
+/// Threads for a parallel walk: all cores, as ripgrep uses.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(12)
+}
+
+/// A walker configured like ripgrep with OpenCode's flags, optionally
+/// restricted to files matching `include`.
+pub fn builder(base: &Path, include: Option<&str>) -> EnvResult<WalkBuilder> {
+    let mut b = WalkBuilder::new(base);
+    b.hidden(false)
+        .follow_links(false)
+        // Honour .gitignore even outside a git checkout, so a workspace behaves
+        // the same whether or not its `.git` came along (object storage, copies).
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git");
+    if let Some(glob) = include.filter(|g| !g.is_empty()) {
+        let mut ov = OverrideBuilder::new(base);
+        ov.add(glob).map_err(|e| EnvError::InvalidInput(format!("invalid glob {glob:?}: {e}")))?;
+        b.overrides(ov.build().map_err(|e| EnvError::InvalidInput(format!("invalid glob {glob:?}: {e}")))?);
+    }
+    Ok(b)
+}
+
+/// The path of `path` below `base`, with `/` separators.
+pub fn relative(base: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(base).ok()?;
+    let s = rel.to_str().map(str::to_owned).unwrap_or_else(|| rel.to_string_lossy().into_owned());
+    if s.is_empty() {
+        return None;
+    }
+    Some(if std::path::MAIN_SEPARATOR == '/' { s } else { s.replace(std::path::MAIN_SEPARATOR, "/") })
+}
+
+/// Every file and directory below `base`, sorted by path.
+pub fn walk(base: &Path) -> EnvResult<Vec<IndexEntry>> {
+    if !base.is_dir() {
+        return Err(EnvError::NotFound(base.display().to_string()));
+    }
+    let all = Mutex::new(Vec::new());
+    builder(base, None)?.threads(threads()).build_parallel().visit(&mut CollectorBuilder { base, all: &all });
+    let mut entries = all.into_inner().unwrap_or_else(|e| e.into_inner());
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+struct CollectorBuilder<'a> {
+    base: &'a Path,
+    all: &'a Mutex<Vec<IndexEntry>>,
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for CollectorBuilder<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Collector { base: self.base, all: self.all, local: Vec::with_capacity(4096) })
+    }
+}
+
+/// Collects one walker thread's entries locally and hands them over once, when
+/// the thread is done, so the threads do not contend on the shared list.
+struct Collector<'a> {
+    base: &'a Path,
+    all: &'a Mutex<Vec<IndexEntry>>,
+    local: Vec<IndexEntry>,
+}
+
+impl ParallelVisitor for Collector<'_> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
+        let Ok(entry) = entry else { return WalkState::Continue };
+        let Some(ft) = entry.file_type() else { return WalkState::Continue };
+        if let Some(path) = relative(self.base, entry.path()) {
+            let kind = if ft.is_dir() { EntryKind::Directory } else { EntryKind::File };
+            self.local.push(IndexEntry { path, kind });
+        }
+        WalkState::Continue
+    }
+}
+
+impl Drop for Collector<'_> {
+    fn drop(&mut self) {
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        all.append(&mut self.local);
+    }
+}

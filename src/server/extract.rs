@@ -1,0 +1,55 @@
+//! Typed extractors whose rejections are OpenCode-shaped JSON errors, and the
+//! request context: which directory of the workspace a request is about.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::instance::Instance;
+use super::AppState;
+use crate::error::ApiError;
+
+/// Query parameters; a missing or malformed one is a 400 that names it.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query).map(Query).map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))
+    }
+}
+
+/// A JSON body; a malformed one is a 400 that says why.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Json(v)).map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// The directory a request works in: `?directory=` or the
+/// `x-opencode-directory` header, else the workspace root.
+pub struct Ctx(pub Arc<Instance>);
+
+impl FromRequestParts<Arc<AppState>> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let from_query = parts.uri.query().and_then(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, _)| k == "directory").map(|(_, v)| v)
+        });
+        let from_header = || {
+            let raw = parts.headers.get("x-opencode-directory")?.to_str().ok()?;
+            Some(percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned())
+        };
+        let directory = from_query.or_else(from_header).filter(|d| !d.is_empty());
+        state.instances.resolve(state, directory.as_deref()).await.map(Ctx)
+    }
+}

@@ -1,0 +1,92 @@
+//! Instances: what the server knows about each directory clients work in
+//! (its project and worktree), computed once and cached.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::AppState;
+use crate::env::{EntryKind, EnvError, WorkspacePath};
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::project::{Project, ProjectTime};
+use crate::vcs;
+
+/// The project id OpenCode uses for a directory outside any git repository.
+pub const GLOBAL_PROJECT: &str = "global";
+
+pub struct Instance {
+    /// The directory, relative to the workspace root.
+    pub dir: WorkspacePath,
+    /// The directory as the environment names it (absolute).
+    pub directory: String,
+    pub project: Project,
+}
+
+impl Instance {
+    /// Resolves a client-supplied path (relative to this directory, or absolute
+    /// inside the workspace) to a workspace path.
+    pub fn resolve(&self, root: &str, input: &str) -> ApiResult<WorkspacePath> {
+        let p = if input.starts_with('/') { WorkspacePath::parse(root, input) } else { self.dir.join_checked(input) };
+        p.map_err(ApiError::from)
+    }
+
+    /// A workspace path as this directory sees it.
+    pub fn relative<'a>(&self, path: &'a WorkspacePath) -> &'a str {
+        path.strip_prefix(&self.dir).unwrap_or(path.as_str())
+    }
+}
+
+#[derive(Default)]
+pub struct Instances {
+    map: Mutex<HashMap<WorkspacePath, Arc<Instance>>>,
+}
+
+impl Instances {
+    pub async fn resolve(&self, state: &AppState, directory: Option<&str>) -> ApiResult<Arc<Instance>> {
+        let env = &state.env;
+        let dir = match directory {
+            Some(d) => WorkspacePath::parse(env.root(), d)?,
+            None => WorkspacePath::root(),
+        };
+        let mut map = self.map.lock().await;
+        if let Some(found) = map.get(&dir) {
+            return Ok(found.clone());
+        }
+        env.confine(&dir).await?;
+        match env.stat(&dir).await {
+            Ok(m) if m.kind == EntryKind::Directory => {}
+            Ok(_) => return Err(EnvError::NotADirectory(dir.to_string()).into()),
+            Err(e) => return Err(e.into()),
+        }
+        let directory = dir.absolute(env.root());
+        let (id, worktree) = match vcs::project_id(&**env, &dir).await {
+            Some(id) => (id, vcs::toplevel(&**env, &dir).await.unwrap_or_else(|| directory.clone())),
+            None => (GLOBAL_PROJECT.to_string(), "/".to_string()),
+        };
+        let vcs = (id != GLOBAL_PROJECT).then(|| "git".to_string());
+        let project = Project {
+            id,
+            worktree,
+            vcs,
+            name: None,
+            time: ProjectTime { created: state.started_ms, updated: Some(state.started_ms), initialized: None },
+            sandboxes: Vec::new(),
+        };
+        let instance = Arc::new(Instance { dir: dir.clone(), directory, project });
+        map.insert(dir, instance.clone());
+        Ok(instance)
+    }
+
+    /// Every distinct project seen so far.
+    pub async fn projects(&self) -> Vec<Project> {
+        let map = self.map.lock().await;
+        let mut seen: HashMap<String, Project> = HashMap::new();
+        for inst in map.values() {
+            seen.entry(inst.project.id.clone()).or_insert_with(|| inst.project.clone());
+        }
+        let mut out: Vec<Project> = seen.into_values().collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}

@@ -1,0 +1,139 @@
+//! The HTTP server: shared state, the router and its OpenAPI document, and
+//! start-up and shutdown.
+
+mod auth;
+pub mod extract;
+pub mod instance;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::Credentials;
+use instance::Instances;
+use routes::{file, find, meta};
+
+use crate::env::SharedEnv;
+use crate::error::ApiError;
+use crate::search::index::IndexRegistry;
+
+/// Where the server keeps and finds things, as `GET /path` reports them.
+#[derive(Clone, Debug)]
+pub struct Dirs {
+    pub home: String,
+    pub state: String,
+    pub config: String,
+}
+
+/// Everything handlers share.
+pub struct AppState {
+    pub env: SharedEnv,
+    pub indexes: Arc<IndexRegistry>,
+    pub instances: Instances,
+    pub dirs: Dirs,
+    pub credentials: Option<Credentials>,
+    pub started_ms: u64,
+}
+
+/// How long an index may be reused when the environment cannot watch.
+pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
+
+impl AppState {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> Arc<Self> {
+        let watching = env.capabilities().watch;
+        let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
+        let watching = watching && indexes.start_watching().await;
+        let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
+        let started_ms = crate::now_ms();
+        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "burrow", description = "The OpenCode server API, served by Burrow over local, Docker, SSH and object-storage workspaces."))]
+struct ApiDoc;
+
+/// The API routes and the OpenAPI document generated from their annotations.
+pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::path))
+        .routes(routes!(meta::projects))
+        .routes(routes!(meta::current_project))
+        .routes(routes!(meta::vcs_info))
+        .routes(routes!(meta::capabilities))
+        .routes(routes!(file::list))
+        .routes(routes!(file::read))
+        .routes(routes!(file::status))
+        .routes(routes!(find::text))
+        .routes(routes!(find::files))
+        .routes(routes!(find::symbols))
+        .routes(routes!(find::fs_find))
+        .split_for_parts()
+}
+
+pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    api.route("/doc", get(move || { let doc = doc.clone(); async move { axum::Json((*doc).clone()) } }))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
+        .layer(cors(cors_origins))
+        .with_state(state)
+}
+
+/// Browsers may call from localhost pages, and from any origin given with `--cors`.
+fn cors(extra: &[String]) -> CorsLayer {
+    let extra: Vec<HeaderValue> = extra.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            let o = origin.to_str().unwrap_or("");
+            extra.contains(origin)
+                || ["http://localhost", "http://127.0.0.1", "https://localhost", "tauri://localhost", "http://tauri.localhost"]
+                    .iter()
+                    .any(|p| o == *p || o.strip_prefix(p).is_some_and(|rest| rest.starts_with(':')))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+}
+
+/// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.
+pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String]) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
+    println!("burrow server listening on http://{shown}:{}", addr.port());
+    if state.credentials.is_none() && !addr.ip().is_loopback() {
+        eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
+    }
+    let app = router(state, cors_origins);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+

@@ -1,0 +1,81 @@
+//! Health, paths, projects, VCS and Burrow's capability report.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::DirectoryParams;
+use crate::env::Capabilities;
+use crate::error::{ApiResult, ErrorBody};
+use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
+use crate::server::extract::Ctx;
+use crate::server::AppState;
+use crate::vcs;
+
+#[utoipa::path(get, path = "/global/health", tag = "global",
+    responses((status = 200, description = "Health information", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { healthy: true, version: crate::OPENCODE_VERSION.to_string() })
+}
+
+#[utoipa::path(get, path = "/path", tag = "path", params(DirectoryParams),
+    responses((status = 200, body = PathInfo), (status = 403, body = ErrorBody)))]
+pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathInfo> {
+    Json(PathInfo {
+        home: st.dirs.home.clone(),
+        state: st.dirs.state.clone(),
+        config: st.dirs.config.clone(),
+        worktree: inst.project.worktree.clone(),
+        directory: inst.directory.clone(),
+    })
+}
+
+#[utoipa::path(get, path = "/project", tag = "project", params(DirectoryParams),
+    responses((status = 200, description = "List of projects", body = Vec<Project>)))]
+pub async fn projects(State(st): State<Arc<AppState>>, _ctx: Ctx) -> Json<Vec<Project>> {
+    Json(st.instances.projects().await)
+}
+
+#[utoipa::path(get, path = "/project/current", tag = "project", params(DirectoryParams),
+    responses((status = 200, body = Project), (status = 403, body = ErrorBody)))]
+pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
+    Json(inst.project.clone())
+}
+
+#[utoipa::path(get, path = "/vcs", tag = "vcs", params(DirectoryParams),
+    responses((status = 200, body = VcsInfo)))]
+pub async fn vcs_info(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<VcsInfo>> {
+    if inst.project.vcs.is_none() {
+        return Ok(Json(VcsInfo::default()));
+    }
+    let (branch, default_branch) = tokio::join!(vcs::branch(&*st.env, &inst.dir), vcs::default_branch(&*st.env, &inst.dir));
+    Ok(Json(VcsInfo { branch, default_branch }))
+}
+
+/// What Burrow's environment is and can do (a Burrow extension).
+#[derive(Serialize, ToSchema)]
+pub struct BurrowInfo {
+    /// Burrow's own version.
+    pub version: String,
+    /// The OpenCode server version whose protocol Burrow speaks.
+    pub protocol: String,
+    /// `local`, `docker`, `ssh` or `object`.
+    pub env: String,
+    pub root: String,
+    pub capabilities: Capabilities,
+}
+
+#[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow",
+    responses((status = 200, body = BurrowInfo)))]
+pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
+    Json(BurrowInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol: crate::OPENCODE_VERSION.to_string(),
+        env: st.env.kind().to_string(),
+        root: st.env.root().to_string(),
+        capabilities: st.env.capabilities(),
+    })
+}

@@ -1,0 +1,117 @@
+//! Git, run through the environment's exec, so that local, Docker and SSH
+//! workspaces answer the same way. Environments without exec have no VCS.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::env::{EntryKind, Env, EnvResult, ExecRequest, WorkspacePath};
+use crate::protocol::file::{FileChange, FileStatus};
+
+/// Git output larger than this is not a status anyone reads.
+const MAX_GIT_OUTPUT: usize = 16 << 20;
+const GIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Untracked files larger than this count as zero lines rather than being read.
+const MAX_COUNTED_FILE: u64 = 4 << 20;
+
+/// Runs `git ARGS` in `cwd`; `None` when git is missing or fails (not a repository).
+pub async fn git(env: &dyn Env, cwd: &WorkspacePath, args: &[&str]) -> Option<String> {
+    if !env.capabilities().exec {
+        return None;
+    }
+    let mut command = String::from("git -c core.quotepath=off");
+    for arg in args {
+        command.push(' ');
+        command.push_str(&shlex::try_quote(arg).ok()?);
+    }
+    let mut req = ExecRequest::shell(command, cwd.clone());
+    req.env.insert("GIT_OPTIONAL_LOCKS".into(), "0".into());
+    let out = env.exec(req).await.ok()?.collect(MAX_GIT_OUTPUT, Some(GIT_TIMEOUT)).await.ok()?;
+    if out.status.is_some_and(|s| s.success()) {
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        None
+    }
+}
+
+/// OpenCode's project id: the repository's first root commit.
+pub async fn project_id(env: &dyn Env, cwd: &WorkspacePath) -> Option<String> {
+    let out = git(env, cwd, &["rev-list", "--max-parents=0", "--all"]).await?;
+    let mut roots: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    roots.sort_unstable();
+    roots.first().map(|s| s.to_string())
+}
+
+/// The absolute path of the repository's top level, as the environment names it.
+pub async fn toplevel(env: &dyn Env, cwd: &WorkspacePath) -> Option<String> {
+    git(env, cwd, &["rev-parse", "--show-toplevel"]).await.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+pub async fn branch(env: &dyn Env, cwd: &WorkspacePath) -> Option<String> {
+    git(env, cwd, &["rev-parse", "--abbrev-ref", "HEAD"]).await.map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "HEAD")
+}
+
+/// The default branch: the remote HEAD when there is one, else `main` or `master` if present.
+pub async fn default_branch(env: &dyn Env, cwd: &WorkspacePath) -> Option<String> {
+    if let Some(head) = git(env, cwd, &["symbolic-ref", "--short", "refs/remotes/origin/HEAD"]).await {
+        return head.trim().strip_prefix("origin/").map(str::to_string);
+    }
+    for name in ["main", "master"] {
+        if git(env, cwd, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{name}")]).await.is_some() {
+            return Some(name.to_string());
+        }
+    }
+    None
+}
+
+/// Changed, added and deleted files below `cwd` against HEAD, with line counts:
+/// what OpenCode's `/file/status` answered before it went to `[]`.
+pub async fn status(env: &dyn Env, cwd: &WorkspacePath) -> EnvResult<Vec<FileStatus>> {
+    let has_head = git(env, cwd, &["rev-parse", "--verify", "--quiet", "HEAD"]).await.is_some();
+    let (numstat, deleted, untracked) = tokio::join!(
+        async {
+            if has_head {
+                git(env, cwd, &["diff", "--numstat", "--relative", "HEAD", "--", "."]).await
+            } else {
+                git(env, cwd, &["diff", "--numstat", "--relative", "--cached", "--", "."]).await
+            }
+        },
+        async {
+            if has_head {
+                git(env, cwd, &["diff", "--name-only", "--relative", "--diff-filter=D", "HEAD", "--", "."]).await
+            } else {
+                None
+            }
+        },
+        git(env, cwd, &["ls-files", "--others", "--exclude-standard", "--", "."]),
+    );
+    let mut files: BTreeMap<String, FileStatus> = BTreeMap::new();
+    let deleted: Vec<&str> = deleted.as_deref().map(|d| d.lines().collect()).unwrap_or_default();
+    for line in numstat.as_deref().unwrap_or("").lines() {
+        let mut parts = line.splitn(3, '\t');
+        let (Some(a), Some(r), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let status = if deleted.contains(&path) { FileChange::Deleted } else { FileChange::Modified };
+        let added = a.parse().unwrap_or(0);
+        let removed = r.parse().unwrap_or(0);
+        files.insert(path.to_string(), FileStatus { path: path.to_string(), added, removed, status });
+    }
+    for path in untracked.as_deref().unwrap_or("").lines().filter(|l| !l.is_empty()) {
+        let added = count_lines(env, cwd, path).await;
+        files.insert(path.to_string(), FileStatus { path: path.to_string(), added, removed: 0, status: FileChange::Added });
+    }
+    Ok(files.into_values().collect())
+}
+
+async fn count_lines(env: &dyn Env, cwd: &WorkspacePath, path: &str) -> u64 {
+    let Ok(p) = cwd.join_checked(path) else { return 0 };
+    match env.stat(&p).await {
+        Ok(m) if m.kind == EntryKind::File && m.size <= MAX_COUNTED_FILE => {}
+        _ => return 0,
+    }
+    match env.read(&p, MAX_COUNTED_FILE).await {
+        Ok(bytes) if !bytes.contains(&0) => {
+            let n = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            n + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n"))
+        }
+        _ => 0,
+    }
+}
