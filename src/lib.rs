@@ -8,6 +8,8 @@ pub mod cli;
 pub mod content;
 pub mod env;
 pub mod error;
+pub mod event;
+pub mod id;
 pub mod protocol;
 pub mod search;
 pub mod server;

@@ -20,9 +20,10 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{file, find, meta};
+use routes::{event, file, find, meta};
 
 use crate::env::SharedEnv;
+use crate::event::Bus;
 use crate::error::ApiError;
 use crate::search::index::IndexRegistry;
 
@@ -42,6 +43,7 @@ pub struct AppState {
     pub dirs: Dirs,
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
+    pub bus: Bus,
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -54,7 +56,7 @@ impl AppState {
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms })
+        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
     }
 }
 
@@ -78,6 +80,8 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::files))
         .routes(routes!(find::symbols))
         .routes(routes!(find::fs_find))
+        .routes(routes!(event::subscribe))
+        .routes(routes!(event::global))
         .split_for_parts()
 }
 

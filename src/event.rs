@@ -1,0 +1,84 @@
+//! The event bus: one broadcast channel with a bounded buffer.
+//!
+//! Publishing never waits. A subscriber that falls more than the buffer behind
+//! is disconnected (its SSE stream ends) rather than slowing anyone down;
+//! OpenCode clients reconnect and refetch state.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::id::{self, Prefix};
+
+/// How many events a subscriber may fall behind before it is dropped.
+pub const BUS_CAPACITY: usize = 4096;
+
+/// An event as `GET /event` sends it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub properties: Value,
+}
+
+/// An event with the instance it belongs to, as the bus carries it.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The instance's directory (absolute), or `None` for server-wide events.
+    pub directory: Option<String>,
+    pub project: Option<String>,
+    pub event: Event,
+}
+
+/// The `GET /global/event` envelope.
+#[derive(Serialize)]
+pub struct GlobalEnvelope<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<&'a str>,
+    pub payload: &'a Event,
+}
+
+#[derive(Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Arc<Published>>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bus {
+    pub fn new() -> Self {
+        Self { tx: broadcast::channel(BUS_CAPACITY).0 }
+    }
+
+    /// Publishes an event; returns it so callers can log or test it.
+    pub fn publish(&self, directory: Option<&str>, project: Option<&str>, kind: &str, properties: impl Serialize) -> Arc<Published> {
+        let properties = serde_json::to_value(properties).unwrap_or(Value::Null);
+        let published = Arc::new(Published {
+            directory: directory.map(str::to_owned),
+            project: project.map(str::to_owned),
+            event: Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties },
+        });
+        // No subscribers is fine: nobody is listening.
+        let _ = self.tx.send(published.clone());
+        published
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.tx.subscribe()
+    }
+}
+
+/// A fresh event that is not published on the bus (per-connection events
+/// such as `server.connected` and `server.heartbeat`).
+pub fn local_event(kind: &str) -> Event {
+    Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties: Value::Object(Default::default()) }
+}
