@@ -1,10 +1,6 @@
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use anyhow::{bail, Context};
+use anyhow::Context;
 use burrow::cli::{Cli, Command, ServeArgs};
-use burrow::env::local::LocalEnv;
-use burrow::env::SharedEnv;
 use burrow::server::{self, AppState, Credentials, Dirs};
 use clap::Parser;
 
@@ -20,16 +16,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let env: SharedEnv = match args.env.as_str() {
-        "local" => {
-            let dir = match &args.dir {
-                Some(d) => d.clone(),
-                None => std::env::current_dir().context("cannot read the current folder")?,
-            };
-            Arc::new(LocalEnv::new(&dir).with_context(|| format!("cannot serve {}", dir.display()))?)
-        }
-        other => bail!("unknown environment {other:?}; expected local"),
-    };
+    let env = burrow::env::open::open(&args).await?;
     let dirs = dirs_for(args.data_dir.clone());
     std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
     let state = AppState::new(env, dirs, Credentials::from_env()).await;

@@ -9,6 +9,7 @@
 
 mod error;
 pub mod local;
+pub mod open;
 mod path;
 pub mod process;
 mod types;
