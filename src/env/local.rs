@@ -264,6 +264,11 @@ impl Env for LocalEnv {
         let overflowed = AtomicBool::new(false);
         let handler = move |res: notify::Result<notify::Event>| {
             let event = match res {
+                // inotify reports every open (notify asks for IN_OPEN), and our
+                // own walks and searches open every folder and file: reading
+                // changes nothing, and counting it would rebuild the index after
+                // every query.
+                Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => return,
                 Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
                 Ok(ev) => {
                     let paths: Vec<_> = ev
