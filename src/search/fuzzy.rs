@@ -24,7 +24,8 @@ pub struct Snapshot {
     /// Each entry's [`char_set`], scanned first and kept apart so the scan
     /// stays in cache.
     char_sets: Vec<u64>,
-    /// Where each entry's [`stem`] lies in its path.
+    /// Where each entry's file name starts and its stem (the name up to its
+    /// first dot) ends, in bytes of its path.
     stems: Vec<(u32, u32)>,
 }
 
@@ -33,7 +34,8 @@ pub struct Snapshot {
 pub struct Hit<'a> {
     pub entry: &'a IndexEntry,
     score: u32,
-    stem_equal: bool,
+    /// See [`Snapshot::named`].
+    named: bool,
 }
 
 impl Snapshot {
@@ -70,6 +72,20 @@ impl Snapshot {
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
         let lowered = query.to_lowercase();
         let required = required_chars(&pattern.atoms);
+        let score = |i: usize, matcher: &mut Matcher| pattern.score(self.haystacks[i].slice(..), matcher);
+        let n = self.entries.len();
+        // A file named like the query ranks above every other match: when at
+        // least `limit` of them match, nothing else can make the list.
+        if !lowered.contains('/') {
+            let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
+            let named: Vec<Hit<'_>> = (0..n)
+                .filter(|&i| self.named(i, &lowered) && wanted(&self.entries[i]))
+                .filter_map(|i| score(i, &mut matcher).map(|score| Hit { entry: &self.entries[i], score, named: true }))
+                .collect();
+            if named.len() >= limit {
+                return top(named, limit).into_iter().map(|h| h.entry).collect();
+            }
+        }
         let score_range = |range: std::ops::Range<usize>| -> Vec<Hit<'_>> {
             let mut matcher = Matcher::new(Config::DEFAULT.match_paths());
             let mut hits = Vec::new();
@@ -81,15 +97,12 @@ impl Snapshot {
                 if !wanted(entry) {
                     continue;
                 }
-                if let Some(score) = pattern.score(self.haystacks[i].slice(..), &mut matcher) {
-                    let (start, end) = self.stems[i];
-                    let stem_equal = entry.path[start as usize..end as usize].eq_ignore_ascii_case(&lowered);
-                    hits.push(Hit { entry, score, stem_equal });
+                if let Some(score) = score(i, &mut matcher) {
+                    hits.push(Hit { entry, score, named: self.named(i, &lowered) });
                 }
             }
             top(hits, limit)
         };
-        let n = self.entries.len();
         let threads = crate::search::walk::threads();
         let hits = if n < PARALLEL_THRESHOLD || threads < 2 {
             score_range(0..n)
@@ -110,6 +123,15 @@ impl Snapshot {
             })
         };
         top(hits, limit).into_iter().map(|h| h.entry).collect()
+    }
+
+    /// Whether entry `i`'s name, whole or up to its first dot, is `lowered`
+    /// (ASCII case aside): `main` and `main.c` name `src/main.c`.
+    fn named(&self, i: usize, lowered: &str) -> bool {
+        let (start, end) = self.stems[i];
+        let path = &self.entries[i].path;
+        let (stem, name) = (&path[start as usize..end as usize], &path[start as usize..]);
+        (stem.len() == lowered.len() && stem.eq_ignore_ascii_case(lowered)) || (name.len() == lowered.len() && name.eq_ignore_ascii_case(lowered))
     }
 }
 
@@ -165,11 +187,11 @@ fn required_chars(atoms: &[Atom]) -> u64 {
         .fold(0, |set, c| set | bit(c as u8))
 }
 
-/// Best first: a file whose name is the query, then nucleo's score, then the
-/// shorter path, then the alphabetically first.
+/// Best first: a file whose name (or name without extension) is the query,
+/// then nucleo's score, then the shorter path, then the alphabetically first.
 fn rank(a: &Hit<'_>, b: &Hit<'_>) -> Ordering {
-    b.stem_equal
-        .cmp(&a.stem_equal)
+    b.named
+        .cmp(&a.named)
         .then(b.score.cmp(&a.score))
         .then(a.entry.path.len().cmp(&b.entry.path.len()))
         .then_with(|| a.entry.path.cmp(&b.entry.path))
@@ -238,6 +260,19 @@ mod tests {
             }
         }
         assert_ne!(required_chars(&Pattern::parse("main", CaseMatching::Smart, Normalization::Smart).atoms), 0);
+    }
+
+    #[test]
+    fn files_named_like_the_query_come_first() {
+        let mut entries = vec![entry("mm/mmap.c", EntryKind::File), entry("mm.c", EntryKind::Directory), entry("arch/x86/mm.c", EntryKind::File)];
+        let snap = Snapshot::new(entries.clone());
+        let got: Vec<_> = snap.search("mm.c", None, 3).into_iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(got, vec!["mm.c", "arch/x86/mm.c", "mm/mmap.c"]);
+        // With more named files than the limit, only they are listed, best first.
+        entries.extend((0..5).map(|i| entry(&format!("drivers/d{i}/mm.c"), EntryKind::File)));
+        let snap = Snapshot::new(entries);
+        let got: Vec<_> = snap.search("mm.c", Some(EntryKind::File), 3).into_iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(got, vec!["arch/x86/mm.c", "drivers/d0/mm.c", "drivers/d1/mm.c"]);
     }
 
     #[test]
