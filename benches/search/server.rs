@@ -1,0 +1,103 @@
+//! The HTTP servers under test: Burrow (local, and any extra environments)
+//! and the OpenCode reference. Each runs as a child process with a scratch
+//! HOME and is killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::measure::Http;
+
+/// How long a server may take to print its URL and answer.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One server the benchmark talks to over HTTP.
+pub struct Server {
+    pub label: String,
+    pub base: String,
+    child: Child,
+    _scratch: tempfile::TempDir,
+}
+
+impl Server {
+    /// `burrow serve --port 0 ARGS...`, e.g. `--dir CORPUS` or `--env docker ...`.
+    pub fn burrow(http: &Http, label: &str, bin: &Path, args: &[String], cwd: &Path) -> anyhow::Result<Self> {
+        let scratch = tempfile::tempdir()?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--port", "0"]).args(args).current_dir(cwd).env("BURROW_DATA_DIR", scratch.path().join("data"));
+        Self::start(http, label, cmd, scratch)
+    }
+
+    /// `opencode serve --pure --port N` in the corpus folder.
+    pub fn reference(http: &Http, bin: &Path, corpus: &Path) -> anyhow::Result<Self> {
+        let scratch = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--pure", "--port", &port.to_string()]).current_dir(corpus);
+        Self::start(http, "reference", cmd, scratch)
+    }
+
+    /// Starts `cmd` with HOME in `scratch`, reads the URL it prints
+    /// ("... listening on http://HOST:PORT") and waits until it answers.
+    fn start(http: &Http, label: &str, mut cmd: Command, scratch: tempfile::TempDir) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(scratch.path().join("server.log"))?;
+        cmd.env("HOME", scratch.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
+        for var in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"] {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {label}: {cmd:?}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout after the URL line so the server never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let mut server = Server { label: label.to_string(), base: String::new(), child, _scratch: scratch };
+        server.base = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => bail!("{label} printed no URL within {START_TIMEOUT:?}; see {}", server.log_path()),
+        };
+        http.wait_ready(&format!("{}/path", server.base), START_TIMEOUT)
+            .with_context(|| format!("{label} did not answer; see {}", server.log_path()))?;
+        Ok(server)
+    }
+
+    fn log_path(&self) -> String {
+        self._scratch.path().join("server.log").display().to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident set size so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        peak_rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmHWM` of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
