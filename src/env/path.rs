@@ -24,7 +24,8 @@ impl WorkspacePath {
     /// means and accepting it invites mistakes in every backend.
     pub fn parse(root: &str, input: &str) -> Result<Self, EnvError> {
         let input = input.trim();
-        let relative = if input.starts_with('/') {
+        // Object-storage roots are URLs (`s3://bucket/prefix`); paths under them are absolute too.
+        let relative = if input.starts_with('/') || input.contains("://") {
             let root = root.trim_end_matches('/');
             if input == root || input == format!("{root}/") || root.is_empty() && input == "/" {
                 ""
@@ -154,6 +155,11 @@ mod tests {
     fn rejects_escapes() {
         for bad in ["..", "../x", "a/../../x", "a/..", "/etc/passwd", "/w/rootx/a", "/w"] {
             assert!(matches!(WorkspacePath::parse("/w/root", bad), Err(EnvError::Escape(_))), "{bad}");
+        }
+        assert_eq!(WorkspacePath::parse("s3://b/p", "s3://b/p/src/a.rs").unwrap().as_str(), "src/a.rs");
+        assert!(WorkspacePath::parse("s3://b/p", "s3://b/p").unwrap().is_root());
+        for bad in ["s3://b/px/a", "s3://other/p", "/b/p"] {
+            assert!(matches!(WorkspacePath::parse("s3://b/p", bad), Err(EnvError::Escape(_))), "{bad}");
         }
     }
 
