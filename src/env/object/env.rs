@@ -210,9 +210,16 @@ impl Env for ObjectEnv {
             }
         }
         if found.is_empty() && !dir.is_root() {
-            // Empty, missing, or a file: only a stat can tell.
-            if self.stat(dir).await?.kind == EntryKind::File {
-                return Err(EnvError::NotADirectory(dir.to_string()));
+            // Empty, missing, or a file: only a stat can tell. The listing
+            // worked, so a stat that fails otherwise (some servers cannot HEAD
+            // a leftover folder) still means there is nothing here.
+            match self.stat(dir).await {
+                Ok(m) if m.kind == EntryKind::File => return Err(EnvError::NotADirectory(dir.to_string())),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!("listing {dir}: nothing below it, and stat says {e}");
+                    return Err(EnvError::NotFound(dir.to_string()));
+                }
             }
         }
         Ok(found.into_iter().map(|(name, kind)| DirEntry { name, kind }).collect())

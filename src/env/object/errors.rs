@@ -36,7 +36,7 @@ pub fn detail(err: &opendal::Error) -> String {
     }
     match text.split_once(" => ") {
         Some((_, rest)) => rest.to_string(),
-        None => text,
+        None => text.split(", context:").next().unwrap_or_default().to_string(),
     }
 }
 
