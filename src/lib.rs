@@ -9,6 +9,7 @@ pub mod content;
 pub mod env;
 pub mod error;
 pub mod event;
+pub mod helper;
 pub mod id;
 pub mod protocol;
 pub mod search;

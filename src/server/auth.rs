@@ -50,7 +50,14 @@ pub async fn require_auth(State(st): State<Arc<AppState>>, req: Request, next: N
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    let ok = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| creds.accepts(v));
+    let from_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| creds.accepts(v));
+    // Like the reference, `?auth_token=<base64 user:pass>` works where headers cannot be set (WebSocket, EventSource).
+    let from_query = || {
+        let query = req.uri().query()?;
+        let (_, token) = serde_urlencoded::from_str::<Vec<(String, String)>>(query).ok()?.into_iter().find(|(k, _)| k == "auth_token")?;
+        Some(creds.accepts(&format!("Basic {token}")))
+    };
+    let ok = from_header || from_query().unwrap_or(false);
     if ok {
         return next.run(req).await;
     }
