@@ -24,8 +24,7 @@ impl WorkspacePath {
     /// means and accepting it invites mistakes in every backend.
     pub fn parse(root: &str, input: &str) -> Result<Self, EnvError> {
         let input = input.trim();
-        // Object-storage roots are URLs (`s3://bucket/prefix`); paths under them are absolute too.
-        let relative = if input.starts_with('/') || input.contains("://") {
+        let relative = if Self::is_absolute(input) {
             let root = root.trim_end_matches('/');
             if input == root || input == format!("{root}/") || root.is_empty() && input == "/" {
                 ""
@@ -38,6 +37,12 @@ impl WorkspacePath {
             input
         };
         Self::from_relative(relative).map_err(|_| EnvError::Escape(input.to_string()))
+    }
+
+    /// Whether a client's path names a place from the top: `/…`, or a URL for
+    /// object storage, whose roots are URLs (`s3://bucket/prefix/src`).
+    pub fn is_absolute(input: &str) -> bool {
+        input.starts_with('/') || input.contains("://")
     }
 
     /// Builds a path from a relative, `/`-separated string; `.` components and
