@@ -44,8 +44,12 @@ async fn a_second_search_of_an_unchanged_bucket_downloads_nothing() {
     let burrow = Burrow::start(&format!("s3://{}/{prefix}", s3.bucket), &s3.env_with_endpoint(&proxy.url), &["--index-max-age", "0"]).await;
 
     let pattern = "no such text anywhere";
-    assert_eq!(burrow.get(&format!("/find?pattern={}", urlencode(pattern))).await, Value::Array(vec![]));
+    let search = format!("/find?pattern={}", urlencode(pattern));
+    // Three first searches at once: each object is downloaded once all the same.
+    let (a, b, c) = tokio::join!(burrow.get(&search), burrow.get(&search), burrow.get(&search));
+    assert!([a, b, c].iter().all(|r| r == &Value::Array(vec![])));
     let first = proxy.object_gets(&prefix);
+    assert_eq!(first, proxy.distinct_object_gets(&prefix), "an object was downloaded twice");
     // Every file that ignore rules keep was fetched: 20 in many/, 5 more (README, 3 sources, the PNG, the TOML, .gitignore).
     assert!(first >= 25, "the first search fetched {first} objects");
     assert!(proxy.listings(&prefix) >= 1);

@@ -144,6 +144,14 @@ impl CountingProxy {
         self.count(|m, u| m == "GET" && !u.contains("list-type") && u.contains(&format!("/{prefix}/")))
     }
 
+    /// Distinct objects downloaded below `prefix`.
+    pub fn distinct_object_gets(&self, prefix: &str) -> usize {
+        let log = self.log.lock().unwrap();
+        let paths: std::collections::HashSet<&str> =
+            log.iter().filter(|(m, u)| m == "GET" && !u.contains("list-type") && u.contains(&format!("/{prefix}/"))).map(|(_, u)| u.as_str()).collect();
+        paths.len()
+    }
+
     /// Downloads of one object.
     pub fn object_gets_of(&self, prefix: &str, path: &str) -> usize {
         self.count(|m, u| m == "GET" && u.split('?').next().is_some_and(|p| p.ends_with(&format!("/{prefix}/{path}"))))

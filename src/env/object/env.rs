@@ -1,11 +1,13 @@
 //! [`ObjectEnv`]: the [`Env`] implementation over an opendal operator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use opendal::{EntryMode, ErrorKind, Operator};
 use tokio::sync::mpsc;
 
@@ -25,6 +27,8 @@ pub struct ObjectEnv {
     pub(super) cache: ContentCache,
     pub(super) stats: Stats,
     limits: StreamLimits,
+    /// Downloads under way, so concurrent searches fetch each object once.
+    inflight: Mutex<HashMap<String, Shared<BoxFuture<'static, EnvResult<Bytes>>>>>,
 }
 
 #[derive(Default)]
@@ -65,7 +69,8 @@ impl ObjectEnv {
             None => ContentCache::memory(args.object_cache_size, &root),
         };
         let limits = StreamLimits { concurrency: args.object_concurrency.max(1), ..StreamLimits::default() };
-        Ok(Self { index: ListingIndex::new(op.clone(), args.index_max_age()), op, root, cache, stats: Stats::default(), limits })
+        let index = ListingIndex::new(op.clone(), args.index_max_age());
+        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default() })
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -77,13 +82,17 @@ impl ObjectEnv {
         }
     }
 
-    /// Fetches an object's bytes from the service.
+    /// Fetches an object's bytes from the service; a caller that asks for an
+    /// object already being fetched waits for that download instead.
     pub(super) async fn fetch(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
-        let buf = self.op.read(path.as_str()).await.map_err(|e| env_error(e, &path.to_string()))?;
-        if buf.len() as u64 > max_bytes {
-            return Err(EnvError::TooLarge { path: path.to_string(), size: buf.len() as u64, limit: max_bytes });
-        }
-        Ok(buf.to_bytes())
+        let download = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let (op, path) = (self.op.clone(), path.clone());
+            inflight.entry(format!("{max_bytes}:{path}")).or_insert_with(|| download(op, path, max_bytes).boxed().shared()).clone()
+        };
+        let result = download.await;
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{max_bytes}:{path}"));
+        result
     }
 
     /// Whether any key lies below `path/` (or a folder or marker is there).
@@ -131,6 +140,14 @@ impl ObjectEnv {
         }
         self.op.delete(from).await.map_err(err)
     }
+}
+
+async fn download(op: Operator, path: WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+    let buf = op.read(path.as_str()).await.map_err(|e| env_error(e, &path.to_string()))?;
+    if buf.len() as u64 > max_bytes {
+        return Err(EnvError::TooLarge { path: path.to_string(), size: buf.len() as u64, limit: max_bytes });
+    }
+    Ok(buf.to_bytes())
 }
 
 /// The opendal path of a folder: `a/b/`, or `/` for the root.
