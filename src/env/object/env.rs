@@ -217,7 +217,8 @@ impl Env for ObjectEnv {
             let Some(rest) = e.path().strip_prefix(prefix) else { continue };
             let is_dir = rest.ends_with('/') || e.metadata().mode() == EntryMode::DIR;
             let name = rest.trim_end_matches('/');
-            if name.is_empty() || name.contains('/') {
+            // Keys may hold anything; only names a workspace path can carry are listed.
+            if matches!(name, "" | "." | "..") || name.contains(['/', '\\', '\0']) {
                 continue;
             }
             let kind = if is_dir { EntryKind::Directory } else { EntryKind::File };
@@ -354,7 +355,10 @@ impl Env for ObjectEnv {
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
         self.index.fresh().await?;
-        stream::grep(&CachedTree { env: self }, &req, self.limits).await
+        let result = stream::grep(&CachedTree { env: self }, &req, self.limits).await;
+        let s = self.cache_stats();
+        tracing::debug!(hits = s.hits, fetches = s.fetches, listings = s.listings, cached_bytes = s.cached_bytes, "object search done (totals)");
+        result
     }
 
     async fn exec(&self, _req: ExecRequest) -> EnvResult<Process> {
