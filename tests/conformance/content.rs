@@ -32,6 +32,13 @@ async fn text_files_come_back_exactly() {
         for (path, content) in cases {
             assert_eq!(t.srv.get_q("/file/content", &[("path", path)]).await, (200, text(content)), "GET /file/content?path={path}");
         }
+        // Through a symlink that stays inside (object storage has no symlinks).
+        let got = t.srv.get_q("/file/content", &[("path", "readme_link")]).await;
+        if t.symlinks() {
+            assert_eq!(got, (200, text(fixture::README)), "readme_link -> README.md");
+        } else {
+            assert_error("readme_link without symlinks", got, 404, "NotFoundError");
+        }
         // Other spellings of the same file.
         for path in ["./src/main.rs", "src//main.rs", &t.abs("src/main.rs")] {
             assert_eq!(t.srv.get_q("/file/content", &[("path", path)]).await, (200, text(MAIN_RS_CHANGED)), "path={path}");

@@ -56,7 +56,7 @@ async fn fuzzy_queries_rank_the_best_match_first() {
         assert!(!files.is_empty() && files.iter().all(|p| !p.ends_with('/')), "files only: {files:?}");
         assert_eq!(find_file(&t, &[("query", "e"), ("limit", "2")]).await.len(), 2);
         // Ignored files, symlinks and .git are not in the index.
-        for query in ["index.js", "debug.log", "passwd", "escape", "COMMIT_EDITMSG", "zzzqqq"] {
+        for query in ["index.js", "debug.log", "passwd", "escape", "readme_link", "COMMIT_EDITMSG", "zzzqqq"] {
             assert_eq!(find_file(&t, &[("query", query)]).await, Vec::<String>::new(), "query {query:?}");
         }
     })

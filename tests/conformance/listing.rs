@@ -18,8 +18,8 @@ fn node(t: &Served, rel: &str, dir: bool, ignored: bool) -> Value {
 
 /// The root listing: directories first, then files, each in OpenCode's order
 /// (JavaScript `localeCompare` of the paths: `README.md` after `new.txt`).
-/// Symlinks that leave the workspace (`escape`, `passwd_link`) are not listed,
-/// as OpenCode does not list them.
+/// Symlinks (`escape`, `passwd_link`, `readme_link`) are not listed, as OpenCode
+/// does not list them; object storage has none anyway.
 fn root_listing(t: &Served) -> Value {
     let entries = [
         (".git", DIR, false),

@@ -73,7 +73,7 @@ impl Fixture {
     /// ```text
     /// .gitignore  .hidden  README.md  bin.dat  img.png  long.txt  日本語.md
     /// src/{main.rs,lib.rs}  docs/guide.md  a/b/c/deep.txt  données/été.txt
-    /// escape -> /etc        passwd_link -> /etc/passwd          (committed)
+    /// escape -> /etc   passwd_link -> /etc/passwd   readme_link -> README.md  (committed)
     /// node_modules/pkg/index.js  debug.log                      (ignored)
     /// src/main.rs modified, old.txt deleted, new.txt untracked  (after the commit)
     /// ```
@@ -106,6 +106,7 @@ impl Fixture {
         write(&root, "img.png", &tiny_png());
         std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("passwd_link")).unwrap();
+        std::os::unix::fs::symlink("README.md", root.join("readme_link")).unwrap();
 
         git(&root, &["init", "-q", "-b", "main"]);
         git(&root, &["add", "-A"]);
