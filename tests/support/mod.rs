@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod fixture;
+pub mod s3;
 pub mod server;
 
 use std::future::Future;
