@@ -123,7 +123,7 @@ async fn visit<T: Tree + ?Sized>(tree: &T, dir: WorkspacePath, parent_rules: Ign
 
 /// Text search with the same results as `search::grep::grep` over a local copy
 /// of the tree: files in path order, each fetched once, `concurrency` at a
-/// time, and no file fetched after the limit is reached.
+/// time, and none fetched once the limit is reached (bar those in flight).
 pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamLimits) -> EnvResult<GrepResult> {
     let matcher = compile(req)?;
     let dir = WorkspacePath::from_relative(&req.dir)?;
@@ -135,38 +135,44 @@ pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamL
         .filter(|e| include.as_ref().is_none_or(|o| !o.matched(Path::new("/").join(&e.path), false).is_ignore()))
         .filter_map(|e| dir.join_checked(&e.path).ok())
         .collect();
-    let mut fetches = stream::iter(files)
-        .map(|path| async move {
-            let bytes = tree.read(&path, limits.max_file_bytes).await;
-            (path, bytes)
+    // Each file is fetched and matched by its own task, `concurrency` at a
+    // time (so matching uses every core); results are taken in path order.
+    let limit = req.limit;
+    let mut searches = stream::iter(files)
+        .map(|path| {
+            let (matcher, dir) = (matcher.clone(), &dir);
+            async move {
+                let bytes = match tree.read(&path, limits.max_file_bytes).await {
+                    Ok(b) => b,
+                    Err(EnvError::Unavailable(m)) => return Err(EnvError::Unavailable(m)),
+                    // Vanished, too large or unreadable: skipped, as `rg --no-messages` does.
+                    Err(e) => {
+                        tracing::debug!("grep: skipping {path}: {e}");
+                        return Ok(Vec::new());
+                    }
+                };
+                let rel = path.strip_prefix(dir).unwrap_or(path.as_str()).to_string();
+                search_file(matcher, rel, bytes, limit).await
+            }
         })
         .buffered(limits.concurrency.max(1));
     let mut matches: Vec<GrepMatch> = Vec::new();
-    while let Some((path, bytes)) = fetches.next().await {
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(EnvError::Unavailable(m)) => return Err(EnvError::Unavailable(m)),
-            // Vanished, too large or unreadable: skipped, as `rg --no-messages` does.
-            Err(e) => {
-                tracing::debug!("grep: skipping {path}: {e}");
-                continue;
-            }
-        };
-        let rel = path.strip_prefix(&dir).unwrap_or(path.as_str()).to_string();
-        matches = search_file(matcher.clone(), rel, bytes, matches, req.limit).await?;
-        if matches.len() > req.limit {
+    while let Some(found) = searches.next().await {
+        matches.append(&mut found?);
+        if matches.len() > limit {
             break;
         }
     }
-    let truncated = matches.len() > req.limit;
-    matches.truncate(req.limit);
+    let truncated = matches.len() > limit;
+    matches.truncate(limit);
     Ok(GrepResult { matches, truncated })
 }
 
 /// Matches one file on the blocking pool (a large file is real CPU work),
-/// appending to `found` until one more than `limit` lines are there.
-async fn search_file(matcher: grep_regex::RegexMatcher, rel: String, bytes: Bytes, mut found: Vec<GrepMatch>, limit: usize) -> EnvResult<Vec<GrepMatch>> {
+/// keeping at most one more than `limit` lines.
+async fn search_file(matcher: grep_regex::RegexMatcher, rel: String, bytes: Bytes, limit: usize) -> EnvResult<Vec<GrepMatch>> {
     tokio::task::spawn_blocking(move || {
+        let mut found = Vec::new();
         search_bytes(&matcher, &rel, &bytes, &mut found, |n| n <= limit);
         found
     })
