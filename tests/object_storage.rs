@@ -244,3 +244,28 @@ async fn commands_and_terminals_are_refused_with_501() {
 fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+/// The other services go through the same code: a bucket in memory behaves
+/// like one in S3 (no test service needed).
+#[tokio::test]
+async fn a_memory_bucket_works_through_the_same_environment() {
+    let env = ObjectEnv::open_with("memory://", &ObjectArgs::default(), &|_| None).await.unwrap();
+    let p = |s: &str| WorkspacePath::from_relative(s).unwrap();
+    for (path, data) in [(".gitignore", "out/\n"), ("src/a.rs", "fn a() { needle }\n"), ("src/b/c.rs", "// needle\n"), ("out/x.rs", "needle\n")] {
+        env.write(&p(path), data.as_bytes().to_vec().into()).await.unwrap();
+    }
+    let files: Vec<String> = env.walk(&WorkspacePath::root()).await.unwrap().into_iter().map(|e| e.path).collect();
+    assert_eq!(files, vec![".gitignore", "src", "src/a.rs", "src/b", "src/b/c.rs"], "out/ is ignored");
+    let found: Vec<String> = env.grep(GrepRequest::new(&WorkspacePath::root(), "needle", 10)).await.unwrap().matches.into_iter().map(|m| m.path).collect();
+    assert_eq!(found, vec!["src/a.rs", "src/b/c.rs"]);
+    let listed: Vec<(String, EntryKind)> = env.list(&p("src")).await.unwrap().into_iter().map(|e| (e.name, e.kind)).collect();
+    assert_eq!(listed, vec![("a.rs".to_string(), EntryKind::File), ("b".to_string(), EntryKind::Directory)]);
+    assert_eq!(env.stat(&p("src/b")).await.unwrap().kind, EntryKind::Directory);
+    assert!(matches!(env.read(&p("src"), 100).await, Err(EnvError::IsADirectory(_))));
+    assert!(matches!(env.list(&p("src/a.rs")).await, Err(EnvError::NotADirectory(_))));
+    env.rename(&p("src/b"), &p("lib")).await.unwrap();
+    assert_eq!(&env.read(&p("lib/c.rs"), 100).await.unwrap()[..], b"// needle\n");
+    assert!(matches!(env.stat(&p("src/b/c.rs")).await, Err(EnvError::NotFound(_))));
+    assert_eq!(env.root(), "memory://");
+    assert_eq!(WorkspacePath::parse(env.root(), "memory://lib/c.rs").unwrap().as_str(), "lib/c.rs");
+}
