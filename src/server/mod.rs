@@ -20,8 +20,9 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{event, file, find, meta, permission};
 
+use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
 use crate::event::Bus;
 use crate::error::ApiError;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub permissions: Arc<Permissions>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -56,7 +58,9 @@ impl AppState {
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
+        let bus = Bus::new();
+        let permissions = Permissions::new(bus.clone());
+        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions })
     }
 }
 
@@ -82,6 +86,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(permission::list))
+        .routes(routes!(permission::reply))
+        .routes(routes!(permission::respond))
         .split_for_parts()
 }
 

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod fixture;
+pub mod llm;
 pub mod server;
 
 use std::future::Future;

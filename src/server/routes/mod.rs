@@ -5,6 +5,7 @@ pub mod event;
 pub mod file;
 pub mod find;
 pub mod meta;
+pub mod permission;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
