@@ -4,3 +4,4 @@
 pub mod permission;
 pub mod provider;
 pub mod tools;
+pub mod turn;
