@@ -121,3 +121,16 @@ async fn permission_endpoints_answer_like_opencode() {
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.json()["name"], "BadRequest");
 }
+
+#[tokio::test]
+async fn titles_come_from_the_small_model() {
+    let llm = ScriptedLlm::openai(vec![Turn::text("\"Fake title\"\n"), Turn::Fail { status: 500, message: "down".into() }]).await;
+    let p = openai(&llm.url);
+    let title = burrow::agent::prompt::title(&p, "small-model", "run echo hi please").await;
+    assert_eq!(title.as_deref(), Some("Fake title"));
+    let sent = &llm.requests()[0];
+    assert_eq!(sent["model"], "small-model");
+    assert!(sent["messages"][0]["content"].as_str().unwrap().contains("title generator"));
+    assert!(sent["messages"][1]["content"].as_str().unwrap().contains("run echo hi please"));
+    assert_eq!(burrow::agent::prompt::title(&p, "small-model", "again").await, None);
+}

@@ -3,6 +3,7 @@
 
 pub mod parts;
 pub mod permission;
+pub mod prompt;
 pub mod provider;
 pub mod tools;
 pub mod turn;
