@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod protocol;
+pub mod pty;
 pub mod search;
 pub mod server;
 pub mod vcs;

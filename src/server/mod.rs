@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{event, file, find, meta, pty, pty_connect};
 
 use crate::env::SharedEnv;
 use crate::event::Bus;
@@ -44,6 +44,7 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub ptys: crate::pty::PtyManager,
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -56,7 +57,9 @@ impl AppState {
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
+        let bus = Bus::new();
+        let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
+        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, ptys })
     }
 }
 
@@ -82,6 +85,10 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(pty::list, pty::create))
+        .routes(routes!(pty::shells))
+        .routes(routes!(pty::get, pty::update, pty::remove))
+        .routes(routes!(pty_connect::connect))
         .split_for_parts()
 }
 

@@ -5,6 +5,8 @@ pub mod event;
 pub mod file;
 pub mod find;
 pub mod meta;
+pub mod pty;
+pub mod pty_connect;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
