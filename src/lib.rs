@@ -5,6 +5,7 @@
 //! every backend; [`env`] is the execution-environment abstraction with its backends.
 
 pub mod cli;
+pub mod config;
 pub mod content;
 pub mod env;
 pub mod error;
