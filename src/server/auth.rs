@@ -50,13 +50,24 @@ pub async fn require_auth(State(st): State<Arc<AppState>>, req: Request, next: N
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    let ok = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| creds.accepts(v));
+    let ok = authorized(creds, &req);
     if ok {
         return next.run(req).await;
     }
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", "authentication required").into_response();
     res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"Secure Area\""));
     res
+}
+
+fn authorized(creds: &Credentials, req: &Request) -> bool {
+    if req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| creds.accepts(v)) {
+        return true;
+    }
+    // Like the reference, `?auth_token=<base64 user:pass>` works where headers
+    // cannot be set (WebSocket, EventSource).
+    let Some(query) = req.uri().query() else { return false };
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    pairs.iter().any(|(k, token)| k == "auth_token" && creds.accepts(&format!("Basic {token}")))
 }
 
 #[cfg(test)]
