@@ -35,7 +35,7 @@ const GLOBAL: &str = r#"{
 }"#;
 
 fn write_global(home: &Path) {
-    let dir = home.join(".config/opencode");
+    let dir = home.join("xdg-config/opencode");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("opencode.jsonc"), GLOBAL).unwrap();
     std::fs::write(dir.join("reviewer.txt"), "You review \"carefully\".\n").unwrap();

@@ -167,6 +167,17 @@ async fn a_terminal_whose_process_exits_says_so_and_goes_away() {
 }
 
 #[tokio::test]
+async fn the_default_shell_is_the_users() {
+    let dir = project(false);
+    let server = Server::start_with(dir.path(), |_| {}, &[("SHELL", "/bin/sh")]);
+    let (status, info) = server.post("/pty", Some(json!({}))).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!((info["command"].as_str(), info["args"].clone()), (Some("/bin/sh"), json!(["-l"])));
+    let (_, shells) = server.get("/pty/shells").await;
+    assert!(shells.as_array().unwrap().iter().any(|s| s["path"] == "/bin/sh" && s["acceptable"] == true), "{shells}");
+}
+
+#[tokio::test]
 async fn terminals_belong_to_their_directory_and_bad_input_is_refused() {
     let dir = project(false);
     std::fs::create_dir(dir.path().join("docs")).unwrap();
@@ -204,4 +215,41 @@ async fn terminals_belong_to_their_directory_and_bad_input_is_refused() {
     // A plain GET of the connect URL is not a WebSocket request.
     let plain = reqwest::get(server.url(&format!("/pty/{id}/connect?directory={docs}"))).await.unwrap();
     assert_eq!(plain.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn browsers_open_a_terminal_with_a_one_use_ticket() {
+    let dir = project(false);
+    let server = Server::start_with(dir.path(), |_| {}, &[("OPENCODE_SERVER_PASSWORD", "secret")]);
+    let client = reqwest::Client::new();
+    let authed = |m: Method, path: &str| client.request(m, server.url(path)).basic_auth("opencode", Some("secret"));
+    let info: Value = authed(Method::POST, "/pty").json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let id = info["id"].as_str().unwrap();
+    let token_path = format!("/pty/{id}/connect-token");
+
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(authed(Method::POST, &token_path).send().await.unwrap()), 403, "without x-opencode-ticket");
+    let foreign = authed(Method::POST, &token_path).header("x-opencode-ticket", "1").header("origin", "http://evil.example.com");
+    assert_eq!(status(foreign.send().await.unwrap()), 403, "from a foreign page");
+    let anonymous = client.post(server.url(&token_path)).header("x-opencode-ticket", "1");
+    assert_eq!(status(anonymous.send().await.unwrap()), 401, "tickets are for authenticated clients");
+    let res = authed(Method::POST, &token_path).header("x-opencode-ticket", "1").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let token: Value = res.json().await.unwrap();
+    assert_eq!(token["expires_in"], 60);
+    let ticket = token["ticket"].as_str().unwrap();
+
+    let refused = |path: String| async move {
+        match tokio_tungstenite::connect_async(path).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    assert_eq!(refused(server.ws_url(&format!("/pty/{id}/connect"))).await, 401, "no credentials, no ticket");
+    assert_eq!(refused(server.ws_url(&format!("/pty/{id}/connect?ticket=bogus"))).await, 403);
+    let mut ws = connect(&server, &format!("/pty/{id}/connect?ticket={ticket}")).await;
+    replay(&mut ws).await;
+    ws.send(Message::text("echo ticket-$((6*7))\r")).await.unwrap();
+    read_until(&mut ws, "ticket-42").await;
+    assert_eq!(refused(server.ws_url(&format!("/pty/{id}/connect?ticket={ticket}"))).await, 403, "a ticket works once");
 }

@@ -8,6 +8,7 @@
 
 pub mod ring;
 pub mod shell;
+pub mod ticket;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -144,11 +145,12 @@ pub struct PtyManager {
     bus: Bus,
     terminals: Arc<Mutex<HashMap<String, Arc<Terminal>>>>,
     shell: Arc<OnceCell<String>>,
+    pub tickets: Arc<ticket::Tickets>,
 }
 
 impl PtyManager {
     pub fn new(env: SharedEnv, bus: Bus) -> Self {
-        Self { env, bus, terminals: Arc::default(), shell: Arc::default() }
+        Self { env, bus, terminals: Arc::default(), shell: Arc::default(), tickets: Arc::default() }
     }
 
     /// The terminals of `directory` that are running, oldest first.

@@ -67,7 +67,12 @@ fn authorized(creds: &Credentials, req: &Request) -> bool {
     // cannot be set (WebSocket, EventSource).
     let Some(query) = req.uri().query() else { return false };
     let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
-    pairs.iter().any(|(k, token)| k == "auth_token" && creds.accepts(&format!("Basic {token}")))
+    if pairs.iter().any(|(k, token)| k == "auth_token" && creds.accepts(&format!("Basic {token}"))) {
+        return true;
+    }
+    // A terminal's WebSocket may instead carry a one-use ticket from
+    // `POST /pty/{id}/connect-token`; the connect handler checks it first.
+    crate::server::routes::pty_connect::is_connect_path(req.uri().path()) && pairs.iter().any(|(k, _)| k == "ticket")
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(pty::shells))
         .routes(routes!(pty::get, pty::update, pty::remove))
         .routes(routes!(pty_connect::connect))
+        .routes(routes!(pty::connect_token))
         .routes(routes!(config::get))
         .routes(routes!(config::global))
         .routes(routes!(config::providers))

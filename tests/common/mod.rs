@@ -46,7 +46,8 @@ impl Server {
             cmd.env_remove(k);
         }
         cmd.env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            // Not ~/.config, so the tests show that XDG_CONFIG_HOME is honoured.
+            .env("XDG_CONFIG_HOME", home.path().join("xdg-config"))
             .env("XDG_DATA_HOME", home.path().join(".local/share"));
         for (k, v) in env {
             cmd.env(k, v);

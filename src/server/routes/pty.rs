@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonResponse;
 use serde::{Deserialize, Serialize};
@@ -21,10 +21,11 @@ use crate::server::instance::Instance;
 use crate::server::AppState;
 
 /// A `/pty` failure: an OpenCode error body, or the reference's tagged
-/// `PtyNotFoundError`.
+/// `PtyNotFoundError` and `PtyForbiddenError`.
 pub enum PtyError {
     Api(ApiError),
     NotFound(String),
+    Forbidden,
 }
 
 /// The body of a 404 for a terminal that does not exist (or no longer runs).
@@ -44,6 +45,10 @@ impl IntoResponse for PtyError {
             PtyError::NotFound(id) => {
                 let body = PtyNotFound { tag: "PtyNotFoundError".into(), message: format!("PTY session not found: {id}"), pty_id: id };
                 (StatusCode::NOT_FOUND, JsonResponse(body)).into_response()
+            }
+            PtyError::Forbidden => {
+                let body = serde_json::json!({ "_tag": "PtyForbiddenError", "message": "Invalid PTY connect token request" });
+                (StatusCode::FORBIDDEN, JsonResponse(body)).into_response()
             }
         }
     }
@@ -163,4 +168,34 @@ pub async fn remove(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): P
     let terminal = find(&st, &inst, &id)?;
     st.ptys.remove(&terminal).await;
     Ok(JsonResponse(true))
+}
+
+/// Whether a browser request comes from a page this server may trust: no
+/// `Origin` (not a browser), the server's own origin, or a local one.
+pub fn trusted_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or(origin);
+    let name = authority.rsplit_once(':').map(|(n, _)| n).unwrap_or(authority);
+    authority == host || ["localhost", "127.0.0.1", "[::1]"].contains(&name) || origin == "tauri://localhost"
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectToken {
+    pub ticket: String,
+    /// Seconds the ticket stays good.
+    pub expires_in: u64,
+}
+
+#[utoipa::path(post, path = "/pty/{ptyID}/connect-token", tag = "pty", operation_id = "pty.connectToken",
+    params(DirectoryParams, ("ptyID" = String, Path)),
+    responses((status = 200, body = ConnectToken), (status = 403, description = "Not asked for with x-opencode-ticket: 1, or from a foreign page"),
+        (status = 404, body = PtyNotFound)))]
+pub async fn connect_token(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, headers: HeaderMap) -> Result<JsonResponse<ConnectToken>, PtyError> {
+    if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || !trusted_origin(&headers) {
+        return Err(PtyError::Forbidden);
+    }
+    find(&st, &inst, &id)?;
+    let ticket = st.ptys.tickets.issue(&id, &inst.directory);
+    Ok(JsonResponse(ConnectToken { ticket, expires_in: crate::pty::ticket::TICKET_TTL.as_secs() }))
 }

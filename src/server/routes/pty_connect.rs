@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
+use super::pty::trusted_origin;
 use super::DirectoryParams;
 use crate::pty::{Attached, Live, Terminal};
 use crate::server::extract::{Ctx, Query};
@@ -36,8 +37,13 @@ pub struct ConnectParams {
     /// Replay from this byte of the output; `-1` replays nothing. Anything
     /// else that is not a whole number replays everything kept.
     pub cursor: Option<String>,
-    /// Accepted for compatibility with browser clients.
+    /// A one-use ticket from `POST /pty/{ptyID}/connect-token`, in place of credentials.
     pub ticket: Option<String>,
+}
+
+/// Whether `path` is a terminal's WebSocket, `/pty/{id}/connect`.
+pub fn is_connect_path(path: &str) -> bool {
+    path.strip_prefix("/pty/").and_then(|rest| rest.strip_suffix("/connect")).is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Parses `cursor` as the reference does: whole numbers from -1 up count.
@@ -61,8 +67,16 @@ pub async fn connect(
     Ctx(inst): Ctx,
     Path(id): Path<String>,
     Query(q): Query<ConnectParams>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    // A ticket stands in for credentials (see auth), so it is checked before
+    // anything about the terminal is revealed.
+    if let Some(ticket) = q.ticket.as_deref() {
+        if !(trusted_origin(&headers) && st.ptys.tickets.consume(ticket, &id, &inst.directory)) {
+            return StatusCode::FORBIDDEN.into_response();
+        }
+    }
     let Some(terminal) = st.ptys.get(&inst.directory, &id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
