@@ -39,6 +39,8 @@ fn write_global(home: &Path) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("opencode.jsonc"), GLOBAL).unwrap();
     std::fs::write(dir.join("reviewer.txt"), "You review \"carefully\".\n").unwrap();
+    std::fs::create_dir_all(dir.join("commands/git")).unwrap();
+    std::fs::write(dir.join("commands/git/commit.md"), "---\ndescription: Commit the work\nsubtask: true\n---\nCommit with message $1.\n").unwrap();
 }
 
 fn names(list: &Value, key: &str) -> Vec<String> {
@@ -58,6 +60,8 @@ fn rule(agent: &Value, permission: &str, pattern: &str) -> Option<String> {
 async fn global_and_project_config_are_merged_like_opencode() {
     let dir = project(true);
     std::fs::write(dir.path().join("opencode.json"), r#"{"model": "local/tiny", "command": {"proj": {"template": "project $1"}}}"#).unwrap();
+    std::fs::create_dir_all(dir.path().join(".opencode/agent")).unwrap();
+    std::fs::write(dir.path().join(".opencode/agent/docs.md"), "---\nmode: subagent\ntools:\n  bash: false\n---\nYou write docs.\n").unwrap();
     let server = Server::start_with(dir.path(), write_global, &[("BURROW_TEST_KEY", "sekrit")]);
 
     let (status, config) = server.get("/config").await;
@@ -112,12 +116,21 @@ async fn global_and_project_config_are_merged_like_opencode() {
     let reviewer = find("reviewer");
     assert_eq!((reviewer["mode"].as_str(), reviewer["native"].as_bool()), (Some("subagent"), Some(false)));
     assert_eq!(find("title")["hidden"], true);
+    let docs = find("docs");
+    assert_eq!((docs["mode"].as_str(), docs["prompt"].as_str()), (Some("subagent"), Some("You write docs.")), "a Markdown agent");
+    assert_eq!(rule(&docs, "bash", "*").as_deref(), Some("deny"), "tools: {{bash: false}} denies bash");
 
     let (_, commands) = server.get("/command").await;
     let list = names(&commands, "name");
-    assert_eq!(&list[..4], ["init", "review", "hello", "proj"]);
+    assert_eq!(&list[..5], ["init", "review", "hello", "git/commit", "proj"]);
     let proj = commands.as_array().unwrap().iter().find(|c| c["name"] == "proj").unwrap();
     assert_eq!(proj["hints"], json!(["$1"]));
+    let commit = commands.as_array().unwrap().iter().find(|c| c["name"] == "git/commit").unwrap();
+    assert_eq!(
+        (commit["template"].as_str(), commit["description"].as_str(), commit["subtask"].as_bool()),
+        (Some("Commit with message $1."), Some("Commit the work"), Some(true)),
+        "a Markdown command from the global folder"
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@
 pub mod agent;
 pub mod command;
 pub mod jsonc;
+pub mod markdown;
 pub mod permission;
 pub mod provider;
 
@@ -76,6 +77,7 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
     for name in ["config.json", "opencode.json", "opencode.jsonc"] {
         jsonc::merge(&mut data, read_local(&src, &src.global_dir.join(name)).await?);
     }
+    jsonc::merge(&mut data, markdown_local(&src.global_dir).await);
     let global = data.clone();
     if let Some(file) = src.vars.get("OPENCODE_CONFIG").filter(|f| !f.is_empty()) {
         jsonc::merge(&mut data, read_local(&src, &expand_home(file, &src.home)).await?);
@@ -90,15 +92,18 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
         }
     }
     for folder in &folders {
+        let dot = folder.join(".opencode");
         for name in ["opencode.json", "opencode.jsonc"] {
-            jsonc::merge(&mut data, read_remote(&src, &folder.join(".opencode").join(name)).await?);
+            jsonc::merge(&mut data, read_remote(&src, &dot.join(name)).await?);
         }
+        jsonc::merge(&mut data, markdown_remote(src.env, &dot).await);
     }
     if let Some(dir) = src.vars.get("OPENCODE_CONFIG_DIR").filter(|d| !d.is_empty()) {
         let dir = expand_home(dir, &src.home);
         for name in ["opencode.json", "opencode.jsonc"] {
             jsonc::merge(&mut data, read_local(&src, &dir.join(name)).await?);
         }
+        jsonc::merge(&mut data, markdown_local(&dir).await);
     }
     if let Some(content) = src.vars.get("OPENCODE_CONFIG_CONTENT").filter(|c| !c.trim().is_empty()) {
         let text = jsonc::substitute(content, &|n| src.vars.get(n).cloned(), &|_| None);
@@ -173,4 +178,61 @@ async fn read_remote(src: &Sources<'_>, path: &WorkspacePath) -> Result<Map<Stri
         }
     })
     .await
+}
+
+/// How deep Markdown command and agent folders are searched.
+const MARKDOWN_DEPTH: usize = 4;
+
+/// The Markdown commands and agents of a config folder on the server's machine.
+async fn markdown_local(dir: &Path) -> Map<String, Value> {
+    let mut layer = Map::new();
+    for (section, folders, body_key) in markdown::SECTIONS {
+        for folder in folders {
+            let mut stack = vec![(dir.join(folder), String::new(), 0)];
+            while let Some((path, prefix, depth)) = stack.pop() {
+                let Ok(mut entries) = tokio::fs::read_dir(&path).await else { continue };
+                let mut found = Vec::new();
+                while let Ok(Some(e)) = entries.next_entry().await {
+                    found.push(e);
+                }
+                found.sort_by_key(|e| e.file_name());
+                for e in found {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let is_dir = e.file_type().await.map(|t| t.is_dir()).unwrap_or(false);
+                    if is_dir && depth < MARKDOWN_DEPTH {
+                        stack.push((e.path(), format!("{prefix}{name}/"), depth + 1));
+                    } else if let Some(stem) = name.strip_suffix(".md") {
+                        if let Ok(text) = tokio::fs::read_to_string(e.path()).await {
+                            markdown::add(&mut layer, section, body_key, &format!("{prefix}{stem}"), &text);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    layer
+}
+
+/// The Markdown commands and agents of a `.opencode` folder in the workspace.
+async fn markdown_remote(env: &dyn Env, dir: &WorkspacePath) -> Map<String, Value> {
+    let mut layer = Map::new();
+    for (section, folders, body_key) in markdown::SECTIONS {
+        for folder in folders {
+            let mut stack = vec![(dir.join(folder), String::new(), 0)];
+            while let Some((path, prefix, depth)) = stack.pop() {
+                let Ok(mut entries) = env.list(&path).await else { continue };
+                entries.sort_by(|a, b| a.name.cmp(&b.name));
+                for e in entries {
+                    if e.kind == crate::env::EntryKind::Directory && depth < MARKDOWN_DEPTH {
+                        stack.push((path.join(&e.name), format!("{prefix}{}/", e.name), depth + 1));
+                    } else if let Some(stem) = e.name.strip_suffix(".md") {
+                        if let Ok(bytes) = env.read(&path.join(&e.name), MAX_CONFIG_BYTES).await {
+                            markdown::add(&mut layer, section, body_key, &format!("{prefix}{stem}"), &String::from_utf8_lossy(&bytes));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    layer
 }
