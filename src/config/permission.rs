@@ -96,6 +96,9 @@ mod tests {
             ]
         );
         assert_eq!(from_config(&json!("deny"), "/"), vec![Rule::new("*", "*", Action::Deny)]);
+        // The order written is the order that decides (the last match wins), not the sorted one.
+        let parsed: Value = serde_json::from_str(r#"{"edit": {"src/*": "allow", "*": "deny"}}"#).unwrap();
+        assert_eq!(from_config(&parsed, "/"), vec![Rule::new("edit", "src/*", Action::Allow), Rule::new("edit", "*", Action::Deny)]);
         assert_eq!(from_tools(&json!({"bash": false})), vec![Rule::new("bash", "*", Action::Deny)]);
     }
 }

@@ -171,13 +171,11 @@ pub async fn remove(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): P
 }
 
 /// Whether a browser request comes from a page this server may trust: no
-/// `Origin` (not a browser), the server's own origin, or a local one.
+/// `Origin` (not a browser), or one CORS allows.
 pub fn trusted_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or(origin);
-    let name = authority.rsplit_once(':').map(|(n, _)| n).unwrap_or(authority);
-    authority == host || ["localhost", "127.0.0.1", "[::1]"].contains(&name) || origin == "tauri://localhost"
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    crate::server::cors::allowed(origin, host, &[])
 }
 
 #[derive(Serialize, ToSchema)]
