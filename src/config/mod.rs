@@ -84,7 +84,7 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
     }
     let folders: Vec<WorkspacePath> =
         src.dir.ancestors().chain(std::iter::once(src.dir.clone())).filter(|d| d.starts_with(&src.top)).collect();
-    if !src.vars.contains_key("OPENCODE_DISABLE_PROJECT_CONFIG") {
+    if src.vars.get("OPENCODE_DISABLE_PROJECT_CONFIG").is_none_or(|v| v.is_empty()) {
         for folder in &folders {
             for name in ["opencode.json", "opencode.jsonc"] {
                 jsonc::merge(&mut data, read_remote(&src, &folder.join(name)).await?);

@@ -14,6 +14,7 @@ mod support;
 
 mod api_doc;
 mod auth;
+mod config;
 mod content;
 mod directory;
 mod errors;
@@ -22,7 +23,9 @@ mod find_text;
 mod listing;
 mod load;
 mod meta;
+mod pty;
 mod status;
+mod tui;
 
 use serde_json::Value;
 
