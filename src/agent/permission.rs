@@ -19,27 +19,7 @@ use utoipa::ToSchema;
 use crate::event::Bus;
 use crate::id::{self, Prefix};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Allow,
-    Ask,
-    Deny,
-}
-
-/// `permission` (a tool or capability, `*` for any) on `pattern` gets `action`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Rule {
-    pub permission: String,
-    pub pattern: String,
-    pub action: Action,
-}
-
-impl Rule {
-    pub fn new(permission: &str, pattern: &str, action: Action) -> Self {
-        Self { permission: permission.into(), pattern: pattern.into(), action }
-    }
-}
+pub use crate::config::permission::{Action, Rule};
 
 /// OpenCode's wildcard match over the whole text: `*` is any run of
 /// characters (slashes included), `?` one character; a pattern ending in ` *`

@@ -2,7 +2,7 @@
 //! start-up and shutdown.
 
 mod auth;
-mod cors;
+pub(crate) mod cors;
 pub mod extract;
 pub mod instance;
 pub mod routes;
@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta, permission};
+use routes::{app, config, event, file, find, meta, permission, pty, pty_connect, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -46,6 +46,8 @@ pub struct AppState {
     pub started_ms: u64,
     pub bus: Bus,
     pub permissions: Arc<Permissions>,
+    pub ptys: crate::pty::PtyManager,
+    pub tui: routes::tui::TuiControl,
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -60,7 +62,8 @@ impl AppState {
         let started_ms = crate::now_ms();
         let bus = Bus::new();
         let permissions = Permissions::new(bus.clone());
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions })
+        let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
+        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default() })
     }
 }
 
@@ -89,6 +92,50 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(permission::list))
         .routes(routes!(permission::reply))
         .routes(routes!(permission::respond))
+        .routes(routes!(pty::list, pty::create))
+        .routes(routes!(pty::shells))
+        .routes(routes!(pty::get, pty::update, pty::remove))
+        .routes(routes!(pty_connect::connect))
+        .routes(routes!(pty::connect_token))
+        .routes(routes!(config::get))
+        .routes(routes!(config::global))
+        .routes(routes!(config::providers))
+        .routes(routes!(config::provider_list))
+        .routes(routes!(config::provider_auth))
+        .routes(routes!(app::agents))
+        .routes(routes!(app::commands))
+        .routes(routes!(app::skills))
+        .routes(routes!(app::lsp))
+        .routes(routes!(app::formatter))
+        .routes(routes!(app::mcp))
+        .routes(routes!(app::resources))
+        .routes(routes!(app::capabilities))
+        .routes(routes!(app::console))
+        .routes(routes!(app::workspaces))
+        .routes(routes!(app::workspace_status))
+        .routes(routes!(app::tool_ids))
+        .routes(routes!(app::project_directories))
+        .routes(routes!(v2::location))
+        .routes(routes!(v2::agents))
+        .routes(routes!(v2::providers))
+        .routes(routes!(v2::models))
+        .routes(routes!(v2::integrations))
+        .routes(routes!(v2::references))
+        .routes(routes!(v2::commands))
+        .routes(routes!(v2::skills))
+        .routes(routes!(tui::append_prompt))
+        .routes(routes!(tui::open_help))
+        .routes(routes!(tui::open_sessions))
+        .routes(routes!(tui::open_themes))
+        .routes(routes!(tui::open_models))
+        .routes(routes!(tui::submit_prompt))
+        .routes(routes!(tui::clear_prompt))
+        .routes(routes!(tui::execute_command))
+        .routes(routes!(tui::show_toast))
+        .routes(routes!(tui::select_session))
+        .routes(routes!(tui::publish_event))
+        .routes(routes!(tui::control_next))
+        .routes(routes!(tui::control_response))
         .split_for_parts()
 }
 
