@@ -6,5 +6,6 @@ pub mod parts;
 pub mod permission;
 pub mod prompt;
 pub mod provider;
+pub mod resolve;
 pub mod tools;
 pub mod turn;
