@@ -31,16 +31,69 @@ pub struct Published {
     pub directory: Option<String>,
     pub project: Option<String>,
     pub event: Event,
+    /// Set for OpenCode's durable ("sync") events: the changes that make up a
+    /// session's history. `GET /global/event` repeats them as `sync` payloads.
+    pub durable: Option<Durable>,
+}
+
+/// Where a durable event sits in its aggregate's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durable {
+    /// The session the event belongs to.
+    pub aggregate: String,
+    /// 0 for the event that creates the aggregate, then one more per event.
+    pub seq: u64,
+    /// The version of the event's schema; the sync type is `<type>.<version>`.
+    pub version: u32,
 }
 
 /// The `GET /global/event` envelope.
 #[derive(Serialize)]
-pub struct GlobalEnvelope<'a> {
+pub struct GlobalEnvelope<'a, P: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<&'a str>,
-    pub payload: &'a Event,
+    pub payload: P,
+}
+
+/// The payload that repeats a durable event on `GET /global/event`.
+#[derive(Serialize)]
+pub struct SyncPayload<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(rename = "syncEvent")]
+    pub sync_event: SyncEvent<'a>,
+    pub id: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct SyncEvent<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seq: u64,
+    #[serde(rename = "aggregateID")]
+    pub aggregate_id: &'a str,
+    pub data: &'a Value,
+}
+
+impl Published {
+    /// The `sync` payload of a durable event.
+    pub fn sync_payload(&self) -> Option<SyncPayload<'_>> {
+        let d = self.durable.as_ref()?;
+        Some(SyncPayload {
+            kind: "sync",
+            sync_event: SyncEvent {
+                id: &self.event.id,
+                kind: format!("{}.{}", self.event.kind, d.version),
+                seq: d.seq,
+                aggregate_id: &d.aggregate,
+                data: &self.event.properties,
+            },
+            id: &self.event.id,
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -61,11 +114,21 @@ impl Bus {
 
     /// Publishes an event; returns it so callers can log or test it.
     pub fn publish(&self, directory: Option<&str>, project: Option<&str>, kind: &str, properties: impl Serialize) -> Arc<Published> {
+        self.send(directory, project, kind, properties, None)
+    }
+
+    /// Publishes a durable event (see [`Published::durable`]).
+    pub fn publish_durable(&self, directory: &str, project: &str, kind: &str, properties: impl Serialize, durable: Durable) -> Arc<Published> {
+        self.send(Some(directory), Some(project), kind, properties, Some(durable))
+    }
+
+    fn send(&self, directory: Option<&str>, project: Option<&str>, kind: &str, properties: impl Serialize, durable: Option<Durable>) -> Arc<Published> {
         let properties = serde_json::to_value(properties).unwrap_or(Value::Null);
         let published = Arc::new(Published {
             directory: directory.map(str::to_owned),
             project: project.map(str::to_owned),
             event: Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties },
+            durable,
         });
         // No subscribers is fine: nobody is listening.
         let _ = self.tx.send(published.clone());

@@ -13,6 +13,7 @@ pub mod id;
 pub mod protocol;
 pub mod search;
 pub mod server;
+pub mod session;
 pub mod vcs;
 
 /// The OpenCode server version whose protocol Burrow speaks.

@@ -20,12 +20,13 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{event, file, find, message, meta, session};
 
 use crate::env::SharedEnv;
 use crate::event::Bus;
 use crate::error::ApiError;
 use crate::search::index::IndexRegistry;
+use crate::session::service::Sessions;
 
 /// Where the server keeps and finds things, as `GET /path` reports them.
 #[derive(Clone, Debug)]
@@ -44,19 +45,22 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub sessions: Arc<Sessions>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> Arc<Self> {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> anyhow::Result<Arc<Self>> {
         let watching = env.capabilities().watch;
         let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
+        let bus = Bus::new();
+        let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        Ok(Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, sessions }))
     }
 }
 
@@ -82,6 +86,16 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(session::list, session::create))
+        .routes(routes!(session::status))
+        .routes(routes!(session::get, session::update, session::delete))
+        .routes(routes!(session::children))
+        .routes(routes!(session::todo))
+        .routes(routes!(session::diff))
+        .routes(routes!(session::abort))
+        .routes(routes!(message::list))
+        .routes(routes!(message::get, message::delete))
+        .routes(routes!(message::shell))
         .split_for_parts()
 }
 

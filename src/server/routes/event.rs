@@ -37,7 +37,19 @@ pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Respo
     responses((status = 200, description = "Event stream of every directory", content_type = "text/event-stream")))]
 pub async fn global(State(st): State<Arc<AppState>>) -> Response {
     let wrap = |directory: Option<&str>, project: Option<&str>, e: &Event| frame(&GlobalEnvelope { directory, project, payload: e });
-    sse(&st, move |p: &Published| Some(wrap(p.directory.as_deref(), p.project.as_deref(), &p.event)), move |e| wrap(None, None, e))
+    sse(
+        &st,
+        move |p: &Published| {
+            let (directory, project) = (p.directory.as_deref(), p.project.as_deref());
+            let event = wrap(directory, project, &p.event);
+            // A durable event is followed by its `sync` twin, as OpenCode sends it.
+            Some(match p.sync_payload() {
+                Some(sync) => [event, frame(&GlobalEnvelope { directory, project, payload: sync })].concat().into(),
+                None => event,
+            })
+        },
+        move |e| wrap(None, None, e),
+    )
 }
 
 fn frame(value: &impl serde::Serialize) -> Bytes {

@@ -4,7 +4,9 @@
 pub mod event;
 pub mod file;
 pub mod find;
+pub mod message;
 pub mod meta;
+pub mod session;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
