@@ -99,6 +99,8 @@ impl Published {
 #[derive(Clone)]
 pub struct Bus {
     tx: broadcast::Sender<Arc<Published>>,
+    /// Cancelled at shutdown: event streams end so the server can exit.
+    closed: tokio_util::sync::CancellationToken,
 }
 
 impl Default for Bus {
@@ -109,7 +111,17 @@ impl Default for Bus {
 
 impl Bus {
     pub fn new() -> Self {
-        Self { tx: broadcast::channel(BUS_CAPACITY).0 }
+        Self { tx: broadcast::channel(BUS_CAPACITY).0, closed: Default::default() }
+    }
+
+    /// Ends every event stream (at shutdown; clients reconnect to the next server).
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Completes once [`Bus::close`] was called.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
     }
 
     /// Publishes an event; returns it so callers can log or test it.

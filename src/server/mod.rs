@@ -134,8 +134,16 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     if state.credentials.is_none() && !addr.ip().is_loopback() {
         eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
     }
+    let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state, cors_origins);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop running commands (so their requests finish) and end event streams
+    // (which never finish by themselves), then let in-flight requests drain.
+    let shutdown = async move {
+        shutdown_signal().await;
+        runs.abort_all().await;
+        bus.close();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 //! multi-megabyte events). Burrow keeps the first and the last part, up to the
 //! limits OpenCode's tools use (50 KB, 2000 lines), says in the text what was
 //! left out, and spools the complete output to a file under the data
-//! directory, whose path the part's metadata carries (`outputPath`).
+//! directory (up to 100 MB), whose path the part's metadata carries
+//! (`outputPath`).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,10 @@ const HALF: usize = MAX_BYTES / 2;
 /// Where full outputs go, below the data directory.
 pub const SPOOL_DIR: &str = "tool-output";
 
+/// The most a spool file may hold; a command that prints forever (`yes`)
+/// must not fill the disk.
+pub const SPOOL_MAX: u64 = 100 * 1024 * 1024;
+
 pub struct BoundedOutput {
     /// Everything, while it fits; then the first `HALF` bytes.
     head: Vec<u8>,
@@ -29,16 +34,59 @@ pub struct BoundedOutput {
     total: u64,
     lines: u64,
     spool_dir: PathBuf,
-    spool: Option<(PathBuf, Option<tokio::io::BufWriter<tokio::fs::File>>)>,
+    spool_max: u64,
+    spool: Option<Spool>,
+}
+
+/// The file that receives the complete output once it is too long to show.
+struct Spool {
+    path: PathBuf,
+    /// `None` once finished or full.
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    written: u64,
+    max: u64,
+}
+
+impl Spool {
+    async fn create(dir: &Path, max: u64, first: &[&[u8]]) -> std::io::Result<Self> {
+        let path = dir.join(format!("tool_{}", crate::id::ascending(crate::id::Prefix::Part).trim_start_matches("prt_")));
+        tokio::fs::create_dir_all(dir).await?;
+        let file = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
+        let mut spool = Self { path, file: Some(file), written: 0, max };
+        for chunk in first {
+            spool.write(chunk).await?;
+        }
+        Ok(spool)
+    }
+
+    /// Appends up to `max` bytes in all; past it the file is closed.
+    async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let Some(file) = &mut self.file else { return Ok(()) };
+        let room = self.max.saturating_sub(self.written) as usize;
+        let take = chunk.len().min(room);
+        file.write_all(&chunk[..take]).await?;
+        self.written += take as u64;
+        if take < chunk.len() {
+            self.close().await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> std::io::Result<()> {
+        match self.file.take() {
+            Some(mut file) => file.flush().await,
+            None => Ok(()),
+        }
+    }
 }
 
 impl BoundedOutput {
     pub fn new(data_dir: &Path) -> Self {
-        Self { head: Vec::new(), tail: VecDeque::new(), total: 0, lines: 0, spool_dir: data_dir.join(SPOOL_DIR), spool: None }
+        Self::with_spool_limit(data_dir, SPOOL_MAX)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
+    pub fn with_spool_limit(data_dir: &Path, spool_max: u64) -> Self {
+        Self { head: Vec::new(), tail: VecDeque::new(), total: 0, lines: 0, spool_dir: data_dir.join(SPOOL_DIR), spool_max, spool: None }
     }
 
     /// True once the output is over a limit and the text shows only its ends.
@@ -52,11 +100,15 @@ impl BoundedOutput {
         self.lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
         if !was_truncated && self.truncated() {
             // Until now everything fitted, so `head` holds all of it.
-            self.start_spool().await;
+            match Spool::create(&self.spool_dir, self.spool_max, &[&self.head]).await {
+                Ok(spool) => self.spool = Some(spool),
+                Err(e) => tracing::warn!(dir = %self.spool_dir.display(), "cannot save the full command output: {e}"),
+            }
         }
-        if let Some((_, Some(file))) = &mut self.spool {
-            if file.write_all(chunk).await.is_err() {
-                self.spool_failed();
+        if let Some(spool) = &mut self.spool {
+            if let Err(e) = spool.write(chunk).await {
+                tracing::warn!(path = %spool.path.display(), "cannot save the full command output: {e}");
+                self.spool = None;
             }
         }
         if self.tail.is_empty() && self.head.len() + chunk.len() <= MAX_BYTES {
@@ -73,44 +125,20 @@ impl BoundedOutput {
         self.tail.drain(..excess);
     }
 
-    /// The complete output so far goes to a new file; later chunks follow it.
-    async fn start_spool(&mut self) {
-        let path = self.spool_dir.join(format!("tool_{}", crate::id::ascending(crate::id::Prefix::Part).trim_start_matches("prt_")));
-        let opened = async {
-            tokio::fs::create_dir_all(&self.spool_dir).await?;
-            let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
-            file.write_all(&self.head).await?;
-            let (a, b) = self.tail.as_slices();
-            file.write_all(a).await?;
-            file.write_all(b).await?;
-            std::io::Result::Ok(file)
-        };
-        match opened.await {
-            Ok(file) => self.spool = Some((path, Some(file))),
-            Err(e) => tracing::warn!(path = %path.display(), "cannot save the full command output: {e}"),
-        }
-    }
-
-    fn spool_failed(&mut self) {
-        tracing::warn!("cannot save the full command output; keeping only its ends");
-        self.spool = None;
-    }
-
     /// Flushes the spool file; call once the process has ended.
     pub async fn finish(&mut self) {
-        if let Some((_, Some(file))) = &mut self.spool {
-            if file.flush().await.is_err() {
-                self.spool_failed();
+        if let Some(spool) = &mut self.spool {
+            if let Err(e) = spool.close().await {
+                tracing::warn!(path = %spool.path.display(), "cannot save the full command output: {e}");
+                self.spool = None;
             }
-        }
-        if let Some((_, file)) = &mut self.spool {
-            file.take();
         }
     }
 
-    /// Where the complete output was saved, when it was too long to show.
+    /// Where the complete output (or its first [`SPOOL_MAX`] bytes) was saved,
+    /// when it was too long to show.
     pub fn spool_path(&self) -> Option<&Path> {
-        self.spool.as_ref().map(|(p, _)| p.as_path())
+        self.spool.as_ref().map(|s| s.path.as_path())
     }
 
     /// The text to show: everything, or the first and last lines with a note.
@@ -128,8 +156,9 @@ impl BoundedOutput {
         let head = first_lines(head_bytes, MAX_LINES / 2, HALF);
         let tail = last_lines(&tail_bytes, MAX_LINES / 2, HALF);
         let omitted = self.total.saturating_sub((head.len() + tail.len()) as u64);
-        let saved = match self.spool_path() {
-            Some(p) => format!("; full output saved to {}", p.display()),
+        let saved = match &self.spool {
+            Some(s) if s.written < self.total => format!("; its first {} bytes saved to {}", s.written, s.path.display()),
+            Some(s) => format!("; full output saved to {}", s.path.display()),
             None => String::new(),
         };
         format!("{head}\n\n... {omitted} bytes truncated{saved} ...\n\n{tail}")
@@ -203,6 +232,18 @@ mod tests {
         assert!(text.contains("bytes truncated; full output saved to"));
         let saved = std::fs::read(out.spool_path().unwrap()).unwrap();
         assert_eq!(saved, all);
+    }
+
+    #[tokio::test]
+    async fn the_spool_file_has_a_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = BoundedOutput::with_spool_limit(dir.path(), 100_000);
+        for _ in 0..30 {
+            out.push(&[b'y'; 10_000]).await;
+        }
+        out.finish().await;
+        assert_eq!(std::fs::metadata(out.spool_path().unwrap()).unwrap().len(), 100_000);
+        assert!(out.text().contains("bytes truncated; its first 100000 bytes saved to"), "{}", &out.text()[25_000..25_200]);
     }
 
     #[tokio::test]

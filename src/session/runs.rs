@@ -79,6 +79,12 @@ impl Runs {
         }
     }
 
+    /// Aborts every run (at shutdown) and waits for them to wind down.
+    pub async fn abort_all(&self) {
+        let running: Vec<(String, Scope)> = self.lock().iter().map(|(id, e)| (id.clone(), e.scope.clone())).collect();
+        futures::future::join_all(running.iter().map(|(id, scope)| self.abort(scope, id))).await;
+    }
+
     fn finish(&self, session_id: &str) {
         let mut map = self.lock();
         if let Some(entry) = map.remove(session_id) {

@@ -21,7 +21,7 @@ async fn sessions_survive_a_restart_and_a_kill_9() {
     let (_, child) = s.post("/session", json!({ "parentID": id })).await;
     assert_eq!(s.shell(&id, "echo one").await.0, 200);
     let before = history(&s, &id).await;
-    s.stop();
+    s.stop().await;
 
     let s = Server::start(&dirs);
     assert_eq!(history(&s, &id).await, before);
@@ -48,7 +48,7 @@ async fn a_run_cut_short_by_kill_9_is_settled_at_the_next_start() {
     drop(events);
     run.abort();
     let _ = run.await;
-    std::sync::Arc::into_inner(s).expect("only the test holds the server").kill9();
+    s.kill9();
     // The killed server could not stop the command; this test does.
     kill_all(&processes_with(&needle));
 
@@ -98,4 +98,22 @@ async fn the_message_history_pages_backwards() {
     assert_eq!(pages.len(), 3);
     let flattened: Vec<Value> = pages.into_iter().rev().flat_map(|p| p.as_array().unwrap().clone()).collect();
     assert_eq!(flattened, all);
+}
+
+#[tokio::test]
+async fn shutdown_stops_commands_and_ends_event_streams() {
+    let dirs = Dirs::new();
+    let (s, id, needle, events, run) = long_run(&dirs, false).await;
+    let global = s.events("/global/event").await;
+    s.stop().await;
+    // The command was stopped and its request answered before the exit.
+    assert_eq!(processes_with(&needle), Vec::<u32>::new());
+    let (status, resp) = run.await.unwrap();
+    assert_eq!(status, 200, "{resp}");
+    assert!(resp["parts"][0]["state"]["output"].as_str().unwrap().ends_with("User aborted the command\n</metadata>"));
+    drop((events, global));
+
+    let s = Server::start(&dirs);
+    let (_, messages) = s.get(&format!("/session/{id}/message")).await;
+    assert_eq!(messages[1], resp);
 }

@@ -156,6 +156,18 @@ async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
 }
 
 #[tokio::test]
+async fn deleting_a_busy_session_stops_its_command() {
+    let dirs = Dirs::new();
+    let (s, id, needle, _events, run) = long_run(&dirs, true).await;
+    assert_eq!(s.delete(&format!("/session/{id}")).await, (200, json!(true)));
+    assert_eq!(processes_with(&needle), Vec::<u32>::new());
+    assert_eq!(s.get(&format!("/session/{id}")).await.0, 404);
+    assert_eq!(s.get("/session/status").await.1, json!({}));
+    // The run itself ended normally, before the session went.
+    assert_eq!(run.await.unwrap().0, 200);
+}
+
+#[tokio::test]
 async fn exit_codes_stderr_quoting_and_directories() {
     let dirs = Dirs::new();
     std::fs::create_dir_all(dirs.root.join("sub")).unwrap();

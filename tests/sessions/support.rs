@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -70,10 +69,15 @@ impl Server {
         self.child.wait().unwrap();
     }
 
-    /// SIGTERM, then wait for the graceful exit.
-    pub fn stop(mut self) {
+    /// SIGTERM, then wait for the graceful exit (which must come).
+    pub async fn stop(mut self) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-        self.child.wait().unwrap();
+        let waited = tokio::time::timeout(PATIENCE, async {
+            while self.child.try_wait().unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        waited.await.expect("burrow exits after SIGTERM");
     }
 
     pub fn at(&self, path: &str) -> String {
@@ -227,8 +231,8 @@ pub fn captured_events(name: &str) -> Vec<Value> {
 /// A long-running command in a new session, started in the background: returns
 /// the server, the session, the needle that finds its processes in /proc, the
 /// event stream and the pending response, once the command printed `started`.
-pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Arc<Server>, String, String, Events, JoinHandle<(u16, Value)>) {
-    let s = Arc::new(Server::start(dirs));
+pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Server, String, String, Events, JoinHandle<(u16, Value)>) {
+    let s = Server::start(dirs);
     let id = s.session("long run").await;
     let mut events = s.events("/event").await;
     let needle = format!("3{}", marker());
@@ -237,10 +241,8 @@ pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Arc<Server>, S
     } else {
         format!("echo started; sleep {needle}")
     };
-    let run = {
-        let (s, id) = (s.clone(), id.clone());
-        tokio::spawn(async move { s.shell(&id, &command).await })
-    };
+    let request = s.http.post(s.at(&format!("/session/{id}/shell"))).json(&serde_json::json!({ "agent": "build", "command": command }));
+    let run = tokio::spawn(send(request));
     events.until(|e| e["properties"]["part"]["state"]["metadata"]["output"] == "started\n").await;
     (s, id, needle, events, run)
 }

@@ -68,6 +68,7 @@ fn sse(
     local: impl Fn(&Event) -> Bytes + Send + 'static,
 ) -> Response {
     let mut rx = st.bus.subscribe();
+    let bus = st.bus.clone();
     // Small on purpose: a client that stops reading stalls only its own task.
     let (tx, out) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
@@ -77,6 +78,7 @@ fn sse(
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         loop {
             let chunk = tokio::select! {
+                _ = bus.closed() => return,
                 _ = beat.tick() => local(&local_event("server.heartbeat")),
                 got = rx.recv() => match got {
                     Ok(p) => match filter(&p) { Some(b) => b, None => continue },

@@ -10,7 +10,7 @@ use crate::protocol::message::{Message, MessageWithParts, ModelRef};
 use crate::protocol::part::Part;
 use crate::protocol::session::Todo;
 use crate::session::error::{StoreError, StoreResult};
-use crate::session::events::{self, MessageInfo, MessageRemoved, PartInfo, PartRemoved, Scope, TodoUpdated};
+use crate::session::events::{self, MessageInfo, MessageRemoved, PartDelta, PartInfo, PartRemoved, Scope, TodoUpdated};
 
 /// Where a page of messages ends: OpenCode's `before` cursor, base64url of
 /// `{"id": <message id>, "time": <created>}`.
@@ -84,6 +84,12 @@ impl Store {
                 Ok(())
             })
             .await
+    }
+
+    /// Publishes a streamed piece of a part (`message.part.delta`). Nothing is
+    /// stored: the runner saves the whole part when the stream ends, as OpenCode does.
+    pub fn publish_delta(&self, scope: &Scope, delta: &PartDelta) {
+        events::transient(&self.bus, scope, events::PART_DELTA, delta);
     }
 
     /// Deletes a message with its parts and publishes `message.removed`.
