@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::id::{self, Prefix};
@@ -21,7 +21,8 @@ pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
-    pub properties: Value,
+    /// Serialized once, when published, in the field order of its type.
+    pub properties: Box<RawValue>,
 }
 
 /// An event with the instance it belongs to, as the bus carries it.
@@ -75,7 +76,7 @@ pub struct SyncEvent<'a> {
     pub seq: u64,
     #[serde(rename = "aggregateID")]
     pub aggregate_id: &'a str,
-    pub data: &'a Value,
+    pub data: &'a RawValue,
 }
 
 impl Published {
@@ -135,7 +136,7 @@ impl Bus {
     }
 
     fn send(&self, directory: Option<&str>, project: Option<&str>, kind: &str, properties: impl Serialize, durable: Option<Durable>) -> Arc<Published> {
-        let properties = serde_json::to_value(properties).unwrap_or(Value::Null);
+        let properties = serde_json::value::to_raw_value(&properties).unwrap_or_else(|_| raw("null"));
         let published = Arc::new(Published {
             directory: directory.map(str::to_owned),
             project: project.map(str::to_owned),
@@ -155,5 +156,9 @@ impl Bus {
 /// A fresh event that is not published on the bus (per-connection events
 /// such as `server.connected` and `server.heartbeat`).
 pub fn local_event(kind: &str) -> Event {
-    Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties: Value::Object(Default::default()) }
+    Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties: raw("{}") }
+}
+
+fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_string()).expect("valid JSON")
 }

@@ -3,6 +3,7 @@
 pub mod file;
 pub mod message;
 pub mod num;
+pub mod order;
 pub mod part;
 pub mod project;
 pub mod session;

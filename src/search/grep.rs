@@ -152,7 +152,7 @@ impl Sink for LineSink<'_> {
 }
 
 /// The line as text, cut like OpenCode cuts it.
-fn clip_line(bytes: &[u8]) -> String {
+pub fn clip_line(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     match text.char_indices().nth(MAX_LINE_CHARS) {
         Some((cut, _)) => format!("{}...", &text[..cut]),

@@ -1,13 +1,13 @@
 #!/bin/sh
 # Runs the SDK contract (contract.mjs) with the real @opencode-ai/sdk against
 # a Burrow started on a free port over a scratch workspace. Exits non-zero on
-# any failure. BURROW_BIN picks the binary (default: target/debug/burrow,
-# built if missing).
+# any failure. The binary: the first argument, else BURROW_BIN, else
+# target/debug/burrow (built if missing).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bin=${BURROW_BIN:-$repo/target/debug/burrow}
+bin=${1:-${BURROW_BIN:-$repo/target/debug/burrow}}
 if [ ! -x "$bin" ]; then
     (cd "$repo" && cargo build --bin burrow)
 fi
