@@ -26,6 +26,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 mkdir -p "$work/root" "$work/data" "$work/home"
+: > "$work/stdout"
 echo "hello sdk world" > "$work/root/hello.txt"
 root=$(cd "$work/root" && pwd -P)
 shell=/bin/sh
