@@ -23,7 +23,7 @@ pub const PART_UPDATED: &str = "message.part.updated";
 pub const PART_REMOVED: &str = "message.part.removed";
 pub const PART_DELTA: &str = "message.part.delta";
 pub const TODO_UPDATED: &str = "todo.updated";
-/// `{sessionID, diff: [FileDiff]}` after a turn that changed files.
+/// `{sessionID, diff: [SnapshotFileDiff]}` after a turn that changed files.
 pub const SESSION_DIFF: &str = "session.diff";
 /// `{sessionID?, error}` when a turn fails.
 pub const SESSION_ERROR: &str = "session.error";
