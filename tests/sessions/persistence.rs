@@ -50,7 +50,7 @@ async fn a_run_cut_short_by_kill_9_is_settled_at_the_next_start() {
     let _ = run.await;
     s.kill9();
     // The killed server could not stop the command; this test does.
-    kill_all(&processes_with(&needle));
+    kill_all(&processes_with(&needle.0));
 
     let s = Server::start(&dirs);
     let (_, messages) = s.get(&format!("/session/{id}/message")).await;
@@ -107,7 +107,7 @@ async fn shutdown_stops_commands_and_ends_event_streams() {
     let global = s.events("/global/event").await;
     s.stop().await;
     // The command was stopped and its request answered before the exit.
-    assert_eq!(processes_with(&needle), Vec::<u32>::new());
+    assert_eq!(processes_with(&needle.0), Vec::<u32>::new());
     let (status, resp) = run.await.unwrap();
     assert_eq!(status, 200, "{resp}");
     assert!(resp["parts"][0]["state"]["output"].as_str().unwrap().ends_with("User aborted the command\n</metadata>"));

@@ -126,7 +126,7 @@ async fn global_events_carry_sync_twins_with_sequence_numbers() {
 async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
     let dirs = Dirs::new();
     let (s, id, needle, mut events, run) = long_run(&dirs, true).await;
-    assert!(!processes_with(&needle).is_empty(), "the command runs");
+    assert!(!processes_with(&needle.0).is_empty(), "the command runs");
     assert_eq!(s.get("/session/status").await.1, json!({ id.clone(): { "type": "busy" } }));
 
     let (status, busy) = s.shell(&id, "echo second").await;
@@ -140,7 +140,7 @@ async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
 
     assert_eq!(s.post(&format!("/session/{id}/abort"), json!({})).await, (200, json!(true)));
     // Abort answers once the run has wound down: the processes are gone.
-    assert_eq!(processes_with(&needle), Vec::<u32>::new());
+    assert_eq!(processes_with(&needle.0), Vec::<u32>::new());
     assert_eq!(s.get("/session/status").await.1, json!({}));
     let (status, resp) = run.await.unwrap();
     assert_eq!(status, 200, "{resp}");
@@ -160,7 +160,7 @@ async fn deleting_a_busy_session_stops_its_command() {
     let dirs = Dirs::new();
     let (s, id, needle, _events, run) = long_run(&dirs, true).await;
     assert_eq!(s.delete(&format!("/session/{id}")).await, (200, json!(true)));
-    assert_eq!(processes_with(&needle), Vec::<u32>::new());
+    assert_eq!(processes_with(&needle.0), Vec::<u32>::new());
     assert_eq!(s.get(&format!("/session/{id}")).await.0, 404);
     assert_eq!(s.get("/session/status").await.1, json!({}));
     // The run itself ended normally, before the session went.

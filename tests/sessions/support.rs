@@ -231,7 +231,7 @@ pub fn captured_events(name: &str) -> Vec<Value> {
 /// A long-running command in a new session, started in the background: returns
 /// the server, the session, the needle that finds its processes in /proc, the
 /// event stream and the pending response, once the command printed `started`.
-pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Server, String, String, Events, JoinHandle<(u16, Value)>) {
+pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Server, String, Reaper, Events, JoinHandle<(u16, Value)>) {
     let s = Server::start(dirs);
     let id = s.session("long run").await;
     let mut events = s.events("/event").await;
@@ -244,7 +244,17 @@ pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Server, String
     let request = s.http.post(s.at(&format!("/session/{id}/shell"))).json(&serde_json::json!({ "agent": "build", "command": command }));
     let run = tokio::spawn(send(request));
     events.until(|e| e["properties"]["part"]["state"]["metadata"]["output"] == "started\n").await;
-    (s, id, needle, events, run)
+    (s, id, Reaper(needle), events, run)
+}
+
+/// The needle of a test's long command; kills what is left of it when the
+/// test ends, passed or failed, so no `sleep` outlives the test.
+pub struct Reaper(pub String);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        kill_all(&processes_with(&self.0));
+    }
 }
 
 /// A unique marker for processes and titles of one test.
