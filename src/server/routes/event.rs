@@ -30,7 +30,7 @@ pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Respo
             return None;
         }
         Some(frame(&p.event))
-    }, |e| frame(e))
+    }, frame)
 }
 
 #[utoipa::path(get, path = "/global/event", tag = "global", operation_id = "global.event",
