@@ -20,13 +20,14 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{app, config, event, file, find, meta, permission, pty, pty_connect, tui, v2};
+use routes::{app, config, event, file, find, message, meta, permission, pty, pty_connect, session, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
 use crate::event::Bus;
 use crate::error::ApiError;
 use crate::search::index::IndexRegistry;
+use crate::session::service::Sessions;
 
 /// Where the server keeps and finds things, as `GET /path` reports them.
 #[derive(Clone, Debug)]
@@ -48,13 +49,14 @@ pub struct AppState {
     pub permissions: Arc<Permissions>,
     pub ptys: crate::pty::PtyManager,
     pub tui: routes::tui::TuiControl,
+    pub sessions: Arc<Sessions>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> Arc<Self> {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> anyhow::Result<Arc<Self>> {
         let watching = env.capabilities().watch;
         let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
         let watching = watching && indexes.start_watching().await;
@@ -63,7 +65,8 @@ impl AppState {
         let bus = Bus::new();
         let permissions = Permissions::new(bus.clone());
         let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default() })
+        let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        Ok(Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default(), sessions }))
     }
 }
 
@@ -136,6 +139,16 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tui::publish_event))
         .routes(routes!(tui::control_next))
         .routes(routes!(tui::control_response))
+        .routes(routes!(session::list, session::create))
+        .routes(routes!(session::status))
+        .routes(routes!(session::get, session::update, session::delete))
+        .routes(routes!(session::children))
+        .routes(routes!(session::todo))
+        .routes(routes!(session::diff))
+        .routes(routes!(session::abort))
+        .routes(routes!(message::list))
+        .routes(routes!(message::get, message::delete))
+        .routes(routes!(message::shell))
         .split_for_parts()
 }
 
@@ -159,8 +172,16 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     if state.credentials.is_none() && !addr.ip().is_loopback() {
         eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
     }
+    let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state, cors_origins);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop running commands (so their requests finish) and end event streams
+    // (which never finish by themselves), then let in-flight requests drain.
+    let shutdown = async move {
+        shutdown_signal().await;
+        runs.abort_all().await;
+        bus.close();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

@@ -6,12 +6,14 @@ pub mod config;
 pub mod event;
 pub mod file;
 pub mod find;
+pub mod message;
 pub mod meta;
 pub mod permission;
 pub mod pty;
 pub mod pty_connect;
 pub mod tui;
 pub mod v2;
+pub mod session;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
