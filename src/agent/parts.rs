@@ -65,10 +65,10 @@ impl PartMapper {
     pub fn map(&mut self, report: &Report) -> Vec<Out> {
         let kind = |k: &Streamed| if *k == Streamed::Text { "text" } else { "reasoning" };
         match report {
-            Report::StepStart { message_id, .. } => {
+            Report::StepStart { message_id, part, .. } => {
                 self.message_id = message_id.clone();
                 self.edited.clear();
-                vec![Out::Part(self.part(&id::ascending(Prefix::Part), json!({"type": "step-start"})))]
+                vec![Out::Part(self.part(part, json!({"type": "step-start"})))]
             }
             Report::Open { part, kind: k, start } => vec![Out::Part(self.part(part, json!({"type": kind(k), "text": "", "time": {"start": start}})))],
             Report::Delta { part, delta, .. } => {

@@ -37,8 +37,9 @@ pub enum Streamed {
 /// What the runner reports, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Report {
-    /// A step begins, with the id of its assistant message (every step has its own).
-    StepStart { step: usize, message_id: String },
+    /// A step begins, with the id of its assistant message (every step has
+    /// its own) and of its step-start part (made now, so it sorts first).
+    StepStart { step: usize, message_id: String, part: String },
     /// A text or reasoning part opens, empty.
     Open { part: String, kind: Streamed, start: u64 },
     Delta { part: String, kind: Streamed, delta: String },
@@ -83,7 +84,7 @@ impl Turn {
     pub async fn run(&self, mut request: ChatRequest) -> Outcome {
         for step in 0..MAX_STEPS {
             let message_id = id::ascending(Prefix::Message);
-            self.sink.report(Report::StepStart { step, message_id: message_id.clone() });
+            self.sink.report(Report::StepStart { step, message_id: message_id.clone(), part: id::ascending(Prefix::Part) });
             let stream = match self.start(&request).await {
                 Ok(s) => s,
                 Err(outcome) => return outcome,

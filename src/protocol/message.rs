@@ -158,6 +158,30 @@ pub enum Message {
     Assistant(AssistantMessage),
 }
 
+impl AssistantMessage {
+    /// A fresh answer to `parent_id`, not yet completed, with no tokens spent.
+    pub fn new(id: String, session_id: String, parent_id: String, agent: String, model: &ModelRef, path: MessagePath) -> Self {
+        Self {
+            id,
+            session_id,
+            time: AssistantTime { created: crate::now_ms(), completed: None },
+            error: None,
+            parent_id,
+            model_id: model.model_id.clone(),
+            provider_id: model.provider_id.clone(),
+            mode: agent.clone(),
+            agent,
+            path,
+            summary: None,
+            cost: 0.0,
+            tokens: Default::default(),
+            structured: None,
+            variant: None,
+            finish: None,
+        }
+    }
+}
+
 impl Message {
     pub fn id(&self) -> &str {
         match self {

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{app, config, event, file, find, message, meta, permission, pty, pty_connect, session, tui, v2};
+use routes::{app, config, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -149,6 +149,10 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(message::list))
         .routes(routes!(message::get, message::delete))
         .routes(routes!(message::shell))
+        .routes(routes!(prompt::message))
+        .routes(routes!(prompt::prompt_async))
+        .routes(routes!(prompt::prompt_alias))
+        .routes(routes!(prompt::interrupt))
         .split_for_parts()
 }
 

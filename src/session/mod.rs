@@ -5,6 +5,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod output;
+pub mod prompt;
 pub mod runs;
 pub mod service;
 pub mod shell;

@@ -10,7 +10,7 @@ fn parts(outs: Vec<Out>) -> Vec<Value> {
 #[test]
 fn shapes_match_the_reference_capture() {
     let mut m = PartMapper::new("ses_1");
-    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into() }));
+    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() }));
     assert_eq!(step[0]["type"], "step-start");
     assert_eq!((step[0]["messageID"].as_str(), step[0]["sessionID"].as_str()), (Some("msg_1"), Some("ses_1")));
 
@@ -46,7 +46,7 @@ fn shapes_match_the_reference_capture() {
 #[test]
 fn a_step_that_changed_files_ends_with_a_patch_part() {
     let mut m = PartMapper::new("ses_1");
-    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into() });
+    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() });
     let mut out = ToolOutput::new("hello.txt", "Wrote file successfully.", json!({}));
     out.edited.push("/w/hello.txt".into());
     let input = json!({"filePath": "/w/hello.txt", "content": "x"});
@@ -59,7 +59,7 @@ fn a_step_that_changed_files_ends_with_a_patch_part() {
     assert_eq!(finish[1]["type"], "patch");
     assert_eq!(finish[1]["files"], json!(["/w/hello.txt"]));
     // The next step starts with a clean slate.
-    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into() });
+    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into(), part: "prt_s2".into() });
     assert_eq!(m.message_id(), "msg_2");
     assert_eq!(parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default() })).len(), 1);
 }

@@ -63,12 +63,14 @@ async fn ask_waits_for_a_reply_and_always_approves_the_pattern() {
     assert_eq!(req["tool"], json!({"messageID": "msg_1", "callID": "call_1"}));
     let asked = events.recv().await.unwrap();
     assert_eq!(asked.event.kind, "permission.asked");
-    assert_eq!(asked.event.properties["id"], req["id"]);
+    let props: Value = serde_json::from_str(asked.event.properties.get()).unwrap();
+    assert_eq!(props["id"], req["id"]);
     perms.reply(req["id"].as_str().unwrap(), Reply::Always, None).unwrap();
     assert_eq!(call.await.unwrap(), Ok(()));
     let replied = events.recv().await.unwrap();
     assert_eq!(replied.event.kind, "permission.replied");
-    assert_eq!(replied.event.properties["reply"], "always");
+    let props: Value = serde_json::from_str(replied.event.properties.get()).unwrap();
+    assert_eq!(props["reply"], "always");
     assert!(perms.list().is_empty());
     // The approved pattern needs no asking any more.
     assert_eq!(g.ask("ses_1", AskInput::new("bash", vec!["cargo build".into()], vec![], json!({}))).await, Ok(()));

@@ -9,6 +9,7 @@ pub mod find;
 pub mod message;
 pub mod meta;
 pub mod permission;
+pub mod prompt;
 pub mod pty;
 pub mod pty_connect;
 pub mod tui;

@@ -23,9 +23,9 @@ use super::service::Sessions;
 use crate::env::{EnvError, ExecRequest, ExitStatus, Output, SharedEnv};
 use crate::error::{ApiError, ApiResult};
 use crate::id::{self, Prefix};
-use crate::protocol::message::{AssistantMessage, AssistantTime, Message, MessagePath, MessageWithParts, ModelRef, UserMessage, UserTime};
+use crate::protocol::message::{AssistantMessage, Message, MessagePath, MessageWithParts, ModelRef, UserMessage, UserTime};
 use crate::protocol::part::{Part, PartBody, StartTime, TextPart, ToolCompleted, ToolError, ToolPart, ToolRunning, ToolState, ToolTime};
-use crate::protocol::session::{Session, Tokens};
+use crate::protocol::session::Session;
 use crate::server::instance::Instance;
 
 /// The tool name OpenCode gives a user's shell command.
@@ -92,24 +92,8 @@ impl Shell {
         store.put_message(&self.scope, Message::User(user.clone())).await?;
         let text = TextPart { text: SYNTHETIC_TEXT.into(), synthetic: Some(true), ..Default::default() };
         store.put_part(&self.scope, self.part(&user.id, PartBody::Text(text))).await?;
-        let mut assistant = AssistantMessage {
-            id: id::ascending(Prefix::Message),
-            session_id: session.id.clone(),
-            time: AssistantTime { created: crate::now_ms(), completed: None },
-            error: None,
-            parent_id: user.id.clone(),
-            model_id: model.model_id,
-            provider_id: model.provider_id,
-            mode: req.agent.clone(),
-            agent: req.agent,
-            path: MessagePath { cwd: self.inst.directory.clone(), root: self.inst.project.worktree.clone() },
-            summary: None,
-            cost: 0.0,
-            tokens: Tokens::default(),
-            structured: None,
-            variant: None,
-            finish: None,
-        };
+        let path = MessagePath { cwd: self.inst.directory.clone(), root: self.inst.project.worktree.clone() };
+        let mut assistant = AssistantMessage::new(id::ascending(Prefix::Message), session.id.clone(), user.id.clone(), req.agent, &model, path);
         store.put_message(&self.scope, Message::Assistant(assistant.clone())).await?;
         let input: Map<String, Value> = [("command".to_string(), json!(req.command))].into_iter().collect();
         let start = crate::now_ms();
