@@ -115,3 +115,162 @@ async fn an_unreachable_provider_ends_in_info_error() {
     let (_, status) = srv.get("/session/status").await;
     assert_eq!(status, json!({}), "the session is idle again");
 }
+
+/// Each of `expected` appears in `actual`, in this order.
+fn assert_in_order(actual: &[String], expected: &[&str]) {
+    let mut at = 0;
+    for e in expected {
+        match actual[at..].iter().position(|a| a == e) {
+            Some(i) => at += i + 1,
+            None => panic!("{e:?} missing (in order) from:\n{actual:#?}"),
+        }
+    }
+}
+
+fn short(e: &Value) -> String {
+    let p = &e["properties"];
+    match e["type"].as_str().unwrap_or("") {
+        "message.updated" => format!("message {}{}", p["info"]["role"].as_str().unwrap_or(""), if p["info"]["finish"].is_string() { " finished" } else { "" }),
+        "message.part.updated" => {
+            let part = &p["part"];
+            let status = part["state"]["status"].as_str().map(|s| format!(":{s}")).unwrap_or_default();
+            let end = if part["time"]["end"].is_number() { " end" } else { "" };
+            format!("part {}{status}{end}", part["type"].as_str().unwrap_or(""))
+        }
+        "message.part.delta" => format!("delta {}", p["delta"].as_str().unwrap_or("")),
+        "session.status" => format!("status {}", p["status"]["type"].as_str().unwrap_or("")),
+        other => other.to_string(),
+    }
+}
+
+/// A served fixture; the fixture and data folder live as long as the tuple.
+async fn served(llm_url: &str, extra: Value) -> (support::Workspace, Server, (Fixture, tempfile::TempDir)) {
+    let env = TestEnv::from_name("local").unwrap();
+    let fx = Fixture::standard();
+    let ws = env.place(&fx).await.unwrap();
+    // Titles go to a provider that is not there, so they never take a scripted turn.
+    let mut cfg: Value = serde_json::from_str(&config(llm_url, &unreachable_url().await)).unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let cfg = cfg.to_string();
+    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
+    (ws, srv, (fx, data))
+}
+
+#[tokio::test]
+async fn a_two_step_turn_publishes_opencode_events_in_order() {
+    let llm = ScriptedLlm::openai(vec![
+        Turn::Stream {
+            steps: vec![support::llm::reasoning("I should "), support::llm::reasoning("run echo."), support::llm::text("Running it now."), support::llm::call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"}))],
+            finish: "tool_calls".into(),
+            input_tokens: 100,
+            output_tokens: 20,
+        },
+        Turn::Stream { steps: vec![support::llm::text("The "), support::llm::text("command printed hi.")], finish: "stop".into(), input_tokens: 120, output_tokens: 4 },
+    ])
+    .await;
+    let (_ws, srv, _data) = served(&llm.url, json!({})).await;
+    let (_, session) = post(&srv, "/session", json!({})).await;
+    let id = session["id"].as_str().unwrap().to_string();
+    let mut events = support::calls::Events::subscribe(&srv, "").await;
+    let (status, answer) = post(&srv, &format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "run echo hi please"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut seen = Vec::new();
+    loop {
+        let e = events.next().await;
+        if e["properties"]["sessionID"] != json!(id) && e["properties"]["info"]["sessionID"] != json!(id) && e["properties"]["part"]["sessionID"] != json!(id) {
+            continue;
+        }
+        let s = short(&e);
+        let done = s == "session.idle";
+        seen.push(s);
+        if done {
+            break;
+        }
+    }
+    assert_in_order(
+        &seen,
+        &[
+            "message user",
+            "part text",
+            "message assistant",
+            "part step-start",
+            "part reasoning",
+            "delta I should ",
+            "delta run echo.",
+            "part reasoning end",
+            "part text",
+            "delta Running it now.",
+            "part tool:pending",
+            "part tool:running",
+            "part tool:completed",
+            "part step-finish",
+            "message assistant finished",
+            "message assistant",
+            "part step-start",
+            "part text",
+            "delta The ",
+            "delta command printed hi.",
+            "part text end",
+            "part step-finish",
+            "message assistant finished",
+            "status idle",
+            "session.idle",
+        ],
+    );
+    assert_in_order(&seen, &["part text", "delta Running it now.", "part text end", "part step-finish"]);
+    assert!(seen.iter().any(|s| s == "status busy"));
+}
+
+#[tokio::test]
+async fn a_permission_ask_is_answered_over_http() {
+    let llm = ScriptedLlm::openai(vec![Turn::tool("call_w", "write", json!({"filePath": "asked.txt", "content": "yes"})), Turn::text("ok")]).await;
+    let (ws, srv, _data) = served(&llm.url, json!({"permission": {"edit": "ask"}})).await;
+    let (_, session) = post(&srv, "/session", json!({})).await;
+    let id = session["id"].as_str().unwrap().to_string();
+    let mut events = support::calls::Events::subscribe(&srv, "").await;
+    let (status, _) = post(&srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "write it"}]})).await;
+    assert_eq!(status, 204);
+    let asked = events.next_of("permission.asked").await;
+    assert_eq!(asked["properties"]["sessionID"], json!(id));
+    assert_eq!(asked["properties"]["permission"], "edit");
+    assert_eq!(asked["properties"]["tool"]["callID"], "call_w");
+    let (_, pending) = srv.get("/permission").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert!(!std::path::Path::new(&ws.abs("asked.txt")).exists());
+    let request = asked["properties"]["id"].as_str().unwrap();
+    let (status, ok) = post(&srv, &format!("/permission/{request}/reply"), json!({"reply": "once"})).await;
+    assert_eq!((status, ok), (200, json!(true)));
+    let replied = events.next_of("permission.replied").await;
+    assert_eq!(replied["properties"]["reply"], "once");
+    events.next_of("session.idle").await;
+    assert_eq!(std::fs::read_to_string(ws.abs("asked.txt")).unwrap(), "yes");
+}
+
+#[tokio::test]
+async fn abort_stops_a_turn_mid_stream() {
+    let llm = ScriptedLlm::openai(vec![Turn::Hang(vec![support::llm::text("partial")])]).await;
+    let (_ws, srv, _data) = served(&llm.url, json!({})).await;
+    let (_, session) = post(&srv, "/session", json!({})).await;
+    let id = session["id"].as_str().unwrap().to_string();
+    let mut events = support::calls::Events::subscribe(&srv, "").await;
+    let (status, _) = post(&srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "go"}]})).await;
+    assert_eq!(status, 204);
+    events.next_of("message.part.delta").await;
+    let (status, ok) = post(&srv, &format!("/session/{id}/interrupt"), json!({})).await;
+    assert_eq!((status, ok), (200, json!(true)));
+    let (_, list) = srv.get(&format!("/session/{id}/message")).await;
+    let last = list.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["info"]["error"]["name"], "MessageAbortedError", "{last}");
+    let text = last["parts"].as_array().unwrap().iter().find(|p| p["type"] == "text").unwrap();
+    assert_eq!(text["text"], "partial");
+    for _ in 0..400 {
+        if llm.hung_up() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the provider stream stayed open after the abort");
+}
