@@ -274,3 +274,11 @@ async fn abort_stops_a_turn_mid_stream() {
     }
     panic!("the provider stream stayed open after the abort");
 }
+
+#[tokio::test]
+async fn pocketpaw_finds_the_server_at_the_root() {
+    let (_ws, srv, _keep) = served(&unreachable_url().await, json!({})).await;
+    let (status, body) = srv.get("/").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["healthy"], true);
+}

@@ -78,6 +78,7 @@ struct ApiDoc;
 pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
+        .routes(routes!(meta::root))
         .routes(routes!(meta::path))
         .routes(routes!(meta::projects))
         .routes(routes!(meta::current_project))

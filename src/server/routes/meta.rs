@@ -79,3 +79,11 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         capabilities: st.env.capabilities(),
     })
 }
+
+/// The root answers, so clients that probe `GET /` before connecting
+/// (PocketPaw) find a live server. OpenCode serves its web app here.
+#[utoipa::path(get, path = "/", tag = "global", operation_id = "burrow.root",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn root() -> Json<Health> {
+    health().await
+}
