@@ -128,6 +128,8 @@ async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
     let (s, id, needle, mut events, run) = long_run(&dirs, true).await;
     assert!(!processes_with(&needle.0).is_empty(), "the command runs");
     assert_eq!(s.get("/session/status").await.1, json!({ id.clone(): { "type": "busy" } }));
+    // GET /session/{id} carries the status too (for bridges like CodeTether).
+    assert_eq!(s.get(&format!("/session/{id}")).await.1["status"], json!({ "type": "busy" }));
 
     let (status, busy) = s.shell(&id, "echo second").await;
     assert_eq!(status, 409);
@@ -142,6 +144,8 @@ async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
     // Abort answers once the run has wound down: the processes are gone.
     assert_eq!(processes_with(&needle.0), Vec::<u32>::new());
     assert_eq!(s.get("/session/status").await.1, json!({}));
+    let session = s.get(&format!("/session/{id}")).await.1;
+    assert_eq!((session["id"].as_str(), &session["status"]), (Some(id.as_str()), &json!({ "type": "idle" })));
     let (status, resp) = run.await.unwrap();
     assert_eq!(status, 200, "{resp}");
     let state = &resp["parts"][0]["state"];

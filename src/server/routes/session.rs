@@ -115,10 +115,21 @@ pub async fn status(State(st): State<Arc<AppState>>) -> JsonBody<BTreeMap<String
     JsonBody(st.sessions.runs.statuses())
 }
 
+/// `GET /session/{id}`: the session, plus its run status (a Burrow extension
+/// that bridges such as CodeTether read instead of polling `/session/status`).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SessionWithStatus {
+    #[serde(flatten)]
+    pub session: Session,
+    pub status: SessionStatus,
+}
+
 #[utoipa::path(get, path = "/session/{sessionID}", tag = "session", operation_id = "session.get", params(("sessionID" = String, Path), DirectoryParams),
-    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Session>> {
-    Ok(JsonBody(require(&st, &id).await?))
+    responses((status = 200, body = SessionWithStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<SessionWithStatus>> {
+    let session = require(&st, &id).await?;
+    let status = st.sessions.runs.statuses().remove(&session.id).unwrap_or(SessionStatus::Idle);
+    Ok(JsonBody(SessionWithStatus { session, status }))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
