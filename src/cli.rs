@@ -30,7 +30,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the workspace lives: `local` (a folder on this machine).
+    /// Where the workspace lives: `local` (a folder on this machine), or a URL
+    /// such as `s3://bucket/prefix` (also fs://, memory://, webdav://, gcs://, azblob://).
     #[arg(long, default_value = "local", value_name = "ENV")]
     pub env: String,
 
@@ -54,4 +55,7 @@ pub struct ServeArgs {
     /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub object: crate::env::object::ObjectArgs,
 }

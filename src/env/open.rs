@@ -20,7 +20,9 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
             };
             open_local(dir)
         }
-        other => bail!("unknown environment {other:?}; expected local"),
+        #[cfg(feature = "object")]
+        url if url.contains("://") => Ok(Arc::new(super::object::ObjectEnv::open(url, &args.object).await?)),
+        other => bail!("unknown environment {other:?}; expected local or a URL such as s3://bucket/prefix"),
     }
 }
 

@@ -84,6 +84,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(meta::current_project))
         .routes(routes!(meta::vcs_info))
         .routes(routes!(meta::capabilities))
+        .routes(routes!(meta::refresh))
         .routes(routes!(file::list))
         .routes(routes!(file::read))
         .routes(routes!(file::status))
