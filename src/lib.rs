@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod config;
 pub mod content;
 pub mod env;
 pub mod error;
@@ -13,8 +14,10 @@ pub mod event;
 pub mod helper;
 pub mod id;
 pub mod protocol;
+pub mod pty;
 pub mod search;
 pub mod server;
+pub mod session;
 pub mod vcs;
 
 /// The OpenCode server version whose protocol Burrow speaks.

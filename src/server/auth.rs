@@ -55,6 +55,14 @@ impl Credentials {
     }
 }
 
+/// A terminal's WebSocket may carry a one-use ticket from
+/// `POST /pty/{id}/connect-token` instead of credentials; the connect handler
+/// checks the ticket before anything else.
+fn carries_pty_ticket(req: &Request) -> bool {
+    crate::server::routes::pty_connect::is_connect_path(req.uri().path())
+        && req.uri().query().is_some_and(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default().iter().any(|(k, _)| k == "ticket"))
+}
+
 /// Compares without an early exit, so timing does not leak the password.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
@@ -70,7 +78,7 @@ pub async fn require_auth(State(st): State<Arc<AppState>>, req: Request, next: N
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    if creds.accepts(&req) {
+    if creds.accepts(&req) || carries_pty_ticket(&req) {
         return next.run(req).await;
     }
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", "authentication required").into_response();

@@ -2,7 +2,7 @@
 //! start-up and shutdown.
 
 mod auth;
-mod cors;
+pub(crate) mod cors;
 pub mod extract;
 pub mod instance;
 pub mod routes;
@@ -20,12 +20,14 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{app, config, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
+use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
 use crate::event::Bus;
 use crate::error::ApiError;
 use crate::search::index::IndexRegistry;
+use crate::session::service::Sessions;
 
 /// Where the server keeps and finds things, as `GET /path` reports them.
 #[derive(Clone, Debug)]
@@ -44,19 +46,27 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub permissions: Arc<Permissions>,
+    pub ptys: crate::pty::PtyManager,
+    pub tui: routes::tui::TuiControl,
+    pub sessions: Arc<Sessions>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> Arc<Self> {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> anyhow::Result<Arc<Self>> {
         let watching = env.capabilities().watch;
         let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
+        let bus = Bus::new();
+        let permissions = Permissions::new(bus.clone());
+        let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
+        let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        Ok(Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default(), sessions }))
     }
 }
 
@@ -68,6 +78,7 @@ struct ApiDoc;
 pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
+        .routes(routes!(meta::root))
         .routes(routes!(meta::path))
         .routes(routes!(meta::projects))
         .routes(routes!(meta::current_project))
@@ -83,6 +94,67 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(permission::list))
+        .routes(routes!(permission::reply))
+        .routes(routes!(permission::respond))
+        .routes(routes!(pty::list, pty::create))
+        .routes(routes!(pty::shells))
+        .routes(routes!(pty::get, pty::update, pty::remove))
+        .routes(routes!(pty_connect::connect))
+        .routes(routes!(pty::connect_token))
+        .routes(routes!(config::get))
+        .routes(routes!(config::global))
+        .routes(routes!(config::providers))
+        .routes(routes!(config::provider_list))
+        .routes(routes!(config::provider_auth))
+        .routes(routes!(app::agents))
+        .routes(routes!(app::commands))
+        .routes(routes!(app::skills))
+        .routes(routes!(app::lsp))
+        .routes(routes!(app::formatter))
+        .routes(routes!(app::mcp))
+        .routes(routes!(app::resources))
+        .routes(routes!(app::capabilities))
+        .routes(routes!(app::console))
+        .routes(routes!(app::workspaces))
+        .routes(routes!(app::workspace_status))
+        .routes(routes!(app::tool_ids))
+        .routes(routes!(app::project_directories))
+        .routes(routes!(v2::location))
+        .routes(routes!(v2::agents))
+        .routes(routes!(v2::providers))
+        .routes(routes!(v2::models))
+        .routes(routes!(v2::integrations))
+        .routes(routes!(v2::references))
+        .routes(routes!(v2::commands))
+        .routes(routes!(v2::skills))
+        .routes(routes!(tui::append_prompt))
+        .routes(routes!(tui::open_help))
+        .routes(routes!(tui::open_sessions))
+        .routes(routes!(tui::open_themes))
+        .routes(routes!(tui::open_models))
+        .routes(routes!(tui::submit_prompt))
+        .routes(routes!(tui::clear_prompt))
+        .routes(routes!(tui::execute_command))
+        .routes(routes!(tui::show_toast))
+        .routes(routes!(tui::select_session))
+        .routes(routes!(tui::publish_event))
+        .routes(routes!(tui::control_next))
+        .routes(routes!(tui::control_response))
+        .routes(routes!(session::list, session::create))
+        .routes(routes!(session::status))
+        .routes(routes!(session::get, session::update, session::delete))
+        .routes(routes!(session::children))
+        .routes(routes!(session::todo))
+        .routes(routes!(session::diff))
+        .routes(routes!(session::abort))
+        .routes(routes!(message::list))
+        .routes(routes!(message::get, message::delete))
+        .routes(routes!(message::shell))
+        .routes(routes!(prompt::message))
+        .routes(routes!(prompt::prompt_async))
+        .routes(routes!(prompt::prompt_alias))
+        .routes(routes!(prompt::interrupt))
         .split_for_parts()
 }
 
@@ -106,8 +178,16 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     if state.credentials.is_none() && !addr.ip().is_loopback() {
         eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
     }
+    let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state, cors_origins);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop running commands (so their requests finish) and end event streams
+    // (which never finish by themselves), then let in-flight requests drain.
+    let shutdown = async move {
+        shutdown_signal().await;
+        runs.abort_all().await;
+        bus.close();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

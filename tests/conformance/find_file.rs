@@ -78,7 +78,8 @@ async fn api_fs_find_reports_location_and_typed_entries() {
         let data = dirs["data"].as_array().unwrap();
         assert!(data.contains(&json!({"path": "a/b", "type": "directory"})), "no trailing slash here: {dirs}");
         assert!(data.iter().all(|e| e["type"] == "directory" && !e["path"].as_str().unwrap().ends_with('/')), "{dirs}");
-        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        keys.sort_unstable();
         assert_eq!(keys, ["data", "location"]);
     })
     .await;

@@ -14,6 +14,7 @@ mod support;
 
 mod api_doc;
 mod auth;
+mod config;
 mod content;
 mod directory;
 mod errors;
@@ -22,7 +23,9 @@ mod find_text;
 mod listing;
 mod load;
 mod meta;
+mod pty;
 mod status;
+mod tui;
 
 use serde_json::Value;
 
@@ -36,7 +39,8 @@ pub fn assert_error(what: &str, got: (u16, Value), status: u16, name: &str) {
     let (got_status, body) = got;
     assert_eq!(got_status, status, "{what}: status (body {body})");
     assert_eq!(body["name"], name, "{what}: error name in {body}");
-    let keys: Vec<&str> = body.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    let mut keys: Vec<&str> = body.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    keys.sort_unstable();
     assert_eq!(keys, ["data", "name"], "{what}: error body has exactly name and data: {body}");
     let message = body["data"]["message"].as_str().unwrap_or_else(|| panic!("{what}: data.message is a string in {body}"));
     assert!(!message.trim().is_empty(), "{what}: the message says what went wrong: {body}");

@@ -2,8 +2,10 @@
 //! runs against, and the real server. Include it with `mod support;`.
 #![allow(dead_code)]
 
+pub mod calls;
 pub mod env;
 pub mod fixture;
+pub mod llm;
 pub mod s3;
 pub mod server;
 

@@ -80,6 +80,14 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
     })
 }
 
+/// The root answers, so clients that probe `GET /` before connecting
+/// (PocketPaw) find a live server. OpenCode serves its web app here.
+#[utoipa::path(get, path = "/", tag = "global", operation_id = "burrow.root",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn root() -> Json<Health> {
+    health().await
+}
+
 /// Forgets what Burrow cached about the workspace (an object store's listing
 /// index), so the next search and file find see changes made by others at once.
 /// A Burrow extension; environments that watch for changes need no refresh.
