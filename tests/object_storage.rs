@@ -239,6 +239,18 @@ async fn commands_and_terminals_are_refused_with_501() {
     assert_eq!(caps["capabilities"]["search"], "cached-index");
     // No git without exec: the workspace is a plain folder to clients.
     assert_eq!(burrow.get("/vcs").await, serde_json::json!({}));
+
+    // The shell of a session and a terminal answer 501 with a named error, not a fake success.
+    let unsupported = |what: &str, (status, body): (u16, Value)| {
+        assert_eq!(status, 501, "{what}: {body}");
+        assert_eq!(body["name"], "UnsupportedError", "{what}: {body}");
+        assert!(body["data"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    };
+    unsupported("POST /pty", burrow.post_json("/pty", &serde_json::json!({})).await);
+    let (status, session) = burrow.post_json("/session", &serde_json::json!({})).await;
+    assert_eq!(status, 200, "{session}");
+    let shell = format!("/session/{}/shell", session["id"].as_str().unwrap());
+    unsupported("POST /session/:id/shell", burrow.post_json(&shell, &serde_json::json!({"agent": "build", "command": "ls"})).await);
 }
 
 fn urlencode(s: &str) -> String {

@@ -147,6 +147,13 @@ impl Burrow {
         body
     }
 
+    /// POSTs a JSON body; returns the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self.client.post(format!("{}{path}", self.url)).json(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post(&self, path: &str) -> Value {
         let resp = self.client.post(format!("{}{path}", self.url)).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "POST {path}");
