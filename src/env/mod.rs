@@ -12,6 +12,8 @@ pub mod local;
 pub mod open;
 mod path;
 pub mod process;
+#[cfg(feature = "ssh")]
+pub mod ssh;
 mod types;
 
 use std::sync::Arc;
