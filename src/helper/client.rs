@@ -1,6 +1,7 @@
 //! The server side of the helper: find a static build of Burrow, install it in
 //! the environment once (versioned and checksummed path), run it, and fall back
-//! to `rg --json` when it cannot run there.
+//! to `rg --json`, then to POSIX `find` and `grep` ([`super::posix`]), when it
+//! cannot run there. `BURROW_SEARCH=helper|rg|grep|stream` forces one method.
 //!
 //! Backends provide a [`HelperHost`]: a shell and a way to put an executable
 //! in place. Everything else — probing, installing, parsing, fallbacks — lives
@@ -42,6 +43,8 @@ pub enum Method {
     Helper(String),
     /// `rg` from the environment's PATH.
     Ripgrep,
+    /// POSIX `find` and `grep`, with ignore rules and the regex applied here.
+    Grep,
     /// Nothing runs next to the data: the caller streams files.
     Stream,
 }
@@ -51,6 +54,7 @@ impl Method {
         match self {
             Method::Helper(_) => SearchBackend::Helper,
             Method::Ripgrep => SearchBackend::Ripgrep,
+            Method::Grep => SearchBackend::Grep,
             Method::Stream => SearchBackend::Stream,
         }
     }
@@ -132,6 +136,7 @@ impl NearSearch {
                 }
                 Ok(Some(files_and_dirs(&String::from_utf8_lossy(&out.stdout))))
             }
+            Method::Grep => super::posix::walk(host, dir).await.map(Some),
             Method::Stream => Ok(None),
         }
     }
@@ -147,28 +152,42 @@ impl NearSearch {
                 protocol::parse_grep(&String::from_utf8_lossy(&out.stdout)).map(Some)
             }
             Method::Ripgrep => ripgrep(host, dir, req).await.map(Some),
+            Method::Grep => super::posix::grep(host, dir, req).await.map(Some),
             Method::Stream => Ok(None),
         }
     }
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     shlex::try_quote(s).map(|q| q.into_owned()).unwrap_or_else(|_| format!("'{}'", s.replace('\'', "")))
 }
 
-async fn run(host: &dyn HelperHost, command: String, stdin: Option<Bytes>) -> EnvResult<Collected> {
+pub(crate) async fn run(host: &dyn HelperHost, command: String, stdin: Option<Bytes>) -> EnvResult<Collected> {
     host.run(command, stdin).await?.collect(MAX_ANSWER, None).await
 }
 
-/// A helper run's output, or the error it reported.
-fn finish(out: Collected) -> EnvResult<Collected> {
+/// A helper run's output, or the error it reported. No exit status means the
+/// connection to the environment went away mid-run.
+pub(crate) fn finish(out: Collected) -> EnvResult<Collected> {
     match out.status {
         Some(s) if s.success() => Ok(out),
+        None => Err(EnvError::Unavailable(format!(
+            "the environment went away before the command finished: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
         s => Err(protocol::decode_error(s.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr))),
     }
 }
 
 async fn probe(host: &dyn HelperHost) -> Method {
+    let forced = std::env::var("BURROW_SEARCH").ok().filter(|v| !v.is_empty());
+    match forced.as_deref() {
+        None | Some("helper") => {}
+        Some("rg") => return Method::Ripgrep,
+        Some("grep") => return Method::Grep,
+        Some("stream") => return Method::Stream,
+        Some(other) => tracing::warn!("BURROW_SEARCH={other:?} is not one of helper, rg, grep, stream; probing"),
+    }
     match install(host).await {
         Ok(Some(path)) => {
             tracing::info!("search runs next to the data with the helper at {path}");
@@ -185,7 +204,15 @@ async fn probe(host: &dyn HelperHost) -> Method {
         tracing::info!("search falls back to the environment's rg");
         return Method::Ripgrep;
     }
-    tracing::warn!("no helper and no rg in the environment: search streams files to the server");
+    let has_grep = async {
+        let out = run(host, super::posix::PROBE.into(), None).await.ok()?;
+        (String::from_utf8_lossy(&out.stdout).trim() == super::posix::PROBE_EXPECT).then_some(())
+    };
+    if tokio::time::timeout(PROBE_TIMEOUT, has_grep).await.ok().flatten().is_some() {
+        tracing::info!("no helper and no rg in the environment: search falls back to its find and grep");
+        return Method::Grep;
+    }
+    tracing::warn!("no helper, rg or grep in the environment: search streams files to the server");
     Method::Stream
 }
 
