@@ -7,6 +7,9 @@
 #   tests/support/services.sh status                        one line per service
 #   source tests/support/services.sh [docker] [ssh] [s3]    start, then export the variables here
 #
+# BURROW_TEST_S3_WANT=moto (or s3s-fs) forces the S3 backend; the default,
+# auto, is s3s-fs, or moto when s3s-fs cannot be built.
+#
 # "start" installs what is missing (Debian packages with apt-get, s3s-fs with
 # cargo install, moto with pip as the S3 fallback), starts each service unless
 # it already answers, checks it for real, then writes target/test-services.env
@@ -202,11 +205,12 @@ wait_until() {
 
 # Start a long-running server detached from our session, record its pid.
 # start_daemon PIDFILE LOG CMD... (LOG is truncated). No job control here, so
-# setsid does not fork and $! is the server's own pid.
+# setsid does not fork and $! is the server's own pid. fd 9 (our lock) is
+# closed so that the server does not hold the lock for its whole life.
 start_daemon() {
   local pidfile=$1 log=$2
   shift 2
-  (cd / && exec setsid "$@" </dev/null >"$log" 2>&1) &
+  (cd / && exec setsid "$@" </dev/null >"$log" 2>&1 9>&-) &
   echo $! >"$pidfile"
 }
 
@@ -248,6 +252,11 @@ svc_docker() {
     if ! docker_ok; then
       if ! pid_from "$DOCKERD_PID" dockerd >/dev/null; then
         [[ -x /usr/sbin/dockerd ]] || die "docker: /usr/sbin/dockerd missing (package docker.io)"
+        # dockerd needs cgroups mounted (v2, or v1 hierarchies); no init system mounts them here.
+        if [[ ! -e /sys/fs/cgroup/cgroup.controllers && ! -d /sys/fs/cgroup/memory ]]; then
+          ensure_pkgs cgroupfs-mount
+          run_logged "$STATE/cgroupfs-mount.log" "mounting cgroups (cgroupfs-mount)" cgroupfs-mount
+        fi
         # A stale /var/run/docker.pid from a dead daemon keeps dockerd from starting.
         if [[ -s /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
           rm -f /var/run/docker.pid
@@ -425,14 +434,16 @@ EOF
   # known_hosts for our host key on our port.
   echo "[127.0.0.1]:$port $(cut -d' ' -f1-2 "$SSH_DIR/ssh_host_ed25519_key.pub")" >"$SSH_DIR/known_hosts"
 
+  local fresh=0
   if [[ -z $pid ]]; then
+    fresh=1
     mkdir -p /run/sshd && chmod 0755 /run/sshd # privilege separation directory
     local out
     out=$(/usr/sbin/sshd -t -f "$config" 2>&1) || die "ssh: sshd rejects $config: $out"
     rm -f "$pidfile"
     : >"$log"
     # sshd daemonizes itself and writes its PidFile.
-    (cd / && setsid /usr/sbin/sshd -f "$config" -E "$log" </dev/null >/dev/null 2>&1) ||
+    (cd / && setsid /usr/sbin/sshd -f "$config" -E "$log" </dev/null >/dev/null 2>&1 9>&-) ||
       { show_log "$log"; die "ssh: starting /usr/sbin/sshd -f $config failed"; }
     if ! wait_until 20 sshd eval 'pid_from "$pidfile" sshd >/dev/null && ssh_banner_ok "$port"'; then
       show_log "$log"
@@ -440,10 +451,12 @@ EOF
     fi
   fi
 
-  # Real logins: both keys, the password, and the sftp subsystem.
-  local opts out
+  # Real logins: after a start, both keys, the password and the sftp
+  # subsystem; when it was already running, the ed25519 key only (fast path).
+  local opts out keys=(id_ed25519)
   opts=$(ssh_client_opts "$port")
-  for k in id_ed25519 id_rsa; do
+  ((fresh)) && keys+=(id_rsa)
+  for k in "${keys[@]}"; do
     # shellcheck disable=SC2086
     if ! out=$(ssh $opts -o BatchMode=yes -o IdentitiesOnly=yes -i "$SSH_DIR/$k" \
       "$SSH_USER@127.0.0.1" echo ok </dev/null 2>&1) || [[ $out != ok ]]; then
@@ -452,6 +465,7 @@ EOF
       die "ssh: key login as $SSH_USER with $SSH_DIR/$k on port $port failed"
     fi
   done
+  ((fresh)) || { ssh_env "$pidfile" "$port" "$log"; return 0; }
   # shellcheck disable=SC2086
   if ! out=$(SSH_ASKPASS="$SSH_DIR/askpass.sh" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
     ssh $opts -o BatchMode=no -o PubkeyAuthentication=no -o PreferredAuthentications=password \
@@ -469,6 +483,11 @@ EOF
     die "ssh: sftp ls as $SSH_USER on port $port failed"
   fi
 
+  ssh_env "$pidfile" "$port" "$log"
+}
+
+ssh_env() {
+  local pidfile=$1 port=$2 log=$3
   add_env BURROW_TEST_SSH_HOST 127.0.0.1
   add_env BURROW_TEST_SSH_PORT "$port"
   add_env BURROW_TEST_SSH_USER "$SSH_USER"
@@ -570,8 +589,13 @@ svc_s3() {
   local pidfile="$S3_DIR/s3.pid" log="$S3_DIR/s3.log" portfile="$S3_DIR/port"
   local backendfile="$S3_DIR/backend" data="$S3_DIR/data" port="" backend="" pid=""
 
+  local want=${BURROW_TEST_S3_WANT:-auto}
+  case $want in auto | s3s-fs | moto) ;; *) die "s3: BURROW_TEST_S3_WANT must be auto, s3s-fs or moto, not '$want'" ;; esac
   if [[ -s $backendfile ]]; then
     backend=$(<"$backendfile")
+    if [[ $want != auto && $want != "$backend" ]]; then
+      stop_pidfile "s3 ($backend)" "$pidfile" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)"
+    fi
     if pid=$(pid_from "$pidfile" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)") &&
       [[ -s $portfile ]] && s3_http_ok "$(<"$portfile")"; then
       port=$(<"$portfile")
@@ -584,12 +608,13 @@ svc_s3() {
   if [[ -z $pid ]]; then
     local bin
     port=$(pick_port "$portfile" "$S3_PORT_BASE")
-    if bin=$(ensure_s3s_fs); then
+    if [[ $want != moto ]] && bin=$(ensure_s3s_fs); then
       backend=s3s-fs
       mkdir -p "$data"
       start_daemon "$pidfile" "$log" env RUST_LOG="$S3_RUST_LOG" NO_COLOR=1 "$bin" \
         --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$data"
     else
+      [[ $want == s3s-fs ]] && die "s3: s3s-fs $S3S_FS_VERSION is not installed and could not be (BURROW_TEST_S3_WANT=s3s-fs)"
       bin=$(ensure_moto)
       backend=moto
       start_daemon "$pidfile" "$log" env PYTHONUNBUFFERED=1 "$bin" -H 127.0.0.1 -p "$port"
