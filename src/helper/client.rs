@@ -181,12 +181,22 @@ pub(crate) fn finish(out: Collected) -> EnvResult<Collected> {
 
 async fn probe(host: &dyn HelperHost) -> Method {
     let forced = std::env::var("BURROW_SEARCH").ok().filter(|v| !v.is_empty());
-    match forced.as_deref() {
-        None | Some("helper") => {}
-        Some("rg") => return Method::Ripgrep,
-        Some("grep") => return Method::Grep,
-        Some("stream") => return Method::Stream,
-        Some(other) => tracing::warn!("BURROW_SEARCH={other:?} is not one of helper, rg, grep, stream; probing"),
+    let method = match forced.as_deref() {
+        None | Some("helper") => None,
+        Some("rg") => Some(Method::Ripgrep),
+        Some("grep") => Some(Method::Grep),
+        Some("stream") => Some(Method::Stream),
+        Some(other) => {
+            tracing::warn!("BURROW_SEARCH={other:?} is not one of helper, rg, grep, stream; probing");
+            None
+        }
+    };
+    if let Some(m) = method {
+        tracing::info!("search method forced by BURROW_SEARCH: {m:?}");
+        return m;
+    }
+    if forced.is_some() {
+        tracing::info!("search method forced by BURROW_SEARCH: the helper (probing)");
     }
     match install(host).await {
         Ok(Some(path)) => {

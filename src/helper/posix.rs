@@ -33,20 +33,33 @@ pub const PROBE: &str = "command -v find >/dev/null && printf 'ab\\n' | grep -n 
 pub const PROBE_EXPECT: &str = "1:0:ab";
 
 /// Every entry below `dir` (absolute) that ignore rules keep, `.git` left out, sorted.
+/// Symlinks are entries, as in the in-process walk.
 pub async fn walk(host: &dyn HelperHost, dir: &str) -> EnvResult<Vec<IndexEntry>> {
-    let prune = "-name .git -prune -o";
-    let cmd = format!("cd {} && find . {prune} -type d -print && echo {SPLIT} && find . {prune} ! -type d -print", quote(dir));
+    Ok(listing(host, dir).await?.0)
+}
+
+/// The walk, and which of its files are symlinks (text search skips those, as ripgrep does).
+async fn listing(host: &dyn HelperHost, dir: &str) -> EnvResult<(Vec<IndexEntry>, HashSet<String>)> {
+    let find = |test: &str| format!("find . -name .git -prune -o {test} -print");
+    let cmd = format!(
+        "cd {} && {} && echo {SPLIT} && {} && echo {SPLIT} && {}",
+        quote(dir),
+        find("-type d"),
+        find("-type l"),
+        find("! -type d ! -type l")
+    );
     let out = finish(run(host, cmd, None).await?)?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let (dirs, files) = text.split_once(&format!("\n{SPLIT}\n")).ok_or_else(|| EnvError::Io("find printed no listing".into()))?;
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    for (part, kind) in [(dirs, EntryKind::Directory), (files, EntryKind::File)] {
-        entries.extend(part.lines().filter_map(|l| l.strip_prefix("./")).map(|p| IndexEntry { path: p.to_string(), kind }));
-    }
+    let parts: Vec<&str> = text.split(&format!("{SPLIT}\n")).collect();
+    let [dirs, links, files] = parts[..] else { return Err(EnvError::Io("find printed no listing".into())) };
+    let paths = |part: &str| part.lines().filter_map(|l| l.strip_prefix("./")).map(str::to_string).collect::<Vec<_>>();
+    let links: HashSet<String> = paths(links).into_iter().collect();
+    let mut entries: Vec<IndexEntry> = paths(dirs).into_iter().map(|path| IndexEntry { path, kind: EntryKind::Directory }).collect();
+    entries.extend(paths(files).into_iter().chain(links.iter().cloned()).map(|path| IndexEntry { path, kind: EntryKind::File }));
     let rules = Rules::load(host, dir, &entries).await?;
     entries.retain(|e| !rules.ignored(&e.path, e.kind));
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
+    Ok((entries, links))
 }
 
 /// Searches below `dir` (absolute) with the host's `grep`.
@@ -60,10 +73,10 @@ pub async fn grep(host: &dyn HelperHost, dir: &str, req: &GrepRequest) -> EnvRes
         }
         None => None,
     };
-    let files: Vec<String> = walk(host, dir)
-        .await?
+    let (entries, links) = listing(host, dir).await?;
+    let files: Vec<String> = entries
         .into_iter()
-        .filter(|e| e.kind == EntryKind::File)
+        .filter(|e| e.kind == EntryKind::File && !links.contains(&e.path))
         .filter(|e| include.as_ref().is_none_or(|o| o.matched(Path::new("/").join(&e.path), false).is_whitelist()))
         .map(|e| e.path)
         .collect();

@@ -49,6 +49,8 @@ fn tree() -> (tempfile::TempDir, LocalHost) {
         std::fs::write(p.join(name), body).unwrap();
     }
     std::fs::write(p.join(".git/objects/x"), "hello").unwrap();
+    std::os::unix::fs::symlink("src/main.rs", p.join("link.rs")).unwrap();
+    std::os::unix::fs::symlink("src", p.join("src-link")).unwrap();
     let host = LocalHost(LocalEnv::new(p).unwrap());
     (dir, host)
 }
