@@ -66,6 +66,13 @@ async fn exec_passes_cwd_env_and_stdin_and_reports_exit_codes() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}/src\nit's me\nfrom stdin\n", ws.root));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
     assert_eq!(out.status.and_then(|s| s.code), Some(3));
+    // Output before input: a large stdin must not wait on unread output, nor the other way round.
+    let mut req = ExecRequest::shell("head -c 3000000 /dev/zero; wc -c", WorkspacePath::root());
+    req.stdin = Some(Bytes::from(vec![b'x'; 5_000_000]));
+    let out = env.exec(req).await.unwrap().collect(8 << 20, Some(Duration::from_secs(120))).await.unwrap();
+    assert!(!out.timed_out);
+    assert_eq!(out.stdout.len(), 3_000_000 + "5000000\n".len());
+    assert!(out.stdout.ends_with(b"5000000\n"));
 }
 
 /// The pids of processes on the host whose command line matches `pattern`, seen over a second connection.

@@ -54,7 +54,7 @@ pub struct RemoteGroup {
     link: Arc<Link>,
     pgid: u32,
     /// Closes the process's own channel once the group is dead.
-    channel: tokio::sync::Mutex<Option<russh::ChannelWriteHalf<Msg>>>,
+    channel: tokio::sync::Mutex<Option<Arc<russh::ChannelWriteHalf<Msg>>>>,
 }
 
 #[async_trait]
@@ -131,15 +131,16 @@ pub async fn spawn(link: &Arc<Link>, wrapped: String, stdin: Option<Bytes>) -> E
     let channel = open(&conn, wrapped, None).await?;
     let (mut read, write) = channel.split();
     let (pgid, first) = read_pgid(&conn, &mut read).await?;
-    match stdin {
-        Some(data) => {
-            let _ = write.data(&data[..]).await;
-            let _ = write.eof().await;
+    let write = Arc::new(write);
+    // Feed stdin beside the output pump: a command that prints before it reads
+    // must not wait on us while we wait on it.
+    let feeder = write.clone();
+    tokio::spawn(async move {
+        if let Some(data) = stdin {
+            let _ = feeder.data(&data[..]).await;
         }
-        None => {
-            let _ = write.eof().await;
-        }
-    }
+        let _ = feeder.eof().await;
+    });
     let control = Arc::new(RemoteGroup { link: link.clone(), pgid, channel: tokio::sync::Mutex::new(Some(write)) });
     let (tx, output) = mpsc::channel(64);
     let (exit_tx, exit) = oneshot::channel();
@@ -240,8 +241,7 @@ pub async fn spawn_pty(link: &Arc<Link>, wrapped: String, size: PtySize) -> EnvR
             }
         }
     });
-    let control = Arc::new(RemoteGroup { link: link.clone(), pgid, channel: tokio::sync::Mutex::new(None) });
-    drop(write);
+    let control = Arc::new(RemoteGroup { link: link.clone(), pgid, channel: tokio::sync::Mutex::new(Some(write)) });
     Ok(Pty { output, input, exit, control, pid: Some(pgid) })
 }
 
