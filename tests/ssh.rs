@@ -199,43 +199,46 @@ async fn logs_in_with_password_rsa_key_agent_and_ssh_config() {
 
 #[tokio::test]
 async fn dropped_connection_fails_clearly_then_reconnects() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
     let sshd = sshd!();
     let ws = sshd.scratch(FILES);
     sshd.sh(&format!("mkfifo {}/fifo", ws.root));
     let server = Server::start(&ssh_args(&sshd, &ws.root), &[("BURROW_SEARCH", "rg")]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    // A FIFO is refused rather than opened: opening it would block sftp-server.
+    let (status, body) = server.get("/file/content?path=fifo").await;
+    assert_eq!(status, 400, "{body}");
     let sshd_pids = sshd.sshd_pids_for(server.pid());
     assert!(!sshd_pids.is_empty(), "no sshd serves the server's connection");
-    // A request that stays in flight: reading a FIFO nobody writes to blocks sftp-server in open().
-    let url = server.url.clone();
-    let pending = tokio::spawn(async move {
-        let res = reqwest::get(format!("{url}/file/content?path=fifo")).await.unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
-    });
-    let sftp: u32 = loop {
-        let found = sshd_pids.iter().find_map(|p| {
+    let sftp: u32 = sshd_pids
+        .iter()
+        .find_map(|p| {
             let out = std::process::Command::new("pgrep").args(["-P", &p.to_string(), "sftp-server"]).output().ok()?;
             String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-        });
-        if let Some(pid) = found {
-            let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-            // openat (257 on x86_64, 56 on aarch64) on the FIFO.
-            if syscall.starts_with("257 ") || syscall.starts_with("56 ") {
-                break pid;
-            }
-        }
-        assert!(!pending.is_finished(), "the FIFO read finished early");
+        })
+        .expect("the connection's sftp-server");
+    // A stopped sftp-server keeps the next request in flight until the connection drops.
+    kill(Pid::from_raw(sftp as i32), Signal::SIGSTOP).unwrap();
+    let url = server.url.clone();
+    let pending = tokio::spawn(async move {
+        let res = reqwest::get(format!("{url}/file/content?path=src/main.rs")).await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    // The server logs each file request just before it goes out.
+    while !server.stderr().contains("ssh file request for src/main.rs") {
+        assert!(!pending.is_finished(), "the read finished while sftp-server was stopped");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    for pid in &sshd_pids {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGKILL);
     }
+    for pid in &sshd_pids {
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+    }
+    let _ = kill(Pid::from_raw(sftp as i32), Signal::SIGKILL);
     let (status, body) = tokio::time::timeout(Duration::from_secs(60), pending).await.expect("the request must not hang").unwrap();
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("SSH connection") && body.contains("lost"), "{body}");
     let (status, body) = server.get("/file/content?path=src/lib.rs").await;
     assert_eq!((status, body["content"].as_str()), (200, Some(FILES[1].1)), "the next request reconnects");
     assert!(server.stderr().contains("reconnect"), "{}", server.stderr());
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(sftp as i32), nix::sys::signal::Signal::SIGKILL);
 }
 
 #[path = "ssh/env.rs"]

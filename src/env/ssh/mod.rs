@@ -92,6 +92,7 @@ impl SshEnv {
         Fut: std::future::Future<Output = EnvResult<T>>,
     {
         let conn = self.link.get().await?;
+        tracing::debug!("ssh file request for {path}");
         let guarded = conn.clone();
         guarded
             .guard(async {

@@ -121,11 +121,17 @@ async fn read_dir(sftp: &RawSftpSession, dir: &str) -> EnvResult<Vec<(String, Fi
 }
 
 /// Reads a whole file, refusing one larger than `max_bytes`.
+/// Only regular files: opening a FIFO or a device could block sftp-server,
+/// which serves one request at a time, and with it every file request.
 pub async fn read(sftp: &RawSftpSession, path: &str, max_bytes: u64) -> EnvResult<Bytes> {
-    let meta = stat(sftp, path).await?;
-    if meta.kind == EntryKind::Directory {
+    let attrs = sftp.stat(path).await.map_err(|e| map_err(e, path))?.attrs;
+    if attrs.is_dir() {
         return Err(EnvError::IsADirectory(path.to_string()));
     }
+    if !attrs.is_regular() {
+        return Err(EnvError::InvalidInput(format!("{path} is not a regular file (a FIFO, socket or device)")));
+    }
+    let meta = Metadata { kind: EntryKind::File, size: attrs.len(), modified_ms: None };
     if meta.size > max_bytes {
         return Err(EnvError::TooLarge { path: path.to_string(), size: meta.size, limit: max_bytes });
     }
