@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod config;
 pub mod content;
 pub mod env;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod event;
 pub mod helper;
 pub mod id;
 pub mod protocol;
+pub mod pty;
 pub mod search;
 pub mod server;
 pub mod vcs;

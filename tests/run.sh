@@ -36,7 +36,7 @@ step "building the static helper"
 helper_target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --locked \
   --target "$helper_target" --no-default-features
-export BURROW_HELPER_BIN="$PWD/target/$helper_target/release/burrow"
+export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
 
 step "cargo test"
 cargo test --locked --no-fail-fast

@@ -2,6 +2,7 @@
 //! start-up and shutdown.
 
 mod auth;
+pub(crate) mod cors;
 pub mod extract;
 pub mod instance;
 pub mod routes;
@@ -10,17 +11,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{app, config, event, file, find, meta, pty, pty_connect, tui, v2};
 
 use crate::env::SharedEnv;
 use crate::event::Bus;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub ptys: crate::pty::PtyManager,
+    pub tui: routes::tui::TuiControl,
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -56,7 +58,9 @@ impl AppState {
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
+        let bus = Bus::new();
+        let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
+        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, ptys, tui: Default::default() })
     }
 }
 
@@ -82,6 +86,50 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(pty::list, pty::create))
+        .routes(routes!(pty::shells))
+        .routes(routes!(pty::get, pty::update, pty::remove))
+        .routes(routes!(pty_connect::connect))
+        .routes(routes!(pty::connect_token))
+        .routes(routes!(config::get))
+        .routes(routes!(config::global))
+        .routes(routes!(config::providers))
+        .routes(routes!(config::provider_list))
+        .routes(routes!(config::provider_auth))
+        .routes(routes!(app::agents))
+        .routes(routes!(app::commands))
+        .routes(routes!(app::skills))
+        .routes(routes!(app::lsp))
+        .routes(routes!(app::formatter))
+        .routes(routes!(app::mcp))
+        .routes(routes!(app::resources))
+        .routes(routes!(app::capabilities))
+        .routes(routes!(app::console))
+        .routes(routes!(app::workspaces))
+        .routes(routes!(app::workspace_status))
+        .routes(routes!(app::tool_ids))
+        .routes(routes!(app::project_directories))
+        .routes(routes!(v2::location))
+        .routes(routes!(v2::agents))
+        .routes(routes!(v2::providers))
+        .routes(routes!(v2::models))
+        .routes(routes!(v2::integrations))
+        .routes(routes!(v2::references))
+        .routes(routes!(v2::commands))
+        .routes(routes!(v2::skills))
+        .routes(routes!(tui::append_prompt))
+        .routes(routes!(tui::open_help))
+        .routes(routes!(tui::open_sessions))
+        .routes(routes!(tui::open_themes))
+        .routes(routes!(tui::open_models))
+        .routes(routes!(tui::submit_prompt))
+        .routes(routes!(tui::clear_prompt))
+        .routes(routes!(tui::execute_command))
+        .routes(routes!(tui::show_toast))
+        .routes(routes!(tui::select_session))
+        .routes(routes!(tui::publish_event))
+        .routes(routes!(tui::control_next))
+        .routes(routes!(tui::control_response))
         .split_for_parts()
 }
 
@@ -92,23 +140,8 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-        .layer(cors(cors_origins))
+        .layer(cors::layer(cors_origins))
         .with_state(state)
-}
-
-/// Browsers may call from localhost pages, and from any origin given with `--cors`.
-fn cors(extra: &[String]) -> CorsLayer {
-    let extra: Vec<HeaderValue> = extra.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            let o = origin.to_str().unwrap_or("");
-            extra.contains(origin)
-                || ["http://localhost", "http://127.0.0.1", "https://localhost", "tauri://localhost", "http://tauri.localhost"]
-                    .iter()
-                    .any(|p| o == *p || o.strip_prefix(p).is_some_and(|rest| rest.starts_with(':')))
-        }))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers(tower_http::cors::Any)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.

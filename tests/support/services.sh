@@ -13,10 +13,13 @@
 # "start" installs what is missing (Debian packages with apt-get, s3s-fs with
 # cargo install, moto with pip as the S3 fallback), starts each service unless
 # it already answers, checks it for real, then writes target/test-services.env
-# (relative to the repo root): `export VAR=value` lines, one per variable, the
-# values never quoted or containing spaces, for the services that were asked
-# for. Everything else it keeps lives under target/ too (keys, configs, pid
-# files, logs); `cargo clean` removes it, so stop the services before that.
+# (relative to the repo root), atomically: `export VAR=value` lines, one per
+# variable, values unquoted and without spaces, for the services just asked
+# for plus any other of ours that still runs; the last line,
+# BURROW_TEST_SERVICES=docker,ssh,s3, lists which. `stop` drops the stopped
+# services' lines (the file goes when none is left). Everything else it keeps
+# lives under target/ too (keys, configs, pid files, logs); `cargo clean`
+# removes it, so stop the services before that.
 # It prints nothing when all is well (an install that takes a while says one
 # line on stderr); on failure it names the step, shows the end of the relevant
 # log and exits non-zero, and removes target/test-services.env.
@@ -194,8 +197,8 @@ stop_pidfile() {
 
 # wait_until SECONDS DESCRIPTION CMD...: poll CMD every 0.2s.
 wait_until() {
-  local secs=$1 what=$2 i
-  shift 2
+  local secs=$1 i
+  shift 2 # $2 only names what is awaited, for the reader
   for ((i = 0; i < secs * 5; i++)); do
     "$@" && return 0
     sleep 0.2
@@ -226,11 +229,43 @@ add_env() {
   fi
 }
 
-write_env_file() {
-  local tmp="$ENV_FILE.tmp.$$"
+# Each service's lines go to $STATE/SERVICE.env; the env file is those of the
+# services just started plus those of the others that still run, written
+# atomically (readers never see it half-written or missing during a rerun).
+save_fragment() {
+  printf '%s\n' "${ENV_LINES[@]}" >"$STATE/$1.env"
+  ENV_LINES=()
+}
+
+svc_alive() {
+  case $1 in
+    docker) (
+      eval "$(grep '^export DOCKER_HOST=' "$STATE/docker.env" || true)"
+      docker_ok
+    ) ;;
+    ssh) pid_from "$SSH_DIR/sshd.pid" sshd >/dev/null ;;
+    s3) pid_from "$S3_DIR/s3.pid" "$(s3_pattern)" >/dev/null ;;
+  esac
+}
+
+assemble_env_file() {
+  local just_started=" $* " s up=() tmp="$ENV_FILE.tmp.$$"
+  for s in "${ALL_SERVICES[@]}"; do
+    [[ -s $STATE/$s.env ]] || continue
+    if [[ $just_started != *" $s "* ]] && ! svc_alive "$s"; then
+      rm -f "$STATE/$s.env"
+      continue
+    fi
+    up+=("$s")
+  done
+  if ((${#up[@]} == 0)); then
+    rm -f "$ENV_FILE"
+    return 0
+  fi
   {
     echo "# Written by tests/support/services.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); do not edit."
-    printf '%s\n' "${ENV_LINES[@]}"
+    for s in "${up[@]}"; do cat "$STATE/$s.env"; done
+    echo "export BURROW_TEST_SERVICES=$(IFS=,; echo "${up[*]}")"
   } >"$tmp"
   mv -f "$tmp" "$ENV_FILE"
 }
@@ -282,7 +317,8 @@ svc_docker() {
   inputs=$(cat "$DOCKERFILE_DIR/Dockerfile" "$DOCKERFILE_DIR/pgrep" "$busybox" | sha256sum | cut -c1-64)
   have=$(docker image inspect -f '{{ index .Config.Labels "burrow.image-inputs" }}' "$DOCKER_IMAGE" 2>/dev/null || true)
   if [[ $have != "$inputs" ]]; then
-    local ctx log="$STATE/docker-build.log"
+    local ctx log="$STATE/docker-build.log" old_id
+    old_id=$(docker image inspect -f '{{.Id}}' "$DOCKER_IMAGE" 2>/dev/null || true)
     ctx=$(mktemp -d)
     cp "$DOCKERFILE_DIR/Dockerfile" "$DOCKERFILE_DIR/pgrep" "$ctx"/
     cp "$busybox" "$ctx/busybox"
@@ -294,6 +330,8 @@ svc_docker() {
       die "docker: building $DOCKER_IMAGE failed (log: $log)"
     fi
     rm -rf "$ctx"
+    # The previous build, now untagged (kept if a container still uses it).
+    [[ -n $old_id ]] && docker rmi "$old_id" >/dev/null 2>&1 || true
   fi
 
   local out
@@ -572,15 +610,14 @@ ensure_s3s_fs() {
   echo "$bin"
 }
 
+# Ensure moto's server is importable (run as `python3 -m moto.server`, no shims needed).
 ensure_moto() {
-  local bin
-  bin=$(command -v moto_server 2>/dev/null) && python3 -c 'import moto.server, flask' 2>/dev/null && { echo "$bin"; return 0; }
+  python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null && return 0
   local log="$S3_DIR/pip-install.log"
   note "installing moto[server] with pip (log: $log)"
   run_logged "$log" "pip install 'moto[server]'" python3 -m pip install -q 'moto[server]'
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
-  bin=$(command -v moto_server 2>/dev/null) || die "s3: moto_server not on PATH after pip install 'moto[server]'"
-  echo "$bin"
+  python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null ||
+    die "s3: python3 cannot import moto.server after pip install 'moto[server]' (log: $log)"
 }
 
 svc_s3() {
@@ -594,13 +631,12 @@ svc_s3() {
   if [[ -s $backendfile ]]; then
     backend=$(<"$backendfile")
     if [[ $want != auto && $want != "$backend" ]]; then
-      stop_pidfile "s3 ($backend)" "$pidfile" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)"
+      stop_pidfile "s3 ($backend)" "$pidfile" "$(s3_pattern)"
     fi
-    if pid=$(pid_from "$pidfile" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)") &&
-      [[ -s $portfile ]] && s3_http_ok "$(<"$portfile")"; then
+    if pid=$(pid_from "$pidfile" "$(s3_pattern)") && [[ -s $portfile ]] && s3_http_ok "$(<"$portfile")"; then
       port=$(<"$portfile")
     else
-      [[ -n $pid ]] && stop_pidfile "s3 ($backend)" "$pidfile" "$backend"
+      [[ -n $pid ]] && stop_pidfile "s3 ($backend)" "$pidfile" "$(s3_pattern)"
       pid=""
     fi
   fi
@@ -615,9 +651,9 @@ svc_s3() {
         --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$data"
     else
       [[ $want == s3s-fs ]] && die "s3: s3s-fs $S3S_FS_VERSION is not installed and could not be (BURROW_TEST_S3_WANT=s3s-fs)"
-      bin=$(ensure_moto)
+      ensure_moto
       backend=moto
-      start_daemon "$pidfile" "$log" env PYTHONUNBUFFERED=1 "$bin" -H 127.0.0.1 -p "$port"
+      start_daemon "$pidfile" "$log" env PYTHONUNBUFFERED=1 "$(python3 -c 'import sys; print(sys.executable)')" -m moto.server -H 127.0.0.1 -p "$port"
     fi
     echo "$backend" >"$backendfile"
     if ! wait_until 30 "s3" s3_http_ok "$port"; then
@@ -659,10 +695,13 @@ svc_s3() {
   return 0
 }
 
+# The command-line pattern of the recorded s3 backend's process.
+s3_pattern() {
+  if [[ -s $S3_DIR/backend && $(<"$S3_DIR/backend") == moto ]]; then echo moto.server; else echo s3s-fs; fi
+}
+
 s3_stop() {
-  local backend=s3s-fs
-  [[ -s $S3_DIR/backend ]] && backend=$(<"$S3_DIR/backend")
-  stop_pidfile "s3 ($backend)" "$S3_DIR/s3.pid" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)" 15
+  stop_pidfile "s3" "$S3_DIR/s3.pid" "$(s3_pattern)" 15
 }
 
 # ---------------------------------------------------------------- status
@@ -679,7 +718,7 @@ status_line() {
     s3)
       local pid b=s3s-fs
       [[ -s $S3_DIR/backend ]] && b=$(<"$S3_DIR/backend")
-      if pid=$(pid_from "$S3_DIR/s3.pid" "$([[ $b == moto ]] && echo moto_server || echo s3s-fs)") && [[ -s $S3_DIR/port ]]; then
+      if pid=$(pid_from "$S3_DIR/s3.pid" "$(s3_pattern)") && [[ -s $S3_DIR/port ]]; then
         echo "s3: running ($b pid $pid, port $(<"$S3_DIR/port"))"
       else echo "s3: not running"; fi ;;
   esac
@@ -691,7 +730,7 @@ main() {
   local action=start
   case "${1:-}" in
     start | stop | status) action=$1; shift ;;
-    -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
+    -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
   esac
   local services=("$@") s
   ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
@@ -711,24 +750,32 @@ main() {
       for s in "${services[@]}"; do status_line "$s"; done
       ;;
     stop)
-      rm -f "$ENV_FILE"
       # Reverse order of start.
       for s in s3 ssh docker; do
-        [[ " ${services[*]} " == *" $s "* ]] && "${s}_stop"
-      done
-      ;;
-    start)
-      rm -f "$ENV_FILE"
-      ensure_pkgs ripgrep # not needed by the services; the benchmark anchor, wanted on the machine
-      local up=()
-      for s in "${ALL_SERVICES[@]}"; do
         if [[ " ${services[*]} " == *" $s "* ]]; then
-          "svc_$s"
-          up+=("$s")
+          "${s}_stop"
+          rm -f "$STATE/$s.env"
         fi
       done
-      add_env BURROW_TEST_SERVICES "$(IFS=,; echo "${up[*]}")"
-      write_env_file
+      assemble_env_file
+      ;;
+    start)
+      # On any failure, no env file: tests must not run against half the services.
+      trap 'rc=$?; if ((rc != 0)); then rm -f "$ENV_FILE" "$ENV_FILE.tmp.$$"; fi' EXIT
+      # One apt-get run for everything missing; ripgrep is not needed by the
+      # services, it is the benchmark anchor and wanted on the machine.
+      local pkgs=(ripgrep)
+      [[ " ${services[*]} " == *" docker "* ]] && pkgs+=(docker.io busybox-static)
+      [[ " ${services[*]} " == *" ssh "* ]] && pkgs+=(openssh-server openssh-client)
+      ensure_pkgs "${pkgs[@]}"
+      for s in "${ALL_SERVICES[@]}"; do
+        if [[ " ${services[*]} " == *" $s "* ]]; then
+          rm -f "$STATE/$s.env"
+          "svc_$s"
+          save_fragment "$s"
+        fi
+      done
+      assemble_env_file "${services[@]}"
       ;;
   esac
 }

@@ -1,10 +1,16 @@
 //! One module per API group. Handlers stay thin: parse, call the environment
 //! or a shared service, shape the answer.
 
+pub mod app;
+pub mod config;
 pub mod event;
 pub mod file;
 pub mod find;
 pub mod meta;
+pub mod pty;
+pub mod pty_connect;
+pub mod tui;
+pub mod v2;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
