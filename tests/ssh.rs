@@ -4,12 +4,14 @@
 //!
 //! Needs the sshd of tests/support/services.sh (`source tests/support/services.sh ssh`).
 
+#[path = "support/mod.rs"]
+mod support;
 #[path = "ssh/remote.rs"]
 mod remote;
 
 use std::time::Duration;
 
-use remote::{base_args, ssh_args, Server, Sshd};
+use remote::{scratch, Server, Sshd};
 
 const FILES: &[(&str, &str)] = &[
     ("src/main.rs", "fn main() {\n    println!(\"hello 42\");\n}\n"),
@@ -31,8 +33,8 @@ macro_rules! sshd {
 #[tokio::test]
 async fn serves_files_find_and_search_with_each_search_method() {
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
-    sshd.sh(&format!("cd {} && ln -s /etc etc-link && ln -s src/main.rs main-link.rs", ws.root));
+    let ws = scratch(&sshd, FILES);
+    sshd.sh(&format!("cd {} && ln -s /etc etc-link && ln -s src/main.rs main-link.rs", ws.root)).unwrap();
     let helper = std::env::var("BURROW_HELPER_BIN").ok().filter(|p| std::path::Path::new(p).exists());
     let mut methods = vec![("rg", "ripgrep"), ("grep", "grep")];
     match helper {
@@ -43,7 +45,7 @@ async fn serves_files_find_and_search_with_each_search_method() {
         }
     }
     for (forced, reported) in methods {
-        let server = Server::start(&ssh_args(&sshd, &ws.root), &[("BURROW_SEARCH", forced)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+        let server = Server::start(&sshd.serve_args(&ws.root), &[("BURROW_SEARCH", forced)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
         let (status, caps) = server.get("/burrow/capabilities").await;
         assert_eq!(status, 200);
         assert_eq!(caps["env"], "ssh");
@@ -96,7 +98,7 @@ async fn host_key_mismatch_is_refused() {
     let fields: Vec<&str> = public.split_whitespace().collect();
     let known = dir.path().join("known_hosts");
     std::fs::write(&known, format!("[{}]:{} {} {}\n", sshd.host, sshd.port, fields[0], fields[1])).unwrap();
-    let mut args = ssh_args(&sshd, "/tmp");
+    let mut args = sshd.serve_args("/tmp");
     let at = args.iter().position(|a| a == "--known-hosts").unwrap();
     args[at + 1] = known.display().to_string();
     for extra in [None, Some("--accept-new-host-key")] {
@@ -113,7 +115,7 @@ async fn unknown_host_is_refused_unless_new_keys_are_accepted() {
     let sshd = sshd!();
     let dir = tempfile::tempdir().unwrap();
     let known = dir.path().join("known_hosts");
-    let mut args = ssh_args(&sshd, "/tmp");
+    let mut args = sshd.serve_args("/tmp");
     let at = args.iter().position(|a| a == "--known-hosts").unwrap();
     args[at + 1] = known.display().to_string();
     let failed = Server::start(&args, &[]).await.err().expect("an unknown host must be refused");
@@ -134,18 +136,18 @@ async fn wrong_key_and_wrong_password_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let stranger = dir.path().join("stranger");
     assert!(std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&stranger).status().unwrap().success());
-    let mut args = base_args(&sshd, "/tmp");
+    let mut args = sshd.serve_args_without_key("/tmp");
     args.extend(["--identity".into(), stranger.display().to_string()]);
     let failed = Server::start(&args, &[]).await.err().expect("an unknown key must be refused");
     assert!(failed.stderr.contains("refused the login") && failed.stderr.contains("stranger"), "{}", failed.stderr);
-    let failed = Server::start(&base_args(&sshd, "/tmp"), &[("BURROW_SSH_PASSWORD", "not-the-password")]).await.err().expect("a wrong password must be refused");
+    let failed = Server::start(&sshd.serve_args_without_key("/tmp"), &[("BURROW_SSH_PASSWORD", "not-the-password")]).await.err().expect("a wrong password must be refused");
     assert!(failed.stderr.contains("refused the login") && failed.stderr.contains("BURROW_SSH_PASSWORD"), "{}", failed.stderr);
 }
 
 #[tokio::test]
 async fn logs_in_with_password_rsa_key_agent_and_ssh_config() {
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
+    let ws = scratch(&sshd, FILES);
     let check = |server: Server, how: &'static str| async move {
         let (status, body) = server.get("/file/content?path=src/lib.rs").await;
         assert_eq!((status, body["content"].as_str()), (200, Some(FILES[1].1)), "{how}");
@@ -154,10 +156,10 @@ async fn logs_in_with_password_rsa_key_agent_and_ssh_config() {
         log
     };
     // Password, from the environment only.
-    let server = Server::start(&base_args(&sshd, &ws.root), &[("BURROW_SSH_PASSWORD", &sshd.password)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    let server = Server::start(&sshd.serve_args_without_key(&ws.root), &[("BURROW_SSH_PASSWORD", &sshd.password)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
     assert!(check(server, "password").await.contains("BURROW_SSH_PASSWORD"));
     // RSA key.
-    let mut args = base_args(&sshd, &ws.root);
+    let mut args = sshd.serve_args_without_key(&ws.root);
     args.extend(["--identity".into(), sshd.rsa_key.display().to_string()]);
     let server = Server::start(&args, &[]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
     check(server, "rsa").await;
@@ -174,7 +176,7 @@ async fn logs_in_with_password_rsa_key_agent_and_ssh_config() {
     let added = std::process::Command::new("ssh-add").arg(&sshd.key).env("SSH_AUTH_SOCK", &sock).output().unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let sock_str = sock.display().to_string();
-    let server = Server::start(&base_args(&sshd, &ws.root), &[("SSH_AUTH_SOCK", &sock_str)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    let server = Server::start(&sshd.serve_args_without_key(&ws.root), &[("SSH_AUTH_SOCK", &sock_str)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
     assert!(check(server, "agent").await.contains("agent key"));
     let _ = agent.kill();
     let _ = agent.wait();
@@ -202,9 +204,9 @@ async fn dropped_connection_fails_clearly_then_reconnects() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
-    sshd.sh(&format!("mkfifo {}/fifo", ws.root));
-    let server = Server::start(&ssh_args(&sshd, &ws.root), &[("BURROW_SEARCH", "rg")]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    let ws = scratch(&sshd, FILES);
+    sshd.sh(&format!("mkfifo {}/fifo", ws.root)).unwrap();
+    let server = Server::start(&sshd.serve_args(&ws.root), &[("BURROW_SEARCH", "rg")]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
     // A FIFO is refused rather than opened: opening it would block sftp-server.
     let (status, body) = server.get("/file/content?path=fifo").await;
     assert_eq!(status, 400, "{body}");

@@ -32,34 +32,35 @@ const BAD_PATTERN: i32 = 3;
 pub const PROBE: &str = "command -v find >/dev/null && printf 'ab\\n' | grep -n -b -E -e 'b$'";
 pub const PROBE_EXPECT: &str = "1:0:ab";
 
-/// Every entry below `dir` (absolute) that ignore rules keep, `.git` left out, sorted.
-/// Symlinks are entries, as in the in-process walk.
+/// Every entry below `dir` (absolute) that ignore rules keep, sorted: what
+/// the in-process walk gives (`.git` and symlinks left out).
 pub async fn walk(host: &dyn HelperHost, dir: &str) -> EnvResult<Vec<IndexEntry>> {
     Ok(listing(host, dir).await?.0)
 }
 
-/// The walk, and which of its files are symlinks (text search skips those, as ripgrep does).
+/// The walk, and which of its files are not regular files (FIFOs, sockets,
+/// devices): text search skips those, as ripgrep does, since reading one can block.
 async fn listing(host: &dyn HelperHost, dir: &str) -> EnvResult<(Vec<IndexEntry>, HashSet<String>)> {
     let find = |test: &str| format!("find . -name .git -prune -o {test} -print");
     let cmd = format!(
         "cd {} && {} && echo {SPLIT} && {} && echo {SPLIT} && {}",
         quote(dir),
         find("-type d"),
-        find("-type l"),
-        find("! -type d ! -type l")
+        find("-type f"),
+        find("! -type d ! -type f ! -type l")
     );
     let out = finish(run(host, cmd, None).await?)?;
     let text = String::from_utf8_lossy(&out.stdout);
     let parts: Vec<&str> = text.split(&format!("{SPLIT}\n")).collect();
-    let [dirs, links, files] = parts[..] else { return Err(EnvError::Io("find printed no listing".into())) };
+    let [dirs, files, special] = parts[..] else { return Err(EnvError::Io("find printed no listing".into())) };
     let paths = |part: &str| part.lines().filter_map(|l| l.strip_prefix("./")).map(str::to_string).collect::<Vec<_>>();
-    let links: HashSet<String> = paths(links).into_iter().collect();
+    let special: HashSet<String> = paths(special).into_iter().collect();
     let mut entries: Vec<IndexEntry> = paths(dirs).into_iter().map(|path| IndexEntry { path, kind: EntryKind::Directory }).collect();
-    entries.extend(paths(files).into_iter().chain(links.iter().cloned()).map(|path| IndexEntry { path, kind: EntryKind::File }));
+    entries.extend(paths(files).into_iter().chain(special.iter().cloned()).map(|path| IndexEntry { path, kind: EntryKind::File }));
     let rules = Rules::load(host, dir, &entries).await?;
     entries.retain(|e| !rules.ignored(&e.path, e.kind));
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    Ok((entries, links))
+    Ok((entries, special))
 }
 
 /// Searches below `dir` (absolute) with the host's `grep`.
@@ -73,10 +74,10 @@ pub async fn grep(host: &dyn HelperHost, dir: &str, req: &GrepRequest) -> EnvRes
         }
         None => None,
     };
-    let (entries, links) = listing(host, dir).await?;
+    let (entries, special) = listing(host, dir).await?;
     let files: Vec<String> = entries
         .into_iter()
-        .filter(|e| e.kind == EntryKind::File && !links.contains(&e.path))
+        .filter(|e| e.kind == EntryKind::File && !special.contains(&e.path))
         .filter(|e| include.as_ref().is_none_or(|o| o.matched(Path::new("/").join(&e.path), false).is_whitelist()))
         .map(|e| e.path)
         .collect();

@@ -51,6 +51,7 @@ fn tree() -> (tempfile::TempDir, LocalHost) {
     std::fs::write(p.join(".git/objects/x"), "hello").unwrap();
     std::os::unix::fs::symlink("src/main.rs", p.join("link.rs")).unwrap();
     std::os::unix::fs::symlink("src", p.join("src-link")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(p.join("src/fifo")).status().unwrap().success());
     let host = LocalHost(LocalEnv::new(p).unwrap());
     (dir, host)
 }

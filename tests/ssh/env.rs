@@ -7,7 +7,7 @@ use burrow::env::ssh::{target, SshEnv, SshOptions};
 use burrow::env::{Env, EnvError, ExecRequest, PtyInput, PtyRequest, PtySize, WorkspacePath};
 use bytes::Bytes;
 
-use super::remote::Sshd;
+use super::remote::{scratch, Sshd};
 use super::FILES;
 
 async fn open(sshd: &Sshd, dir: &str) -> SshEnv {
@@ -29,14 +29,14 @@ fn wp(p: &str) -> WorkspacePath {
 #[tokio::test]
 async fn writes_are_atomic_and_confined() {
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
-    sshd.sh(&format!("cd {} && chmod 751 src/main.rs && ln -s /tmp out-link", ws.root));
+    let ws = scratch(&sshd, FILES);
+    sshd.sh(&format!("cd {} && chmod 751 src/main.rs && ln -s /tmp out-link", ws.root)).unwrap();
     let env = open(&sshd, &ws.root).await;
     // Replace an existing file: new content, same mode, no temp file left behind.
     env.write(&wp("src/main.rs"), Bytes::from_static(b"fn main() {}\n")).await.unwrap();
-    assert_eq!(sshd.sh(&format!("cat {}/src/main.rs", ws.root)), "fn main() {}\n");
-    assert_eq!(sshd.sh(&format!("stat -c %a {}/src/main.rs", ws.root)).trim(), "751");
-    assert_eq!(sshd.sh(&format!("ls -A {}/src", ws.root)), "lib.rs\nmain.rs\n");
+    assert_eq!(sshd.sh(&format!("cat {}/src/main.rs", ws.root)).unwrap(), "fn main() {}\n");
+    assert_eq!(sshd.sh(&format!("stat -c %a {}/src/main.rs", ws.root)).unwrap().trim(), "751");
+    assert_eq!(sshd.sh(&format!("ls -A {}/src", ws.root)).unwrap(), "lib.rs\nmain.rs\n");
     // A new file in new folders, larger than one SFTP packet.
     let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
     env.write(&wp("new/deep/big.bin"), Bytes::from(big.clone())).await.unwrap();
@@ -44,20 +44,20 @@ async fn writes_are_atomic_and_confined() {
     assert!(matches!(env.read(&wp("new/deep/big.bin"), 1000).await, Err(EnvError::TooLarge { .. })));
     // Rename over an existing file replaces it (plain SFTP rename would refuse).
     env.rename(&wp("src/lib.rs"), &wp("src/main.rs")).await.unwrap();
-    assert_eq!(sshd.sh(&format!("cat {}/src/main.rs; ls {}/src", ws.root, ws.root)), format!("{}main.rs\n", FILES[1].1));
+    assert_eq!(sshd.sh(&format!("cat {}/src/main.rs; ls {}/src", ws.root, ws.root)).unwrap(), format!("{}main.rs\n", FILES[1].1));
     // Through a symlink that leaves the root: refused before anything is written.
     assert!(matches!(env.write(&wp("out-link/escaped.txt"), Bytes::from_static(b"x")).await, Err(EnvError::Escape(_))));
-    assert_eq!(sshd.ssh("test -e /tmp/escaped.txt").status.code(), Some(1));
+    assert_eq!(sshd.run("test -e /tmp/escaped.txt", b"").unwrap().status.code(), Some(1));
     env.mkdir_all(&wp("a/b/c")).await.unwrap();
     env.remove(&wp("new")).await.unwrap();
-    assert_eq!(sshd.sh(&format!("ls {}", ws.root)), "a\nnotes\nout-link\nsrc\ntarget\n");
+    assert_eq!(sshd.sh(&format!("ls {}", ws.root)).unwrap(), "a\nnotes\nout-link\nsrc\ntarget\n");
     assert!(matches!(env.write(&wp("src"), Bytes::new()).await, Err(EnvError::IsADirectory(_))));
 }
 
 #[tokio::test]
 async fn exec_passes_cwd_env_and_stdin_and_reports_exit_codes() {
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
+    let ws = scratch(&sshd, FILES);
     let env = open(&sshd, &ws.root).await;
     let mut req = ExecRequest::shell("pwd; echo \"$GREETING\"; cat; echo oops >&2; exit 3", wp("src"));
     req.env.insert("GREETING".into(), "it's me".into());
@@ -78,14 +78,13 @@ async fn exec_passes_cwd_env_and_stdin_and_reports_exit_codes() {
 /// The pids of processes on the host whose command line matches `pattern`, seen over a second connection.
 fn remote_pids(sshd: &Sshd, pattern: &str) -> String {
     // The brackets keep pgrep from matching the shell that runs it.
-    let out = sshd.ssh(&format!("pgrep -f '{pattern}' || true"));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    sshd.sh(&format!("pgrep -f '{pattern}' || true")).unwrap().trim().to_string()
 }
 
 #[tokio::test]
 async fn kill_and_timeout_end_the_whole_remote_process_group() {
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
+    let ws = scratch(&sshd, FILES);
     let env = open(&sshd, &ws.root).await;
     for (n, by_timeout) in [(1, false), (2, true)] {
         let tag = format!("{}{n}", 90000 + fastrand::u32(0..9000));
@@ -113,7 +112,7 @@ async fn kill_and_timeout_end_the_whole_remote_process_group() {
 #[tokio::test]
 async fn pty_echoes_resizes_and_exits() {
     let sshd = sshd!();
-    let ws = sshd.scratch(FILES);
+    let ws = scratch(&sshd, FILES);
     let env = open(&sshd, &ws.root).await;
     let req = PtyRequest { command: "/bin/sh".into(), args: vec![], cwd: wp("src"), env: Default::default(), size: PtySize { rows: 30, cols: 100 } };
     let mut pty = env.pty(req).await.unwrap();

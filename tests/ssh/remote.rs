@@ -1,105 +1,25 @@
-//! The test sshd (started by tests/support/services.sh), a scratch folder on
-//! it reached with the `ssh` client, and a `burrow serve --env ssh` process.
+//! A scratch folder on the test sshd, and a `burrow serve --env ssh` process
+//! whose failure to start is an outcome to check (refused keys and logins).
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// The variables services.sh writes for the sshd.
-#[derive(Clone, Debug)]
-pub struct Sshd {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub key: PathBuf,
-    pub rsa_key: PathBuf,
-    pub known_hosts: PathBuf,
-    pub password: String,
-}
+pub use crate::support::ssh::Sshd;
 
-impl Sshd {
-    /// The test sshd, or `None` (with a note) outside CI when it is not running.
-    /// In CI a missing service fails the test.
-    pub fn get() -> Option<Self> {
-        let var = |k: &str| std::env::var(format!("BURROW_TEST_SSH_{k}")).ok().filter(|v| !v.is_empty());
-        let found = (|| {
-            Some(Self {
-                host: var("HOST")?,
-                port: var("PORT")?.parse().ok()?,
-                user: var("USER")?,
-                key: var("KEY")?.into(),
-                rsa_key: var("RSA_KEY")?.into(),
-                known_hosts: var("KNOWN_HOSTS")?.into(),
-                password: var("PASSWORD")?,
-            })
-        })();
-        if found.is_none() {
-            let msg = "BURROW_TEST_SSH_* not set: run `source tests/support/services.sh ssh` first";
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-            eprintln!("skipping: {msg}");
-        }
-        found
+/// A fresh folder in the login's home with `files` in it (path, contents).
+pub fn scratch(sshd: &Sshd, files: &[(&str, &str)]) -> Scratch {
+    let name = format!("burrow-test-{:016x}", fastrand::u64(..));
+    let mut script = format!("set -e; mkdir -p ~/{name}; cd ~/{name}; ");
+    for (path, body) in files {
+        let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        script.push_str(&format!("mkdir -p \"$(dirname {p})\"; printf %s {b} > {p}; ", p = q(path), b = q(body)));
     }
-
-    pub fn spec(&self) -> String {
-        format!("{}@{}:{}", self.user, self.host, self.port)
-    }
-
-    /// Runs a shell command on the host with the `ssh` client (not through Burrow).
-    pub fn ssh(&self, command: &str) -> std::process::Output {
-        std::process::Command::new("ssh")
-            .args(["-F", "/dev/null", "-p", &self.port.to_string(), "-i"])
-            .arg(&self.key)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
-            .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"])
-            .arg(format!("{}@{}", self.user, self.host))
-            .arg(command)
-            .stdin(Stdio::null())
-            .output()
-            .expect("the ssh client runs")
-    }
-
-    /// Like [`Sshd::ssh`], asserting success and returning stdout.
-    pub fn sh(&self, command: &str) -> String {
-        let out = self.ssh(command);
-        assert!(out.status.success(), "ssh {command:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A fresh folder in the login's home with `files` in it (path, contents).
-    pub fn scratch(&self, files: &[(&str, &str)]) -> Scratch {
-        let name = format!("burrow-test-{:016x}", fastrand::u64(..));
-        let mut script = format!("set -e; mkdir -p ~/{name}; cd ~/{name}; ");
-        for (path, body) in files {
-            let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-            script.push_str(&format!("mkdir -p \"$(dirname {p})\"; printf %s {b} > {p}; ", p = q(path), b = q(body)));
-        }
-        script.push_str("pwd");
-        let root = self.sh(&script).trim().to_string();
-        Scratch { sshd: self.clone(), root }
-    }
-
-    /// The pids of the sshd processes serving TCP connections that `pid` holds.
-    pub fn sshd_pids_for(&self, pid: u32) -> Vec<u32> {
-        let ss = |filter: String| {
-            let out = std::process::Command::new("ss").args(["-Htnp", "state", "established", &filter]).output().expect("ss runs");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
-        let mut pids = Vec::new();
-        for line in ss(format!("( dport = :{} )", self.port)).lines().filter(|l| l.contains(&format!("pid={pid},"))) {
-            let local = line.split_whitespace().nth(2).and_then(|a| a.rsplit(':').next()).unwrap_or_default().to_string();
-            let theirs = ss(format!("( sport = :{} and dport = :{local} )", self.port));
-            pids.extend(theirs.split("pid=").skip(1).filter_map(|s| s.split(',').next()?.parse::<u32>().ok()));
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        pids
-    }
+    script.push_str("pwd");
+    let root = sshd.sh(&script).unwrap().trim().to_string();
+    Scratch { sshd: sshd.clone(), root }
 }
 
 /// A folder on the host, removed on drop.
@@ -110,7 +30,7 @@ pub struct Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = self.sshd.ssh(&format!("rm -rf '{}'", self.root));
+        let _ = self.sshd.sh(&format!("rm -rf '{}'", self.root));
     }
 }
 
@@ -196,19 +116,4 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id().expect("server running")
     }
-}
-
-/// `burrow serve` arguments for `scratch` with the test key and known_hosts.
-pub fn ssh_args(sshd: &Sshd, dir: &str) -> Vec<String> {
-    let mut args = base_args(sshd, dir);
-    args.extend(["--identity".into(), sshd.key.display().to_string()]);
-    args
-}
-
-/// Without a key: the caller picks how to log in.
-pub fn base_args(sshd: &Sshd, dir: &str) -> Vec<String> {
-    ["--env", "ssh", "--host", &sshd.spec(), "--dir", dir, "--known-hosts", &sshd.known_hosts.display().to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
 }

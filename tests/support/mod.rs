@@ -6,6 +6,7 @@ pub mod calls;
 pub mod env;
 pub mod fixture;
 pub mod server;
+pub mod ssh;
 
 use std::future::Future;
 

@@ -29,9 +29,17 @@ pub fn quote_word(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The command line sent over the channel.
-pub fn wrap(command: &str, cwd: Option<&str>, env: &HashMap<String, String>) -> String {
-    let mut script = String::from("echo $$; ");
+/// What the wrapper prints instead of its pid when the program to run is missing.
+const NO_PROGRAM: &str = "burrow:no-such-program";
+
+/// The command line sent over the channel. With `program`, a missing program
+/// is reported before anything starts (a terminal's command, checked like a local spawn).
+pub fn wrap(command: &str, cwd: Option<&str>, env: &HashMap<String, String>, program: Option<&str>) -> String {
+    let mut script = String::new();
+    if let Some(p) = program {
+        script.push_str(&format!("command -v {} >/dev/null 2>&1 || {{ echo {NO_PROGRAM}; exit 127; }}; ", quote_word(p)));
+    }
+    script.push_str("echo $$; ");
     if let Some(dir) = cwd {
         script.push_str(&format!("cd -- {} || exit 126; ", quote_word(dir)));
     }
@@ -106,6 +114,9 @@ async fn read_pgid(conn: &Conn, read: &mut ChannelReadHalf) -> EnvResult<(u32, V
                     buf.extend_from_slice(&data);
                     if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
                         let line = String::from_utf8_lossy(&buf[..nl]).trim().to_string();
+                        if line == NO_PROGRAM {
+                            return Err(EnvError::NotFound("no such program".into()));
+                        }
                         let rest = buf[nl + 1..].to_vec();
                         return line.parse::<u32>().map(|p| (p, rest)).map_err(|_| EnvError::Io(format!("the remote shell printed {line:?} instead of its pid")));
                     }
@@ -255,12 +266,15 @@ mod tests {
         let cwd = dir.path().join("a b");
         std::fs::create_dir(&cwd).unwrap();
         let env = HashMap::from([("A_1".to_string(), "it's".to_string()), ("bad-name".to_string(), "x".to_string())]);
-        let w = wrap("echo \"$A_1\" 'hi'; pwd", Some(cwd.to_str().unwrap()), &env);
+        let w = wrap("echo \"$A_1\" 'hi'; pwd", Some(cwd.to_str().unwrap()), &env, Some("pwd"));
         assert!(!w.contains("bad-name"), "{w}");
         let out = std::process::Command::new("/bin/sh").arg("-c").arg(&w).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].parse::<u32>().is_ok(), "{text}");
         assert_eq!(&lines[1..], &["it's hi", cwd.to_str().unwrap()]);
+        let missing = wrap("true", None, &HashMap::new(), Some("/nonexistent/bin"));
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&missing).output().unwrap();
+        assert_eq!((String::from_utf8_lossy(&out.stdout).trim(), out.status.code()), (NO_PROGRAM, Some(127)));
     }
 }

@@ -129,7 +129,7 @@ fn relative_error(e: EnvError, root: &str) -> EnvError {
 #[async_trait]
 impl HelperHost for SshEnv {
     async fn run(&self, command: String, stdin: Option<Bytes>) -> EnvResult<Process> {
-        exec::spawn(&self.link, exec::wrap(&command, None, &HashMap::new()), stdin).await
+        exec::spawn(&self.link, exec::wrap(&command, None, &HashMap::new(), None), stdin).await
     }
 
     async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()> {
@@ -226,7 +226,7 @@ impl Env for SshEnv {
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
-        exec::spawn(&self.link, exec::wrap(&req.command, Some(&cwd), &req.env), req.stdin).await
+        exec::spawn(&self.link, exec::wrap(&req.command, Some(&cwd), &req.env, None), req.stdin).await
     }
 
     async fn pty(&self, req: PtyRequest) -> EnvResult<Pty> {
@@ -238,7 +238,11 @@ impl Env for SshEnv {
         }
         let mut env = req.env.clone();
         env.entry("TERM".into()).or_insert_with(|| "xterm-256color".into());
-        exec::spawn_pty(&self.link, exec::wrap(&command, Some(&cwd), &env), req.size).await
+        let wrapped = exec::wrap(&command, Some(&cwd), &env, Some(&req.command));
+        exec::spawn_pty(&self.link, wrapped, req.size).await.map_err(|e| match e {
+            EnvError::NotFound(_) => EnvError::NotFound(format!("no such program on {}: {}", self.link.target().display(), req.command)),
+            e => e,
+        })
     }
 
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {

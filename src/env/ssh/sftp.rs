@@ -83,26 +83,19 @@ pub async fn stat(sftp: &RawSftpSession, path: &str) -> EnvResult<Metadata> {
     Ok(Metadata { kind: kind_of(&attrs), size: attrs.len(), modified_ms: attrs.mtime.map(|t| t as u64 * 1000) })
 }
 
-/// A directory's entries, symlinks reported as what they point to.
+/// A directory's entries. Symlinks are left out, as in every environment
+/// (see [`crate::env::Env::list`]).
 pub async fn list(sftp: &RawSftpSession, dir: &str) -> EnvResult<Vec<DirEntry>> {
-    let raw = read_dir(sftp, dir).await?;
-    let base = dir.trim_end_matches('/');
-    stream::iter(raw)
-        .map(|(name, attrs)| async move {
-            let kind = if attrs.is_symlink() {
-                // Follow the link for its kind; a dangling one shows as a file.
-                match sftp.stat(format!("{base}/{name}")).await {
-                    Ok(a) => kind_of(&a.attrs),
-                    Err(_) => EntryKind::File,
-                }
-            } else {
-                kind_of(&attrs)
-            };
-            Ok(DirEntry { name, kind })
-        })
-        .buffer_unordered(WINDOW)
-        .try_collect()
-        .await
+    let raw = match read_dir(sftp, dir).await {
+        Ok(raw) => raw,
+        // sftp-server reports opendir on a file as "no such file".
+        Err(EnvError::NotFound(p)) => match sftp.stat(dir).await {
+            Ok(a) if !a.attrs.is_dir() => return Err(EnvError::NotADirectory(p)),
+            _ => return Err(EnvError::NotFound(p)),
+        },
+        Err(e) => return Err(e),
+    };
+    Ok(raw.into_iter().filter(|(_, attrs)| !attrs.is_symlink()).map(|(name, attrs)| DirEntry { name, kind: kind_of(&attrs) }).collect())
 }
 
 /// Raw entries (name, lstat attributes) of a directory, without `.` and `..`.
