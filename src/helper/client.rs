@@ -24,6 +24,8 @@ use crate::search::grep::{clip_line, compile};
 /// Walk and search answers larger than this are refused rather than buffered.
 const MAX_ANSWER: usize = 512 << 20;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for another server installing the helper on the same host.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// What a remote backend gives the helper client.
 #[async_trait]
@@ -248,15 +250,37 @@ async fn install(host: &dyn HelperHost) -> EnvResult<Option<String>> {
     if check().await.is_some() {
         return Ok(Some(path));
     }
+    // Servers starting together against one host upload once: the first takes
+    // the lock (mkdir is atomic), the others wait for its helper. A lock left
+    // by a server that died is ignored after LOCK_WAIT.
+    let lock = format!("{path}.lock");
+    let locked = run(host, format!("mkdir -p {} && mkdir {} 2>/dev/null", quote(&dir), quote(&lock)), None).await?;
+    if !locked.status.is_some_and(|s| s.success()) {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if check().await.is_some() {
+                return Ok(Some(path));
+            }
+        }
+        tracing::warn!("the helper lock {lock} is stale; installing anyway");
+    }
+    let result = upload(host, local, &path).await;
+    let _ = run(host, format!("rmdir {} 2>/dev/null", quote(&lock)), None).await;
+    result?;
+    Ok(check().await.map(|_| path))
+}
+
+/// Uploads beside the final name and renames, so a half-written file never has it.
+async fn upload(host: &dyn HelperHost, local: &LocalHelper, path: &str) -> EnvResult<()> {
     let data = tokio::fs::read(&local.path).await.map_err(|e| EnvError::from_io(e, &local.path.display().to_string()))?;
-    // Upload beside the final name and rename, so a half-written file never has it.
     let tmp = format!("{path}.tmp{}", fastrand::u32(..));
     host.put_file(&tmp, Bytes::from(data)).await?;
-    let out = run(host, format!("chmod 755 {t} && mv -f {t} {p}", t = quote(&tmp), p = quote(&path)), None).await?;
+    let out = run(host, format!("chmod 755 {t} && mv -f {t} {p}", t = quote(&tmp), p = quote(path)), None).await?;
     if !out.status.is_some_and(|s| s.success()) {
         return Err(EnvError::Io(format!("installing the helper failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
-    Ok(check().await.map(|_| path))
+    Ok(())
 }
 
 /// Every file `rg --files` printed, and the folders they imply.
