@@ -30,8 +30,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the workspace lives: `local` (a folder on this machine) or `ssh`
-    /// (a folder on a host reached over SSH; see --host).
+    /// Where the workspace lives: `local` (a folder on this machine), `ssh` (a
+    /// folder on a host reached over SSH; see --host), or a URL such as
+    /// `s3://bucket/prefix` (also fs://, memory://, webdav://, gcs://, azblob://).
     #[arg(long, default_value = "local", value_name = "ENV")]
     pub env: String,
 
@@ -78,4 +79,7 @@ pub struct ServeArgs {
     /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub object: crate::env::object::ObjectArgs,
 }

@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod pty;
 pub mod search;
 pub mod server;
+pub mod session;
 pub mod vcs;
 
 /// The OpenCode server version whose protocol Burrow speaks.

@@ -23,7 +23,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let env = burrow::env::open::open(&args).await?;
     let dirs = dirs_for(args.data_dir.clone());
     std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
-    let state = AppState::new(env, dirs, Credentials::from_env()).await;
+    let state = AppState::new(env, dirs, Credentials::from_env()).await?;
     server::serve(state, &args.hostname, args.port, &args.cors).await
 }
 

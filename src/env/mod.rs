@@ -9,6 +9,7 @@
 
 mod error;
 pub mod local;
+pub mod object;
 pub mod open;
 mod path;
 pub mod process;
@@ -84,6 +85,12 @@ pub trait Env: Send + Sync + 'static {
     /// A stream of change notifications below the root, when the environment can
     /// watch; `None` means callers must re-walk to stay fresh.
     async fn watch(&self) -> EnvResult<Option<tokio::sync::mpsc::Receiver<WatchEvent>>>;
+
+    /// Forgets cached views of the environment (an object store's listing), so
+    /// the next search sees changes made by others at once.
+    async fn refresh(&self) -> EnvResult<()> {
+        Ok(())
+    }
 }
 
 pub type SharedEnv = Arc<dyn Env>;

@@ -22,7 +22,9 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
         }
         #[cfg(feature = "ssh")]
         "ssh" => open_ssh(args).await,
-        other => bail!("unknown environment {other:?}; expected local{}", if cfg!(feature = "ssh") { " or ssh" } else { "" }),
+        #[cfg(feature = "object")]
+        url if url.contains("://") => Ok(Arc::new(super::object::ObjectEnv::open(url, &args.object).await?)),
+        other => bail!("unknown environment {other:?}; expected local, ssh or a URL such as s3://bucket/prefix"),
     }
 }
 

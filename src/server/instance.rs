@@ -27,7 +27,7 @@ impl Instance {
     /// Resolves a client-supplied path (relative to this directory, or absolute
     /// inside the workspace) to a workspace path.
     pub fn resolve(&self, root: &str, input: &str) -> ApiResult<WorkspacePath> {
-        let p = if input.starts_with('/') { WorkspacePath::parse(root, input) } else { self.dir.join_checked(input) };
+        let p = if WorkspacePath::is_absolute(input) { WorkspacePath::parse(root, input) } else { self.dir.join_checked(input) };
         p.map_err(ApiError::from)
     }
 

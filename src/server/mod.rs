@@ -20,12 +20,14 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{app, config, event, file, find, meta, pty, pty_connect, tui, v2};
+use routes::{app, config, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
+use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
 use crate::event::Bus;
 use crate::error::ApiError;
 use crate::search::index::IndexRegistry;
+use crate::session::service::Sessions;
 
 /// Where the server keeps and finds things, as `GET /path` reports them.
 #[derive(Clone, Debug)]
@@ -44,23 +46,27 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub permissions: Arc<Permissions>,
     pub ptys: crate::pty::PtyManager,
     pub tui: routes::tui::TuiControl,
+    pub sessions: Arc<Sessions>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> Arc<Self> {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> anyhow::Result<Arc<Self>> {
         let watching = env.capabilities().watch;
         let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
         let bus = Bus::new();
+        let permissions = Permissions::new(bus.clone());
         let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, ptys, tui: Default::default() })
+        let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        Ok(Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default(), sessions }))
     }
 }
 
@@ -72,11 +78,13 @@ struct ApiDoc;
 pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
+        .routes(routes!(meta::root))
         .routes(routes!(meta::path))
         .routes(routes!(meta::projects))
         .routes(routes!(meta::current_project))
         .routes(routes!(meta::vcs_info))
         .routes(routes!(meta::capabilities))
+        .routes(routes!(meta::refresh))
         .routes(routes!(file::list))
         .routes(routes!(file::read))
         .routes(routes!(file::status))
@@ -86,6 +94,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(permission::list))
+        .routes(routes!(permission::reply))
+        .routes(routes!(permission::respond))
         .routes(routes!(pty::list, pty::create))
         .routes(routes!(pty::shells))
         .routes(routes!(pty::get, pty::update, pty::remove))
@@ -130,6 +141,20 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tui::publish_event))
         .routes(routes!(tui::control_next))
         .routes(routes!(tui::control_response))
+        .routes(routes!(session::list, session::create))
+        .routes(routes!(session::status))
+        .routes(routes!(session::get, session::update, session::delete))
+        .routes(routes!(session::children))
+        .routes(routes!(session::todo))
+        .routes(routes!(session::diff))
+        .routes(routes!(session::abort))
+        .routes(routes!(message::list))
+        .routes(routes!(message::get, message::delete))
+        .routes(routes!(message::shell))
+        .routes(routes!(prompt::message))
+        .routes(routes!(prompt::prompt_async))
+        .routes(routes!(prompt::prompt_alias))
+        .routes(routes!(prompt::interrupt))
         .split_for_parts()
 }
 
@@ -153,8 +178,16 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     if state.credentials.is_none() && !addr.ip().is_loopback() {
         eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
     }
+    let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state, cors_origins);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop running commands (so their requests finish) and end event streams
+    // (which never finish by themselves), then let in-flight requests drain.
+    let shutdown = async move {
+        shutdown_signal().await;
+        runs.abort_all().await;
+        bus.close();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

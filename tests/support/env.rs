@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
+use futures::StreamExt as _;
 
 use super::fixture::Fixture;
 
@@ -74,8 +75,9 @@ impl TestEnv {
         match self.backend {
             Backend::Local => place_local(&fixture.path()),
             Backend::Ssh => place_ssh(&fixture.path()).await,
+            Backend::S3 => place_s3(&fixture.path()).await,
             // The backend helpers fill these in (see the module docs).
-            Backend::Docker | Backend::S3 => not_wired(self.name()),
+            Backend::Docker => not_wired(self.name()),
         }
     }
 }
@@ -181,5 +183,62 @@ impl BackdoorFiles for SshFiles {
 impl Drop for SshFiles {
     fn drop(&mut self) {
         let _ = self.sshd.sh(&format!("rm -rf '{}'", self.root));
+    }
+}
+
+/// Uploads the tree (symlinks left out: object storage has none) under a
+/// fresh prefix of the test bucket, and serves `s3://bucket/prefix`.
+async fn place_s3(tree: &Path) -> anyhow::Result<Workspace> {
+    let s3 = super::s3::S3::require().context("the S3 test service is not running (bash tests/support/services.sh s3)")?;
+    let prefix = s3.unique_prefix("conformance");
+    let op = s3.operator(&prefix);
+    // Many uploads in flight: the large fixture has tens of thousands of files.
+    let uploads = walkdir(tree)?.into_iter().map(|file| {
+        let op = op.clone();
+        async move {
+            let rel = file.strip_prefix(tree)?.to_str().context("fixture path is not UTF-8")?.to_string();
+            let data = tokio::fs::read(&file).await.with_context(|| format!("reading {}", file.display()))?;
+            op.write(&rel, data).await.with_context(|| format!("uploading {rel}"))?;
+            anyhow::Ok(())
+        }
+    });
+    let mut uploads = futures::stream::iter(uploads).buffer_unordered(32);
+    while let Some(done) = futures::StreamExt::next(&mut uploads).await {
+        done?;
+    }
+    drop(uploads);
+    let root = format!("s3://{}/{prefix}", s3.bucket);
+    Ok(Workspace {
+        env: "s3",
+        root: root.clone(),
+        args: vec!["--env".into(), root],
+        vars: s3.env().into_iter().collect(),
+        symlinks: false,
+        files: Box::new(S3Files(op)),
+    })
+}
+
+/// Every regular file below `dir`; symlinks are skipped, not followed.
+fn walkdir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            out.extend(walkdir(&entry.path())?);
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+struct S3Files(opendal::Operator);
+
+#[async_trait]
+impl BackdoorFiles for S3Files {
+    async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
+        self.0.write(rel, data.to_vec()).await?;
+        Ok(())
     }
 }

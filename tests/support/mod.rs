@@ -5,6 +5,8 @@
 pub mod calls;
 pub mod env;
 pub mod fixture;
+pub mod llm;
+pub mod s3;
 pub mod server;
 pub mod ssh;
 

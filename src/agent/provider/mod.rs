@@ -142,7 +142,16 @@ where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(drive(tx));
+    let watch = tx.clone();
+    // The driver may wait on the network for a long time without sending;
+    // stop it as soon as the reader is gone rather than at its next send.
+    let driving = drive(tx);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = driving => {}
+            _ = watch.closed() => {}
+        }
+    });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 

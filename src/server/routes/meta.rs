@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::DirectoryParams;
-use crate::env::Capabilities;
+use crate::env::{Capabilities, WatchEvent};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
 use crate::server::extract::Ctx;
@@ -78,4 +78,23 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         root: st.env.root().to_string(),
         capabilities: st.env.capabilities(),
     })
+}
+
+/// The root answers, so clients that probe `GET /` before connecting
+/// (PocketPaw) find a live server. OpenCode serves its web app here.
+#[utoipa::path(get, path = "/", tag = "global", operation_id = "burrow.root",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn root() -> Json<Health> {
+    health().await
+}
+
+/// Forgets what Burrow cached about the workspace (an object store's listing
+/// index), so the next search and file find see changes made by others at once.
+/// A Burrow extension; environments that watch for changes need no refresh.
+#[utoipa::path(post, path = "/burrow/refresh", tag = "burrow",
+    responses((status = 200, body = bool), (status = 503, body = ErrorBody)))]
+pub async fn refresh(State(st): State<Arc<AppState>>) -> ApiResult<Json<bool>> {
+    st.env.refresh().await?;
+    st.indexes.dispatch(&WatchEvent::Rescan);
+    Ok(Json(true))
 }

@@ -6,11 +6,15 @@ pub mod config;
 pub mod event;
 pub mod file;
 pub mod find;
+pub mod message;
 pub mod meta;
+pub mod permission;
+pub mod prompt;
 pub mod pty;
 pub mod pty_connect;
 pub mod tui;
 pub mod v2;
+pub mod session;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
