@@ -36,7 +36,7 @@ async fn serves_files_find_and_search_with_each_search_method() {
     let ws = scratch(&sshd, FILES);
     sshd.sh(&format!("cd {} && ln -s /etc etc-link && ln -s src/main.rs main-link.rs", ws.root)).unwrap();
     let helper = std::env::var("BURROW_HELPER_BIN").ok().filter(|p| std::path::Path::new(p).exists());
-    let mut methods = vec![("rg", "ripgrep"), ("grep", "grep")];
+    let mut methods = vec![("rg", "ripgrep"), ("grep", "grep"), ("stream", "stream")];
     match helper {
         Some(_) => methods.push(("helper", "helper")),
         None => {

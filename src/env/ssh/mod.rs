@@ -2,7 +2,8 @@
 //!
 //! One connection carries everything: an exec channel per command or PTY, and
 //! one SFTP channel for files. Searches run next to the data through
-//! `burrow helper` (or the host's `rg` or `grep`, see [`crate::helper::client`]).
+//! `burrow helper` (or the host's `rg` or `grep`, see [`crate::helper::client`]),
+//! or, when none of them runs there, stream over SFTP ([`crate::search::stream`]).
 //! Paths are confined on the remote side: SFTP `realpath` resolves symlinks
 //! where they live, and the result must stay under the canonical root.
 
@@ -26,6 +27,7 @@ pub use hostkey::default_files as default_known_hosts;
 
 use super::*;
 use crate::helper::client::{HelperHost, NearSearch};
+use crate::search::stream::{self, StreamLimits};
 use connect::{Conn, Link};
 
 pub struct SshEnv {
@@ -101,14 +103,6 @@ impl SshEnv {
             })
             .await
             .map_err(|e| relative_error(e, &self.root))
-    }
-
-    /// When nothing can search on the host, until streamed search lands.
-    fn no_search(&self) -> EnvError {
-        EnvError::Unsupported(format!(
-            "search on {}: neither the helper, rg nor grep runs there, and streamed search over SFTP is not available yet",
-            self.link.target().display()
-        ))
     }
 }
 
@@ -211,7 +205,8 @@ impl Env for SshEnv {
         let abs = self.with_path(dir, |_, abs| async move { Ok(abs) }).await?;
         match self.search.walk(self, &abs).await? {
             Some(entries) => Ok(entries),
-            None => Err(self.no_search()),
+            // Nothing runs next to the data: list over SFTP and filter here.
+            None => stream::walk(self, dir, StreamLimits::default()).await,
         }
     }
 
@@ -220,7 +215,8 @@ impl Env for SshEnv {
         let abs = self.with_path(&dir, |_, abs| async move { Ok(abs) }).await?;
         match self.search.grep(self, &abs, &req).await? {
             Some(result) => Ok(result),
-            None => Err(self.no_search()),
+            // Nothing runs next to the data: fetch files over SFTP and search here.
+            None => stream::grep(self, &req, StreamLimits::default()).await,
         }
     }
 
