@@ -13,6 +13,8 @@ pub mod object;
 pub mod open;
 mod path;
 pub mod process;
+#[cfg(feature = "ssh")]
+pub mod ssh;
 mod types;
 
 use std::sync::Arc;

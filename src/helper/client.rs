@@ -1,6 +1,7 @@
 //! The server side of the helper: find a static build of Burrow, install it in
 //! the environment once (versioned and checksummed path), run it, and fall back
-//! to `rg --json` when it cannot run there.
+//! to `rg --json`, then to POSIX `find` and `grep` ([`super::posix`]), when it
+//! cannot run there. `BURROW_SEARCH=helper|rg|grep|stream` forces one method.
 //!
 //! Backends provide a [`HelperHost`]: a shell and a way to put an executable
 //! in place. Everything else — probing, installing, parsing, fallbacks — lives
@@ -23,6 +24,8 @@ use crate::search::grep::{clip_line, compile};
 /// Walk and search answers larger than this are refused rather than buffered.
 const MAX_ANSWER: usize = 512 << 20;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for another server installing the helper on the same host.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// What a remote backend gives the helper client.
 #[async_trait]
@@ -42,6 +45,8 @@ pub enum Method {
     Helper(String),
     /// `rg` from the environment's PATH.
     Ripgrep,
+    /// POSIX `find` and `grep`, with ignore rules and the regex applied here.
+    Grep,
     /// Nothing runs next to the data: the caller streams files.
     Stream,
 }
@@ -51,6 +56,7 @@ impl Method {
         match self {
             Method::Helper(_) => SearchBackend::Helper,
             Method::Ripgrep => SearchBackend::Ripgrep,
+            Method::Grep => SearchBackend::Grep,
             Method::Stream => SearchBackend::Stream,
         }
     }
@@ -132,6 +138,7 @@ impl NearSearch {
                 }
                 Ok(Some(files_and_dirs(&String::from_utf8_lossy(&out.stdout))))
             }
+            Method::Grep => super::posix::walk(host, dir).await.map(Some),
             Method::Stream => Ok(None),
         }
     }
@@ -147,28 +154,52 @@ impl NearSearch {
                 protocol::parse_grep(&String::from_utf8_lossy(&out.stdout)).map(Some)
             }
             Method::Ripgrep => ripgrep(host, dir, req).await.map(Some),
+            Method::Grep => super::posix::grep(host, dir, req).await.map(Some),
             Method::Stream => Ok(None),
         }
     }
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     shlex::try_quote(s).map(|q| q.into_owned()).unwrap_or_else(|_| format!("'{}'", s.replace('\'', "")))
 }
 
-async fn run(host: &dyn HelperHost, command: String, stdin: Option<Bytes>) -> EnvResult<Collected> {
+pub(crate) async fn run(host: &dyn HelperHost, command: String, stdin: Option<Bytes>) -> EnvResult<Collected> {
     host.run(command, stdin).await?.collect(MAX_ANSWER, None).await
 }
 
-/// A helper run's output, or the error it reported.
-fn finish(out: Collected) -> EnvResult<Collected> {
+/// A helper run's output, or the error it reported. No exit status means the
+/// connection to the environment went away mid-run.
+pub(crate) fn finish(out: Collected) -> EnvResult<Collected> {
     match out.status {
         Some(s) if s.success() => Ok(out),
+        None => Err(EnvError::Unavailable(format!(
+            "the environment went away before the command finished: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
         s => Err(protocol::decode_error(s.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr))),
     }
 }
 
 async fn probe(host: &dyn HelperHost) -> Method {
+    let forced = std::env::var("BURROW_SEARCH").ok().filter(|v| !v.is_empty());
+    let method = match forced.as_deref() {
+        None | Some("helper") => None,
+        Some("rg") => Some(Method::Ripgrep),
+        Some("grep") => Some(Method::Grep),
+        Some("stream") => Some(Method::Stream),
+        Some(other) => {
+            tracing::warn!("BURROW_SEARCH={other:?} is not one of helper, rg, grep, stream; probing");
+            None
+        }
+    };
+    if let Some(m) = method {
+        tracing::info!("search method forced by BURROW_SEARCH: {m:?}");
+        return m;
+    }
+    if forced.is_some() {
+        tracing::info!("search method forced by BURROW_SEARCH: the helper (probing)");
+    }
     match install(host).await {
         Ok(Some(path)) => {
             tracing::info!("search runs next to the data with the helper at {path}");
@@ -185,7 +216,15 @@ async fn probe(host: &dyn HelperHost) -> Method {
         tracing::info!("search falls back to the environment's rg");
         return Method::Ripgrep;
     }
-    tracing::warn!("no helper and no rg in the environment: search streams files to the server");
+    let has_grep = async {
+        let out = run(host, super::posix::PROBE.into(), None).await.ok()?;
+        (String::from_utf8_lossy(&out.stdout).trim() == super::posix::PROBE_EXPECT).then_some(())
+    };
+    if tokio::time::timeout(PROBE_TIMEOUT, has_grep).await.ok().flatten().is_some() {
+        tracing::info!("no helper and no rg in the environment: search falls back to its find and grep");
+        return Method::Grep;
+    }
+    tracing::warn!("no helper, rg or grep in the environment: search streams files to the server");
     Method::Stream
 }
 
@@ -211,15 +250,37 @@ async fn install(host: &dyn HelperHost) -> EnvResult<Option<String>> {
     if check().await.is_some() {
         return Ok(Some(path));
     }
+    // Servers starting together against one host upload once: the first takes
+    // the lock (mkdir is atomic), the others wait for its helper. A lock left
+    // by a server that died is ignored after LOCK_WAIT.
+    let lock = format!("{path}.lock");
+    let locked = run(host, format!("mkdir -p {} && mkdir {} 2>/dev/null", quote(&dir), quote(&lock)), None).await?;
+    if !locked.status.is_some_and(|s| s.success()) {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if check().await.is_some() {
+                return Ok(Some(path));
+            }
+        }
+        tracing::warn!("the helper lock {lock} is stale; installing anyway");
+    }
+    let result = upload(host, local, &path).await;
+    let _ = run(host, format!("rmdir {} 2>/dev/null", quote(&lock)), None).await;
+    result?;
+    Ok(check().await.map(|_| path))
+}
+
+/// Uploads beside the final name and renames, so a half-written file never has it.
+async fn upload(host: &dyn HelperHost, local: &LocalHelper, path: &str) -> EnvResult<()> {
     let data = tokio::fs::read(&local.path).await.map_err(|e| EnvError::from_io(e, &local.path.display().to_string()))?;
-    // Upload beside the final name and rename, so a half-written file never has it.
     let tmp = format!("{path}.tmp{}", fastrand::u32(..));
     host.put_file(&tmp, Bytes::from(data)).await?;
-    let out = run(host, format!("chmod 755 {t} && mv -f {t} {p}", t = quote(&tmp), p = quote(&path)), None).await?;
+    let out = run(host, format!("chmod 755 {t} && mv -f {t} {p}", t = quote(&tmp), p = quote(path)), None).await?;
     if !out.status.is_some_and(|s| s.success()) {
         return Err(EnvError::Io(format!("installing the helper failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
-    Ok(check().await.map(|_| path))
+    Ok(())
 }
 
 /// Every file `rg --files` printed, and the folders they imply.

@@ -4,9 +4,11 @@
 //! build of itself and runs `burrow helper <op>` there, so that a whole walk or
 //! search costs one exec round trip and the file bytes never cross the wire.
 //! [`protocol`] defines the compact line protocol; [`run`] is the helper side;
-//! [`client`] is the server side (installing, calling, falling back to `rg`).
+//! [`client`] is the server side (installing, calling, falling back to `rg`,
+//! then to [`posix`] `find` and `grep`).
 
 pub mod client;
+mod posix;
 pub mod protocol;
 
 use std::io::{BufWriter, Read, Write};

@@ -74,9 +74,10 @@ impl TestEnv {
     pub async fn place(&self, fixture: &Fixture) -> anyhow::Result<Workspace> {
         match self.backend {
             Backend::Local => place_local(&fixture.path()),
+            Backend::Ssh => place_ssh(&fixture.path()).await,
             Backend::S3 => place_s3(&fixture.path()).await,
             // The backend helpers fill these in (see the module docs).
-            Backend::Docker | Backend::Ssh => not_wired(self.name()),
+            Backend::Docker => not_wired(self.name()),
         }
     }
 }
@@ -147,6 +148,41 @@ impl BackdoorFiles for LocalFiles {
         }
         tokio::fs::write(&path, data).await?;
         Ok(())
+    }
+}
+
+/// Copies the tree into a fresh folder on the test sshd (tar over ssh) and
+/// serves it with `--env ssh`. `BURROW_HELPER_BIN` passes through to the server.
+async fn place_ssh(tree: &Path) -> anyhow::Result<Workspace> {
+    let sshd = super::ssh::Sshd::from_env()?;
+    let (copy, tree) = (sshd.clone(), tree.to_path_buf());
+    let root = tokio::task::spawn_blocking(move || copy.upload(&tree, "conformance")).await??;
+    Ok(Workspace {
+        env: "ssh",
+        args: sshd.serve_args(&root),
+        root: root.clone(),
+        vars: Vec::new(),
+        symlinks: true,
+        files: Box::new(SshFiles { sshd, root }),
+    })
+}
+
+struct SshFiles {
+    sshd: super::ssh::Sshd,
+    root: String,
+}
+
+#[async_trait]
+impl BackdoorFiles for SshFiles {
+    async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
+        let (sshd, path, data) = (self.sshd.clone(), format!("{}/{rel}", self.root), data.to_vec());
+        tokio::task::spawn_blocking(move || sshd.write(&path, &data)).await?
+    }
+}
+
+impl Drop for SshFiles {
+    fn drop(&mut self) {
+        let _ = self.sshd.sh(&format!("rm -rf '{}'", self.root));
     }
 }
 

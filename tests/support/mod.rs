@@ -8,6 +8,7 @@ pub mod fixture;
 pub mod llm;
 pub mod s3;
 pub mod server;
+pub mod ssh;
 
 use std::future::Future;
 
