@@ -30,11 +30,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the workspace lives: `local` (a folder on this machine).
+    /// Where the workspace lives: `local` (a folder on this machine) or `docker` (a container).
     #[arg(long, default_value = "local", value_name = "ENV")]
     pub env: String,
 
-    /// The workspace root. For `local`, a folder (default: the current folder).
+    /// The workspace root. For `local`, a folder (default: the current folder); for `docker`,
+    /// the same as --workdir.
     #[arg(long, value_name = "PATH")]
     pub dir: Option<PathBuf>,
 
@@ -54,4 +55,8 @@ pub struct ServeArgs {
     /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    #[cfg(feature = "docker")]
+    #[command(flatten)]
+    pub docker: crate::env::docker::DockerArgs,
 }

@@ -7,6 +7,8 @@
 //! top of these primitives (gitignore flags in listings, fuzzy ranking, git
 //! status, output truncation, timeouts) lives outside the backends.
 
+#[cfg(feature = "docker")]
+pub mod docker;
 mod error;
 pub mod local;
 pub mod open;
@@ -80,6 +82,15 @@ pub trait Env: Send + Sync + 'static {
     /// A stream of change notifications below the root, when the environment can
     /// watch; `None` means callers must re-walk to stay fresh.
     async fn watch(&self) -> EnvResult<Option<tokio::sync::mpsc::Receiver<WatchEvent>>>;
+
+    /// Replaces a broken environment with a fresh one (a new container from the
+    /// same image, say), for environments that can.
+    async fn recreate(&self) -> EnvResult<String> {
+        Err(EnvError::Unsupported(format!("recreate a {} environment", self.kind())))
+    }
+
+    /// Releases what the environment holds (containers, processes) before the server exits.
+    async fn shutdown(&self) {}
 }
 
 pub type SharedEnv = Arc<dyn Env>;

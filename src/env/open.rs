@@ -20,7 +20,9 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
             };
             open_local(dir)
         }
-        other => bail!("unknown environment {other:?}; expected local"),
+        #[cfg(feature = "docker")]
+        "docker" => super::docker::open(args).await,
+        other => bail!("unknown environment {other:?}; expected local{}", if cfg!(feature = "docker") { " or docker" } else { "" }),
     }
 }
 
