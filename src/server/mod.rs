@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{environment, event, file, find, meta};
 
 use crate::env::SharedEnv;
 use crate::event::Bus;
@@ -73,6 +73,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(meta::current_project))
         .routes(routes!(meta::vcs_info))
         .routes(routes!(meta::capabilities))
+        .routes(routes!(environment::recreate))
         .routes(routes!(file::list))
         .routes(routes!(file::read))
         .routes(routes!(file::status))
@@ -115,29 +116,34 @@ fn cors(extra: &[String]) -> CorsLayer {
 pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
     println!("burrow server listening on http://{shown}:{}", addr.port());
     if state.credentials.is_none() && !addr.ip().is_loopback() {
         eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
     }
     let app = router(state, cors_origins);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first polled, so a signal that arrives right after
+/// the URL is printed still shuts down cleanly (removing containers).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut int, mut term) = (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok());
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+        };
+        tokio::select! { _ = wait(int.take()) => {}, _ = wait(term.take()) => {} }
+        tracing::info!("shutting down");
+    }
 }
 

@@ -73,23 +73,38 @@ impl Env for DockerEnv {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let search = self.near().probed().map(|m| m.backend()).unwrap_or(SearchBackend::Helper);
+        let search = match self.current_remote() {
+            Some(_) => SearchBackend::Helper,
+            None => self.near().probed().map(|m| m.backend()).unwrap_or(SearchBackend::Helper),
+        };
         Capabilities { exec: true, pty: true, watch: true, search }
     }
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
+        if let Some(done) = self.via_helper(|r| async move { r.confine(path).await }).await {
+            return done;
+        }
         self.op(scripts::CONFINE, &[path.as_str()], None, 64 << 10).await.map(drop)
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
+        if let Some(done) = self.via_helper(|r| async move { r.list(dir).await }).await {
+            return done;
+        }
         protocol::parse_list(&self.op(scripts::LIST, &[dir.as_str()], None, MAX_ANSWER).await?)
     }
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata> {
+        if let Some(done) = self.via_helper(|r| async move { r.stat(path).await }).await {
+            return done;
+        }
         protocol::parse_stat(&String::from_utf8_lossy(&self.op(scripts::STAT, &[path.as_str()], None, 4096).await?))
     }
 
     async fn read(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+        if let Some(done) = self.via_helper(|r| async move { r.read(path, max_bytes).await }).await {
+            return done;
+        }
         let max = usize::try_from(max_bytes).unwrap_or(usize::MAX).saturating_add(1);
         self.op(scripts::READ, &[path.as_str(), &max_bytes.to_string()], None, max).await
     }
@@ -98,13 +113,20 @@ impl Env for DockerEnv {
         if path.is_root() {
             return Err(EnvError::IsADirectory(path.to_string()));
         }
-        self.op(scripts::WRITE, &[path.as_str()], Some(data), 4096).await?;
+        let copy = data.clone();
+        match self.via_helper(|r| async move { r.write(path, copy).await }).await {
+            Some(done) => done?,
+            None => drop(self.op(scripts::WRITE, &[path.as_str()], Some(data), 4096).await?),
+        }
         self.changed(&[path]);
         Ok(())
     }
 
     async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
-        self.op(scripts::MKDIR, &[path.as_str()], None, 4096).await?;
+        match self.via_helper(|r| async move { r.mkdir_all(path).await }).await {
+            Some(done) => done?,
+            None => drop(self.op(scripts::MKDIR, &[path.as_str()], None, 4096).await?),
+        }
         self.changed(&[path]);
         Ok(())
     }
@@ -113,45 +135,81 @@ impl Env for DockerEnv {
         if path.is_root() {
             return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
         }
-        self.op(scripts::REMOVE, &[path.as_str()], None, 4096).await?;
+        match self.via_helper(|r| async move { r.remove(path).await }).await {
+            Some(done) => done?,
+            None => drop(self.op(scripts::REMOVE, &[path.as_str()], None, 4096).await?),
+        }
         self.changed(&[path]);
         Ok(())
     }
 
     async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
-        self.op(scripts::RENAME, &[from.as_str(), to.as_str()], None, 4096).await?;
+        match self.via_helper(|r| async move { r.rename(from, to).await }).await {
+            Some(done) => done?,
+            None => drop(self.op(scripts::RENAME, &[from.as_str(), to.as_str()], None, 4096).await?),
+        }
         self.changed(&[from, to]);
         Ok(())
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
+        if let Some(done) = self.via_helper(|r| async move { r.walk(dir).await }).await {
+            return done;
+        }
         let abs = self.resolve_dir(dir).await?;
-        self.near().walk(&Host(self.target()), &abs).await?.ok_or_else(no_search)
+        match self.near().walk(&Host(self.target()), &abs).await? {
+            Some(entries) => Ok(entries),
+            None => Err(self.target().check_alive(no_search()).await),
+        }
     }
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
+        let copy = req.clone();
+        if let Some(done) = self.via_helper(|r| async move { r.grep(copy).await }).await {
+            return done;
+        }
         let abs = self.resolve_dir(&WorkspacePath::from_relative(&req.dir)?).await?;
-        self.near().grep(&Host(self.target()), &abs, &req).await?.ok_or_else(no_search)
+        match self.near().grep(&Host(self.target()), &abs, &req).await? {
+            Some(found) => Ok(found),
+            None => Err(self.target().check_alive(no_search()).await),
+        }
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
-        let argv = scripts::argv(scripts::SPAWN, &[&self.root, req.cwd.as_str(), &req.command]);
-        let env = req.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let (id, hook) = self.exit_hook();
-        let process = exec::spawn(self.target(), argv, env, req.stdin, Some(hook)).await?;
+        let copy = req.clone();
+        let process = match self.via_helper(|r| async move { r.exec(copy).await }).await {
+            Some(started) => {
+                let process = started?;
+                Process { exit: exec::hook_exit(process.exit, hook), ..process }
+            }
+            None => {
+                let argv = scripts::argv(scripts::SPAWN, &[&self.root, req.cwd.as_str(), &req.command]);
+                let env = req.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                exec::spawn(self.target(), argv, env, req.stdin, Some(hook)).await?
+            }
+        };
         self.track(id, process.control.clone());
         Ok(process)
     }
 
     async fn pty(&self, req: PtyRequest) -> EnvResult<Pty> {
-        let mut args = vec![self.root.as_str(), req.cwd.as_str(), req.command.as_str()];
-        args.extend(req.args.iter().map(String::as_str));
-        let mut env: Vec<String> = req.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if !req.env.contains_key("TERM") {
-            env.push("TERM=xterm-256color".into());
-        }
+        let mut req = req;
+        req.env.entry("TERM".into()).or_insert_with(|| "xterm-256color".into());
         let (id, hook) = self.exit_hook();
-        let pty = exec::pty(self.target(), scripts::argv(scripts::SPAWN_ARGV, &args), env, req.size, Some(hook)).await?;
+        let copy = req.clone();
+        let pty = match self.via_helper(|r| async move { r.pty(copy).await }).await {
+            Some(started) => {
+                let pty = started?;
+                Pty { exit: exec::hook_exit(pty.exit, hook), ..pty }
+            }
+            None => {
+                let mut args = vec![self.root.as_str(), req.cwd.as_str(), req.command.as_str()];
+                args.extend(req.args.iter().map(String::as_str));
+                let env = req.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                exec::pty(self.target(), scripts::argv(scripts::SPAWN_ARGV, &args), env, req.size, Some(hook)).await?
+            }
+        };
         self.track(id, pty.control.clone());
         Ok(pty)
     }

@@ -267,3 +267,37 @@ pub async fn op(t: &Target, argv: Vec<String>, stdin: Option<Bytes>, max: usize)
     }
     Err(t.check_alive(protocol::decode_error(status.code, &String::from_utf8_lossy(&stderr))).await)
 }
+
+/// Starts a long-lived `argv` whose stdin and stdout carry a protocol (the
+/// helper's session); stderr goes to the log.
+pub async fn attach(
+    t: &Target,
+    argv: Vec<String>,
+) -> EnvResult<(impl tokio::io::AsyncRead + Send + Unpin + 'static, impl AsyncWrite + Send + Unpin + 'static)> {
+    let started = start(t, argv, Vec::new(), None, true).await?;
+    let name = t.name.clone();
+    let bytes = started.output.filter_map(move |item| {
+        let chunk = match item {
+            Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
+            Ok(LogOutput::StdErr { message }) => {
+                tracing::warn!("helper in {name}: {}", String::from_utf8_lossy(&message).trim());
+                None
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(std::io::Error::other(e))),
+        };
+        std::future::ready(chunk)
+    });
+    Ok((tokio_util::io::StreamReader::new(Box::pin(bytes)), started.input))
+}
+
+/// An exit status receiver that calls `hook` before it delivers the status.
+pub fn hook_exit(inner: oneshot::Receiver<ExitStatus>, hook: OnExit) -> oneshot::Receiver<ExitStatus> {
+    let (tx, exit) = oneshot::channel();
+    tokio::spawn(async move {
+        let status = inner.await.unwrap_or(ExitStatus { code: None, signal: None });
+        hook();
+        let _ = tx.send(status);
+    });
+    exit
+}

@@ -13,29 +13,35 @@ mod backend;
 mod container;
 mod engine;
 mod exec;
+mod lifecycle;
 mod options;
 mod owner;
 mod scripts;
+mod session;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 use tokio::sync::mpsc;
 
-use crate::cli::ServeArgs;
-use crate::env::{EnvError, EnvResult, ProcessControl, SharedEnv, WatchEvent, WorkspacePath};
+use crate::env::{Env, EnvError, EnvResult, ProcessControl, WatchEvent, WorkspacePath};
 use crate::helper::client::NearSearch;
+use crate::helper::remote::RemoteEnv;
 pub use container::Spec;
+pub use lifecycle::open;
 pub use options::{DockerArgs, Source};
 pub use owner::Owner;
 
 /// Without a watcher inside the container, anything may change at any time:
 /// file indexes are told to re-walk (lazily, on their next query) this often.
-const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+/// After the helper session failed to start, wait this long before trying again.
+const SESSION_RETRY: Duration = Duration::from_secs(10);
 
 /// Where helpers are installed inside containers.
 const HELPER_DIR: &str = "/tmp/.burrow";
@@ -65,14 +71,16 @@ impl Target {
         EnvError::Unavailable(format!("the container {} {state}; {}", self.name, self.hint))
     }
 
+    async fn is_running(&self) -> bool {
+        let info = self.docker.inspect_container(&self.id, None::<InspectContainerOptions>).await;
+        info.ok().and_then(|i| i.state).and_then(|s| s.running) == Some(true)
+    }
+
     /// An unexplained failure may be a container that died under the command.
     async fn check_alive(&self, err: EnvError) -> EnvError {
-        if !matches!(err, EnvError::Io(_)) {
-            return err;
-        }
-        match self.docker.inspect_container(&self.id, None::<InspectContainerOptions>).await {
-            Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => err,
-            _ => self.unavailable().await,
+        match err {
+            EnvError::Io(_) | EnvError::Unsupported(_) if !self.is_running().await => self.unavailable().await,
+            err => err,
         }
     }
 }
@@ -84,6 +92,8 @@ enum Mode {
 }
 
 pub struct DockerEnv {
+    /// This environment, for background tasks it starts.
+    me: Weak<DockerEnv>,
     docker: Docker,
     mode: Mode,
     owner: Owner,
@@ -92,6 +102,13 @@ pub struct DockerEnv {
     target: RwLock<Arc<Target>>,
     /// Search next to the data, probed once per container.
     near: RwLock<Arc<NearSearch>>,
+    /// `burrow helper serve` in the container, once the helper is installed:
+    /// then every operation is a message instead of a `docker exec`.
+    remote: RwLock<Option<Arc<RemoteEnv>>>,
+    /// Serializes session starts; holds when the last attempt failed.
+    starting: tokio::sync::Mutex<Option<Instant>>,
+    /// True while the helper's watcher feeds `events`.
+    watching: Arc<AtomicBool>,
     events: mpsc::Sender<WatchEvent>,
     events_rx: Mutex<Option<mpsc::Receiver<WatchEvent>>>,
     /// Processes still running, killed at shutdown. `None` marks one that
@@ -100,90 +117,20 @@ pub struct DockerEnv {
     next_process: AtomicU64,
 }
 
-/// Opens `burrow serve --env docker`.
-pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
-    let mut opts = args.docker.clone();
-    if opts.workdir.is_none() {
-        opts.workdir = args.dir.as_ref().map(|d| d.to_string_lossy().into_owned());
-    }
-    opts.validate()?;
-    let docker = engine::connect().await?;
-    let owner = Owner::current();
-    let reaped = container::reap_orphans(&docker, &owner).await;
-    if reaped > 0 {
-        eprintln!("removed {reaped} container(s) left behind by a Burrow that did not exit cleanly");
-    }
-    let (mode, id, name, workdir) = match opts.source()? {
-        Source::Image(image) => {
-            let spec = Spec {
-                image,
-                name: opts.container_name.clone(),
-                workdir: opts.workdir.clone().unwrap_or_else(|| "/workspace".into()),
-                mount: opts.mount.clone(),
-                copy: opts.copy.clone(),
-                network: opts.network.clone(),
-                cpus: opts.cpus,
-                memory: opts.memory,
-                keep: opts.keep,
-            };
-            let (id, name) = container::create(&docker, &spec, &owner).await?;
-            let workdir = spec.workdir.clone();
-            (Mode::Created(spec), id, name, workdir)
-        }
-        Source::Container(name) => {
-            let (id, workdir) = attach(&docker, &name, opts.workdir.as_deref()).await?;
-            (Mode::Attached(name.clone()), id, name, workdir)
-        }
-    };
-    let env = DockerEnv::new(docker, mode, owner, id, name);
-    match env.prepare(&workdir, opts.copy.as_deref()).await {
-        Ok(root) => Ok(Arc::new(DockerEnv { root, ..env })),
-        Err(e) => {
-            env.shutdown_container().await;
-            Err(e)
-        }
-    }
-}
-
-/// Finds a running container and its workdir.
-async fn attach(docker: &Docker, name: &str, workdir: Option<&str>) -> anyhow::Result<(String, String)> {
-    let info = docker.inspect_container(name, None::<InspectContainerOptions>).await.with_context(|| format!("no container {name}"))?;
-    if info.state.as_ref().and_then(|s| s.running) != Some(true) {
-        bail!("the container {name} is not running (start it with `docker start {name}`)");
-    }
-    let id = info.id.context("the daemon did not say the container's id")?;
-    let configured = info.config.and_then(|c| c.working_dir).filter(|w| !w.is_empty() && w != "/");
-    let workdir = match (workdir, configured) {
-        (Some(w), _) => w.to_string(),
-        (None, Some(w)) => w,
-        (None, None) => bail!("the container {name} has no working directory: say which folder to serve with --workdir"),
-    };
-    Ok((id, workdir))
-}
-
 impl DockerEnv {
-    fn new(docker: Docker, mode: Mode, owner: Owner, id: String, name: String) -> Self {
-        let hint = match &mode {
-            Mode::Created(spec) => format!(
-                "POST /burrow/env/recreate replaces it with a new container from {} ({}), or restart burrow",
-                spec.image,
-                match (&spec.mount, &spec.copy) {
-                    (Some(_), _) => "the --mount folder is mounted again",
-                    (_, Some(_)) => "the --copy folder is uploaded again; changes made inside are lost",
-                    _ => "files written inside are lost",
-                }
-            ),
-            Mode::Attached(n) => format!("POST /burrow/env/recreate starts it again (like `docker start {n}`)"),
-        };
-        let target = Target { docker: docker.clone(), id, name, hint };
+    fn new(me: &Weak<DockerEnv>, docker: Docker, mode: Mode, owner: Owner, target: Target, root: String) -> Self {
         let (events, events_rx) = mpsc::channel(1024);
         Self {
+            me: me.clone(),
             docker,
             mode,
             owner,
-            root: String::new(),
+            root,
             target: RwLock::new(Arc::new(target)),
             near: RwLock::new(Arc::new(NearSearch::new())),
+            remote: RwLock::new(None),
+            starting: tokio::sync::Mutex::new(None),
+            watching: Arc::default(),
             events,
             events_rx: Mutex::new(Some(events_rx)),
             live: Arc::default(),
@@ -197,42 +144,6 @@ impl DockerEnv {
 
     fn near(&self) -> Arc<NearSearch> {
         self.near.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Resolves the workdir, uploads `--copy`, and starts installing the helper.
-    async fn prepare(&self, workdir: &str, copy: Option<&std::path::Path>) -> anyhow::Result<String> {
-        let t = self.target();
-        let argv = scripts::argv(scripts::ROOT, &[workdir]);
-        let out = exec::op(&t, argv, None, 64 << 10).await.with_context(|| format!("cannot use {workdir} in the container {}", t.name))?;
-        let root = String::from_utf8_lossy(&out).trim_end_matches('\n').to_string();
-        if let Some(dir) = copy {
-            eprintln!("copying {} into {}:{root} ...", dir.display(), t.name);
-            container::upload_dir(&self.docker, &t.id, dir, &root).await?;
-        }
-        self.warm_search();
-        Ok(root)
-    }
-
-    /// Installs the search helper in the background, so the first search does not wait.
-    fn warm_search(&self) {
-        let (near, host) = (self.near(), backend::Host(self.target()));
-        tokio::spawn(async move {
-            near.method(&host).await;
-        });
-    }
-
-    /// Sends a `Rescan` every [`RESCAN_EVERY`] until the watcher's receiver is gone.
-    fn start_ticking(&self) {
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RESCAN_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(mpsc::error::TrySendError::Closed(_)) = events.try_send(WatchEvent::Rescan) {
-                    break;
-                }
-            }
-        });
     }
 
     /// Tells the file indexes that something changed.
@@ -261,54 +172,5 @@ impl DockerEnv {
         if live.remove(&id).is_none() {
             live.insert(id, Some(control));
         }
-    }
-
-    /// Removes the container Burrow created (unless --keep); in an attached
-    /// container, kills what Burrow started.
-    async fn shutdown_container(&self) {
-        let live: Vec<_> = self.live.lock().unwrap_or_else(|e| e.into_inner()).drain().filter_map(|(_, c)| c).collect();
-        let t = self.target();
-        match &self.mode {
-            Mode::Created(spec) if spec.keep => {
-                eprintln!("left the container {} running (--keep); serve it again with --env docker --container {}", t.name, t.name);
-            }
-            Mode::Created(_) => container::remove(&self.docker, &t.id).await,
-            Mode::Attached(_) => {
-                for control in live {
-                    let _ = control.kill().await;
-                }
-            }
-        }
-    }
-
-    /// A fresh container (created mode) or the same one started again (attached mode).
-    async fn replace_container(&self) -> EnvResult<String> {
-        let old = self.target();
-        let (id, name) = match &self.mode {
-            Mode::Created(spec) => {
-                container::remove(&self.docker, &old.id).await;
-                let (id, name) = container::create(&self.docker, spec, &self.owner).await.map_err(|e| EnvError::Unavailable(format!("{e:#}")))?;
-                if let Some(dir) = &spec.copy {
-                    let uploaded = container::upload_dir(&self.docker, &id, dir, &self.root).await;
-                    if let Err(e) = uploaded {
-                        container::remove(&self.docker, &id).await;
-                        return Err(EnvError::Unavailable(format!("{e:#}")));
-                    }
-                }
-                (id, name)
-            }
-            Mode::Attached(name) => {
-                let started = self.docker.start_container(name, None::<bollard::query_parameters::StartContainerOptions>).await;
-                started.map_err(|e| EnvError::Unavailable(format!("cannot start the container {name}: {e}")))?;
-                (old.id.clone(), name.clone())
-            }
-        };
-        let target = Arc::new(Target { docker: self.docker.clone(), id, name: name.clone(), hint: old.hint.clone() });
-        *self.target.write().unwrap_or_else(|e| e.into_inner()) = target;
-        *self.near.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(NearSearch::new());
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.warm_search();
-        let _ = self.events.try_send(WatchEvent::Rescan);
-        Ok(name)
     }
 }

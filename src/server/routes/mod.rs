@@ -1,6 +1,7 @@
 //! One module per API group. Handlers stay thin: parse, call the environment
 //! or a shared service, shape the answer.
 
+pub mod environment;
 pub mod event;
 pub mod file;
 pub mod find;
