@@ -4,6 +4,7 @@
 //! ([`protocol`]); [`search`], [`vcs`] and [`content`] hold behaviour shared by
 //! every backend; [`env`] is the execution-environment abstraction with its backends.
 
+pub mod agent;
 pub mod cli;
 pub mod content;
 pub mod env;

@@ -104,13 +104,12 @@ impl Env for LocalEnv {
             let mut out = Vec::new();
             for entry in std::fs::read_dir(&host).map_err(|e| EnvError::from_io(e, &shown))? {
                 let Ok(entry) = entry else { continue };
-                let name = entry.file_name().to_string_lossy().into_owned();
-                // Follow symlinks for the kind; a dangling one shows as a file.
-                let kind = match std::fs::metadata(entry.path()) {
-                    Ok(m) => kind_of(&m),
-                    Err(_) => EntryKind::File,
-                };
-                out.push(DirEntry { name, kind });
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_symlink() {
+                    continue;
+                }
+                let kind = if ft.is_dir() { EntryKind::Directory } else { EntryKind::File };
+                out.push(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), kind });
             }
             Ok(out)
         })

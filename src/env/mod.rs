@@ -47,7 +47,9 @@ pub trait Env: Send + Sync + 'static {
     /// A path that does not exist yet is checked through its nearest existing ancestor.
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()>;
 
-    /// The entries of a directory, unsorted. Symlinks are reported as what they point to.
+    /// The entries of a directory, unsorted. Symlinks are left out, as OpenCode
+    /// leaves them out (and as the file index does): a link out of the workspace
+    /// must not be offered to clients. Paths through a link inside still work.
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>>;
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata>;

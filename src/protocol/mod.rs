@@ -1,4 +1,5 @@
 //! Serde types of the OpenCode protocol, with their OpenAPI schemas.
 
 pub mod file;
+pub mod order;
 pub mod project;

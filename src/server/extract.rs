@@ -34,8 +34,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// The directory a request works in: `?directory=` or the
-/// `x-opencode-directory` header, else the workspace root.
+/// The directory a request works in: `?directory=`, `?location[directory]=`
+/// (how `/api` routes spell it), or the `x-opencode-directory` header, else
+/// the workspace root.
 pub struct Ctx(pub Arc<Instance>);
 
 impl FromRequestParts<Arc<AppState>> for Ctx {
@@ -43,7 +44,8 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let from_query = parts.uri.query().and_then(|q| {
-            serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, _)| k == "directory").map(|(_, v)| v)
+            let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?;
+            ["directory", "location[directory]"].into_iter().find_map(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
         });
         let from_header = || {
             let raw = parts.headers.get("x-opencode-directory")?.to_str().ok()?;

@@ -2,6 +2,7 @@
 //! start-up and shutdown.
 
 mod auth;
+mod cors;
 pub mod extract;
 pub mod instance;
 pub mod routes;
@@ -10,10 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -93,23 +93,8 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-        .layer(cors(cors_origins))
+        .layer(cors::layer(cors_origins))
         .with_state(state)
-}
-
-/// Browsers may call from localhost pages, and from any origin given with `--cors`.
-fn cors(extra: &[String]) -> CorsLayer {
-    let extra: Vec<HeaderValue> = extra.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            let o = origin.to_str().unwrap_or("");
-            extra.contains(origin)
-                || ["http://localhost", "http://127.0.0.1", "https://localhost", "tauri://localhost", "http://tauri.localhost"]
-                    .iter()
-                    .any(|p| o == *p || o.strip_prefix(p).is_some_and(|rest| rest.starts_with(':')))
-        }))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers(tower_http::cors::Any)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.

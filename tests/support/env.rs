@@ -1,0 +1,149 @@
+//! The environments the suites run against, and how each one gets a fixture
+//! tree to serve.
+//!
+//! `BURROW_TEST_ENVS` (a comma list, default `local`) selects them; CI sets it
+//! to all four. A selected environment that cannot be set up makes the test
+//! fail with the reason: nothing is skipped silently.
+//!
+//! Adding a backend: fill in its arm of [`TestEnv::place`]. It receives the
+//! fixture tree on this machine and returns a [`Workspace`]: the `burrow serve`
+//! arguments that open the copy, the root as the server names it, and a way to
+//! write files there behind the server's back. Copy everything, `.git`
+//! included; a backend without symlinks (object storage) leaves them out and
+//! says so in [`Workspace::symlinks`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use async_trait::async_trait;
+
+use super::fixture::Fixture;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    Docker,
+    Ssh,
+    S3,
+}
+
+/// One environment a suite runs against.
+#[derive(Clone, Copy, Debug)]
+pub struct TestEnv {
+    pub backend: Backend,
+}
+
+impl TestEnv {
+    pub const NAMES: [&'static str; 4] = ["local", "docker", "ssh", "s3"];
+
+    pub fn from_name(name: &str) -> anyhow::Result<Self> {
+        let backend = match name {
+            "local" => Backend::Local,
+            "docker" => Backend::Docker,
+            "ssh" => Backend::Ssh,
+            "s3" => Backend::S3,
+            other => bail!("unknown test environment {other:?} in BURROW_TEST_ENVS; expected one of {:?}", Self::NAMES),
+        };
+        Ok(Self { backend })
+    }
+
+    /// The environments `BURROW_TEST_ENVS` selects (default: `local`).
+    pub fn selected() -> Vec<Self> {
+        let list = std::env::var("BURROW_TEST_ENVS").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "local".into());
+        let envs: Vec<Self> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| Self::from_name(name).unwrap_or_else(|e| panic!("{e:#}")))
+            .collect();
+        assert!(!envs.is_empty(), "BURROW_TEST_ENVS={list:?} selects no environment");
+        envs
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.backend {
+            Backend::Local => "local",
+            Backend::Docker => "docker",
+            Backend::Ssh => "ssh",
+            Backend::S3 => "s3",
+        }
+    }
+
+    /// Puts the fixture where this backend serves it.
+    pub async fn place(&self, fixture: &Fixture) -> anyhow::Result<Workspace> {
+        match self.backend {
+            Backend::Local => place_local(&fixture.path()),
+            // The backend helpers fill these in (see the module docs).
+            Backend::Docker | Backend::Ssh | Backend::S3 => not_wired(self.name()),
+        }
+    }
+}
+
+fn not_wired(name: &str) -> anyhow::Result<Workspace> {
+    bail!(
+        "backend {name} not wired into the conformance suite yet \
+         (fill in its arm of TestEnv::place in tests/support/env.rs)"
+    )
+}
+
+/// A fixture placed in an environment, ready to be served.
+pub struct Workspace {
+    pub env: &'static str,
+    /// The workspace root as the server names it: an absolute path, or a URL
+    /// for object storage.
+    pub root: String,
+    /// The `burrow serve` arguments that open it (after `--port` and `--hostname`).
+    pub args: Vec<String>,
+    /// Extra environment variables for the server process.
+    pub vars: Vec<(String, String)>,
+    /// Whether the fixture's symlinks exist there (object storage has none).
+    pub symlinks: bool,
+    files: Box<dyn BackdoorFiles>,
+}
+
+impl Workspace {
+    /// Writes a file in the environment directly, not through Burrow, the way
+    /// an editor or a build would.
+    pub async fn write_behind(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
+        self.files.write(rel, data).await.with_context(|| format!("writing {rel} in the {} environment", self.env))
+    }
+
+    /// The absolute name of a workspace-relative path.
+    pub fn abs(&self, rel: &str) -> String {
+        if rel.is_empty() { self.root.clone() } else { format!("{}/{rel}", self.root.trim_end_matches('/')) }
+    }
+}
+
+/// Direct access to the files of a placed workspace.
+#[async_trait]
+trait BackdoorFiles: Send + Sync {
+    async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()>;
+}
+
+fn place_local(tree: &Path) -> anyhow::Result<Workspace> {
+    // The server canonicalizes its root; name it the same way.
+    let root = std::fs::canonicalize(tree).with_context(|| format!("fixture at {}", tree.display()))?;
+    let shown = root.to_str().context("fixture path is not UTF-8")?.to_string();
+    Ok(Workspace {
+        env: "local",
+        root: shown.clone(),
+        args: vec!["--env".into(), "local".into(), "--dir".into(), shown],
+        vars: Vec::new(),
+        symlinks: true,
+        files: Box::new(LocalFiles(root)),
+    })
+}
+
+struct LocalFiles(PathBuf);
+
+#[async_trait]
+impl BackdoorFiles for LocalFiles {
+    async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
+        let path = self.0.join(rel);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::write(&path, data).await?;
+        Ok(())
+    }
+}
