@@ -170,12 +170,13 @@ async fn a_stopped_container_is_a_clear_error_until_recreated() {
 }
 
 #[tokio::test]
-async fn a_mounted_folder_is_shared_with_the_host() {
+async fn a_mounted_folder_is_shared_with_the_host_under_limits() {
     let _turn = serial();
     let Some(image) = image() else { return };
     let fx = fixture();
     let name = unique("burrow-mount");
-    let args = ["--image", &image, "--mount", fx.path().to_str().unwrap(), "--network", "none", "--workdir", "/src"];
+    let mount = fx.path().to_str().unwrap();
+    let args = ["--image", &image, "--mount", mount, "--network", "none", "--workdir", "/src", "--cpus", "1.5", "--memory", "256m"];
     let srv = Server::start(Some(&name), &args, static_helper().as_deref());
     let (_, caps) = srv.get("/burrow/capabilities").await;
     assert_eq!(caps["root"], "/src");
@@ -184,8 +185,8 @@ async fn a_mounted_folder_is_shared_with_the_host() {
     assert_eq!((status, content["content"].as_str()), (200, Some("host\n")));
     sh(&name, "echo container > /src/from-container.txt");
     assert_eq!(std::fs::read_to_string(fx.path().join("from-container.txt")).unwrap(), "container\n");
-    let network = docker_ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &name]);
-    assert_eq!(network, "none");
+    let limits = docker_ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", &name]);
+    assert_eq!(limits, format!("none 1500000000 {}", 256 << 20));
 }
 
 #[tokio::test]

@@ -73,14 +73,15 @@ pub fn static_helper() -> Option<PathBuf> {
         return Some(PathBuf::from(p)).filter(|p| p.exists());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let built = target.join("x86_64-unknown-linux-gnu/release/burrow");
-    if built.exists() {
-        return Some(built);
+    let built = ["helper", "release"].map(|profile| target.join("x86_64-unknown-linux-gnu").join(profile).join("burrow"));
+    if let Some(found) = built.iter().find(|p| p.exists()) {
+        return Some(found.clone());
     }
+    let how = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --profile helper --target x86_64-unknown-linux-gnu --no-default-features";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("no static helper at {} (build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target x86_64-unknown-linux-gnu --no-default-features)", built.display());
+        panic!("no static helper in {} (build it with {how})", built[0].display());
     }
-    eprintln!("skipping the helper variant: no static helper at {}", built.display());
+    eprintln!("skipping the helper variant: no static helper (build it with {how})");
     None
 }
 

@@ -73,8 +73,9 @@ impl TestEnv {
     pub async fn place(&self, fixture: &Fixture) -> anyhow::Result<Workspace> {
         match self.backend {
             Backend::Local => place_local(&fixture.path()),
+            Backend::Docker => place_docker(&fixture.path()),
             // The backend helpers fill these in (see the module docs).
-            Backend::Docker | Backend::Ssh | Backend::S3 => not_wired(self.name()),
+            Backend::Ssh | Backend::S3 => not_wired(self.name()),
         }
     }
 }
@@ -145,5 +146,60 @@ impl BackdoorFiles for LocalFiles {
         }
         tokio::fs::write(&path, data).await?;
         Ok(())
+    }
+}
+
+/// A new container from the offline test image (`tests/support/services.sh`
+/// builds it), networking off, with the fixture uploaded by `--copy`. The
+/// container is named here so that the back door can reach it, and removed
+/// when the workspace drops (after the server, which was killed).
+fn place_docker(tree: &Path) -> anyhow::Result<Workspace> {
+    let image = std::env::var("BURROW_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "burrow-test-busybox:latest".into());
+    let check = std::process::Command::new("docker").args(["image", "inspect", "-f", "ok", &image]).output();
+    match check {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => bail!("docker: no daemon or no image {image} (run tests/support/services.sh docker): {}", String::from_utf8_lossy(&out.stderr).trim()),
+        Err(e) => bail!("docker: no docker command (run tests/support/services.sh docker): {e}"),
+    }
+    let tree = tree.to_str().context("fixture path is not UTF-8")?.to_string();
+    let name = format!("burrow-conformance-{}-{:08x}", std::process::id(), fastrand::u32(..));
+    let args = ["--env", "docker", "--image", &image, "--copy", &tree, "--network", "none", "--name", &name];
+    Ok(Workspace {
+        env: "docker",
+        root: "/workspace".into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        vars: Vec::new(),
+        symlinks: true,
+        files: Box::new(DockerFiles(name)),
+    })
+}
+
+struct DockerFiles(String);
+
+#[async_trait]
+impl BackdoorFiles for DockerFiles {
+    async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let script = r#"mkdir -p "$(dirname "$1")" && cat > "$1""#;
+        let path = format!("/workspace/{rel}");
+        let mut child = tokio::process::Command::new("docker")
+            .args(["exec", "-i", &self.0, "sh", "-c", script, "sh", &path])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().context("docker exec stdin")?;
+        stdin.write_all(data).await?;
+        drop(stdin);
+        let out = child.wait_with_output().await?;
+        if !out.status.success() {
+            bail!("docker exec {}: {}", self.0, String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DockerFiles {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
     }
 }

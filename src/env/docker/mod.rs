@@ -151,17 +151,20 @@ impl DockerEnv {
         let _ = self.events.try_send(WatchEvent::Changed(paths.iter().map(|p| (*p).clone()).collect()));
     }
 
-    /// A new process id and what to do when that process ends: forget it, and
-    /// mark the file indexes dirty, since a command may have changed any file.
+    /// A new process id and what to do when that process ends: forget it, and,
+    /// unless the helper's watcher reports changes, mark the file indexes
+    /// dirty, since a command may have changed any file.
     fn exit_hook(&self) -> (u64, exec::OnExit) {
         let id = self.next_process.fetch_add(1, Ordering::Relaxed);
-        let (live, events) = (self.live.clone(), self.events.clone());
+        let (live, events, watching) = (self.live.clone(), self.events.clone(), self.watching.clone());
         let hook: exec::OnExit = Arc::new(move || {
             let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
             if live.remove(&id).is_none() {
                 live.insert(id, None);
             }
-            let _ = events.try_send(WatchEvent::Rescan);
+            if !watching.load(Ordering::Acquire) {
+                let _ = events.try_send(WatchEvent::Rescan);
+            }
         });
         (id, hook)
     }

@@ -10,7 +10,8 @@ use clap::Args;
 #[command(next_help_heading = "Docker (--env docker)")]
 pub struct DockerArgs {
     /// Create a container from this image, pulling it when it is missing (progress is shown
-    /// on the terminal). Burrow removes the container when it exits, unless --keep.
+    /// on the terminal). Burrow removes the container when it exits, unless --keep. If the
+    /// container dies, requests answer 503 until `POST /burrow/env/recreate` makes a new one.
     #[arg(long, value_name = "IMAGE", conflicts_with = "container")]
     pub image: Option<String>,
 

@@ -60,14 +60,16 @@ printf '%s\n' "${R:-/}"
 /// `ROOT REL`: checks, and prints the resolved path.
 pub const CONFINE: &str = r#"b_in "$1" "$2"; printf '%s\n' "${R:-/}""#;
 
-/// `ROOT REL`: `d\tNAME\0` or `f\tNAME\0` per entry, symlinks followed for the kind.
+/// `ROOT REL`: `d\tNAME\0` or `f\tNAME\0` per entry; symlinks are left
+/// out, as `Env::list` says.
 pub const LIST: &str = r#"
 b_in "$1" "$2"; b_exists "$R"
 [ -d "$R" ] || b_fail NotADirectory "$N" 6
 cd -- "$R" 2>/dev/null || b_fail PermissionDenied "$N" 9
 for f in * .[!.]* ..?*; do
-  if [ -d "$f" ]; then printf 'd\t%s\0' "$f"
-  elif [ -e "$f" ] || [ -L "$f" ]; then printf 'f\t%s\0' "$f"
+  if [ -L "$f" ]; then continue
+  elif [ -d "$f" ]; then printf 'd\t%s\0' "$f"
+  elif [ -e "$f" ]; then printf 'f\t%s\0' "$f"
   fi
 done
 "#;

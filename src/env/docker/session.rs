@@ -5,8 +5,8 @@
 //! there as a message ([`RemoteEnv`]). Its notify watcher reports changes made
 //! by anyone (a shell, an editor attached to the container, a bind-mounted
 //! host folder). Without it, the indexes are told to re-walk every
-//! [`RESCAN_EVERY`]; either way, writes through Burrow and the end of every
-//! command mark them dirty at once.
+//! [`RESCAN_EVERY`] and after every command Burrow ran; either way, writes
+//! through Burrow mark them dirty at once.
 
 use super::*;
 use crate::helper::client::Method;
