@@ -73,7 +73,7 @@ impl TestEnv {
     pub async fn place(&self, fixture: &Fixture) -> anyhow::Result<Workspace> {
         match self.backend {
             Backend::Local => place_local(&fixture.path()),
-            Backend::Docker => place_docker(&fixture.path()),
+            Backend::Docker => place_docker(&fixture.path()).await,
             // The backend helpers fill these in (see the module docs).
             Backend::Ssh | Backend::S3 => not_wired(self.name()),
         }
@@ -149,21 +149,25 @@ impl BackdoorFiles for LocalFiles {
     }
 }
 
-/// A new container from the offline test image (`tests/support/services.sh`
-/// builds it), networking off, with the fixture uploaded by `--copy`. The
+/// A new container with networking off and the fixture uploaded by `--copy`,
+/// from the offline test image plus git (`sandbox-images/offline/busybox-git`,
+/// built on first use from the busybox image that `tests/support/services.sh`
+/// makes): git runs where the files are, as in the other environments. The
 /// container is named here so that the back door can reach it, and removed
 /// when the workspace drops (after the server, which was killed).
-fn place_docker(tree: &Path) -> anyhow::Result<Workspace> {
-    let image = std::env::var("BURROW_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "burrow-test-busybox:latest".into());
-    let check = std::process::Command::new("docker").args(["image", "inspect", "-f", "ok", &image]).output();
-    match check {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => bail!("docker: no daemon or no image {image} (run tests/support/services.sh docker): {}", String::from_utf8_lossy(&out.stderr).trim()),
-        Err(e) => bail!("docker: no docker command (run tests/support/services.sh docker): {e}"),
+async fn place_docker(tree: &Path) -> anyhow::Result<Workspace> {
+    let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("sandbox-images/offline/busybox-git/build.sh");
+    let image = "burrow-test-busybox-git:latest";
+    let out = tokio::process::Command::new(&build).arg(image).output().await.with_context(|| format!("running {}", build.display()))?;
+    if !out.status.success() {
+        bail!(
+            "docker: cannot build {image} (is the daemon up and burrow-test-busybox:latest built? run tests/support/services.sh docker): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let tree = tree.to_str().context("fixture path is not UTF-8")?.to_string();
     let name = format!("burrow-conformance-{}-{:08x}", std::process::id(), fastrand::u32(..));
-    let args = ["--env", "docker", "--image", &image, "--copy", &tree, "--network", "none", "--name", &name];
+    let args = ["--env", "docker", "--image", image, "--copy", &tree, "--network", "none", "--name", &name];
     Ok(Workspace {
         env: "docker",
         root: "/workspace".into(),
