@@ -69,8 +69,9 @@ pub fn unique(prefix: &str) -> String {
 /// The statically linked Burrow the helper runs: `BURROW_HELPER_BIN`, or the
 /// build the test command makes (`--target x86_64-unknown-linux-gnu`). In CI it must exist.
 pub fn static_helper() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BURROW_HELPER_BIN") {
-        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    let given = std::env::var_os("BURROW_HELPER_BIN").map(PathBuf::from);
+    if let Some(p) = given.as_ref().filter(|p| p.exists()) {
+        return Some(p.clone());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     let built = ["helper", "release"].map(|profile| target.join("x86_64-unknown-linux-gnu").join(profile).join("burrow"));
@@ -79,7 +80,7 @@ pub fn static_helper() -> Option<PathBuf> {
     }
     let how = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --profile helper --target x86_64-unknown-linux-gnu --no-default-features";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("no static helper in {} (build it with {how})", built[0].display());
+        panic!("no static helper at BURROW_HELPER_BIN={given:?} nor in {} (build it with {how})", built[0].display());
     }
     eprintln!("skipping the helper variant: no static helper (build it with {how})");
     None
