@@ -30,14 +30,16 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the workspace lives: `local` (a folder on this machine), `ssh` (a
-    /// folder on a host reached over SSH; see --host), or a URL such as
-    /// `s3://bucket/prefix` (also fs://, memory://, webdav://, gcs://, azblob://).
+    /// Where the workspace lives: `local` (a folder on this machine), `docker` (a
+    /// container; see --image and --container), `ssh` (a folder on a host reached
+    /// over SSH; see --host), or a URL such as `s3://bucket/prefix` (also fs://,
+    /// memory://, webdav://, gcs://, azblob://).
     #[arg(long, default_value = "local", value_name = "ENV")]
     pub env: String,
 
     /// The workspace root. For `local`, a folder (default: the current folder).
     /// For `ssh`, a folder on the host: absolute, or relative to the login's home.
+    /// For `docker`, the same as --workdir.
     #[arg(long, value_name = "PATH")]
     pub dir: Option<PathBuf>,
 
@@ -82,4 +84,7 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub object: crate::env::object::ObjectArgs,
+    #[cfg(feature = "docker")]
+    #[command(flatten)]
+    pub docker: crate::env::docker::DockerArgs,
 }

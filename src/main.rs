@@ -20,11 +20,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let env = burrow::env::open::open(&args).await?;
     let dirs = dirs_for(args.data_dir.clone());
     std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
-    let state = AppState::new(env, dirs, Credentials::from_env()).await?;
-    server::serve(state, &args.hostname, args.port, &args.cors).await
+    let env = burrow::env::open::open(&args).await?;
+    let state = AppState::new(env.clone(), dirs, Credentials::from_env()).await?;
+    let served = server::serve(state, &args.hostname, args.port, &args.cors).await;
+    env.shutdown().await;
+    served
 }
 
 fn dirs_for(data_dir: Option<PathBuf>) -> Dirs {

@@ -269,6 +269,9 @@ impl Env for LocalEnv {
                 // the kernel still deliver them.)
                 Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => return,
                 Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
+                // notify reports opens and reads too (inotify IN_OPEN): they change
+                // nothing, and the index's own walk would otherwise dirty it forever.
+                Ok(ev) if ev.kind.is_access() => return,
                 Ok(ev) => {
                     let paths: Vec<_> = ev
                         .paths

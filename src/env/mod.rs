@@ -7,6 +7,8 @@
 //! top of these primitives (gitignore flags in listings, fuzzy ranking, git
 //! status, output truncation, timeouts) lives outside the backends.
 
+#[cfg(feature = "docker")]
+pub mod docker;
 mod error;
 pub mod local;
 pub mod object;
@@ -91,6 +93,15 @@ pub trait Env: Send + Sync + 'static {
     async fn refresh(&self) -> EnvResult<()> {
         Ok(())
     }
+
+    /// Replaces a broken environment with a fresh one (a new container from the
+    /// same image, say), for environments that can.
+    async fn recreate(&self) -> EnvResult<String> {
+        Err(EnvError::Unsupported(format!("recreate a {} environment", self.kind())))
+    }
+
+    /// Releases what the environment holds (containers, processes) before the server exits.
+    async fn shutdown(&self) {}
 }
 
 pub type SharedEnv = Arc<dyn Env>;

@@ -20,11 +20,13 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
             };
             open_local(dir)
         }
+        #[cfg(feature = "docker")]
+        "docker" => super::docker::open(args).await,
         #[cfg(feature = "ssh")]
         "ssh" => open_ssh(args).await,
         #[cfg(feature = "object")]
         url if url.contains("://") => Ok(Arc::new(super::object::ObjectEnv::open(url, &args.object).await?)),
-        other => bail!("unknown environment {other:?}; expected local, ssh or a URL such as s3://bucket/prefix"),
+        other => bail!("unknown environment {other:?}; expected local, docker, ssh or a URL such as s3://bucket/prefix"),
     }
 }
 

@@ -5,11 +5,17 @@
 //! search costs one exec round trip and the file bytes never cross the wire.
 //! [`protocol`] defines the compact line protocol; [`run`] is the helper side;
 //! [`client`] is the server side (installing, calling, falling back to `rg`,
-//! then to [`posix`] `find` and `grep`).
+//! then to [`posix`] `find` and `grep`). `helper serve` ([`serve`]) keeps one
+//! helper running and answers many requests over one stream; [`remote`] is its
+//! client, an [`crate::env::Env`].
 
 pub mod client;
 mod posix;
 pub mod protocol;
+pub mod remote;
+pub mod serve;
+#[cfg(test)]
+mod session_tests;
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
@@ -35,10 +41,15 @@ pub enum HelperOp {
     Grep { dir: String },
     /// Print the canonical form of PATH: its nearest existing ancestor resolved, the rest appended.
     Realpath { path: String },
+    /// Serve the workspace at ROOT over stdin/stdout (the framed protocol) until stdin closes.
+    Serve { root: String },
 }
 
 /// Runs one helper operation; the process exit code tells the outcome.
 pub fn run(args: HelperArgs) -> i32 {
+    if let HelperOp::Serve { root } = &args.op {
+        return serve::run(root);
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let result = match args.op {
@@ -54,6 +65,7 @@ pub fn run(args: HelperArgs) -> i32 {
             protocol::write_grep(&mut out, &result).map_err(io_err)
         }),
         HelperOp::Realpath { path } => protocol::realpath(Path::new(&path)).and_then(|p| writeln!(out, "{p}").map_err(io_err)),
+        HelperOp::Serve { .. } => unreachable!("handled above"),
     };
     let flushed = out.flush();
     match result.and(flushed.map_err(io_err)) {

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{app, config, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
+use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -85,6 +85,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(meta::vcs_info))
         .routes(routes!(meta::capabilities))
         .routes(routes!(meta::refresh))
+        .routes(routes!(environment::recreate))
         .routes(routes!(file::list))
         .routes(routes!(file::read))
         .routes(routes!(file::status))
@@ -173,6 +174,7 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
 pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
     println!("burrow server listening on http://{shown}:{}", addr.port());
     if state.credentials.is_none() && !addr.ip().is_loopback() {
@@ -183,7 +185,7 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     // Stop running commands (so their requests finish) and end event streams
     // (which never finish by themselves), then let in-flight requests drain.
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown.await;
         runs.abort_all().await;
         bus.close();
     };
@@ -191,19 +193,23 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first polled, so a signal that arrives right after
+/// the URL is printed still shuts down cleanly (removing containers).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut int, mut term) = (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok());
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+        };
+        tokio::select! { _ = wait(int.take()) => {}, _ = wait(term.take()) => {} }
+        tracing::info!("shutting down");
+    }
 }
 

@@ -76,18 +76,11 @@ impl TestEnv {
             Backend::Local => place_local(&fixture.path()),
             Backend::Ssh => place_ssh(&fixture.path()).await,
             Backend::S3 => place_s3(&fixture.path()).await,
-            // The backend helpers fill these in (see the module docs).
-            Backend::Docker => not_wired(self.name()),
+            Backend::Docker => place_docker(&fixture.path()).await,
         }
     }
 }
 
-fn not_wired(name: &str) -> anyhow::Result<Workspace> {
-    bail!(
-        "backend {name} not wired into the conformance suite yet \
-         (fill in its arm of TestEnv::place in tests/support/env.rs)"
-    )
-}
 
 /// A fixture placed in an environment, ready to be served.
 pub struct Workspace {
@@ -240,5 +233,64 @@ impl BackdoorFiles for S3Files {
     async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
         self.0.write(rel, data.to_vec()).await?;
         Ok(())
+    }
+}
+
+/// A new container with networking off and the fixture uploaded by `--copy`,
+/// from the offline test image plus git (`sandbox-images/offline/busybox-git`,
+/// built on first use from the busybox image that `tests/support/services.sh`
+/// makes): git runs where the files are, as in the other environments. The
+/// container is named here so that the back door can reach it, and removed
+/// when the workspace drops (after the server, which was killed).
+async fn place_docker(tree: &Path) -> anyhow::Result<Workspace> {
+    let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("sandbox-images/offline/busybox-git/build.sh");
+    let image = "burrow-test-busybox-git:latest";
+    let out = tokio::process::Command::new(&build).arg(image).output().await.with_context(|| format!("running {}", build.display()))?;
+    if !out.status.success() {
+        bail!(
+            "docker: cannot build {image} (is the daemon up and burrow-test-busybox:latest built? run tests/support/services.sh docker): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let tree = tree.to_str().context("fixture path is not UTF-8")?.to_string();
+    let name = format!("burrow-conformance-{}-{:08x}", std::process::id(), fastrand::u32(..));
+    let args = ["--env", "docker", "--image", image, "--copy", &tree, "--network", "none", "--name", &name];
+    Ok(Workspace {
+        env: "docker",
+        root: "/workspace".into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        vars: Vec::new(),
+        symlinks: true,
+        files: Box::new(DockerFiles(name)),
+    })
+}
+
+struct DockerFiles(String);
+
+#[async_trait]
+impl BackdoorFiles for DockerFiles {
+    async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let script = r#"mkdir -p "$(dirname "$1")" && cat > "$1""#;
+        let path = format!("/workspace/{rel}");
+        let mut child = tokio::process::Command::new("docker")
+            .args(["exec", "-i", &self.0, "sh", "-c", script, "sh", &path])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().context("docker exec stdin")?;
+        stdin.write_all(data).await?;
+        drop(stdin);
+        let out = child.wait_with_output().await?;
+        if !out.status.success() {
+            bail!("docker exec {}: {}", self.0, String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DockerFiles {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", &self.0]).output();
     }
 }

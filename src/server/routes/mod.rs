@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod environment;
 pub mod event;
 pub mod file;
 pub mod find;
