@@ -22,17 +22,48 @@ pub struct Cli {
 pub enum Command {
     /// Serve the OpenCode API over a workspace (the current folder by default).
     Serve(ServeArgs),
+    /// Run next to the data: Burrow uploads itself into containers and remote
+    /// hosts and calls this there. Not meant to be typed by hand.
+    #[command(hide = true)]
+    Helper(crate::helper::HelperArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the workspace lives: `local` (a folder on this machine).
+    /// Where the workspace lives: `local` (a folder on this machine), `docker` (a
+    /// container; see --image and --container), `ssh` (a folder on a host reached
+    /// over SSH; see --host), or a URL such as `s3://bucket/prefix` (also fs://,
+    /// memory://, webdav://, gcs://, azblob://).
     #[arg(long, default_value = "local", value_name = "ENV")]
     pub env: String,
 
     /// The workspace root. For `local`, a folder (default: the current folder).
+    /// For `ssh`, a folder on the host: absolute, or relative to the login's home.
+    /// For `docker`, the same as --workdir.
     #[arg(long, value_name = "PATH")]
     pub dir: Option<PathBuf>,
+
+    /// SSH: the host, `[user@]host[:port]`. HostName, User, Port and IdentityFile
+    /// come from ~/.ssh/config when not typed. Logs in with --identity, else
+    /// ssh-agent (SSH_AUTH_SOCK), the config's IdentityFile and ~/.ssh/id_*;
+    /// then a password from BURROW_SSH_PASSWORD (never from the command line).
+    /// BURROW_SSH_KEY_PASSPHRASE unlocks an encrypted key file.
+    #[arg(long, value_name = "[USER@]HOST[:PORT]")]
+    pub host: Option<String>,
+
+    /// SSH: log in with this private key (ed25519, ecdsa or rsa) and no other.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// SSH: verify the host key against this known_hosts file instead of
+    /// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts. Unknown hosts are refused.
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// SSH: trust a host seen for the first time and record its key in the
+    /// known_hosts file. A key that differs from a recorded one is always refused.
+    #[arg(long)]
+    pub accept_new_host_key: bool,
 
     /// The port to listen on; 0 picks a free one. The URL is printed on start.
     #[arg(long, default_value_t = 4096)]
@@ -50,4 +81,10 @@ pub struct ServeArgs {
     /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub object: crate::env::object::ObjectArgs,
+    #[cfg(feature = "docker")]
+    #[command(flatten)]
+    pub docker: crate::env::docker::DockerArgs,
 }

@@ -16,6 +16,10 @@ pub struct ErrorBody {
     /// OpenCode's error name, e.g. `BadRequest` or `NotFoundError`.
     pub name: String,
     pub data: ErrorData,
+    /// Extra top-level fields some OpenCode errors carry (e.g. `_tag`).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: std::collections::BTreeMap<&'static str, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,11 +33,17 @@ pub struct ApiError {
     pub status: StatusCode,
     pub name: &'static str,
     pub message: String,
+    pub extra: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, name, message: message.into() }
+        Self { status, name, message: message.into(), extra: Default::default() }
+    }
+    /// Adds a top-level string field to the body, next to `name` and `data`.
+    pub fn with_field(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.extra.insert(key, value.into());
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
@@ -76,7 +86,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, name = self.name, "{}", self.message);
         }
-        let body = ErrorBody { name: self.name.to_string(), data: ErrorData { message: self.message } };
+        let body = ErrorBody { name: self.name.to_string(), data: ErrorData { message: self.message }, extra: self.extra };
         (self.status, Json(body)).into_response()
     }
 }

@@ -19,6 +19,7 @@ pub enum Prefix {
     Pty,
     Permission,
     Call,
+    Tool,
 }
 
 impl Prefix {
@@ -31,6 +32,7 @@ impl Prefix {
             Prefix::Pty => "pty",
             Prefix::Permission => "per",
             Prefix::Call => "call",
+            Prefix::Tool => "tool",
         }
     }
 }

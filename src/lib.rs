@@ -4,15 +4,20 @@
 //! ([`protocol`]); [`search`], [`vcs`] and [`content`] hold behaviour shared by
 //! every backend; [`env`] is the execution-environment abstraction with its backends.
 
+pub mod agent;
 pub mod cli;
+pub mod config;
 pub mod content;
 pub mod env;
 pub mod error;
 pub mod event;
+pub mod helper;
 pub mod id;
 pub mod protocol;
+pub mod pty;
 pub mod search;
 pub mod server;
+pub mod session;
 pub mod vcs;
 
 /// The OpenCode server version whose protocol Burrow speaks.

@@ -6,21 +6,27 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Helper(args) = cli.command {
+        std::process::exit(burrow::helper::run(args));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
+        Command::Helper(_) => unreachable!("handled above"),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let env = burrow::env::open::open(&args).await?;
     let dirs = dirs_for(args.data_dir.clone());
     std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
-    let state = AppState::new(env, dirs, Credentials::from_env()).await;
-    server::serve(state, &args.hostname, args.port, &args.cors).await
+    let env = burrow::env::open::open(&args).await?;
+    let state = AppState::new(env.clone(), dirs, Credentials::from_env()).await?;
+    let served = server::serve(state, &args.hostname, args.port, &args.cors).await;
+    env.shutdown().await;
+    served
 }
 
 fn dirs_for(data_dir: Option<PathBuf>) -> Dirs {

@@ -104,13 +104,12 @@ impl Env for LocalEnv {
             let mut out = Vec::new();
             for entry in std::fs::read_dir(&host).map_err(|e| EnvError::from_io(e, &shown))? {
                 let Ok(entry) = entry else { continue };
-                let name = entry.file_name().to_string_lossy().into_owned();
-                // Follow symlinks for the kind; a dangling one shows as a file.
-                let kind = match std::fs::metadata(entry.path()) {
-                    Ok(m) => kind_of(&m),
-                    Err(_) => EntryKind::File,
-                };
-                out.push(DirEntry { name, kind });
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_symlink() {
+                    continue;
+                }
+                let kind = if ft.is_dir() { EntryKind::Directory } else { EntryKind::File };
+                out.push(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), kind });
             }
             Ok(out)
         })
@@ -270,6 +269,9 @@ impl Env for LocalEnv {
                 // the kernel still deliver them.)
                 Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => return,
                 Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
+                // notify reports opens and reads too (inotify IN_OPEN): they change
+                // nothing, and the index's own walk would otherwise dirty it forever.
+                Ok(ev) if ev.kind.is_access() => return,
                 Ok(ev) => {
                     let paths: Vec<_> = ev
                         .paths

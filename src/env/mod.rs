@@ -7,11 +7,16 @@
 //! top of these primitives (gitignore flags in listings, fuzzy ranking, git
 //! status, output truncation, timeouts) lives outside the backends.
 
+#[cfg(feature = "docker")]
+pub mod docker;
 mod error;
 pub mod local;
+pub mod object;
 pub mod open;
 mod path;
 pub mod process;
+#[cfg(feature = "ssh")]
+pub mod ssh;
 mod types;
 
 use std::sync::Arc;
@@ -45,7 +50,9 @@ pub trait Env: Send + Sync + 'static {
     /// A path that does not exist yet is checked through its nearest existing ancestor.
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()>;
 
-    /// The entries of a directory, unsorted. Symlinks are reported as what they point to.
+    /// The entries of a directory, unsorted. Symlinks are left out, as OpenCode
+    /// leaves them out (and as the file index does): a link out of the workspace
+    /// must not be offered to clients. Paths through a link inside still work.
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>>;
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata>;
@@ -80,6 +87,21 @@ pub trait Env: Send + Sync + 'static {
     /// A stream of change notifications below the root, when the environment can
     /// watch; `None` means callers must re-walk to stay fresh.
     async fn watch(&self) -> EnvResult<Option<tokio::sync::mpsc::Receiver<WatchEvent>>>;
+
+    /// Forgets cached views of the environment (an object store's listing), so
+    /// the next search sees changes made by others at once.
+    async fn refresh(&self) -> EnvResult<()> {
+        Ok(())
+    }
+
+    /// Replaces a broken environment with a fresh one (a new container from the
+    /// same image, say), for environments that can.
+    async fn recreate(&self) -> EnvResult<String> {
+        Err(EnvError::Unsupported(format!("recreate a {} environment", self.kind())))
+    }
+
+    /// Releases what the environment holds (containers, processes) before the server exits.
+    async fn shutdown(&self) {}
 }
 
 pub type SharedEnv = Arc<dyn Env>;

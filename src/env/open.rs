@@ -20,10 +20,36 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
             };
             open_local(dir)
         }
-        other => bail!("unknown environment {other:?}; expected local"),
+        #[cfg(feature = "docker")]
+        "docker" => super::docker::open(args).await,
+        #[cfg(feature = "ssh")]
+        "ssh" => open_ssh(args).await,
+        #[cfg(feature = "object")]
+        url if url.contains("://") => Ok(Arc::new(super::object::ObjectEnv::open(url, &args.object).await?)),
+        other => bail!("unknown environment {other:?}; expected local, docker, ssh or a URL such as s3://bucket/prefix"),
     }
 }
 
 fn open_local(dir: PathBuf) -> anyhow::Result<SharedEnv> {
     Ok(Arc::new(LocalEnv::new(&dir).with_context(|| format!("cannot serve {}", dir.display()))?))
+}
+
+#[cfg(feature = "ssh")]
+async fn open_ssh(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
+    use super::ssh::{default_known_hosts, target, SshEnv, SshOptions};
+    let host = args.host.as_deref().context("--env ssh needs --host [user@]host[:port]")?;
+    let dir = args.dir.as_ref().context("--env ssh needs --dir with the folder on the host")?;
+    let target = target::resolve(host, target::default_config().as_deref())?;
+    let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let opts = SshOptions {
+        target,
+        identity: args.identity.clone(),
+        known_hosts: args.known_hosts.clone().map(|f| vec![f]).unwrap_or_else(default_known_hosts),
+        accept_new_host_key: args.accept_new_host_key,
+        password: secret("BURROW_SSH_PASSWORD"),
+        passphrase: secret("BURROW_SSH_KEY_PASSPHRASE"),
+    };
+    let shown = format!("{}:{}", opts.target.display(), dir.display());
+    let env = SshEnv::open(opts, &dir.to_string_lossy()).await.with_context(|| format!("cannot serve {shown}"))?;
+    Ok(Arc::new(env))
 }

@@ -24,7 +24,7 @@ impl WorkspacePath {
     /// means and accepting it invites mistakes in every backend.
     pub fn parse(root: &str, input: &str) -> Result<Self, EnvError> {
         let input = input.trim();
-        let relative = if input.starts_with('/') {
+        let relative = if Self::is_absolute(input) {
             let root = root.trim_end_matches('/');
             if input == root || input == format!("{root}/") || root.is_empty() && input == "/" {
                 ""
@@ -37,6 +37,12 @@ impl WorkspacePath {
             input
         };
         Self::from_relative(relative).map_err(|_| EnvError::Escape(input.to_string()))
+    }
+
+    /// Whether a client's path names a place from the top: `/…`, or a URL for
+    /// object storage, whose roots are URLs (`s3://bucket/prefix/src`).
+    pub fn is_absolute(input: &str) -> bool {
+        input.starts_with('/') || input.contains("://")
     }
 
     /// Builds a path from a relative, `/`-separated string; `.` components and
@@ -154,6 +160,11 @@ mod tests {
     fn rejects_escapes() {
         for bad in ["..", "../x", "a/../../x", "a/..", "/etc/passwd", "/w/rootx/a", "/w"] {
             assert!(matches!(WorkspacePath::parse("/w/root", bad), Err(EnvError::Escape(_))), "{bad}");
+        }
+        assert_eq!(WorkspacePath::parse("s3://b/p", "s3://b/p/src/a.rs").unwrap().as_str(), "src/a.rs");
+        assert!(WorkspacePath::parse("s3://b/p", "s3://b/p").unwrap().is_root());
+        for bad in ["s3://b/px/a", "s3://other/p", "/b/p"] {
+            assert!(matches!(WorkspacePath::parse("s3://b/p", bad), Err(EnvError::Escape(_))), "{bad}");
         }
     }
 

@@ -69,10 +69,7 @@ impl<'s> ParallelVisitorBuilder<'s> for GrepBuilder<'s> {
         Box::new(GrepVisitor {
             base: self.base,
             matcher: self.matcher.clone(),
-            searcher: SearcherBuilder::new()
-                .binary_detection(BinaryDetection::quit(b'\x00'))
-                .line_number(true)
-                .build(),
+            searcher: searcher(),
             shared: self.shared,
             local: Vec::new(),
         })
@@ -101,7 +98,9 @@ impl ParallelVisitor for GrepVisitor<'_> {
         let rel = relative(self.base, path).unwrap_or_else(|| {
             path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         });
-        let sink = LineSink { matcher: &self.matcher, rel: &rel, out: &mut self.local, shared: self.shared };
+        let shared = self.shared;
+        let keep_going = |found: usize| shared.count.load(Ordering::Relaxed) + found <= shared.limit && !shared.stop.load(Ordering::Relaxed);
+        let sink = LineSink { matcher: &self.matcher, rel: &rel, out: &mut self.local, keep_going };
         // Unreadable files are skipped silently, as `rg --no-messages` does.
         let _ = self.searcher.search_path(&self.matcher, path, sink);
         if !self.local.is_empty() {
@@ -116,16 +115,23 @@ impl ParallelVisitor for GrepVisitor<'_> {
     }
 }
 
-/// Turns each matching line into a [`GrepMatch`], stopping the file early once
-/// the overall limit is passed.
-struct LineSink<'a> {
-    matcher: &'a RegexMatcher,
-    rel: &'a str,
-    out: &'a mut Vec<GrepMatch>,
-    shared: &'a Shared,
+/// The searcher every text search uses, local or streamed: line numbers on,
+/// and a file stops at its first NUL byte, as ripgrep treats binary files.
+pub fn searcher() -> Searcher {
+    SearcherBuilder::new().binary_detection(BinaryDetection::quit(b'\x00')).line_number(true).build()
 }
 
-impl Sink for LineSink<'_> {
+/// Turns each matching line into a [`GrepMatch`] for `rel`. `keep_going` gets
+/// the number of matches this sink holds and says whether to read on, so a
+/// search stops inside a file once its overall limit is passed.
+pub struct LineSink<'a, F: FnMut(usize) -> bool> {
+    pub matcher: &'a RegexMatcher,
+    pub rel: &'a str,
+    pub out: &'a mut Vec<GrepMatch>,
+    pub keep_going: F,
+}
+
+impl<F: FnMut(usize) -> bool> Sink for LineSink<'_, F> {
     type Error = io::Error;
 
     fn matched(&mut self, _searcher: &Searcher, mat: &SinkMatch<'_>) -> Result<bool, io::Error> {
@@ -146,13 +152,20 @@ impl Sink for LineSink<'_> {
             line: clip_line(bytes),
             submatches,
         });
-        let total = self.shared.count.load(Ordering::Relaxed) + self.out.len();
-        Ok(total <= self.shared.limit && !self.shared.stop.load(Ordering::Relaxed))
+        Ok((self.keep_going)(self.out.len()))
     }
 }
 
+/// Searches one file's bytes (fetched from wherever it lives), appending its
+/// matching lines to `out` until `keep_going` says stop.
+pub fn search_bytes(matcher: &RegexMatcher, rel: &str, bytes: &[u8], out: &mut Vec<GrepMatch>, keep_going: impl FnMut(usize) -> bool) {
+    let sink = LineSink { matcher, rel, out, keep_going };
+    // A slice cannot fail to read; a sink error is impossible too.
+    let _ = searcher().search_slice(matcher, bytes, sink);
+}
+
 /// The line as text, cut like OpenCode cuts it.
-fn clip_line(bytes: &[u8]) -> String {
+pub fn clip_line(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     match text.char_indices().nth(MAX_LINE_CHARS) {
         Some((cut, _)) => format!("{}...", &text[..cut]),

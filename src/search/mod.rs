@@ -10,4 +10,5 @@ pub mod fuzzy;
 pub mod grep;
 pub mod ignore_rules;
 pub mod index;
+pub mod stream;
 pub mod walk;

@@ -1,6 +1,8 @@
 //! The gitignore-aware walk that both text search and the file index use.
 //! It matches `rg --files --hidden --glob=!**/.git/**`: hidden files are
-//! included, ignore files are honoured, `.git` is skipped, links are not followed.
+//! included, ignore files are honoured, `.git` is skipped, and symlinks are
+//! neither followed nor listed (a link out of the workspace must not show up
+//! as a file a client could pick).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -78,6 +80,9 @@ impl ParallelVisitor for Collector<'_> {
     fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
         let Ok(entry) = entry else { return WalkState::Continue };
         let Some(ft) = entry.file_type() else { return WalkState::Continue };
+        if ft.is_symlink() {
+            return WalkState::Continue;
+        }
         if let Some(path) = relative(self.base, entry.path()) {
             let kind = if ft.is_dir() { EntryKind::Directory } else { EntryKind::File };
             self.local.push(IndexEntry { path, kind });
@@ -90,5 +95,28 @@ impl Drop for Collector<'_> {
     fn drop(&mut self) {
         let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
         all.append(&mut self.local);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_hidden_skips_ignored_git_and_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for d in ["src", ".git", "node_modules"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        for f in [".gitignore", ".hidden", "src/main.rs", ".git/HEAD", "node_modules/x.js"] {
+            std::fs::write(p.join(f), if f == ".gitignore" { "node_modules/\n" } else { "x\n" }).unwrap();
+        }
+        std::os::unix::fs::symlink("/etc", p.join("escape")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("passwd_link")).unwrap();
+        std::os::unix::fs::symlink("src/main.rs", p.join("inside_link")).unwrap();
+        let got: Vec<(String, EntryKind)> = walk(p).unwrap().into_iter().map(|e| (e.path, e.kind)).collect();
+        let want = [(".gitignore", EntryKind::File), (".hidden", EntryKind::File), ("src", EntryKind::Directory), ("src/main.rs", EntryKind::File)];
+        assert_eq!(got, want.map(|(p, k)| (p.to_string(), k)));
     }
 }

@@ -26,13 +26,41 @@ impl Credentials {
         Some(Self { username, password })
     }
 
-    fn accepts(&self, header_value: &str) -> bool {
-        let Some(encoded) = header_value.strip_prefix("Basic ").or_else(|| header_value.strip_prefix("basic ")) else { return false };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else { return false };
+    /// Checks an `Authorization` header: `Basic <base64 of user:password>`, the
+    /// scheme in any case, as OpenCode reads it (`/^Basic\s+(.+)$/i`).
+    fn accepts_header(&self, header_value: &str) -> bool {
+        let Some((scheme, token)) = header_value.split_once(char::is_whitespace) else { return false };
+        scheme.eq_ignore_ascii_case("basic") && self.accepts_token(token.trim())
+    }
+
+    /// Checks the base64 of `user:password` (a header's token, or `?auth_token=`).
+    fn accepts_token(&self, encoded: &str) -> bool {
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else { return false };
         let Ok(pair) = String::from_utf8(decoded) else { return false };
         let Some((user, pass)) = pair.split_once(':') else { return false };
         constant_time_eq(user.as_bytes(), self.username.as_bytes()) & constant_time_eq(pass.as_bytes(), self.password.as_bytes())
     }
+
+    /// Whether a request carries these credentials. Browsers cannot set headers
+    /// on an EventSource or a WebSocket, so OpenCode also takes them from
+    /// `?auth_token=`, which then wins over the header.
+    fn accepts(&self, req: &Request) -> bool {
+        let token = req.uri().query().and_then(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, v)| k == "auth_token" && !v.is_empty())
+        });
+        if let Some((_, token)) = token {
+            return self.accepts_token(&token);
+        }
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| self.accepts_header(v))
+    }
+}
+
+/// A terminal's WebSocket may carry a one-use ticket from
+/// `POST /pty/{id}/connect-token` instead of credentials; the connect handler
+/// checks the ticket before anything else.
+fn carries_pty_ticket(req: &Request) -> bool {
+    crate::server::routes::pty_connect::is_connect_path(req.uri().path())
+        && req.uri().query().is_some_and(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default().iter().any(|(k, _)| k == "ticket"))
 }
 
 /// Compares without an early exit, so timing does not leak the password.
@@ -50,8 +78,7 @@ pub async fn require_auth(State(st): State<Arc<AppState>>, req: Request, next: N
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    let ok = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| creds.accepts(v));
-    if ok {
+    if creds.accepts(&req) || carries_pty_ticket(&req) {
         return next.run(req).await;
     }
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", "authentication required").into_response();
@@ -66,10 +93,23 @@ mod tests {
     #[test]
     fn checks_basic_credentials() {
         let c = Credentials { username: "opencode".into(), password: "s3cret".into() };
-        let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("opencode:s3cret"));
-        let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("opencode:nope"));
-        assert!(c.accepts(&good));
-        assert!(!c.accepts(&bad));
-        assert!(!c.accepts("Bearer x"));
+        let encode = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let request = |uri: &str, auth: Option<&str>| {
+            let mut b = Request::builder().uri(uri);
+            if let Some(a) = auth {
+                b = b.header(header::AUTHORIZATION, a);
+            }
+            b.body(axum::body::Body::empty()).unwrap()
+        };
+        let good = encode("opencode:s3cret");
+        for auth in [format!("Basic {good}"), format!("basic {good}"), format!("BASIC  {good}")] {
+            assert!(c.accepts(&request("/path", Some(&auth))), "{auth}");
+        }
+        assert!(c.accepts(&request(&format!("/event?auth_token={good}"), None)));
+        for auth in [format!("Basic {}", encode("opencode:nope")), format!("Basic {}", encode("s3cret")), "Bearer s3cret".into(), "Basic garbage!!".into()] {
+            assert!(!c.accepts(&request("/path", Some(&auth))), "{auth}");
+        }
+        assert!(!c.accepts(&request("/path", None)));
+        assert!(!c.accepts(&request("/path?auth_token=s3cret", Some(&format!("Basic {good}")))), "a bad auth_token wins over a good header");
     }
 }

@@ -34,8 +34,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// The directory a request works in: `?directory=` or the
-/// `x-opencode-directory` header, else the workspace root.
+/// Path parameters; a malformed one is a 400 that says why.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// A JSON body that may be empty (then `T::default()`), read whatever the
+/// content type: OpenCode's `POST /session` accepts no body, `{}`, or JSON sent
+/// as `application/x-www-form-urlencoded` by a bare `curl -d`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
+        serde_json::from_value(value).map(OptionalJson).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+    }
+}
+
+/// The directory a request works in: `?directory=`, `?location[directory]=`
+/// (how `/api` routes spell it), or the `x-opencode-directory` header, else
+/// the workspace root.
 pub struct Ctx(pub Arc<Instance>);
 
 impl FromRequestParts<Arc<AppState>> for Ctx {
@@ -43,7 +79,8 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let from_query = parts.uri.query().and_then(|q| {
-            serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, _)| k == "directory").map(|(_, v)| v)
+            let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?;
+            ["directory", "location[directory]"].into_iter().find_map(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
         });
         let from_header = || {
             let raw = parts.headers.get("x-opencode-directory")?.to_str().ok()?;

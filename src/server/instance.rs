@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use super::AppState;
 use crate::env::{EntryKind, EnvError, WorkspacePath};
 use crate::error::{ApiError, ApiResult};
-use crate::protocol::project::{Project, ProjectTime};
+use crate::protocol::project::{LocationInfo, LocationProject, Project, ProjectTime};
 use crate::vcs;
 
 /// The project id OpenCode uses for a directory outside any git repository.
@@ -27,8 +27,16 @@ impl Instance {
     /// Resolves a client-supplied path (relative to this directory, or absolute
     /// inside the workspace) to a workspace path.
     pub fn resolve(&self, root: &str, input: &str) -> ApiResult<WorkspacePath> {
-        let p = if input.starts_with('/') { WorkspacePath::parse(root, input) } else { self.dir.join_checked(input) };
+        let p = if WorkspacePath::is_absolute(input) { WorkspacePath::parse(root, input) } else { self.dir.join_checked(input) };
         p.map_err(ApiError::from)
+    }
+
+    /// Where a `/api/*` answer comes from.
+    pub fn location(&self) -> LocationInfo {
+        LocationInfo {
+            directory: self.directory.clone(),
+            project: LocationProject { id: self.project.id.clone(), directory: self.project.worktree.clone() },
+        }
     }
 
     /// A workspace path as this directory sees it.

@@ -2,6 +2,7 @@
 //! start-up and shutdown.
 
 mod auth;
+pub(crate) mod cors;
 pub mod extract;
 pub mod instance;
 pub mod routes;
@@ -10,22 +11,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
-use routes::{event, file, find, meta};
+use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
+use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
 use crate::event::Bus;
 use crate::error::ApiError;
 use crate::search::index::IndexRegistry;
+use crate::session::service::Sessions;
 
 /// Where the server keeps and finds things, as `GET /path` reports them.
 #[derive(Clone, Debug)]
@@ -44,19 +46,27 @@ pub struct AppState {
     pub credentials: Option<Credentials>,
     pub started_ms: u64,
     pub bus: Bus,
+    pub permissions: Arc<Permissions>,
+    pub ptys: crate::pty::PtyManager,
+    pub tui: routes::tui::TuiControl,
+    pub sessions: Arc<Sessions>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> Arc<Self> {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> anyhow::Result<Arc<Self>> {
         let watching = env.capabilities().watch;
         let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
         let watching = watching && indexes.start_watching().await;
         let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
         let started_ms = crate::now_ms();
-        Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus: Bus::new() })
+        let bus = Bus::new();
+        let permissions = Permissions::new(bus.clone());
+        let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
+        let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        Ok(Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default(), sessions }))
     }
 }
 
@@ -68,11 +78,14 @@ struct ApiDoc;
 pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(meta::health))
+        .routes(routes!(meta::root))
         .routes(routes!(meta::path))
         .routes(routes!(meta::projects))
         .routes(routes!(meta::current_project))
         .routes(routes!(meta::vcs_info))
         .routes(routes!(meta::capabilities))
+        .routes(routes!(meta::refresh))
+        .routes(routes!(environment::recreate))
         .routes(routes!(file::list))
         .routes(routes!(file::read))
         .routes(routes!(file::status))
@@ -82,6 +95,67 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(find::fs_find))
         .routes(routes!(event::subscribe))
         .routes(routes!(event::global))
+        .routes(routes!(permission::list))
+        .routes(routes!(permission::reply))
+        .routes(routes!(permission::respond))
+        .routes(routes!(pty::list, pty::create))
+        .routes(routes!(pty::shells))
+        .routes(routes!(pty::get, pty::update, pty::remove))
+        .routes(routes!(pty_connect::connect))
+        .routes(routes!(pty::connect_token))
+        .routes(routes!(config::get))
+        .routes(routes!(config::global))
+        .routes(routes!(config::providers))
+        .routes(routes!(config::provider_list))
+        .routes(routes!(config::provider_auth))
+        .routes(routes!(app::agents))
+        .routes(routes!(app::commands))
+        .routes(routes!(app::skills))
+        .routes(routes!(app::lsp))
+        .routes(routes!(app::formatter))
+        .routes(routes!(app::mcp))
+        .routes(routes!(app::resources))
+        .routes(routes!(app::capabilities))
+        .routes(routes!(app::console))
+        .routes(routes!(app::workspaces))
+        .routes(routes!(app::workspace_status))
+        .routes(routes!(app::tool_ids))
+        .routes(routes!(app::project_directories))
+        .routes(routes!(v2::location))
+        .routes(routes!(v2::agents))
+        .routes(routes!(v2::providers))
+        .routes(routes!(v2::models))
+        .routes(routes!(v2::integrations))
+        .routes(routes!(v2::references))
+        .routes(routes!(v2::commands))
+        .routes(routes!(v2::skills))
+        .routes(routes!(tui::append_prompt))
+        .routes(routes!(tui::open_help))
+        .routes(routes!(tui::open_sessions))
+        .routes(routes!(tui::open_themes))
+        .routes(routes!(tui::open_models))
+        .routes(routes!(tui::submit_prompt))
+        .routes(routes!(tui::clear_prompt))
+        .routes(routes!(tui::execute_command))
+        .routes(routes!(tui::show_toast))
+        .routes(routes!(tui::select_session))
+        .routes(routes!(tui::publish_event))
+        .routes(routes!(tui::control_next))
+        .routes(routes!(tui::control_response))
+        .routes(routes!(session::list, session::create))
+        .routes(routes!(session::status))
+        .routes(routes!(session::get, session::update, session::delete))
+        .routes(routes!(session::children))
+        .routes(routes!(session::todo))
+        .routes(routes!(session::diff))
+        .routes(routes!(session::abort))
+        .routes(routes!(message::list))
+        .routes(routes!(message::get, message::delete))
+        .routes(routes!(message::shell))
+        .routes(routes!(prompt::message))
+        .routes(routes!(prompt::prompt_async))
+        .routes(routes!(prompt::prompt_alias))
+        .routes(routes!(prompt::interrupt))
         .split_for_parts()
 }
 
@@ -92,52 +166,50 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-        .layer(cors(cors_origins))
+        .layer(cors::layer(cors_origins))
         .with_state(state)
-}
-
-/// Browsers may call from localhost pages, and from any origin given with `--cors`.
-fn cors(extra: &[String]) -> CorsLayer {
-    let extra: Vec<HeaderValue> = extra.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            let o = origin.to_str().unwrap_or("");
-            extra.contains(origin)
-                || ["http://localhost", "http://127.0.0.1", "https://localhost", "tauri://localhost", "http://tauri.localhost"]
-                    .iter()
-                    .any(|p| o == *p || o.strip_prefix(p).is_some_and(|rest| rest.starts_with(':')))
-        }))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers(tower_http::cors::Any)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.
 pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
     println!("burrow server listening on http://{shown}:{}", addr.port());
     if state.credentials.is_none() && !addr.ip().is_loopback() {
         eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
     }
+    let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state, cors_origins);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop running commands (so their requests finish) and end event streams
+    // (which never finish by themselves), then let in-flight requests drain.
+    let shutdown = async move {
+        shutdown.await;
+        runs.abort_all().await;
+        bus.close();
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first polled, so a signal that arrives right after
+/// the URL is printed still shuts down cleanly (removing containers).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut int, mut term) = (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok());
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+        };
+        tokio::select! { _ = wait(int.take()) => {}, _ = wait(term.take()) => {} }
+        tracing::info!("shutting down");
+    }
 }
 

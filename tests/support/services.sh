@@ -7,13 +7,19 @@
 #   tests/support/services.sh status                        one line per service
 #   source tests/support/services.sh [docker] [ssh] [s3]    start, then export the variables here
 #
+# BURROW_TEST_S3_WANT=moto (or s3s-fs) forces the S3 backend; the default,
+# auto, is s3s-fs, or moto when s3s-fs cannot be built.
+#
 # "start" installs what is missing (Debian packages with apt-get, s3s-fs with
 # cargo install, moto with pip as the S3 fallback), starts each service unless
 # it already answers, checks it for real, then writes target/test-services.env
-# (relative to the repo root): `export VAR=value` lines, one per variable, the
-# values never quoted or containing spaces, for the services that were asked
-# for. Everything else it keeps lives under target/ too (keys, configs, pid
-# files, logs); `cargo clean` removes it, so stop the services before that.
+# (relative to the repo root), atomically: `export VAR=value` lines, one per
+# variable, values unquoted and without spaces, for the services just asked
+# for plus any other of ours that still runs; the last line,
+# BURROW_TEST_SERVICES=docker,ssh,s3, lists which. `stop` drops the stopped
+# services' lines (the file goes when none is left). Everything else it keeps
+# lives under target/ too (keys, configs, pid files, logs); `cargo clean`
+# removes it, so stop the services before that.
 # It prints nothing when all is well (an install that takes a while says one
 # line on stderr); on failure it names the step, shows the end of the relevant
 # log and exits non-zero, and removes target/test-services.env.
@@ -191,8 +197,8 @@ stop_pidfile() {
 
 # wait_until SECONDS DESCRIPTION CMD...: poll CMD every 0.2s.
 wait_until() {
-  local secs=$1 what=$2 i
-  shift 2
+  local secs=$1 i
+  shift 2 # $2 only names what is awaited, for the reader
   for ((i = 0; i < secs * 5; i++)); do
     "$@" && return 0
     sleep 0.2
@@ -202,11 +208,12 @@ wait_until() {
 
 # Start a long-running server detached from our session, record its pid.
 # start_daemon PIDFILE LOG CMD... (LOG is truncated). No job control here, so
-# setsid does not fork and $! is the server's own pid.
+# setsid does not fork and $! is the server's own pid. fd 9 (our lock) is
+# closed so that the server does not hold the lock for its whole life.
 start_daemon() {
   local pidfile=$1 log=$2
   shift 2
-  (cd / && exec setsid "$@" </dev/null >"$log" 2>&1) &
+  (cd / && exec setsid "$@" </dev/null >"$log" 2>&1 9>&-) &
   echo $! >"$pidfile"
 }
 
@@ -222,11 +229,43 @@ add_env() {
   fi
 }
 
-write_env_file() {
-  local tmp="$ENV_FILE.tmp.$$"
+# Each service's lines go to $STATE/SERVICE.env; the env file is those of the
+# services just started plus those of the others that still run, written
+# atomically (readers never see it half-written or missing during a rerun).
+save_fragment() {
+  printf '%s\n' "${ENV_LINES[@]}" >"$STATE/$1.env"
+  ENV_LINES=()
+}
+
+svc_alive() {
+  case $1 in
+    docker) (
+      eval "$(grep '^export DOCKER_HOST=' "$STATE/docker.env" || true)"
+      docker_ok
+    ) ;;
+    ssh) pid_from "$SSH_DIR/sshd.pid" sshd >/dev/null ;;
+    s3) pid_from "$S3_DIR/s3.pid" "$(s3_pattern)" >/dev/null ;;
+  esac
+}
+
+assemble_env_file() {
+  local just_started=" $* " s up=() tmp="$ENV_FILE.tmp.$$"
+  for s in "${ALL_SERVICES[@]}"; do
+    [[ -s $STATE/$s.env ]] || continue
+    if [[ $just_started != *" $s "* ]] && ! svc_alive "$s"; then
+      rm -f "$STATE/$s.env"
+      continue
+    fi
+    up+=("$s")
+  done
+  if ((${#up[@]} == 0)); then
+    rm -f "$ENV_FILE"
+    return 0
+  fi
   {
     echo "# Written by tests/support/services.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); do not edit."
-    printf '%s\n' "${ENV_LINES[@]}"
+    for s in "${up[@]}"; do cat "$STATE/$s.env"; done
+    echo "export BURROW_TEST_SERVICES=$(IFS=,; echo "${up[*]}")"
   } >"$tmp"
   mv -f "$tmp" "$ENV_FILE"
 }
@@ -248,6 +287,11 @@ svc_docker() {
     if ! docker_ok; then
       if ! pid_from "$DOCKERD_PID" dockerd >/dev/null; then
         [[ -x /usr/sbin/dockerd ]] || die "docker: /usr/sbin/dockerd missing (package docker.io)"
+        # dockerd needs cgroups mounted (v2, or v1 hierarchies); no init system mounts them here.
+        if [[ ! -e /sys/fs/cgroup/cgroup.controllers && ! -d /sys/fs/cgroup/memory ]]; then
+          ensure_pkgs cgroupfs-mount
+          run_logged "$STATE/cgroupfs-mount.log" "mounting cgroups (cgroupfs-mount)" cgroupfs-mount
+        fi
         # A stale /var/run/docker.pid from a dead daemon keeps dockerd from starting.
         if [[ -s /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
           rm -f /var/run/docker.pid
@@ -273,7 +317,8 @@ svc_docker() {
   inputs=$(cat "$DOCKERFILE_DIR/Dockerfile" "$DOCKERFILE_DIR/pgrep" "$busybox" | sha256sum | cut -c1-64)
   have=$(docker image inspect -f '{{ index .Config.Labels "burrow.image-inputs" }}' "$DOCKER_IMAGE" 2>/dev/null || true)
   if [[ $have != "$inputs" ]]; then
-    local ctx log="$STATE/docker-build.log"
+    local ctx log="$STATE/docker-build.log" old_id
+    old_id=$(docker image inspect -f '{{.Id}}' "$DOCKER_IMAGE" 2>/dev/null || true)
     ctx=$(mktemp -d)
     cp "$DOCKERFILE_DIR/Dockerfile" "$DOCKERFILE_DIR/pgrep" "$ctx"/
     cp "$busybox" "$ctx/busybox"
@@ -285,6 +330,8 @@ svc_docker() {
       die "docker: building $DOCKER_IMAGE failed (log: $log)"
     fi
     rm -rf "$ctx"
+    # The previous build, now untagged (kept if a container still uses it).
+    [[ -n $old_id ]] && docker rmi "$old_id" >/dev/null 2>&1 || true
   fi
 
   local out
@@ -425,14 +472,16 @@ EOF
   # known_hosts for our host key on our port.
   echo "[127.0.0.1]:$port $(cut -d' ' -f1-2 "$SSH_DIR/ssh_host_ed25519_key.pub")" >"$SSH_DIR/known_hosts"
 
+  local fresh=0
   if [[ -z $pid ]]; then
+    fresh=1
     mkdir -p /run/sshd && chmod 0755 /run/sshd # privilege separation directory
     local out
     out=$(/usr/sbin/sshd -t -f "$config" 2>&1) || die "ssh: sshd rejects $config: $out"
     rm -f "$pidfile"
     : >"$log"
     # sshd daemonizes itself and writes its PidFile.
-    (cd / && setsid /usr/sbin/sshd -f "$config" -E "$log" </dev/null >/dev/null 2>&1) ||
+    (cd / && setsid /usr/sbin/sshd -f "$config" -E "$log" </dev/null >/dev/null 2>&1 9>&-) ||
       { show_log "$log"; die "ssh: starting /usr/sbin/sshd -f $config failed"; }
     if ! wait_until 20 sshd eval 'pid_from "$pidfile" sshd >/dev/null && ssh_banner_ok "$port"'; then
       show_log "$log"
@@ -440,10 +489,12 @@ EOF
     fi
   fi
 
-  # Real logins: both keys, the password, and the sftp subsystem.
-  local opts out
+  # Real logins: after a start, both keys, the password and the sftp
+  # subsystem; when it was already running, the ed25519 key only (fast path).
+  local opts out keys=(id_ed25519)
   opts=$(ssh_client_opts "$port")
-  for k in id_ed25519 id_rsa; do
+  ((fresh)) && keys+=(id_rsa)
+  for k in "${keys[@]}"; do
     # shellcheck disable=SC2086
     if ! out=$(ssh $opts -o BatchMode=yes -o IdentitiesOnly=yes -i "$SSH_DIR/$k" \
       "$SSH_USER@127.0.0.1" echo ok </dev/null 2>&1) || [[ $out != ok ]]; then
@@ -452,6 +503,7 @@ EOF
       die "ssh: key login as $SSH_USER with $SSH_DIR/$k on port $port failed"
     fi
   done
+  ((fresh)) || { ssh_env "$pidfile" "$port" "$log"; return 0; }
   # shellcheck disable=SC2086
   if ! out=$(SSH_ASKPASS="$SSH_DIR/askpass.sh" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
     ssh $opts -o BatchMode=no -o PubkeyAuthentication=no -o PreferredAuthentications=password \
@@ -469,6 +521,11 @@ EOF
     die "ssh: sftp ls as $SSH_USER on port $port failed"
   fi
 
+  ssh_env "$pidfile" "$port" "$log"
+}
+
+ssh_env() {
+  local pidfile=$1 port=$2 log=$3
   add_env BURROW_TEST_SSH_HOST 127.0.0.1
   add_env BURROW_TEST_SSH_PORT "$port"
   add_env BURROW_TEST_SSH_USER "$SSH_USER"
@@ -553,15 +610,14 @@ ensure_s3s_fs() {
   echo "$bin"
 }
 
+# Ensure moto's server is importable (run as `python3 -m moto.server`, no shims needed).
 ensure_moto() {
-  local bin
-  bin=$(command -v moto_server 2>/dev/null) && python3 -c 'import moto.server, flask' 2>/dev/null && { echo "$bin"; return 0; }
+  python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null && return 0
   local log="$S3_DIR/pip-install.log"
   note "installing moto[server] with pip (log: $log)"
   run_logged "$log" "pip install 'moto[server]'" python3 -m pip install -q 'moto[server]'
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
-  bin=$(command -v moto_server 2>/dev/null) || die "s3: moto_server not on PATH after pip install 'moto[server]'"
-  echo "$bin"
+  python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null ||
+    die "s3: python3 cannot import moto.server after pip install 'moto[server]' (log: $log)"
 }
 
 svc_s3() {
@@ -570,13 +626,17 @@ svc_s3() {
   local pidfile="$S3_DIR/s3.pid" log="$S3_DIR/s3.log" portfile="$S3_DIR/port"
   local backendfile="$S3_DIR/backend" data="$S3_DIR/data" port="" backend="" pid=""
 
+  local want=${BURROW_TEST_S3_WANT:-auto}
+  case $want in auto | s3s-fs | moto) ;; *) die "s3: BURROW_TEST_S3_WANT must be auto, s3s-fs or moto, not '$want'" ;; esac
   if [[ -s $backendfile ]]; then
     backend=$(<"$backendfile")
-    if pid=$(pid_from "$pidfile" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)") &&
-      [[ -s $portfile ]] && s3_http_ok "$(<"$portfile")"; then
+    if [[ $want != auto && $want != "$backend" ]]; then
+      stop_pidfile "s3 ($backend)" "$pidfile" "$(s3_pattern)"
+    fi
+    if pid=$(pid_from "$pidfile" "$(s3_pattern)") && [[ -s $portfile ]] && s3_http_ok "$(<"$portfile")"; then
       port=$(<"$portfile")
     else
-      [[ -n $pid ]] && stop_pidfile "s3 ($backend)" "$pidfile" "$backend"
+      [[ -n $pid ]] && stop_pidfile "s3 ($backend)" "$pidfile" "$(s3_pattern)"
       pid=""
     fi
   fi
@@ -584,15 +644,16 @@ svc_s3() {
   if [[ -z $pid ]]; then
     local bin
     port=$(pick_port "$portfile" "$S3_PORT_BASE")
-    if bin=$(ensure_s3s_fs); then
+    if [[ $want != moto ]] && bin=$(ensure_s3s_fs); then
       backend=s3s-fs
       mkdir -p "$data"
       start_daemon "$pidfile" "$log" env RUST_LOG="$S3_RUST_LOG" NO_COLOR=1 "$bin" \
         --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$data"
     else
-      bin=$(ensure_moto)
+      [[ $want == s3s-fs ]] && die "s3: s3s-fs $S3S_FS_VERSION is not installed and could not be (BURROW_TEST_S3_WANT=s3s-fs)"
+      ensure_moto
       backend=moto
-      start_daemon "$pidfile" "$log" env PYTHONUNBUFFERED=1 "$bin" -H 127.0.0.1 -p "$port"
+      start_daemon "$pidfile" "$log" env PYTHONUNBUFFERED=1 "$(python3 -c 'import sys; print(sys.executable)')" -m moto.server -H 127.0.0.1 -p "$port"
     fi
     echo "$backend" >"$backendfile"
     if ! wait_until 30 "s3" s3_http_ok "$port"; then
@@ -634,10 +695,13 @@ svc_s3() {
   return 0
 }
 
+# The command-line pattern of the recorded s3 backend's process.
+s3_pattern() {
+  if [[ -s $S3_DIR/backend && $(<"$S3_DIR/backend") == moto ]]; then echo moto.server; else echo s3s-fs; fi
+}
+
 s3_stop() {
-  local backend=s3s-fs
-  [[ -s $S3_DIR/backend ]] && backend=$(<"$S3_DIR/backend")
-  stop_pidfile "s3 ($backend)" "$S3_DIR/s3.pid" "$([[ $backend == moto ]] && echo moto_server || echo s3s-fs)" 15
+  stop_pidfile "s3" "$S3_DIR/s3.pid" "$(s3_pattern)" 15
 }
 
 # ---------------------------------------------------------------- status
@@ -654,7 +718,7 @@ status_line() {
     s3)
       local pid b=s3s-fs
       [[ -s $S3_DIR/backend ]] && b=$(<"$S3_DIR/backend")
-      if pid=$(pid_from "$S3_DIR/s3.pid" "$([[ $b == moto ]] && echo moto_server || echo s3s-fs)") && [[ -s $S3_DIR/port ]]; then
+      if pid=$(pid_from "$S3_DIR/s3.pid" "$(s3_pattern)") && [[ -s $S3_DIR/port ]]; then
         echo "s3: running ($b pid $pid, port $(<"$S3_DIR/port"))"
       else echo "s3: not running"; fi ;;
   esac
@@ -666,7 +730,7 @@ main() {
   local action=start
   case "${1:-}" in
     start | stop | status) action=$1; shift ;;
-    -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
+    -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
   esac
   local services=("$@") s
   ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
@@ -686,24 +750,32 @@ main() {
       for s in "${services[@]}"; do status_line "$s"; done
       ;;
     stop)
-      rm -f "$ENV_FILE"
       # Reverse order of start.
       for s in s3 ssh docker; do
-        [[ " ${services[*]} " == *" $s "* ]] && "${s}_stop"
-      done
-      ;;
-    start)
-      rm -f "$ENV_FILE"
-      ensure_pkgs ripgrep # not needed by the services; the benchmark anchor, wanted on the machine
-      local up=()
-      for s in "${ALL_SERVICES[@]}"; do
         if [[ " ${services[*]} " == *" $s "* ]]; then
-          "svc_$s"
-          up+=("$s")
+          "${s}_stop"
+          rm -f "$STATE/$s.env"
         fi
       done
-      add_env BURROW_TEST_SERVICES "$(IFS=,; echo "${up[*]}")"
-      write_env_file
+      assemble_env_file
+      ;;
+    start)
+      # On any failure, no env file: tests must not run against half the services.
+      trap 'rc=$?; if ((rc != 0)); then rm -f "$ENV_FILE" "$ENV_FILE.tmp.$$"; fi' EXIT
+      # One apt-get run for everything missing; ripgrep is not needed by the
+      # services, it is the benchmark anchor and wanted on the machine.
+      local pkgs=(ripgrep)
+      [[ " ${services[*]} " == *" docker "* ]] && pkgs+=(docker.io busybox-static)
+      [[ " ${services[*]} " == *" ssh "* ]] && pkgs+=(openssh-server openssh-client)
+      ensure_pkgs "${pkgs[@]}"
+      for s in "${ALL_SERVICES[@]}"; do
+        if [[ " ${services[*]} " == *" $s "* ]]; then
+          rm -f "$STATE/$s.env"
+          "svc_$s"
+          save_fragment "$s"
+        fi
+      done
+      assemble_env_file "${services[@]}"
       ;;
   esac
 }

@@ -30,14 +30,26 @@ pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Respo
             return None;
         }
         Some(frame(&p.event))
-    }, |e| frame(e))
+    }, frame)
 }
 
 #[utoipa::path(get, path = "/global/event", tag = "global", operation_id = "global.event",
     responses((status = 200, description = "Event stream of every directory", content_type = "text/event-stream")))]
 pub async fn global(State(st): State<Arc<AppState>>) -> Response {
     let wrap = |directory: Option<&str>, project: Option<&str>, e: &Event| frame(&GlobalEnvelope { directory, project, payload: e });
-    sse(&st, move |p: &Published| Some(wrap(p.directory.as_deref(), p.project.as_deref(), &p.event)), move |e| wrap(None, None, e))
+    sse(
+        &st,
+        move |p: &Published| {
+            let (directory, project) = (p.directory.as_deref(), p.project.as_deref());
+            let event = wrap(directory, project, &p.event);
+            // A durable event is followed by its `sync` twin, as OpenCode sends it.
+            Some(match p.sync_payload() {
+                Some(sync) => [event, frame(&GlobalEnvelope { directory, project, payload: sync })].concat().into(),
+                None => event,
+            })
+        },
+        move |e| wrap(None, None, e),
+    )
 }
 
 fn frame(value: &impl serde::Serialize) -> Bytes {
@@ -56,6 +68,7 @@ fn sse(
     local: impl Fn(&Event) -> Bytes + Send + 'static,
 ) -> Response {
     let mut rx = st.bus.subscribe();
+    let bus = st.bus.clone();
     // Small on purpose: a client that stops reading stalls only its own task.
     let (tx, out) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
@@ -65,6 +78,7 @@ fn sse(
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         loop {
             let chunk = tokio::select! {
+                _ = bus.closed() => return,
                 _ = beat.tick() => local(&local_event("server.heartbeat")),
                 got = rx.recv() => match got {
                     Ok(p) => match filter(&p) { Some(b) => b, None => continue },

@@ -11,6 +11,7 @@ use super::DirectoryParams;
 use crate::env::{EntryKind, EnvError};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::{FileContent, FileNode, FileStatus};
+use crate::protocol::order;
 use crate::search::ignore_rules::IgnoreRules;
 use crate::server::extract::{Ctx, Query};
 use crate::server::AppState;
@@ -33,8 +34,7 @@ pub struct PathParam {
 pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<Vec<FileNode>>> {
     let dir = inst.resolve(st.env.root(), &q.path)?;
     let mut entries = st.env.list(&dir).await?;
-    // Directories first, then by name, as OpenCode lists them.
-    entries.sort_by(|a, b| (a.kind != EntryKind::Directory).cmp(&(b.kind != EntryKind::Directory)).then_with(|| a.name.cmp(&b.name)));
+    order::sort_listing(&mut entries);
     let rules = IgnoreRules::load(&*st.env, &dir).await;
     let flags = rules.flags(&dir, &entries);
     let nodes = entries

@@ -12,7 +12,7 @@ use super::DirectoryParams;
 use crate::env::{EntryKind, GrepRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::{FileSystemEntry, Symbol, TextMatch};
-use crate::protocol::project::{LocationInfo, LocationProject};
+use crate::protocol::project::LocationInfo;
 use crate::search::fuzzy::display_path;
 use crate::server::extract::{Ctx, Query};
 use crate::server::instance::Instance;
@@ -153,9 +153,5 @@ pub async fn fs_find(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): 
     let limit = check_limit(limit)?;
     let hits = fuzzy(&st, &inst, &q.query, q.kind.map(Into::into), limit).await?;
     let data = hits.into_iter().map(|(path, kind)| FileSystemEntry { path: path.trim_end_matches('/').to_string(), kind }).collect();
-    let location = LocationInfo {
-        directory: inst.directory.clone(),
-        project: LocationProject { id: inst.project.id.clone(), directory: inst.project.worktree.clone() },
-    };
-    Ok(Json(FsFindResponse { location, data }))
+    Ok(Json(FsFindResponse { location: inst.location(), data }))
 }

@@ -8,20 +8,20 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::DirectoryParams;
-use crate::env::Capabilities;
+use crate::env::{Capabilities, WatchEvent};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
 use crate::server::extract::Ctx;
 use crate::server::AppState;
 use crate::vcs;
 
-#[utoipa::path(get, path = "/global/health", tag = "global",
+#[utoipa::path(get, path = "/global/health", tag = "global", operation_id = "global.health",
     responses((status = 200, description = "Health information", body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { healthy: true, version: crate::OPENCODE_VERSION.to_string() })
 }
 
-#[utoipa::path(get, path = "/path", tag = "path", params(DirectoryParams),
+#[utoipa::path(get, path = "/path", tag = "path", operation_id = "path.get", params(DirectoryParams),
     responses((status = 200, body = PathInfo), (status = 403, body = ErrorBody)))]
 pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathInfo> {
     Json(PathInfo {
@@ -33,19 +33,19 @@ pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathI
     })
 }
 
-#[utoipa::path(get, path = "/project", tag = "project", params(DirectoryParams),
+#[utoipa::path(get, path = "/project", tag = "project", operation_id = "project.list", params(DirectoryParams),
     responses((status = 200, description = "List of projects", body = Vec<Project>)))]
 pub async fn projects(State(st): State<Arc<AppState>>, _ctx: Ctx) -> Json<Vec<Project>> {
     Json(st.instances.projects().await)
 }
 
-#[utoipa::path(get, path = "/project/current", tag = "project", params(DirectoryParams),
+#[utoipa::path(get, path = "/project/current", tag = "project", operation_id = "project.current", params(DirectoryParams),
     responses((status = 200, body = Project), (status = 403, body = ErrorBody)))]
 pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
     Json(inst.project.clone())
 }
 
-#[utoipa::path(get, path = "/vcs", tag = "vcs", params(DirectoryParams),
+#[utoipa::path(get, path = "/vcs", tag = "vcs", operation_id = "vcs.get", params(DirectoryParams),
     responses((status = 200, body = VcsInfo)))]
 pub async fn vcs_info(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<VcsInfo>> {
     if inst.project.vcs.is_none() {
@@ -68,7 +68,7 @@ pub struct BurrowInfo {
     pub capabilities: Capabilities,
 }
 
-#[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow",
+#[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow", operation_id = "burrow.capabilities",
     responses((status = 200, body = BurrowInfo)))]
 pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
     Json(BurrowInfo {
@@ -78,4 +78,23 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         root: st.env.root().to_string(),
         capabilities: st.env.capabilities(),
     })
+}
+
+/// The root answers, so clients that probe `GET /` before connecting
+/// (PocketPaw) find a live server. OpenCode serves its web app here.
+#[utoipa::path(get, path = "/", tag = "global", operation_id = "burrow.root",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn root() -> Json<Health> {
+    health().await
+}
+
+/// Forgets what Burrow cached about the workspace (an object store's listing
+/// index), so the next search and file find see changes made by others at once.
+/// A Burrow extension; environments that watch for changes need no refresh.
+#[utoipa::path(post, path = "/burrow/refresh", tag = "burrow",
+    responses((status = 200, body = bool), (status = 503, body = ErrorBody)))]
+pub async fn refresh(State(st): State<Arc<AppState>>) -> ApiResult<Json<bool>> {
+    st.env.refresh().await?;
+    st.indexes.dispatch(&WatchEvent::Rescan);
+    Ok(Json(true))
 }

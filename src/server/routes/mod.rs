@@ -1,10 +1,21 @@
 //! One module per API group. Handlers stay thin: parse, call the environment
 //! or a shared service, shape the answer.
 
+pub mod app;
+pub mod config;
+pub mod environment;
 pub mod event;
 pub mod file;
 pub mod find;
+pub mod message;
 pub mod meta;
+pub mod permission;
+pub mod prompt;
+pub mod pty;
+pub mod pty_connect;
+pub mod tui;
+pub mod v2;
+pub mod session;
 
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -1,0 +1,65 @@
+use serde_json::json;
+
+use super::*;
+use crate::agent::tools::ToolOutput;
+
+fn parts(outs: Vec<Out>) -> Vec<Value> {
+    outs.into_iter().filter_map(|o| if let Out::Part(p) = o { Some(p) } else { None }).collect()
+}
+
+#[test]
+fn shapes_match_the_reference_capture() {
+    let mut m = PartMapper::new("ses_1");
+    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() }));
+    assert_eq!(step[0]["type"], "step-start");
+    assert_eq!((step[0]["messageID"].as_str(), step[0]["sessionID"].as_str()), (Some("msg_1"), Some("ses_1")));
+
+    let open = parts(m.map(&Report::Open { part: "prt_r".into(), kind: Streamed::Reasoning, start: 5 }));
+    assert_eq!(open[0], json!({"id": "prt_r", "messageID": "msg_1", "sessionID": "ses_1", "type": "reasoning", "text": "", "time": {"start": 5}}));
+    let delta = m.map(&Report::Delta { part: "prt_r".into(), kind: Streamed::Reasoning, delta: "I should ".into() });
+    assert_eq!(delta, vec![Out::Delta { message_id: "msg_1".into(), part_id: "prt_r".into(), field: "text", delta: "I should ".into() }]);
+    let close = parts(m.map(&Report::Close { part: "prt_r".into(), kind: Streamed::Reasoning, text: "I should run echo.".into(), start: 5, end: 9 }));
+    assert_eq!(close[0]["time"], json!({"start": 5, "end": 9}));
+
+    let pending = parts(m.map(&Report::ToolPending { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into() }));
+    assert_eq!(pending[0], json!({"id": "prt_t", "messageID": "msg_1", "sessionID": "ses_1", "type": "tool", "tool": "bash", "callID": "call_fake1", "state": {"status": "pending", "input": {}, "raw": ""}}));
+    let input = json!({"command": "echo hi", "description": "Print hi"});
+    let running = parts(m.map(&Report::ToolRunning { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, metadata: Some(json!({"output": ""})) }));
+    assert_eq!(running[0]["state"], json!({"status": "running", "input": input, "time": {"start": 10}, "metadata": {"output": ""}}));
+    let out = ToolOutput::new("echo hi", "hi\n", json!({"output": "hi\n", "exit": 0, "truncated": false}));
+    let done = parts(m.map(&Report::ToolDone { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, end: 12, result: Ok(out) }));
+    assert_eq!(
+        done[0]["state"],
+        json!({"status": "completed", "input": input, "output": "hi\n", "metadata": {"output": "hi\n", "exit": 0, "truncated": false}, "title": "echo hi", "time": {"start": 10, "end": 12}})
+    );
+
+    let finish = m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage { input: 100, output: 20, ..Default::default() } });
+    let finish_parts = parts(finish.clone());
+    assert_eq!(finish_parts.len(), 1, "no files changed, no patch part");
+    assert_eq!(finish_parts[0]["type"], "step-finish");
+    assert_eq!(finish_parts[0]["reason"], "tool-calls");
+    assert_eq!(finish_parts[0]["tokens"], json!({"total": 120, "input": 100, "output": 20, "reasoning": 0, "cache": {"write": 0, "read": 0}}));
+    assert_eq!(finish_parts[0]["cost"], 0);
+    assert!(matches!(&finish[1], Out::StepDone { reason, .. } if reason == "tool-calls"));
+}
+
+#[test]
+fn a_step_that_changed_files_ends_with_a_patch_part() {
+    let mut m = PartMapper::new("ses_1");
+    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() });
+    let mut out = ToolOutput::new("hello.txt", "Wrote file successfully.", json!({}));
+    out.edited.push("/w/hello.txt".into());
+    let input = json!({"filePath": "/w/hello.txt", "content": "x"});
+    m.map(&Report::ToolDone { part: "prt_t".into(), call_id: "c".into(), tool: "write".into(), input: input.clone(), start: 1, end: 2, result: Ok(out) });
+    let err = parts(m.map(&Report::ToolDone { part: "prt_u".into(), call_id: "d".into(), tool: "edit".into(), input, start: 1, end: 2, result: Err("boom".into()) }));
+    assert_eq!(err[0]["state"]["status"], "error");
+    assert_eq!(err[0]["state"]["error"], "boom");
+    let finish = parts(m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage::default() }));
+    assert_eq!(finish.len(), 2);
+    assert_eq!(finish[1]["type"], "patch");
+    assert_eq!(finish[1]["files"], json!(["/w/hello.txt"]));
+    // The next step starts with a clean slate.
+    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into(), part: "prt_s2".into() });
+    assert_eq!(m.message_id(), "msg_2");
+    assert_eq!(parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default() })).len(), 1);
+}

@@ -1,0 +1,278 @@
+//! Permissions: whether a tool call may run, must wait for the user, or is refused.
+//!
+//! Rules come from the `permission` config and the agent (an ordered list;
+//! the last rule whose permission and pattern both match wins, `ask` when
+//! none does). A call that needs asking becomes a pending request, published
+//! as `permission.asked`; the call waits until a client replies `once`,
+//! `always` (which also approves the request's `always` patterns for the rest
+//! of the server's life) or `reject` (which also rejects the session's other
+//! pending requests, as OpenCode does).
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use utoipa::ToSchema;
+
+use crate::event::Bus;
+use crate::id::{self, Prefix};
+
+pub use crate::config::permission::{Action, Rule};
+
+/// OpenCode's wildcard match over the whole text: `*` is any run of
+/// characters (slashes included), `?` one character; a pattern ending in ` *`
+/// also matches without the trailing arguments (`git *` matches `git`).
+pub fn wildcard(text: &str, pattern: &str) -> bool {
+    let text = text.replace('\\', "/");
+    let pattern = pattern.replace('\\', "/");
+    if let Some(head) = pattern.strip_suffix(" *") {
+        if glob_match(text.as_bytes(), head.as_bytes()) {
+            return true;
+        }
+    }
+    glob_match(text.as_bytes(), pattern.as_bytes())
+}
+
+/// Iterative glob match with backtracking to the last `*`.
+fn glob_match(text: &[u8], pattern: &[u8]) -> bool {
+    let (mut t, mut p) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+            t += 1;
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// The action for `permission` on `pattern`: the last matching rule over all rulesets in order.
+pub fn evaluate(permission: &str, pattern: &str, rulesets: &[&[Rule]]) -> Action {
+    rulesets
+        .iter()
+        .flat_map(|r| r.iter())
+        .filter(|r| wildcard(permission, &r.permission) && wildcard(pattern, &r.pattern))
+        .last()
+        .map(|r| r.action)
+        .unwrap_or(Action::Ask)
+}
+
+/// What a tool asks to do.
+#[derive(Clone, Debug, Default)]
+pub struct AskInput {
+    pub permission: String,
+    pub patterns: Vec<String>,
+    /// Patterns an `always` reply approves from then on.
+    pub always: Vec<String>,
+    pub metadata: Value,
+    /// (messageID, callID) of the tool call asking.
+    pub tool: Option<(String, String)>,
+}
+
+impl AskInput {
+    pub fn new(permission: &str, patterns: Vec<String>, always: Vec<String>, metadata: Value) -> Self {
+        Self { permission: permission.into(), patterns, always, metadata, tool: None }
+    }
+}
+
+/// Why a call may not run, in the words OpenCode gives the model.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PermissionError {
+    #[error("The user rejected permission to use this specific tool call.")]
+    Rejected,
+    #[error("The user rejected permission to use this specific tool call with the following feedback: {0}")]
+    Corrected(String),
+    #[error("The user has specified a rule which prevents you from using this specific tool call. Here are some of the relevant rules {}", serde_json::to_string(.0).unwrap_or_default())]
+    Denied(Vec<Rule>),
+}
+
+/// Decides tool calls of a session.
+#[async_trait]
+pub trait Gate: Send + Sync {
+    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError>;
+}
+
+/// A gate that allows everything (tests, and agents configured with `"*": "allow"`).
+pub struct AllowAll;
+
+#[async_trait]
+impl Gate for AllowAll {
+    async fn ask(&self, _: &str, _: AskInput) -> Result<(), PermissionError> {
+        Ok(())
+    }
+}
+
+/// A client's answer to a pending request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    Once,
+    Always,
+    Reject,
+}
+
+struct Pending {
+    request: Value,
+    session_id: String,
+    permission: String,
+    patterns: Vec<String>,
+    always: Vec<String>,
+    ruleset: Vec<Rule>,
+    directory: Option<String>,
+    done: oneshot::Sender<Result<(), PermissionError>>,
+}
+
+/// The server's pending requests and the rules approved with `always`.
+pub struct Permissions {
+    bus: Bus,
+    pending: Mutex<Vec<(String, Pending)>>,
+    approved: Mutex<Vec<Rule>>,
+}
+
+impl Permissions {
+    pub fn new(bus: Bus) -> Arc<Self> {
+        Arc::new(Self { bus, pending: Mutex::new(Vec::new()), approved: Mutex::new(Vec::new()) })
+    }
+
+    /// The pending requests, oldest first, as `GET /permission` lists them.
+    pub fn list(&self) -> Vec<Value> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, p)| p.request.clone()).collect()
+    }
+
+    fn approved(&self) -> Vec<Rule> {
+        self.approved.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Answers a pending request; `None` when there is no such request.
+    pub fn reply(&self, request_id: &str, reply: Reply, message: Option<String>) -> Option<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let index = pending.iter().position(|(id, _)| id == request_id)?;
+        let (_, req) = pending.remove(index);
+        self.replied(&req, request_id, reply);
+        match reply {
+            Reply::Once => {
+                let _ = req.done.send(Ok(()));
+            }
+            Reply::Reject => {
+                let err = match message.filter(|m| !m.trim().is_empty()) {
+                    Some(m) => PermissionError::Corrected(m),
+                    None => PermissionError::Rejected,
+                };
+                let (same, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, p)| p.session_id == req.session_id);
+                *pending = rest;
+                let _ = req.done.send(Err(err));
+                for (id, other) in same {
+                    self.replied(&other, &id, Reply::Reject);
+                    let _ = other.done.send(Err(PermissionError::Rejected));
+                }
+            }
+            Reply::Always => {
+                {
+                    let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+                    approved.extend(req.always.iter().map(|p| Rule::new(&req.permission, p, Action::Allow)));
+                }
+                let _ = req.done.send(Ok(()));
+                let approved = self.approved();
+                let (now_allowed, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, p)| {
+                    p.session_id == req.session_id
+                        && p.patterns.iter().all(|pat| evaluate(&p.permission, pat, &[&p.ruleset, &approved]) == Action::Allow)
+                });
+                *pending = rest;
+                for (id, other) in now_allowed {
+                    self.replied(&other, &id, Reply::Always);
+                    let _ = other.done.send(Ok(()));
+                }
+            }
+        }
+        Some(())
+    }
+
+    fn replied(&self, req: &Pending, request_id: &str, reply: Reply) {
+        let props = json!({"sessionID": req.session_id, "requestID": request_id, "reply": reply});
+        self.bus.publish(req.directory.as_deref(), None, "permission.replied", props);
+    }
+
+    fn forget(&self, request_id: &str) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| id != request_id);
+    }
+}
+
+/// The gate of one session: its agent's rules, the approved ones, and the
+/// pending-request registry for what needs asking.
+pub struct SessionGate {
+    pub permissions: Arc<Permissions>,
+    pub ruleset: Vec<Rule>,
+    /// The session's directory, for the events' instance.
+    pub directory: Option<String>,
+}
+
+/// Removes a pending request whose waiting call was dropped (an abort).
+struct ForgetOnDrop<'a>(&'a Permissions, String);
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.forget(&self.1);
+    }
+}
+
+#[async_trait]
+impl Gate for SessionGate {
+    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
+        let approved = self.permissions.approved();
+        let mut needs_asking = false;
+        for pattern in &input.patterns {
+            match evaluate(&input.permission, pattern, &[&self.ruleset, &approved]) {
+                Action::Deny => {
+                    let relevant = self.ruleset.iter().filter(|r| wildcard(&input.permission, &r.permission)).cloned().collect();
+                    return Err(PermissionError::Denied(relevant));
+                }
+                Action::Ask => needs_asking = true,
+                Action::Allow => {}
+            }
+        }
+        if !needs_asking {
+            return Ok(());
+        }
+        let request_id = id::ascending(Prefix::Permission);
+        let mut request = json!({
+            "id": request_id,
+            "sessionID": session_id,
+            "permission": input.permission,
+            "patterns": input.patterns,
+            "metadata": input.metadata,
+            "always": input.always,
+        });
+        if let Some((message_id, call_id)) = &input.tool {
+            request["tool"] = json!({"messageID": message_id, "callID": call_id});
+        }
+        let (done, wait) = oneshot::channel();
+        let pending = Pending {
+            request: request.clone(),
+            session_id: session_id.to_string(),
+            permission: input.permission,
+            patterns: input.patterns,
+            always: input.always,
+            ruleset: self.ruleset.clone(),
+            directory: self.directory.clone(),
+            done,
+        };
+        self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).push((request_id.clone(), pending));
+        let _guard = ForgetOnDrop(&self.permissions, request_id);
+        self.permissions.bus.publish(self.directory.as_deref(), None, "permission.asked", request);
+        wait.await.unwrap_or(Err(PermissionError::Rejected))
+    }
+}
+
+#[cfg(test)]
+mod tests;

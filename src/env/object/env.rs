@@ -1,0 +1,386 @@
+//! [`ObjectEnv`]: the [`Env`] implementation over an opendal operator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use opendal::{EntryMode, ErrorKind, Operator};
+use tokio::sync::mpsc;
+
+use super::cache::ContentCache;
+use super::errors::{detail, env_error};
+use super::listing::{Change, ListingIndex, ObjectMeta};
+use super::location::{Location, Service};
+use super::options::ObjectArgs;
+use super::tree::CachedTree;
+use crate::env::*;
+use crate::search::stream::{self, StreamLimits};
+
+pub struct ObjectEnv {
+    op: Operator,
+    root: String,
+    pub(super) index: ListingIndex,
+    pub(super) cache: ContentCache,
+    pub(super) stats: Stats,
+    limits: StreamLimits,
+    /// Downloads under way, so concurrent searches fetch each object once.
+    inflight: Mutex<HashMap<String, Shared<BoxFuture<'static, EnvResult<Bytes>>>>>,
+}
+
+#[derive(Default)]
+pub(super) struct Stats {
+    pub hits: AtomicU64,
+    pub fetches: AtomicU64,
+}
+
+/// How the caches did, for logs, tests and benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    /// File contents served from the content cache.
+    pub hits: u64,
+    /// File contents fetched from the service for a search.
+    pub fetches: u64,
+    /// Full listings of the service.
+    pub listings: u64,
+    /// Bytes the content cache holds.
+    pub cached_bytes: u64,
+}
+
+impl ObjectEnv {
+    /// Opens `url` with settings from the process environment, and checks that
+    /// the bucket is there and the credentials work, so a mistake stops the
+    /// server at start with a message instead of failing every request.
+    pub async fn open(url: &str, args: &ObjectArgs) -> anyhow::Result<Self> {
+        Self::open_with(url, args, &|name| std::env::var(name).ok()).await
+    }
+
+    /// [`ObjectEnv::open`] with environment variables from `var`.
+    pub async fn open_with(url: &str, args: &ObjectArgs, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let location = Location::parse(url)?;
+        let root = location.url();
+        let op = location.operator(args, var).map_err(|e| anyhow!("cannot open {root}: {e}"))?;
+        check_access(&op, &location).await?;
+        let cache = match &args.object_cache_dir {
+            Some(dir) => ContentCache::disk(args.object_cache_size, &root, dir).map_err(|e| anyhow!("content cache: {e}"))?,
+            None => ContentCache::memory(args.object_cache_size, &root),
+        };
+        let limits = StreamLimits { concurrency: args.object_concurrency.max(1), ..StreamLimits::default() };
+        let index = ListingIndex::new(op.clone(), args.index_max_age());
+        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default() })
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.stats.hits.load(Ordering::Relaxed),
+            fetches: self.stats.fetches.load(Ordering::Relaxed),
+            listings: self.index.listings(),
+            cached_bytes: self.cache.used(),
+        }
+    }
+
+    /// Fetches an object's bytes from the service; a caller that asks for an
+    /// object already being fetched waits for that download instead.
+    pub(super) async fn fetch(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+        let download = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            let (op, path) = (self.op.clone(), path.clone());
+            inflight.entry(format!("{max_bytes}:{path}")).or_insert_with(|| download(op, path, max_bytes).boxed().shared()).clone()
+        };
+        let result = download.await;
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{max_bytes}:{path}"));
+        result
+    }
+
+    /// Whether any key lies below `path/` (or a folder or marker is there).
+    async fn is_dir(&self, path: &WorkspacePath) -> EnvResult<bool> {
+        if path.is_root() {
+            return Ok(true);
+        }
+        match self.op.list_with(&dir_key(path)).limit(1).await {
+            Ok(entries) => Ok(!entries.is_empty()),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
+            Err(e) => Err(env_error(e, &path.to_string())),
+        }
+    }
+
+    /// The metadata of a file, or `None` for a folder.
+    async fn head(&self, path: &WorkspacePath) -> EnvResult<Option<opendal::Metadata>> {
+        if path.is_root() {
+            return Ok(None);
+        }
+        match self.op.stat(path.as_str()).await {
+            Ok(m) if m.mode() == EntryMode::DIR => Ok(None),
+            Ok(m) => Ok(Some(m)),
+            // A prefix has no object of its own; some servers answer a HEAD on
+            // one with an error other than 404, so ask the listing either way.
+            Err(e) => match self.is_dir(path).await {
+                Ok(true) => Ok(None),
+                _ => Err(env_error(e, &path.to_string())),
+            },
+        }
+    }
+
+    /// Moves one object, the cheapest way the service allows.
+    async fn move_object(&self, from: &str, to: &str) -> EnvResult<()> {
+        let cap = self.op.info().full_capability();
+        let shown = format!("{from} -> {to}");
+        let err = |e| env_error(e, &shown);
+        if cap.rename {
+            return self.op.rename(from, to).await.map_err(err);
+        }
+        if cap.copy {
+            self.op.copy(from, to).await.map_err(err)?;
+        } else {
+            let data = self.op.read(from).await.map_err(err)?;
+            self.op.write(to, data).await.map_err(err)?;
+        }
+        self.op.delete(from).await.map_err(err)
+    }
+}
+
+async fn download(op: Operator, path: WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+    let buf = op.read(path.as_str()).await.map_err(|e| env_error(e, &path.to_string()))?;
+    if buf.len() as u64 > max_bytes {
+        return Err(EnvError::TooLarge { path: path.to_string(), size: buf.len() as u64, limit: max_bytes });
+    }
+    Ok(buf.to_bytes())
+}
+
+/// The opendal path of a folder: `a/b/`, or `/` for the root.
+fn dir_key(path: &WorkspacePath) -> String {
+    if path.is_root() { "/".to_string() } else { format!("{}/", path.as_str()) }
+}
+
+/// Lists the root once, turning the usual mistakes into messages that say what to fix.
+async fn check_access(op: &Operator, location: &Location) -> anyhow::Result<()> {
+    let err = match op.list_with("/").limit(1).await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let what = match location.service {
+        Service::Azblob => "container",
+        Service::Webdav { .. } => "folder",
+        _ => "bucket",
+    };
+    let credentials = match location.service {
+        Service::S3 => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        Service::Gcs => "GOOGLE_APPLICATION_CREDENTIALS",
+        Service::Azblob => "AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY",
+        Service::Webdav { .. } => "BURROW_WEBDAV_USERNAME and BURROW_WEBDAV_PASSWORD",
+        Service::Fs | Service::Memory => "the folder's permissions",
+    };
+    let detail = detail(&err);
+    let hint = if detail.contains("NoSuch") || detail.contains("NotFound") || err.kind() == ErrorKind::NotFound {
+        format!("the {what} {:?} does not exist", location.authority)
+    } else if err.kind() == ErrorKind::PermissionDenied {
+        format!("access denied; check {credentials}")
+    } else if err.is_temporary() || err.is_persistent() {
+        "the storage service cannot be reached".to_string()
+    } else {
+        "the storage service refused the request".to_string()
+    };
+    Err(anyhow!("cannot open {}: {hint} ({detail})", location.url()))
+}
+
+#[async_trait]
+impl Env for ObjectEnv {
+    fn kind(&self) -> &'static str {
+        "object"
+    }
+
+    fn root(&self) -> &str {
+        &self.root
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { exec: false, pty: false, watch: false, search: SearchBackend::CachedIndex }
+    }
+
+    /// Keys are lexical: a checked [`WorkspacePath`] cannot leave the prefix,
+    /// and object storage has no symlinks.
+    async fn confine(&self, _path: &WorkspacePath) -> EnvResult<()> {
+        Ok(())
+    }
+
+    async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
+        let key = dir_key(dir);
+        let prefix = if dir.is_root() { "" } else { key.as_str() };
+        let entries = self.op.list(&key).await.map_err(|e| env_error(e, &dir.to_string()))?;
+        // Services differ: a file system lists the folder itself, S3 does not;
+        // a key may also be a prefix. One name, one entry, folders first.
+        let mut found: BTreeMap<String, EntryKind> = BTreeMap::new();
+        for e in &entries {
+            let Some(rest) = e.path().strip_prefix(prefix) else { continue };
+            let is_dir = rest.ends_with('/') || e.metadata().mode() == EntryMode::DIR;
+            let name = rest.trim_end_matches('/');
+            // Keys may hold anything; only names a workspace path can carry are listed.
+            if matches!(name, "" | "." | "..") || name.contains(['/', '\\', '\0']) {
+                continue;
+            }
+            let kind = if is_dir { EntryKind::Directory } else { EntryKind::File };
+            let slot = found.entry(name.to_string()).or_insert(kind);
+            if kind == EntryKind::Directory {
+                *slot = kind;
+            }
+        }
+        if found.is_empty() && !dir.is_root() {
+            // Empty, missing, or a file: only a stat can tell. The listing
+            // worked, so a stat that fails otherwise (some servers cannot HEAD
+            // a leftover folder) still means there is nothing here.
+            match self.stat(dir).await {
+                Ok(m) if m.kind == EntryKind::File => return Err(EnvError::NotADirectory(dir.to_string())),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!("listing {dir}: nothing below it, and stat says {e}");
+                    return Err(EnvError::NotFound(dir.to_string()));
+                }
+            }
+        }
+        Ok(found.into_iter().map(|(name, kind)| DirEntry { name, kind }).collect())
+    }
+
+    async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata> {
+        Ok(match self.head(path).await? {
+            Some(m) => {
+                let meta = ObjectMeta::from_opendal(&m);
+                Metadata { kind: EntryKind::File, size: meta.size, modified_ms: meta.modified_ms.map(|ms| ms.max(0) as u64) }
+            }
+            None => Metadata { kind: EntryKind::Directory, size: 0, modified_ms: None },
+        })
+    }
+
+    async fn read(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+        let meta = self.head(path).await?.ok_or_else(|| EnvError::IsADirectory(path.to_string()))?;
+        let meta = ObjectMeta::from_opendal(&meta);
+        if meta.size > max_bytes {
+            return Err(EnvError::TooLarge { path: path.to_string(), size: meta.size, limit: max_bytes });
+        }
+        let validator = meta.validator();
+        if let Some(v) = &validator {
+            if let Some(bytes) = self.cache.get(path.as_str(), v).await {
+                return Ok(bytes);
+            }
+        }
+        let bytes = self.fetch(path, max_bytes).await?;
+        if let Some(v) = &validator {
+            self.cache.put(path.as_str(), v, bytes.clone()).await;
+        }
+        Ok(bytes)
+    }
+
+    async fn write(&self, path: &WorkspacePath, data: Bytes) -> EnvResult<()> {
+        if path.is_root() || self.is_dir(path).await? {
+            return Err(EnvError::IsADirectory(path.to_string()));
+        }
+        // A file cannot hold children; the index knows the files above.
+        if let Some(file) = path.ancestors().find(|a| !a.is_root() && self.index.read(|l| l.file(a).is_ok())) {
+            return Err(EnvError::NotADirectory(file.to_string()));
+        }
+        let size = data.len() as u64;
+        let written = self.op.write(path.as_str(), data).await.map_err(|e| env_error(e, &path.to_string()))?;
+        self.cache.remove(path.as_str()).await;
+        let meta = ObjectMeta { size, etag: written.etag().map(str::to_string), modified_ms: written.last_modified().map(|t| t.timestamp_millis()) };
+        self.index.apply(Change::Put(path.clone(), meta));
+        Ok(())
+    }
+
+    async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
+        if path.is_root() {
+            return Ok(());
+        }
+        self.op.create_dir(&dir_key(path)).await.map_err(|e| env_error(e, &path.to_string()))?;
+        self.index.apply(Change::Mkdir(path.clone()));
+        Ok(())
+    }
+
+    async fn remove(&self, path: &WorkspacePath) -> EnvResult<()> {
+        if path.is_root() {
+            return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
+        }
+        let shown = path.to_string();
+        match self.head(path).await? {
+            Some(_) => self.op.delete(path.as_str()).await.map_err(|e| env_error(e, &shown))?,
+            None => self.op.remove_all(&dir_key(path)).await.map_err(|e| env_error(e, &shown))?,
+        }
+        self.cache.remove(path.as_str()).await;
+        self.index.apply(Change::Remove(path.clone()));
+        Ok(())
+    }
+
+    /// Object stores have no rename: a file is copied and deleted, a folder
+    /// one object at a time, so a folder rename is not atomic there.
+    async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
+        if from.is_root() || to.is_root() || to.starts_with(from) {
+            return Err(EnvError::InvalidInput(format!("cannot move {from} to {to}")));
+        }
+        let moved: Vec<(WorkspacePath, u64)> = match self.head(from).await? {
+            Some(m) => {
+                self.move_object(from.as_str(), to.as_str()).await?;
+                vec![(to.clone(), m.content_length())]
+            }
+            None => {
+                let key = dir_key(from);
+                let entries = self.op.list_with(&key).recursive(true).await.map_err(|e| env_error(e, &from.to_string()))?;
+                let mut moved = Vec::new();
+                for e in entries.iter().filter(|e| !e.path().ends_with('/')) {
+                    let rel = e.path().strip_prefix(&key).unwrap_or(e.path());
+                    let dest = to.join_checked(rel)?;
+                    self.move_object(e.path(), dest.as_str()).await?;
+                    moved.push((dest, e.metadata().content_length()));
+                }
+                // Folders and markers left behind.
+                self.op.remove_all(&key).await.map_err(|e| env_error(e, &from.to_string()))?;
+                self.index.apply(Change::Mkdir(to.clone()));
+                moved
+            }
+        };
+        self.cache.remove(from.as_str()).await;
+        self.index.apply(Change::Remove(from.clone()));
+        for (path, size) in moved {
+            self.cache.remove(path.as_str()).await;
+            // No validator until the next listing: the first search fetches it.
+            self.index.apply(Change::Put(path, ObjectMeta { size, etag: None, modified_ms: None }));
+        }
+        Ok(())
+    }
+
+    async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
+        self.index.fresh().await?;
+        stream::walk(&CachedTree { env: self }, dir, self.limits).await
+    }
+
+    async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
+        self.index.fresh().await?;
+        let result = stream::grep(&CachedTree { env: self }, &req, self.limits).await;
+        let s = self.cache_stats();
+        tracing::debug!(hits = s.hits, fetches = s.fetches, listings = s.listings, cached_bytes = s.cached_bytes, "object search done (totals)");
+        result
+    }
+
+    async fn exec(&self, _req: ExecRequest) -> EnvResult<Process> {
+        Err(no_compute(&self.root, "run commands"))
+    }
+
+    async fn pty(&self, _req: PtyRequest) -> EnvResult<Pty> {
+        Err(no_compute(&self.root, "open terminals"))
+    }
+
+    async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
+        Ok(None)
+    }
+
+    async fn refresh(&self) -> EnvResult<()> {
+        self.index.invalidate();
+        Ok(())
+    }
+}
+
+fn no_compute(root: &str, what: &str) -> EnvError {
+    EnvError::Unsupported(format!(
+        "{what}: {root} is object storage, with no compute next to the data (files and search work; see GET /burrow/capabilities)"
+    ))
+}

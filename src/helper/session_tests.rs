@@ -1,0 +1,110 @@
+//! `helper serve` and its client [`RemoteEnv`], end to end over an in-memory
+//! pipe, against a temporary folder.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::remote::RemoteEnv;
+use super::serve::serve;
+use crate::env::*;
+
+fn p(s: &str) -> WorkspacePath {
+    WorkspacePath::from_relative(s).unwrap()
+}
+
+/// A helper serving `dir` in this process, and its client. The helper's
+/// answers pass through a relay task: aborting it cuts the connection.
+async fn session(dir: &std::path::Path) -> (RemoteEnv, tokio::task::JoinHandle<()>) {
+    let (client_out, helper_in) = tokio::io::duplex(1 << 16);
+    let (helper_out, mut relay_in) = tokio::io::duplex(1 << 16);
+    let (mut relay_out, client_in) = tokio::io::duplex(1 << 16);
+    let root = dir.to_string_lossy().into_owned();
+    tokio::spawn(async move { serve(&root, helper_in, helper_out).await });
+    let relay = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut relay_in, &mut relay_out).await;
+    });
+    let remote = RemoteEnv::connect(client_in, client_out).await.expect("greeting");
+    (remote, relay)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_through_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, _server) = session(dir.path()).await;
+    assert_eq!(env.root(), std::fs::canonicalize(dir.path()).unwrap().to_string_lossy());
+    env.write(&p("src/a.txt"), Bytes::from_static(b"hello\n")).await.unwrap();
+    assert_eq!(std::fs::read(dir.path().join("src/a.txt")).unwrap(), b"hello\n");
+    assert_eq!(&env.read(&p("src/a.txt"), 100).await.unwrap()[..], b"hello\n");
+    assert!(matches!(env.read(&p("src/a.txt"), 3).await, Err(EnvError::TooLarge { size: 6, limit: 3, .. })));
+    assert!(matches!(env.read(&p("missing"), 3).await, Err(EnvError::NotFound(_))));
+    let listing = env.list(&p("src")).await.unwrap();
+    assert_eq!(listing, vec![DirEntry { name: "a.txt".into(), kind: EntryKind::File }]);
+    assert_eq!(env.stat(&p("src")).await.unwrap().kind, EntryKind::Directory);
+    env.rename(&p("src/a.txt"), &p("b.txt")).await.unwrap();
+    assert!(dir.path().join("b.txt").exists());
+    env.mkdir_all(&p("x/y")).await.unwrap();
+    env.remove(&p("x")).await.unwrap();
+    assert!(!dir.path().join("x").exists());
+    std::os::unix::fs::symlink("/etc", dir.path().join("out")).unwrap();
+    assert!(matches!(env.confine(&p("out/passwd")).await, Err(EnvError::Escape(_))));
+    assert!(matches!(env.read(&p("out/passwd"), 1 << 20).await, Err(EnvError::Escape(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_through_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "fn needle() {}\n").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("target")).unwrap();
+    std::fs::write(dir.path().join("target/out.rs"), "fn needle() {}\n").unwrap();
+    let (env, _server) = session(dir.path()).await;
+    let paths: Vec<String> = env.walk(&WorkspacePath::root()).await.unwrap().into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, vec![".gitignore", "src", "src/lib.rs"]);
+    let found = env.grep(GrepRequest::new(&WorkspacePath::root(), "needle", 10)).await.unwrap();
+    assert_eq!(found.matches.len(), 1);
+    assert_eq!(found.matches[0].path, "src/lib.rs");
+    assert!(matches!(env.grep(GrepRequest::new(&WorkspacePath::root(), "(", 10)).await, Err(EnvError::InvalidInput(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_stream_exit_and_die() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, _server) = session(dir.path()).await;
+    let mut req = ExecRequest::shell("cat; echo err >&2; exit 3", WorkspacePath::root());
+    req.stdin = Some(Bytes::from_static(b"piped"));
+    let out = env.exec(req).await.unwrap().collect(1 << 20, None).await.unwrap();
+    assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"piped"[..], &b"err\n"[..]));
+    assert_eq!(out.status.unwrap().code, Some(3));
+
+    let marker = dir.path().join("started");
+    let cmd = format!("touch {}; sleep 300 & sleep 300", marker.display());
+    let sleeper = env.exec(ExecRequest::shell(cmd, WorkspacePath::root())).await.unwrap();
+    while !marker.exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sleeper.control.kill().await.unwrap();
+    let status = sleeper.exit.await.unwrap();
+    assert!(!status.success(), "killed: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_watched_and_a_lost_session_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.txt"), "x").unwrap();
+    let (env, relay) = session(dir.path()).await;
+    let mut events = env.watch().await.unwrap().expect("a watcher");
+    // Reading (a walk, a search) changes nothing and must not look like a change.
+    assert_eq!(std::fs::read(dir.path().join("old.txt")).unwrap(), b"x");
+    env.walk(&WorkspacePath::root()).await.unwrap();
+    std::fs::write(dir.path().join("new.txt"), "x").unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(30), events.recv()).await.unwrap().unwrap();
+    assert_eq!(event, WatchEvent::Changed(vec![p("new.txt")]), "the first event is the write");
+    relay.abort();
+    let _ = relay.await;
+    // The helper's end of the pipe is gone: everything fails clearly, nothing hangs.
+    let err = env.list(&WorkspacePath::root()).await.unwrap_err();
+    assert!(matches!(err, EnvError::Unavailable(_)), "{err:?}");
+    assert!(!env.is_alive());
+}

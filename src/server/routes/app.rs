@@ -1,0 +1,133 @@
+//! What the TUI asks about at start-up: agents, commands, skills, and the
+//! status of services Burrow does not run (LSP, MCP, formatters, workspaces,
+//! the OpenCode console), which are answered truthfully as empty.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::config::{agent_paths, load};
+use super::DirectoryParams;
+use crate::config::agent::{self, Agent};
+use crate::config::command::{self, Command, Skill};
+use crate::error::{ApiResult, ErrorBody};
+use crate::server::extract::Ctx;
+use crate::server::AppState;
+
+#[utoipa::path(get, path = "/agent", tag = "app", operation_id = "app.agents", params(DirectoryParams),
+    responses((status = 200, description = "List of agents", body = Vec<Agent>), (status = 400, body = ErrorBody)))]
+pub async fn agents(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Vec<Agent>>> {
+    let c = load(&st, &inst).await?;
+    Ok(Json(agent::list(&c, &agent_paths(&st, &inst))))
+}
+
+#[utoipa::path(get, path = "/command", tag = "command", operation_id = "command.list", params(DirectoryParams),
+    responses((status = 200, description = "List of commands", body = Vec<Command>), (status = 400, body = ErrorBody)))]
+pub async fn commands(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Vec<Command>>> {
+    let c = load(&st, &inst).await?;
+    Ok(Json(command::list(&c, &inst.project.worktree)))
+}
+
+#[utoipa::path(get, path = "/skill", tag = "app", operation_id = "app.skills", params(DirectoryParams),
+    responses((status = 200, description = "List of skills", body = Vec<Skill>)))]
+pub async fn skills(_ctx: Ctx) -> Json<Vec<Skill>> {
+    Json(command::skills())
+}
+
+#[utoipa::path(get, path = "/lsp", tag = "lsp", operation_id = "lsp.status", params(DirectoryParams),
+    responses((status = 200, description = "LSP server status", body = Vec<Object>)))]
+pub async fn lsp(_ctx: Ctx) -> Json<Vec<Value>> {
+    // Burrow runs no language servers.
+    Json(Vec::new())
+}
+
+#[utoipa::path(get, path = "/formatter", tag = "formatter", operation_id = "formatter.status", params(DirectoryParams),
+    responses((status = 200, description = "Formatter status", body = Vec<Object>)))]
+pub async fn formatter(_ctx: Ctx) -> Json<Vec<Value>> {
+    // Burrow runs no formatters.
+    Json(Vec::new())
+}
+
+#[utoipa::path(get, path = "/mcp", tag = "mcp", operation_id = "mcp.status", params(DirectoryParams),
+    responses((status = 200, description = "MCP server status", body = Object)))]
+pub async fn mcp(_ctx: Ctx) -> Json<Map<String, Value>> {
+    // No MCP servers are connected.
+    Json(Map::new())
+}
+
+#[utoipa::path(get, path = "/experimental/resource", tag = "experimental", operation_id = "experimental.resource.list", params(DirectoryParams),
+    responses((status = 200, description = "MCP resources", body = Object)))]
+pub async fn resources(_ctx: Ctx) -> Json<Map<String, Value>> {
+    Json(Map::new())
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentalCapabilities {
+    pub background_subagents: bool,
+}
+
+#[utoipa::path(get, path = "/experimental/capabilities", tag = "experimental", operation_id = "experimental.capabilities.get", params(DirectoryParams),
+    responses((status = 200, body = ExperimentalCapabilities)))]
+pub async fn capabilities(_ctx: Ctx) -> Json<ExperimentalCapabilities> {
+    Json(ExperimentalCapabilities { background_subagents: false })
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsoleState {
+    pub console_managed_providers: Vec<String>,
+    pub switchable_org_count: u32,
+}
+
+#[utoipa::path(get, path = "/experimental/console", tag = "experimental", operation_id = "experimental.console.get", params(DirectoryParams),
+    responses((status = 200, body = ConsoleState)))]
+pub async fn console(_ctx: Ctx) -> Json<ConsoleState> {
+    // Not signed in to the OpenCode console.
+    Json(ConsoleState { console_managed_providers: Vec::new(), switchable_org_count: 0 })
+}
+
+#[utoipa::path(get, path = "/experimental/workspace", tag = "experimental", operation_id = "experimental.workspace.list", params(DirectoryParams),
+    responses((status = 200, description = "Workspaces", body = Vec<Object>)))]
+pub async fn workspaces(_ctx: Ctx) -> Json<Vec<Value>> {
+    // One workspace per server: there are no extra ones to switch to.
+    Json(Vec::new())
+}
+
+#[utoipa::path(get, path = "/experimental/workspace/status", tag = "experimental", operation_id = "experimental.workspace.status", params(DirectoryParams),
+    responses((status = 200, description = "Workspace status", body = Vec<Object>)))]
+pub async fn workspace_status(_ctx: Ctx) -> Json<Vec<Value>> {
+    Json(Vec::new())
+}
+
+#[utoipa::path(get, path = "/experimental/tool/ids", tag = "tool", operation_id = "tool.ids", params(DirectoryParams),
+    responses((status = 200, description = "Tool ids", body = Vec<String>)))]
+pub async fn tool_ids(_ctx: Ctx) -> Json<Vec<&'static str>> {
+    // The tools OpenCode's agents know by name; permission rules refer to them.
+    Json(vec!["invalid", "question", "bash", "read", "glob", "grep", "edit", "write", "task", "webfetch", "todowrite", "websearch", "skill", "apply_patch"])
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectDirectory {
+    pub directory: String,
+}
+
+#[utoipa::path(get, path = "/project/{projectID}/directories", tag = "project", operation_id = "project.directories",
+    params(DirectoryParams, ("projectID" = String, Path)),
+    responses((status = 200, body = Vec<ProjectDirectory>)))]
+pub async fn project_directories(State(st): State<Arc<AppState>>, _ctx: Ctx, Path(id): Path<String>) -> Json<Vec<ProjectDirectory>> {
+    // A git project's directory is its worktree; the global project has none.
+    let dirs = st
+        .instances
+        .projects()
+        .await
+        .into_iter()
+        .filter(|p| p.id == id && p.vcs.is_some())
+        .map(|p| ProjectDirectory { directory: p.worktree })
+        .collect();
+    Json(dirs)
+}

@@ -1,0 +1,141 @@
+//! A session's messages: the paged history, one message, deleting one, and
+//! the user's shell commands.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json as JsonBody;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::session::{check_id, require};
+use super::DirectoryParams;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::protocol::message::{MessageWithParts, ModelRef};
+use crate::server::extract::{Ctx, Json, Path, Query};
+use crate::server::AppState;
+use crate::session::events::Scope;
+use crate::session::shell::{self, ShellRequest};
+use crate::session::store::Cursor;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct MessagesParams {
+    directory: Option<String>,
+    workspace: Option<String>,
+    /// The newest this many messages; 0 or absent means all of them.
+    limit: Option<u64>,
+    /// The cursor of the next (older) page, from `X-Next-Cursor` or `Link`.
+    before: Option<String>,
+}
+
+/// Messages oldest first. With a `limit` and older messages left, the
+/// response carries the next page's cursor in `X-Next-Cursor` and `Link`.
+#[utoipa::path(get, path = "/session/{sessionID}/message", tag = "session", operation_id = "session.messages",
+    params(("sessionID" = String, Path), MessagesParams),
+    responses((status = 200, body = Vec<MessageWithParts>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<MessagesParams>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+    check_id(&id, "ses", "sessionID")?;
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(_) if q.limit.is_none() => return Err(ApiError::bad_request("before needs a limit")),
+        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| ApiError::bad_request("before is not a cursor from X-Next-Cursor"))?),
+    };
+    let limit = q.limit.filter(|&l| l > 0).map(|l| l as usize);
+    let page = st.sessions.store.messages(&id, limit, before).await?;
+    let (Some(next), Some(limit)) = (page.next, limit) else {
+        return Ok(JsonBody(page.messages).into_response());
+    };
+    let cursor = next.encode();
+    let link = format!("<{}>; rel=\"next\"", next_url(&uri, &headers, limit, &cursor));
+    let mut res = JsonBody(page.messages).into_response();
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Link, X-Next-Cursor"));
+    if let Ok(v) = HeaderValue::from_str(&link) {
+        h.insert(header::LINK, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&cursor) {
+        h.insert("x-next-cursor", v);
+    }
+    Ok(res)
+}
+
+/// This request's URL with `limit` and `before` set to the next page.
+fn next_url(uri: &Uri, headers: &HeaderMap, limit: usize, cursor: &str) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let mut pairs: Vec<(String, String)> = uri.query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    pairs.retain(|(k, _)| k != "limit" && k != "before");
+    pairs.push(("limit".into(), limit.to_string()));
+    pairs.push(("before".into(), cursor.to_string()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!("http://{host}{}?{query}", uri.path())
+}
+
+#[utoipa::path(get, path = "/session/{sessionID}/message/{messageID}", tag = "session", operation_id = "session.message",
+    params(("sessionID" = String, Path), ("messageID" = String, Path), DirectoryParams),
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(State(st): State<Arc<AppState>>, Path((id, message_id)): Path<(String, String)>) -> ApiResult<JsonBody<MessageWithParts>> {
+    check_id(&id, "ses", "sessionID")?;
+    check_id(&message_id, "msg", "messageID")?;
+    Ok(JsonBody(st.sessions.store.message(&id, &message_id).await?))
+}
+
+/// Deletes a message and its parts; refused while the session works.
+#[utoipa::path(delete, path = "/session/{sessionID}/message/{messageID}", tag = "session", operation_id = "session.deleteMessage",
+    params(("sessionID" = String, Path), ("messageID" = String, Path), DirectoryParams),
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path((id, message_id)): Path<(String, String)>) -> ApiResult<JsonBody<bool>> {
+    require(&st, &id).await?;
+    check_id(&message_id, "msg", "messageID")?;
+    if st.sessions.runs.is_busy(&id) {
+        return Err(crate::session::error::busy(&id));
+    }
+    st.sessions.store.remove_message(&Scope::of(&inst), &id, &message_id).await?;
+    Ok(JsonBody(true))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ShellModel {
+    #[serde(rename = "providerID")]
+    provider_id: String,
+    #[serde(rename = "modelID")]
+    model_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ShellBody {
+    /// The id to give the user message.
+    #[serde(rename = "messageID")]
+    message_id: Option<String>,
+    agent: String,
+    model: Option<ShellModel>,
+    /// A command line for the user's shell.
+    command: String,
+}
+
+/// Runs a command in the request's directory with the user's shell and
+/// records it in the session. Answers when the command has ended.
+#[utoipa::path(post, path = "/session/{sessionID}/shell", tag = "session", operation_id = "session.shell",
+    params(("sessionID" = String, Path), DirectoryParams), request_body = ShellBody,
+    responses((status = 200, description = "The assistant message with the bash tool part", body = MessageWithParts),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 501, description = "The environment cannot run commands", body = ErrorBody)))]
+pub async fn shell(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<ShellBody>) -> ApiResult<JsonBody<MessageWithParts>> {
+    let session = require(&st, &id).await?;
+    if let Some(m) = &body.message_id {
+        check_id(m, "msg", "messageID")?;
+    }
+    if body.agent.trim().is_empty() {
+        return Err(ApiError::bad_request("agent must name an agent"));
+    }
+    let req = ShellRequest {
+        agent: body.agent,
+        command: body.command,
+        model: body.model.map(|m| ModelRef { provider_id: m.provider_id, model_id: m.model_id, variant: None }),
+        message_id: body.message_id,
+    };
+    Ok(JsonBody(shell::run(st.sessions.clone(), st.env.clone(), inst, session, req).await?))
+}

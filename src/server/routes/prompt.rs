@@ -1,0 +1,68 @@
+//! Prompting a session: `POST /session/{id}/message` (answers with the last
+//! assistant message when the turn is over), `prompt_async` (204 at once),
+//! and the aliases other clients use (CodeTether's `prompt` and `interrupt`).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json as JsonBody;
+
+use super::session::{abort as abort_session, check_id, require};
+use super::DirectoryParams;
+use crate::agent::input::PromptBody;
+use crate::error::{ApiResult, ErrorBody};
+use crate::protocol::message::MessageWithParts;
+use crate::server::extract::{Ctx, Json, Path};
+use crate::server::AppState;
+use crate::session::prompt;
+
+async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> ApiResult<crate::protocol::session::Session> {
+    let session = require(st, id).await?;
+    if let Some(m) = &body.message_id {
+        check_id(m, "msg", "messageID")?;
+    }
+    let _ = ctx;
+    Ok(session)
+}
+
+/// Sends a message and waits for the agent's answer. Provider failures do
+/// not fail the request: they are in the answer's `info.error`.
+#[utoipa::path(post, path = "/session/{sessionID}/message", tag = "session", operation_id = "session.prompt",
+    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Value, description = "parts, model (object or \"provider/model\"), agent, system, noReply"),
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<JsonBody<MessageWithParts>> {
+    let session = start(&st, &ctx, &id, &body).await?;
+    Ok(JsonBody(prompt::run(st.clone(), ctx.0, session, body).await?))
+}
+
+/// Sends a message and answers at once; the turn goes on in the background.
+#[utoipa::path(post, path = "/session/{sessionID}/prompt_async", tag = "session", operation_id = "session.prompt_async",
+    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Value),
+    responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<StatusCode> {
+    let session = start(&st, &ctx, &id, &body).await?;
+    let inst = ctx.0;
+    tokio::spawn(async move {
+        if let Err(e) = prompt::run(st, inst, session, body).await {
+            tracing::warn!("background prompt failed: {}", e.message);
+        }
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// CodeTether's name for `prompt_async`.
+#[utoipa::path(post, path = "/session/{sessionID}/prompt", tag = "session", operation_id = "session.prompt_alias",
+    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Value),
+    responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn prompt_alias(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, body: Json<PromptBody>) -> ApiResult<StatusCode> {
+    prompt_async(st, ctx, id, body).await
+}
+
+/// CodeTether's name for `abort`.
+#[utoipa::path(post, path = "/session/{sessionID}/interrupt", tag = "session", operation_id = "session.interrupt",
+    params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
+pub async fn interrupt(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> ApiResult<JsonBody<bool>> {
+    abort_session(st, ctx, id).await
+}

@@ -1,0 +1,253 @@
+//! Sessions: list, create, read, change, delete, children, status, todos,
+//! diffs and abort.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json as JsonBody;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::DirectoryParams;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::protocol::message::Message;
+use crate::protocol::session::{PermissionRule, Session, SessionModel, SessionStatus, SnapshotFileDiff, Todo};
+use crate::server::extract::{Ctx, Json, OptionalJson, Path, Query};
+use crate::server::AppState;
+use crate::session::error::StoreError;
+use crate::session::events::Scope;
+use crate::session::service::NewSession;
+use crate::session::store::SessionFilter;
+
+/// A path parameter must carry its kind's prefix (`ses`, `msg`, `prt`).
+/// OpenCode answers a 500 for `garbage`; a bad id is the client's mistake.
+pub fn check_id(value: &str, prefix: &str, field: &str) -> ApiResult<()> {
+    if value.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("Expected a string starting with \"{prefix}\", got \"{value}\" at [\"{field}\"]")))
+    }
+}
+
+/// The session a path names, or the 404 OpenCode gives.
+pub async fn require(st: &AppState, id: &str) -> ApiResult<Session> {
+    check_id(id, "ses", "sessionID")?;
+    Ok(st.sessions.store.session(id).await?)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParams {
+    /// Only sessions of this directory (unless `scope=project` or `path` is given).
+    directory: Option<String>,
+    workspace: Option<String>,
+    /// `project`: every session of the project, whatever its directory.
+    scope: Option<String>,
+    /// Only sessions at this path below the worktree, or below it.
+    path: Option<String>,
+    /// Only sessions without a parent.
+    roots: Option<bool>,
+    /// Only sessions updated at or after this time (ms).
+    start: Option<u64>,
+    /// Only sessions whose title contains this text.
+    search: Option<String>,
+    /// At most this many (default 100).
+    limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/session", tag = "session", operation_id = "session.list", params(ListParams),
+    responses((status = 200, description = "List of sessions", body = Vec<Session>), (status = 400, body = ErrorBody)))]
+pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<ListParams>) -> ApiResult<JsonBody<Vec<Session>>> {
+    let project_scope = q.scope.as_deref() == Some("project");
+    let filter = SessionFilter {
+        project_id: inst.project.id.clone(),
+        directory: (q.directory.is_some() && !project_scope).then(|| inst.directory.clone()),
+        path: q.path,
+        roots: q.roots.unwrap_or(false),
+        start: q.start,
+        search: q.search,
+        limit: q.limit.map(|l| l as usize),
+    };
+    Ok(JsonBody(st.sessions.store.sessions(filter).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CreateBody {
+    #[serde(rename = "parentID")]
+    parent_id: Option<String>,
+    title: Option<String>,
+    agent: Option<String>,
+    model: Option<SessionModel>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    permission: Option<Vec<PermissionRule>>,
+    #[serde(rename = "workspaceID")]
+    workspace_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/session", tag = "session", operation_id = "session.create", params(DirectoryParams),
+    request_body(content = Option<CreateBody>, description = "Optional; an empty body creates a root session"),
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody)))]
+pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJson(body): OptionalJson<CreateBody>) -> ApiResult<JsonBody<Session>> {
+    if let Some(parent) = &body.parent_id {
+        check_id(parent, "ses", "parentID")?;
+    }
+    if let Some(w) = &body.workspace_id {
+        check_id(w, "wrk", "workspaceID")?;
+    }
+    let input = NewSession {
+        parent_id: body.parent_id,
+        title: body.title,
+        agent: body.agent,
+        model: body.model,
+        metadata: body.metadata,
+        permission: body.permission,
+        workspace_id: body.workspace_id,
+    };
+    Ok(JsonBody(st.sessions.create(&inst, input).await?))
+}
+
+#[utoipa::path(get, path = "/session/status", tag = "session", operation_id = "session.status", params(DirectoryParams),
+    responses((status = 200, description = "The status of every working session; idle ones are absent", body = BTreeMap<String, SessionStatus>)))]
+pub async fn status(State(st): State<Arc<AppState>>) -> JsonBody<BTreeMap<String, SessionStatus>> {
+    JsonBody(st.sessions.runs.statuses())
+}
+
+/// `GET /session/{id}`: the session, plus its run status (a Burrow extension
+/// that bridges such as CodeTether read instead of polling `/session/status`).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SessionWithStatus {
+    #[serde(flatten)]
+    pub session: Session,
+    pub status: SessionStatus,
+}
+
+#[utoipa::path(get, path = "/session/{sessionID}", tag = "session", operation_id = "session.get", params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = SessionWithStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<SessionWithStatus>> {
+    let session = require(&st, &id).await?;
+    let status = st.sessions.runs.statuses().remove(&session.id).unwrap_or(SessionStatus::Idle);
+    Ok(JsonBody(SessionWithStatus { session, status }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UpdateTime {
+    archived: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UpdateBody {
+    title: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Rules added after the session's own (later rules win).
+    permission: Option<Vec<PermissionRule>>,
+    time: Option<UpdateTime>,
+}
+
+/// Each field changes the session on its own and publishes its own
+/// `session.updated`, in this order, as OpenCode does.
+#[utoipa::path(patch, path = "/session/{sessionID}", tag = "session", operation_id = "session.update", params(("sessionID" = String, Path), DirectoryParams),
+    request_body = UpdateBody,
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<UpdateBody>) -> ApiResult<JsonBody<Session>> {
+    require(&st, &id).await?;
+    let (store, scope) = (&st.sessions.store, Scope::of(&inst));
+    let mut session = None;
+    if let Some(title) = body.title {
+        session = Some(store.update_session(&scope, &id, move |s| s.title = title).await?);
+    }
+    if let Some(metadata) = body.metadata {
+        let change = move |s: &mut Session| {
+            s.metadata = Some(metadata);
+            s.time.updated = crate::now_ms();
+        };
+        session = Some(store.update_session(&scope, &id, change).await?);
+    }
+    if let Some(rules) = body.permission {
+        let change = move |s: &mut Session| {
+            s.permission.get_or_insert_with(Vec::new).extend(rules);
+            s.time.updated = crate::now_ms();
+        };
+        session = Some(store.update_session(&scope, &id, change).await?);
+    }
+    if let Some(archived) = body.time.and_then(|t| t.archived) {
+        session = Some(store.update_session(&scope, &id, move |s| s.time.archived = Some(archived)).await?);
+    }
+    match session {
+        Some(s) => Ok(JsonBody(s)),
+        None => Ok(JsonBody(store.session(&id).await?)),
+    }
+}
+
+/// Deletes the session and its children, stopping whatever runs in them.
+#[utoipa::path(delete, path = "/session/{sessionID}", tag = "session", operation_id = "session.delete", params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<bool>> {
+    require(&st, &id).await?;
+    st.sessions.delete(&Scope::of(&inst), &id).await?;
+    Ok(JsonBody(true))
+}
+
+#[utoipa::path(get, path = "/session/{sessionID}/children", tag = "session", operation_id = "session.children", params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = Vec<Session>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn children(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Vec<Session>>> {
+    check_id(&id, "ses", "sessionID")?;
+    Ok(JsonBody(st.sessions.store.children(&id).await?))
+}
+
+#[utoipa::path(get, path = "/session/{sessionID}/todo", tag = "session", operation_id = "session.todo", params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = Vec<Todo>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn todo(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Vec<Todo>>> {
+    check_id(&id, "ses", "sessionID")?;
+    Ok(JsonBody(st.sessions.store.todos(&id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct DiffParams {
+    directory: Option<String>,
+    workspace: Option<String>,
+    /// The diff of one user message's turn instead of the whole session's.
+    #[serde(rename = "messageID")]
+    message_id: Option<String>,
+}
+
+/// The files the session (or one turn of it) changed. Like OpenCode, an
+/// unknown session has no changes rather than a 404.
+#[utoipa::path(get, path = "/session/{sessionID}/diff", tag = "session", operation_id = "session.diff", params(("sessionID" = String, Path), DiffParams),
+    responses((status = 200, body = Vec<SnapshotFileDiff>), (status = 400, body = ErrorBody)))]
+pub async fn diff(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<DiffParams>) -> ApiResult<JsonBody<Vec<SnapshotFileDiff>>> {
+    check_id(&id, "ses", "sessionID")?;
+    if let Some(m) = &q.message_id {
+        check_id(m, "msg", "messageID")?;
+    }
+    let store = &st.sessions.store;
+    let diffs = match (store.session(&id).await, q.message_id) {
+        (Err(StoreError::NotFound(_)), _) => None,
+        (Err(e), _) => return Err(e.into()),
+        (Ok(_), Some(message_id)) => match store.message(&id, &message_id).await {
+            Ok(m) => match m.info {
+                Message::User(u) => u.summary.map(|s| s.diffs),
+                Message::Assistant(_) => None,
+            },
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
+        (Ok(session), None) => session.summary.and_then(|s| s.diffs),
+    };
+    Ok(JsonBody(diffs.unwrap_or_default()))
+}
+
+/// Stops the session's shell command (or agent turn) and answers once it has
+/// wound down. Like OpenCode, an idle or unknown session still answers `true`.
+#[utoipa::path(post, path = "/session/{sessionID}/abort", tag = "session", operation_id = "session.abort", params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
+pub async fn abort(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<bool>> {
+    check_id(&id, "ses", "sessionID")?;
+    st.sessions.runs.abort(&Scope::of(&inst), &id).await;
+    Ok(JsonBody(true))
+}

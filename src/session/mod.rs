@@ -1,0 +1,13 @@
+//! Sessions: the store (SQLite), the runs that hold a session while they
+//! work, and the runners (the user's shell commands now, agent turns later).
+
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod output;
+pub mod prompt;
+pub mod runs;
+pub mod service;
+pub mod shell;
+pub mod slug;
+pub mod store;

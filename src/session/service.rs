@@ -1,0 +1,185 @@
+//! `Sessions`: the store and the runs together, and the rules OpenCode applies
+//! when it creates, changes and deletes sessions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::db::Db;
+use super::error::{StoreError, StoreResult};
+use super::events::Scope;
+use super::runs::Runs;
+use super::store::Store;
+use super::{output, slug};
+use crate::event::Bus;
+use crate::id::{self, Prefix};
+use crate::protocol::message::ModelRef;
+use crate::protocol::session::{PermissionRule, Session, SessionModel, SessionTime, Tokens};
+use crate::server::instance::Instance;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "burrow.db";
+
+/// How long spooled full outputs are kept.
+const SPOOL_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The model a message names when neither the request, the session nor an
+/// earlier message chose one (OpenCode's default with no provider configured).
+pub fn default_model() -> ModelRef {
+    ModelRef { provider_id: "opencode".into(), model_id: "big-pickle".into(), variant: None }
+}
+
+/// What `POST /session` may set.
+#[derive(Clone, Debug, Default)]
+pub struct NewSession {
+    pub parent_id: Option<String>,
+    pub title: Option<String>,
+    pub agent: Option<String>,
+    pub model: Option<SessionModel>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub permission: Option<Vec<PermissionRule>>,
+    pub workspace_id: Option<String>,
+}
+
+pub struct Sessions {
+    pub store: Store,
+    pub runs: Arc<Runs>,
+    data_dir: PathBuf,
+}
+
+impl Sessions {
+    /// Opens the database under `data_dir` and settles what a previous server
+    /// left unfinished.
+    pub async fn open(data_dir: &Path, bus: Bus) -> StoreResult<Arc<Self>> {
+        let path = data_dir.join(DB_FILE);
+        let db = tokio::task::spawn_blocking(move || Db::open(&path))
+            .await
+            .map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
+        let store = Store::new(db, bus.clone());
+        let repaired = store.settle_interrupted().await?;
+        if repaired > 0 {
+            tracing::info!(parts = repaired, "marked tool calls cut short by the last shutdown as failed");
+        }
+        let spool = data_dir.join(output::SPOOL_DIR);
+        tokio::task::spawn_blocking(move || remove_old_files(&spool, SPOOL_RETENTION));
+        Ok(Arc::new(Self { store, runs: Runs::new(bus), data_dir: data_dir.to_path_buf() }))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Creates a session in the request's directory.
+    pub async fn create(&self, inst: &Instance, input: NewSession) -> StoreResult<Session> {
+        let now = crate::now_ms();
+        let title = input.title.unwrap_or_else(|| {
+            let prefix = if input.parent_id.is_some() { "Child session - " } else { "New session - " };
+            format!("{prefix}{}", iso_time(now))
+        });
+        let session = Session {
+            id: id::descending(Prefix::Session),
+            slug: slug::create(),
+            project_id: inst.project.id.clone(),
+            workspace_id: input.workspace_id,
+            directory: inst.directory.clone(),
+            path: Some(relative(&inst.project.worktree, &inst.directory)),
+            parent_id: input.parent_id,
+            summary: None,
+            cost: 0.0,
+            tokens: Tokens::default(),
+            share: None,
+            title,
+            agent: input.agent,
+            model: input.model,
+            version: crate::OPENCODE_VERSION.to_string(),
+            metadata: input.metadata,
+            time: SessionTime { created: now, updated: now, compacting: None, archived: None },
+            permission: input.permission,
+            revert: None,
+        };
+        self.store.create_session(&Scope::of(inst), session).await
+    }
+
+    /// Stops whatever runs in the session and its children, then deletes them.
+    pub async fn delete(&self, scope: &Scope, id: &str) -> StoreResult<Vec<Session>> {
+        for session_id in self.store.tree(id).await? {
+            if self.runs.is_busy(&session_id) {
+                self.runs.abort(scope, &session_id).await;
+            }
+        }
+        self.store.delete_session(scope, id).await
+    }
+
+    /// The model a new message in this session uses when the request names none:
+    /// the session's, else the last user message's, else the default.
+    pub async fn model_for(&self, session: &Session) -> StoreResult<ModelRef> {
+        if let Some(m) = &session.model {
+            let variant = m.variant.clone().filter(|v| v != "default");
+            return Ok(ModelRef { provider_id: m.provider_id.clone(), model_id: m.id.clone(), variant });
+        }
+        Ok(self.store.last_user_model(&session.id).await?.unwrap_or_else(default_model))
+    }
+}
+
+/// `directory` relative to `worktree`, `/`-separated ("" when equal).
+fn relative(worktree: &str, directory: &str) -> String {
+    let root = worktree.trim_end_matches('/');
+    match directory.strip_prefix(root) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/').to_string(),
+        _ => directory.trim_start_matches('/').to_string(),
+    }
+}
+
+/// Milliseconds since the epoch as JavaScript's `toISOString()` prints them.
+pub fn iso_time(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+fn remove_old_files(dir: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let old = entry.metadata().and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default() > age).unwrap_or(false);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_time_matches_javascript() {
+        // From the reference captures: "New session - 2026-11-21T05:37:39.145Z".
+        assert_eq!(iso_time(1795239459145), "2026-11-21T05:37:39.145Z");
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn paths_relative_to_the_worktree() {
+        assert_eq!(relative("/tmp/ocproj", "/tmp/ocproj"), "");
+        assert_eq!(relative("/tmp/ocproj", "/tmp/ocproj/src"), "src");
+        assert_eq!(relative("/", "/tmp/gone_dir"), "tmp/gone_dir");
+        assert_eq!(relative("/tmp/oc", "/tmp/ocproj"), "tmp/ocproj");
+    }
+}

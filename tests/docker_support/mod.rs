@@ -1,0 +1,209 @@
+//! Shared by the Docker tests: the daemon and test image check, the `docker`
+//! command line (to look inside containers behind Burrow's back), the static
+//! helper build, and a fixture tree.
+//!
+//! Without a Docker daemon or the test image (`tests/support/services.sh`
+//! provides both) the tests print why and pass; with `CI=true` they fail.
+#![allow(dead_code)]
+
+pub mod exec_cases;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The offline test image that `tests/support/services.sh` builds.
+pub fn image_name() -> String {
+    std::env::var("BURROW_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "burrow-test-busybox:latest".into())
+}
+
+/// The test image, when a daemon and the image are there; `None` (skip) otherwise, or a panic in CI.
+pub fn image() -> Option<String> {
+    let image = image_name();
+    let problem = match Command::new("docker").args(["image", "inspect", "-f", "ok", &image]).output() {
+        Ok(out) if out.status.success() => return Some(image),
+        Ok(out) => format!("no usable Docker daemon or image {image}: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        Err(e) => format!("no docker command: {e}"),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{problem} (run tests/support/services.sh docker)");
+    }
+    eprintln!("skipping: {problem} (run tests/support/services.sh docker)");
+    None
+}
+
+/// Runs the docker CLI.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("docker runs")
+}
+
+/// Runs the docker CLI, which must succeed; its trimmed stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A shell command in a container, behind Burrow's back.
+pub fn sh(container: &str, script: &str) -> String {
+    docker_ok(&["exec", container, "sh", "-c", script])
+}
+
+/// Whether a container with this name or id exists (in any state).
+pub fn exists(container: &str) -> bool {
+    docker(&["container", "inspect", container]).status.success()
+}
+
+pub fn running(container: &str) -> bool {
+    docker(&["container", "inspect", "-f", "{{.State.Running}}", container]).stdout.starts_with(b"true")
+}
+
+/// The processes in a container, one `ps` line each.
+pub fn ps(container: &str) -> String {
+    sh(container, "ps -o pid,args 2>/dev/null || ps")
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:06x}", std::process::id(), fastrand::u32(..0xffffff))
+}
+
+/// The statically linked Burrow the helper runs: `BURROW_HELPER_BIN`, or the
+/// build the test command makes (`--target x86_64-unknown-linux-gnu`). In CI it must exist.
+pub fn static_helper() -> Option<PathBuf> {
+    let given = std::env::var_os("BURROW_HELPER_BIN").map(PathBuf::from);
+    if let Some(p) = given.as_ref().filter(|p| p.exists()) {
+        return Some(p.clone());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let built = ["helper", "release"].map(|profile| target.join("x86_64-unknown-linux-gnu").join(profile).join("burrow"));
+    if let Some(found) = built.iter().find(|p| p.exists()) {
+        return Some(found.clone());
+    }
+    let how = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --profile helper --target x86_64-unknown-linux-gnu --no-default-features";
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("no static helper at BURROW_HELPER_BIN={given:?} nor in {} (build it with {how})", built[0].display());
+    }
+    eprintln!("skipping the helper variant: no static helper (build it with {how})");
+    None
+}
+
+/// A small workspace: sources, an ignored build folder, a symlink that leaves the root.
+pub fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("burrow-docker-fx-").tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("src/main.rs", "fn main() {\n    println!(\"needle in main\");\n}\n");
+    write("src/lib.rs", "pub fn helper() -> u32 {\n    42 // needle\n}\n");
+    write("README.md", "# Fixture\n");
+    write(".gitignore", "target/\n");
+    write("target/debug/junk.rs", "needle in ignored output\n");
+    write("docs/guide.md", "A guide.\n");
+    std::os::unix::fs::symlink("/etc", dir.path().join("etc-link")).unwrap();
+    dir
+}
+
+/// A `burrow serve --env docker` process. Dropping it kills the server and
+/// removes its container, so a failing test leaves nothing behind.
+pub struct Server {
+    pub url: String,
+    /// The `--name` of the container Burrow creates, removed on drop.
+    pub name: Option<String>,
+    pub child: std::process::Child,
+    pub client: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    /// `burrow serve --port 0 --env docker [--name NAME] ARGS...`; `helper` is
+    /// the static build to install, or `None` to run without one.
+    pub fn start(name: Option<&str>, args: &[&str], helper: Option<&Path>) -> Self {
+        Self::try_start(name, args, helper).unwrap_or_else(|(code, err)| panic!("burrow serve exited ({code:?}) before listening:\n{err}"))
+    }
+
+    /// Like [`Server::start`], but a server that exits early is an `Err` with its exit code and stderr.
+    pub fn try_start(name: Option<&str>, args: &[&str], helper: Option<&Path>) -> Result<Self, (Option<i32>, String)> {
+        use std::io::BufRead;
+        let data = tempfile::Builder::new().prefix("burrow-docker-data-").tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
+        cmd.args(["serve", "--port", "0", "--hostname", "127.0.0.1", "--env", "docker"])
+            .args(name.map(|n| ["--name", n]).iter().flatten())
+            .args(args)
+            .env("BURROW_DATA_DIR", data.path())
+            .env("BURROW_LOG", "burrow=debug")
+            .env("BURROW_HELPER_BIN", helper.map(Path::as_os_str).unwrap_or("/nonexistent/burrow-helper".as_ref()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("burrow starts");
+        let stderr = child.stderr.take().unwrap();
+        let err_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = err_text.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[burrow] {line}");
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        // Blocks until the server prints its URL or exits (closing stdout).
+        let _ = stdout.read_line(&mut line);
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let Some(url) = line.trim().strip_prefix("burrow server listening on ").map(str::to_string) else {
+            let code = child.wait().ok().and_then(|s| s.code());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let err = err_text.lock().unwrap().clone();
+            if let Some(name) = name {
+                docker(&["rm", "-f", name]);
+            }
+            return Err((code, err));
+        };
+        Ok(Self { url, name: name.map(str::to_string), child, client: reqwest::Client::new(), _data: data })
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.client.get(format!("{}{path}", self.url)).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text)))
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.client.post(format!("{}{path}", self.url)).send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Paths `/find/file` returns for `query`.
+    pub async fn find_files(&self, query: &str) -> Vec<String> {
+        let (status, body) = self.get(&format!("/find/file?query={query}&limit=200")).await;
+        assert_eq!(status, 200, "/find/file?query={query}: {body}");
+        body.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("burrow exits")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(name) = &self.name {
+            docker(&["rm", "-f", name]);
+        }
+    }
+}
+
+/// Tests that start servers take turns: a Burrow that starts reaps the
+/// containers of Burrows that were killed, which another test may be looking at.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

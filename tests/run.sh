@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine:
+#   1. installs and starts the real services the tests use (Docker engine,
+#      sshd on loopback, an S3-compatible server), see tests/support/services.sh;
+#   2. builds the static search helper that Burrow uploads into containers and
+#      onto SSH hosts (the same binary, statically linked);
+#   3. runs every Rust test (unit, integration, the conformance suite over every
+#      environment) and the contract test with the real @opencode-ai/sdk.
+#
+# BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
+# default: all four. In CI (CI=true) a test whose service is missing fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export BURROW_TEST_ENVS="${BURROW_TEST_ENVS:-local,docker,ssh,s3}"
+services=()
+for env in ${BURROW_TEST_ENVS//,/ }; do
+  case "$env" in
+    docker | ssh | s3) services+=("$env") ;;
+  esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+command -v rg >/dev/null || { step "installing ripgrep"; apt-get update -qq && apt-get install -y -qq ripgrep >/dev/null; }
+command -v git >/dev/null || { step "installing git"; apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+
+if ((${#services[@]})); then
+  step "starting services: ${services[*]}"
+  bash tests/support/services.sh start "${services[@]}"
+  # shellcheck disable=SC1091
+  source target/test-services.env
+fi
+
+step "building the static helper"
+helper_target=x86_64-unknown-linux-gnu
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --locked \
+  --target "$helper_target" --no-default-features
+export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
+
+step "cargo test"
+cargo test --locked --no-fail-fast
+
+if [[ -x tests/sdk/run.sh ]]; then
+  step "contract test with @opencode-ai/sdk"
+  cargo build --quiet --locked
+  bash tests/sdk/run.sh "$PWD/target/debug/burrow"
+fi

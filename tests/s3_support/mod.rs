@@ -1,0 +1,168 @@
+//! Test support for object storage: a counting proxy in front of the S3 test
+//! service, and a `burrow serve` started with any `--env` (or expected to fail).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// An HTTP proxy in front of the service that records every request, so a
+/// test can count what Burrow asked for.
+pub struct CountingProxy {
+    pub url: String,
+    log: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    log: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl CountingProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(ProxyState { upstream: upstream.trim_end_matches('/').to_string(), client: reqwest::Client::new(), log: log.clone() });
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, log }
+    }
+
+    fn count(&self, keep: impl Fn(&str, &str) -> bool) -> usize {
+        self.log.lock().unwrap().iter().filter(|(m, u)| keep(m, u)).count()
+    }
+
+    /// Object downloads (GETs that are not listings) below `prefix`.
+    pub fn object_gets(&self, prefix: &str) -> usize {
+        self.count(|m, u| m == "GET" && !u.contains("list-type") && u.contains(&format!("/{prefix}/")))
+    }
+
+    /// Distinct objects downloaded below `prefix`.
+    pub fn distinct_object_gets(&self, prefix: &str) -> usize {
+        let log = self.log.lock().unwrap();
+        let paths: std::collections::HashSet<&str> =
+            log.iter().filter(|(m, u)| m == "GET" && !u.contains("list-type") && u.contains(&format!("/{prefix}/"))).map(|(_, u)| u.as_str()).collect();
+        paths.len()
+    }
+
+    /// Downloads of one object.
+    pub fn object_gets_of(&self, prefix: &str, path: &str) -> usize {
+        self.count(|m, u| m == "GET" && u.split('?').next().is_some_and(|p| p.ends_with(&format!("/{prefix}/{path}"))))
+    }
+
+    /// Listings of `prefix`.
+    pub fn listings(&self, prefix: &str) -> usize {
+        self.count(|m, u| m == "GET" && u.contains("list-type") && u.contains(&format!("prefix={prefix}")))
+    }
+}
+
+async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    st.log.lock().unwrap().push((parts.method.to_string(), path.clone()));
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    // The Host header goes along unchanged: it is part of the request's signature.
+    let upstream = st.client.request(parts.method, format!("{}{path}", st.upstream)).headers(parts.headers).body(body).send().await;
+    let upstream = match upstream {
+        Ok(r) => r,
+        Err(e) => return Response::builder().status(502).body(Body::from(e.to_string())).unwrap(),
+    };
+    let mut out = Response::builder().status(upstream.status());
+    for (k, v) in upstream.headers() {
+        if k != "transfer-encoding" && k != "connection" {
+            out = out.header(k, v);
+        }
+    }
+    out.body(Body::from(upstream.bytes().await.unwrap_or_default())).unwrap()
+}
+
+/// A running `burrow serve`.
+pub struct Burrow {
+    pub url: String,
+    child: Child,
+    client: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+fn command(env_url: &str, vars: &HashMap<String, String>, args: &[&str], data: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
+    cmd.args(["serve", "--port", "0", "--env", env_url]).args(args).arg("--data-dir").arg(data);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("BURROW_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(vars).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd
+}
+
+impl Burrow {
+    pub async fn start(env_url: &str, vars: &HashMap<String, String>, args: &[&str]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = command(env_url, vars, args, data.path()).spawn().expect("start burrow");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            match lines.next_line().await.unwrap() {
+                Some(line) => {
+                    if let Some(url) = line.strip_prefix("burrow server listening on ") {
+                        break url.trim().to_string();
+                    }
+                }
+                None => {
+                    let mut err = String::new();
+                    child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
+                    panic!("burrow serve --env {env_url} exited: {err}");
+                }
+            }
+        };
+        Self { url, child, client: reqwest::Client::new(), _data: data }
+    }
+
+    /// Runs `burrow serve` expecting it to refuse to start; returns what it printed on stderr.
+    pub async fn fail_to_start(env_url: &str, vars: &HashMap<String, String>) -> String {
+        let data = tempfile::tempdir().unwrap();
+        let out = command(env_url, vars, &[], data.path()).output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success() && !stdout.contains("listening"), "burrow started: {stdout}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub async fn get_status(&self, path: &str) -> (u16, Value) {
+        let resp = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.get_status(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// POSTs a JSON body; returns the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self.client.post(format!("{}{path}", self.url)).json(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str) -> Value {
+        let resp = self.client.post(format!("{}{path}", self.url)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "POST {path}");
+        resp.json().await.unwrap()
+    }
+}
+
+impl Drop for Burrow {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}

@@ -1,0 +1,140 @@
+// The contract between Burrow and the real @opencode-ai/sdk (1.18.33): the
+// calls an application makes, through both the current (v2) client and the
+// legacy default export. Needs BURROW_URL (a running server) and BURROW_ROOT
+// (its workspace, holding hello.txt). Any failed check exits non-zero.
+
+import assert from "node:assert/strict";
+import { createOpencodeClient as createV2 } from "@opencode-ai/sdk/v2";
+import { createOpencodeClient as createV1 } from "@opencode-ai/sdk";
+
+const baseUrl = process.env.BURROW_URL;
+const root = process.env.BURROW_ROOT;
+assert.ok(baseUrl && root, "set BURROW_URL and BURROW_ROOT");
+
+/** Collects a stream's events in the background until `done` accepts one. */
+function collect(stream, done) {
+  const seen = [];
+  const finished = (async () => {
+    for await (const event of stream) {
+      seen.push(event);
+      if (done(event)) return seen;
+    }
+    throw new Error("the event stream ended early");
+  })();
+  return { seen, finished: withTimeout(finished, "the expected event") };
+}
+
+function withTimeout(promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within 60 s`)), 60_000);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function v2() {
+  const client = createV2({ baseUrl, directory: root });
+  const health = await client.global.health({ throwOnError: true });
+  assert.equal(health.data.version, "1.18.33");
+
+  const instance = await client.event.subscribe();
+  const global = await client.global.event();
+
+  const created = await client.session.create({ title: "sdk contract" }, { throwOnError: true });
+  const session = created.data;
+  assert.match(session.id, /^ses_/);
+  assert.equal(session.title, "sdk contract");
+  assert.equal(session.directory, root);
+
+  const idle = (e) => e.type === "session.idle" && e.properties.sessionID === session.id;
+  const instanceEvents = collect(instance.stream, idle);
+  const globalEvents = collect(global.stream, (e) => idle(e.payload ?? {}));
+
+  const shell = await client.session.shell({ sessionID: session.id, agent: "build", command: "echo hello sdk" }, { throwOnError: true });
+  assert.equal(shell.data.info.role, "assistant");
+  const tool = shell.data.parts[0];
+  assert.equal(tool.type, "tool");
+  assert.equal(tool.tool, "bash");
+  assert.equal(tool.state.status, "completed");
+  assert.equal(tool.state.output, "hello sdk\n");
+
+  const events = await instanceEvents.finished;
+  const types = events.map((e) => e.type);
+  for (const t of ["session.status", "message.updated", "message.part.updated", "session.idle"]) {
+    assert.ok(types.includes(t), `${t} in ${types}`);
+  }
+  const last = events.filter((e) => e.type === "message.part.updated").at(-1);
+  assert.equal(last.properties.part.state.status, "completed");
+  const globals = await globalEvents.finished;
+  assert.ok(globals.every((e) => e.directory === undefined || e.directory === root));
+  assert.ok(globals.some((e) => e.payload.type === "sync" && e.payload.syncEvent.type === "message.part.updated.1"));
+
+  const messages = await client.session.messages({ sessionID: session.id }, { throwOnError: true });
+  assert.equal(messages.data.length, 2);
+  assert.equal(messages.data[0].info.role, "user");
+  assert.equal(messages.data[0].parts[0].text, "The following tool was executed by the user");
+  assert.deepEqual(messages.data[1], shell.data);
+
+  const page = await client.session.messages({ sessionID: session.id, limit: 1 }, { throwOnError: true });
+  assert.equal(page.data.length, 1);
+  const cursor = page.response.headers.get("x-next-cursor");
+  assert.ok(cursor, "a next-page cursor");
+  const older = await client.session.messages({ sessionID: session.id, limit: 1, before: cursor }, { throwOnError: true });
+  assert.deepEqual(older.data[0], messages.data[0]);
+
+  const one = await client.session.message({ sessionID: session.id, messageID: shell.data.info.id }, { throwOnError: true });
+  assert.deepEqual(one.data, shell.data);
+
+  const renamed = await client.session.update({ sessionID: session.id, title: "renamed" }, { throwOnError: true });
+  assert.equal(renamed.data.title, "renamed");
+  const listed = await client.session.list({ roots: true }, { throwOnError: true });
+  assert.ok(listed.data.some((s) => s.id === session.id && s.title === "renamed"));
+  assert.deepEqual((await client.session.status({}, { throwOnError: true })).data, {});
+  assert.deepEqual((await client.session.children({ sessionID: session.id }, { throwOnError: true })).data, []);
+  assert.deepEqual((await client.session.todo({ sessionID: session.id }, { throwOnError: true })).data, []);
+  assert.deepEqual((await client.session.diff({ sessionID: session.id }, { throwOnError: true })).data, []);
+  assert.equal((await client.session.abort({ sessionID: session.id }, { throwOnError: true })).data, true);
+
+  const text = await client.find.text({ pattern: "hello sdk" }, { throwOnError: true });
+  assert.ok(text.data.some((m) => m.path.text === "hello.txt" && m.lines.text.includes("hello sdk world")), JSON.stringify(text.data));
+  const files = await client.find.files({ query: "hello" }, { throwOnError: true });
+  assert.ok(files.data.includes("hello.txt"), JSON.stringify(files.data));
+
+  const missing = await client.session.get({ sessionID: "ses_doesnotexist" });
+  assert.equal(missing.response.status, 404);
+  assert.equal(missing.error.name, "NotFoundError");
+  assert.equal(missing.error.data.message, "Session not found: ses_doesnotexist");
+
+  assert.equal((await client.session.delete({ sessionID: session.id }, { throwOnError: true })).data, true);
+  assert.equal((await client.session.get({ sessionID: session.id })).response.status, 404);
+}
+
+async function v1() {
+  const client = createV1({ baseUrl, directory: root });
+  const session = (await client.session.create({ body: { title: "legacy client" }, throwOnError: true })).data;
+  assert.match(session.id, /^ses_/);
+  const events = await client.event.subscribe();
+  const done = collect(events.stream, (e) => e.type === "session.idle" && e.properties.sessionID === session.id);
+  const shell = await client.session.shell({ path: { id: session.id }, body: { agent: "build", command: "printf legacy" }, throwOnError: true });
+  assert.equal(shell.data.parts[0].state.output, "legacy");
+  await done.finished;
+  const messages = await client.session.messages({ path: { id: session.id }, throwOnError: true });
+  assert.equal(messages.data.length, 2);
+  const text = await client.find.text({ query: { pattern: "world" }, throwOnError: true });
+  assert.ok(text.data.some((m) => m.path.text === "hello.txt"));
+  const files = await client.find.files({ query: { query: "hello" }, throwOnError: true });
+  assert.ok(files.data.includes("hello.txt"));
+  const got = await client.session.get({ path: { id: session.id }, throwOnError: true });
+  assert.equal(got.data.title, "legacy client");
+}
+
+try {
+  await v2();
+  await v1();
+  console.log("sdk contract: ok");
+  process.exit(0);
+} catch (err) {
+  console.error("sdk contract: FAILED");
+  console.error(err);
+  process.exit(1);
+}

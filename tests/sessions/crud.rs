@@ -1,0 +1,208 @@
+//! Session create, list, read, change and delete, with their errors and events.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn create_accepts_what_opencode_accepts() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    // No body at all, an empty object, and JSON sent as a form by a bare `curl -d`.
+    let res = s.http.post(s.at("/session")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let bare: Value = res.json().await.unwrap();
+    let (status, empty) = s.post("/session", json!({})).await;
+    assert_eq!(status, 200);
+    let form = s
+        .http
+        .post(s.at("/session"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"title":"formenc"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert_eq!(form.json::<Value>().await.unwrap()["title"], "formenc");
+
+    for session in [&bare, &empty] {
+        let id = session["id"].as_str().unwrap();
+        assert!(id.starts_with("ses_") && id.len() == 30, "{id}");
+        let slug = session["slug"].as_str().unwrap();
+        assert_eq!(slug.split('-').count(), 2, "{slug}");
+        let title = session["title"].as_str().unwrap();
+        let date = title.strip_prefix("New session - ").expect(title);
+        assert!(date.len() == 24 && date.ends_with('Z') && date.as_bytes()[10] == b'T', "{date}");
+        assert_eq!(session["version"], "1.18.33");
+        assert_eq!(session["directory"], dirs.root.to_str().unwrap());
+        assert_eq!(session["cost"], json!(0));
+        assert_eq!(session["tokens"], json!({"input":0,"output":0,"reasoning":0,"cache":{"read":0,"write":0}}));
+        assert_eq!(session["time"]["created"], session["time"]["updated"]);
+        // Exactly the keys OpenCode sends for a new root session.
+        let mut keys: Vec<&str> = session.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["cost", "directory", "id", "path", "projectID", "slug", "time", "title", "tokens", "version"]);
+    }
+    // Session ids sort newest first.
+    assert!(empty["id"].as_str() < bare["id"].as_str());
+
+    let (status, child) = s.post("/session", json!({ "parentID": empty["id"] })).await;
+    assert_eq!(status, 200);
+    assert_eq!(child["parentID"], empty["id"]);
+    assert!(child["title"].as_str().unwrap().starts_with("Child session - "));
+    // Unknown fields are ignored, like OpenCode.
+    assert_eq!(s.post("/session", json!({ "bogus": 1 })).await.0, 200);
+}
+
+#[tokio::test]
+async fn bad_bodies_and_ids_are_400_and_unknown_sessions_404() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    for body in [json!({ "parentID": "abc" }), json!({ "title": 5 }), json!([]), Value::Null] {
+        let (status, err) = s.post("/session", body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {err}");
+        assert_eq!(err["name"], "BadRequest");
+        assert!(err["data"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let res = s.http.post(s.at("/session")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(res.status(), 400);
+
+    let missing = json!({ "name": "NotFoundError", "data": { "message": "Session not found: ses_doesnotexist" } });
+    assert_eq!(s.get("/session/ses_doesnotexist").await, (404, missing.clone()));
+    assert_eq!(s.delete("/session/ses_doesnotexist").await, (404, missing.clone()));
+    assert_eq!(s.patch("/session/ses_doesnotexist", json!({ "title": "x" })).await, (404, missing.clone()));
+    assert_eq!(s.get("/session/ses_doesnotexist/children").await, (404, missing.clone()));
+    assert_eq!(s.get("/session/ses_doesnotexist/message").await, (404, missing.clone()));
+    assert_eq!(s.get("/session/ses_doesnotexist/todo").await, (404, missing.clone()));
+    assert_eq!(s.shell("ses_doesnotexist", "echo hi").await, (404, missing));
+    // Like OpenCode: an unknown session has no diff, and aborting it is fine.
+    assert_eq!(s.get("/session/ses_doesnotexist/diff").await, (200, json!([])));
+    assert_eq!(s.post("/session/ses_doesnotexist/abort", json!({})).await, (200, json!(true)));
+
+    // OpenCode answers a 500 for ids without their prefix; Burrow says what is wrong.
+    for path in ["/session/garbage", "/session/garbage/message", "/session/garbage/children"] {
+        let (status, err) = s.get(path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(err["data"]["message"].as_str().unwrap().contains("\"ses\""), "{err}");
+    }
+    let id = s.session("x").await;
+    let (status, err) = s.get(&format!("/session/{id}/message/msg_doesnotexist")).await;
+    assert_eq!((status, err), (404, json!({ "name": "NotFoundError", "data": { "message": "Message not found: msg_doesnotexist" } })));
+    assert_eq!(s.get(&format!("/session/{id}/message/garbage")).await.0, 400);
+    let shell_path = format!("/session/{id}/shell");
+    assert_eq!(s.post(&shell_path, json!({ "agent": "build" })).await.0, 400);
+    assert_eq!(s.post(&shell_path, json!({ "command": "echo hi" })).await.0, 400);
+    assert_eq!(s.patch(&format!("/session/{id}"), json!({ "title": 7 })).await.0, 400);
+    assert_eq!(s.get(&format!("/session/{id}/message?limit=abc")).await.0, 400);
+    assert_eq!(s.get(&format!("/session/{id}/message?limit=-1")).await.0, 400);
+    assert_eq!(s.get(&format!("/session/{id}/message?before=x")).await.0, 400);
+    assert_eq!(s.get(&format!("/session/{id}/message?limit=1&before=garbage")).await.0, 400);
+    assert_eq!(s.get("/session?roots=maybe").await.0, 400);
+}
+
+#[tokio::test]
+async fn list_filters_like_opencode() {
+    let dirs = Dirs::new();
+    std::fs::create_dir_all(dirs.root.join("src/deep")).unwrap();
+    let s = Server::start(&dirs);
+    let root = s.session("root one").await;
+    let (_, child) = s.post("/session", json!({ "parentID": root, "title": "the child" })).await;
+    let src = dirs.root.join("src");
+    let (status, in_src) = s.post(&format!("/session?directory={}", src.display()), json!({ "title": "in src" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(in_src["directory"], src.to_str().unwrap());
+    let deep = s.http.post(s.at("/session")).header("x-opencode-directory", dirs.root.join("src/deep").to_str().unwrap()).json(&json!({"title": "deep 50%"})).send().await.unwrap();
+    let deep: Value = deep.json().await.unwrap();
+
+    let ids = |list: Value| -> Vec<String> { list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect() };
+    let (_, all) = s.get("/session").await;
+    // Newest first.
+    assert_eq!(ids(all), [deep["id"].as_str().unwrap(), in_src["id"].as_str().unwrap(), child["id"].as_str().unwrap(), &root]);
+    let (_, roots) = s.get("/session?roots=true").await;
+    assert!(!ids(roots).contains(&child["id"].as_str().unwrap().to_string()));
+    assert_eq!(ids(s.get("/session?limit=2").await.1).len(), 2);
+    assert_eq!(ids(s.get("/session?search=CHILD").await.1), [child["id"].as_str().unwrap()]);
+    // A `%` in the search is a percent sign, not a wildcard.
+    assert_eq!(ids(s.get("/session?search=50%25").await.1), [deep["id"].as_str().unwrap()]);
+    assert_eq!(ids(s.get(&format!("/session?directory={}", src.display())).await.1), [in_src["id"].as_str().unwrap()]);
+    // `path` covers the folder and what is below it; an empty path filters nothing.
+    // (The folder is not a git repository, so paths are relative to `/`.)
+    let src_path = in_src["path"].as_str().unwrap();
+    assert!(src_path.ends_with("/work/src") && deep["path"] == format!("{src_path}/deep"), "{src_path}");
+    assert_eq!(ids(s.get(&format!("/session?path={src_path}")).await.1), [deep["id"].as_str().unwrap(), in_src["id"].as_str().unwrap()]);
+    assert_eq!(ids(s.get("/session?roots=true&limit=100&path=").await.1).len(), 3);
+    let start = in_src["time"]["updated"].as_u64().unwrap();
+    let (_, everything) = s.get("/session").await;
+    let expect: Vec<String> =
+        everything.as_array().unwrap().iter().filter(|s| s["time"]["updated"].as_u64().unwrap() >= start).map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(expect.iter().any(|i| i == in_src["id"].as_str().unwrap()) && expect.iter().any(|i| i == deep["id"].as_str().unwrap()));
+    assert_eq!(ids(s.get(&format!("/session?start={start}")).await.1), expect);
+    let (_, kids) = s.get(&format!("/session/{root}/children")).await;
+    assert_eq!(ids(kids), [child["id"].as_str().unwrap()]);
+}
+
+#[tokio::test]
+async fn update_and_delete_publish_their_events() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    let mut events = s.events("/event").await;
+    let parent = s.session("parent").await;
+    let (_, child) = s.post("/session", json!({ "parentID": parent })).await;
+    let (status, updated) = s.patch(&format!("/session/{parent}"), json!({ "title": "renamed", "metadata": { "a": 1 }, "time": { "archived": 5 } })).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!((updated["title"].clone(), updated["metadata"].clone(), updated["time"]["archived"].clone()), (json!("renamed"), json!({"a":1}), json!(5)));
+    let mut got = s.get(&format!("/session/{parent}")).await.1;
+    assert_eq!(got.as_object_mut().unwrap().remove("status"), Some(json!({ "type": "idle" })));
+    assert_eq!(got, updated);
+    assert_eq!(s.delete(&format!("/session/{parent}")).await, (200, json!(true)));
+    assert_eq!(s.get(&format!("/session/{parent}")).await.0, 404);
+    assert_eq!(s.get(&format!("/session/{}", child["id"].as_str().unwrap())).await.0, 404);
+    assert_eq!(s.delete(&format!("/session/{parent}")).await.0, 404);
+
+    let seen = events.until(|e| kind(e) == "session.deleted" && e["properties"]["sessionID"] == parent.as_str()).await;
+    let summary: Vec<(String, String)> =
+        seen.iter().map(|e| (kind(e).to_string(), e["properties"]["sessionID"].as_str().unwrap_or("").to_string())).collect();
+    let c = child["id"].as_str().unwrap().to_string();
+    let p = parent.clone();
+    let expect = [
+        ("session.created", &p),
+        ("session.created", &c),
+        // One event per changed field, as OpenCode does.
+        ("session.updated", &p),
+        ("session.updated", &p),
+        ("session.updated", &p),
+        // Children go first.
+        ("session.deleted", &c),
+        ("session.deleted", &p),
+    ];
+    assert_eq!(summary, expect.map(|(k, id)| (k.to_string(), id.clone())));
+    assert_eq!(seen[2]["properties"]["info"]["title"], "renamed");
+    assert!(seen[2]["properties"]["info"].get("metadata").is_none());
+    assert_eq!(seen[4]["properties"]["info"]["time"]["archived"], 5);
+}
+
+#[tokio::test]
+async fn many_tasks_create_sessions_at_once() {
+    let dirs = Dirs::new();
+    let s = std::sync::Arc::new(Server::start(&dirs));
+    let tasks: Vec<_> = (0..48)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.session(&format!("parallel {i}")).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 48);
+    let (_, listed) = s.get("/session?limit=1000").await;
+    let listed: std::collections::HashSet<String> = listed.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.iter().all(|id| listed.contains(id)));
+    for id in &ids {
+        let (status, body) = s.get(&format!("/session/{id}")).await;
+        assert_eq!(status, 200);
+        assert!(body["title"].as_str().unwrap().starts_with("parallel "));
+    }
+}

@@ -1,0 +1,7 @@
+//! Sessions over HTTP and SSE against the real `burrow serve` binary.
+
+mod crud;
+mod persistence;
+mod shapes;
+mod shell;
+mod support;

@@ -1,0 +1,247 @@
+//! The SSH environment against a real sshd on loopback: logins and host keys,
+//! files and search over HTTP, and the Env-level guarantees (atomic writes,
+//! process groups that really die, reconnecting after a dropped connection).
+//!
+//! Needs the sshd of tests/support/services.sh (`source tests/support/services.sh ssh`).
+
+#[path = "support/mod.rs"]
+mod support;
+#[path = "ssh/remote.rs"]
+mod remote;
+
+use std::time::Duration;
+
+use remote::{scratch, Server, Sshd};
+
+const FILES: &[(&str, &str)] = &[
+    ("src/main.rs", "fn main() {\n    println!(\"hello 42\");\n}\n"),
+    ("src/lib.rs", "pub fn hello() {}\n"),
+    (".gitignore", "target/\n"),
+    ("target/out.txt", "hello from a build\n"),
+    ("notes/a b.md", "Hello notes\n"),
+];
+
+macro_rules! sshd {
+    () => {
+        match Sshd::get() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test]
+async fn serves_files_find_and_search_with_each_search_method() {
+    let sshd = sshd!();
+    let ws = scratch(&sshd, FILES);
+    sshd.sh(&format!("cd {} && ln -s /etc etc-link && ln -s src/main.rs main-link.rs", ws.root)).unwrap();
+    let helper = std::env::var("BURROW_HELPER_BIN").ok().filter(|p| std::path::Path::new(p).exists());
+    let mut methods = vec![("rg", "ripgrep"), ("grep", "grep"), ("stream", "stream")];
+    match helper {
+        Some(_) => methods.push(("helper", "helper")),
+        None => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "BURROW_HELPER_BIN must name the static helper build in CI");
+            eprintln!("BURROW_HELPER_BIN not set: the helper method is not exercised");
+        }
+    }
+    for (forced, reported) in methods {
+        let server = Server::start(&sshd.serve_args(&ws.root), &[("BURROW_SEARCH", forced)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+        let (status, caps) = server.get("/burrow/capabilities").await;
+        assert_eq!(status, 200);
+        assert_eq!(caps["env"], "ssh");
+        assert_eq!(caps["root"], ws.root.as_str());
+        assert_eq!(caps["capabilities"]["search"], reported, "{forced}");
+
+        let (status, body) = server.get("/file/content?path=src/main.rs").await;
+        assert_eq!((status, body["content"].as_str()), (200, Some(FILES[0].1)));
+        let (status, body) = server.get("/file/content?path=main-link.rs").await;
+        assert_eq!((status, body["content"].as_str()), (200, Some(FILES[0].1)));
+        let (status, listing) = server.get("/file?path=.").await;
+        assert_eq!(status, 200);
+        let ignored: Vec<_> = listing.as_array().unwrap().iter().filter(|e| e["ignored"] == true).map(|e| e["name"].as_str().unwrap()).collect();
+        assert_eq!(ignored, vec!["target"]);
+        for escape in ["etc-link/passwd", "../", "/etc/passwd"] {
+            let (status, body) = server.get(&format!("/file/content?path={escape}")).await;
+            assert_eq!(status, 403, "{escape}: {body}");
+        }
+        let (status, body) = server.get("/file/content?path=nope.txt").await;
+        assert_eq!((status, body["name"].as_str()), (404, Some("NotFoundError")));
+
+        let (status, found) = server.get("/find/file?query=main").await;
+        assert_eq!(status, 200);
+        assert!(found.as_array().unwrap().iter().any(|p| p == "src/main.rs"), "{forced}: {found}");
+        let (_, all) = server.get("/find/file?query=out&dirs=true").await;
+        assert!(!all.as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("target")), "{forced}: ignored files listed: {all}");
+
+        let (status, hits) = server.get("/find?pattern=hel%2Bo").await;
+        assert_eq!(status, 200, "{forced}: {hits}");
+        let mut paths: Vec<&str> = hits.as_array().unwrap().iter().map(|m| m["path"]["text"].as_str().unwrap()).collect();
+        paths.sort();
+        assert_eq!(paths, vec!["src/lib.rs", "src/main.rs"], "{forced}");
+        let m = hits.as_array().unwrap().iter().find(|m| m["path"]["text"] == "src/main.rs").unwrap();
+        assert_eq!((m["line_number"].as_u64(), m["submatches"][0]["match"]["text"].as_str()), (Some(2), Some("hello")));
+        let (status, body) = server.get("/find?pattern=(unclosed").await;
+        assert_eq!(status, 400, "{body}");
+        let log = server.stderr();
+        assert!(log.contains("search method forced by BURROW_SEARCH"), "{log}");
+    }
+}
+
+#[tokio::test]
+async fn host_key_mismatch_is_refused() {
+    let sshd = sshd!();
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other");
+    let keygen = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status().unwrap();
+    assert!(keygen.success());
+    let public = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let fields: Vec<&str> = public.split_whitespace().collect();
+    let known = dir.path().join("known_hosts");
+    std::fs::write(&known, format!("[{}]:{} {} {}\n", sshd.host, sshd.port, fields[0], fields[1])).unwrap();
+    let mut args = sshd.serve_args("/tmp");
+    let at = args.iter().position(|a| a == "--known-hosts").unwrap();
+    args[at + 1] = known.display().to_string();
+    for extra in [None, Some("--accept-new-host-key")] {
+        let mut args = args.clone();
+        args.extend(extra.map(String::from));
+        let failed = Server::start(&args, &[]).await.err().expect("a changed host key must be refused");
+        assert_ne!(failed.code, Some(0));
+        assert!(failed.stderr.contains("HOST KEY MISMATCH") && failed.stderr.contains("known_hosts line 1"), "{}", failed.stderr);
+    }
+}
+
+#[tokio::test]
+async fn unknown_host_is_refused_unless_new_keys_are_accepted() {
+    let sshd = sshd!();
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known_hosts");
+    let mut args = sshd.serve_args("/tmp");
+    let at = args.iter().position(|a| a == "--known-hosts").unwrap();
+    args[at + 1] = known.display().to_string();
+    let failed = Server::start(&args, &[]).await.err().expect("an unknown host must be refused");
+    assert!(failed.stderr.contains("is not in known_hosts"), "{}", failed.stderr);
+    args.push("--accept-new-host-key".into());
+    let server = Server::start(&args, &[]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    drop(server);
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    assert!(recorded.trim_start().starts_with(&format!("[{}]:{} ssh-ed25519 ", sshd.host, sshd.port)), "{recorded}");
+    // Now known: accepted without the flag.
+    args.pop();
+    Server::start(&args, &[]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+}
+
+#[tokio::test]
+async fn wrong_key_and_wrong_password_are_refused() {
+    let sshd = sshd!();
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = dir.path().join("stranger");
+    assert!(std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&stranger).status().unwrap().success());
+    let mut args = sshd.serve_args_without_key("/tmp");
+    args.extend(["--identity".into(), stranger.display().to_string()]);
+    let failed = Server::start(&args, &[]).await.err().expect("an unknown key must be refused");
+    assert!(failed.stderr.contains("refused the login") && failed.stderr.contains("stranger"), "{}", failed.stderr);
+    let failed = Server::start(&sshd.serve_args_without_key("/tmp"), &[("BURROW_SSH_PASSWORD", "not-the-password")]).await.err().expect("a wrong password must be refused");
+    assert!(failed.stderr.contains("refused the login") && failed.stderr.contains("BURROW_SSH_PASSWORD"), "{}", failed.stderr);
+}
+
+#[tokio::test]
+async fn logs_in_with_password_rsa_key_agent_and_ssh_config() {
+    let sshd = sshd!();
+    let ws = scratch(&sshd, FILES);
+    let check = |server: Server, how: &'static str| async move {
+        let (status, body) = server.get("/file/content?path=src/lib.rs").await;
+        assert_eq!((status, body["content"].as_str()), (200, Some(FILES[1].1)), "{how}");
+        let log = server.stderr();
+        assert!(log.contains("logged in"), "{how}: {log}");
+        log
+    };
+    // Password, from the environment only.
+    let server = Server::start(&sshd.serve_args_without_key(&ws.root), &[("BURROW_SSH_PASSWORD", &sshd.password)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    assert!(check(server, "password").await.contains("BURROW_SSH_PASSWORD"));
+    // RSA key.
+    let mut args = sshd.serve_args_without_key(&ws.root);
+    args.extend(["--identity".into(), sshd.rsa_key.display().to_string()]);
+    let server = Server::start(&args, &[]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    check(server, "rsa").await;
+    // ssh-agent through SSH_AUTH_SOCK.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let added = std::process::Command::new("ssh-add").arg(&sshd.key).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let sock_str = sock.display().to_string();
+    let server = Server::start(&sshd.serve_args_without_key(&ws.root), &[("SSH_AUTH_SOCK", &sock_str)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    assert!(check(server, "agent").await.contains("agent key"));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    // ~/.ssh/config supplies HostName, User, Port and IdentityFile for an alias.
+    let config = dir.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!("Host burrow-test-box\n    HostName {}\n    User {}\n    Port {}\n    IdentityFile {}\n", sshd.host, sshd.user, sshd.port, sshd.key.display()),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::copy(&config, home.path().join(".ssh/config")).unwrap();
+    let args: Vec<String> = ["--env", "ssh", "--host", "burrow-test-box", "--dir", &ws.root, "--known-hosts", &sshd.known_hosts.display().to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let home_str = home.path().display().to_string();
+    let server = Server::start(&args, &[("HOME", &home_str)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    check(server, "ssh config").await;
+}
+
+#[tokio::test]
+async fn dropped_connection_fails_clearly_then_reconnects() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let sshd = sshd!();
+    let ws = scratch(&sshd, FILES);
+    sshd.sh(&format!("mkfifo {}/fifo", ws.root)).unwrap();
+    let server = Server::start(&sshd.serve_args(&ws.root), &[("BURROW_SEARCH", "rg")]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    // A FIFO is refused rather than opened: opening it would block sftp-server.
+    let (status, body) = server.get("/file/content?path=fifo").await;
+    assert_eq!(status, 400, "{body}");
+    let sshd_pids = sshd.sshd_pids_for(server.pid());
+    assert!(!sshd_pids.is_empty(), "no sshd serves the server's connection");
+    let sftp: u32 = sshd_pids
+        .iter()
+        .find_map(|p| {
+            let out = std::process::Command::new("pgrep").args(["-P", &p.to_string(), "sftp-server"]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        })
+        .expect("the connection's sftp-server");
+    // A stopped sftp-server keeps the next request in flight until the connection drops.
+    kill(Pid::from_raw(sftp as i32), Signal::SIGSTOP).unwrap();
+    let url = server.url.clone();
+    let pending = tokio::spawn(async move {
+        let res = reqwest::get(format!("{url}/file/content?path=src/main.rs")).await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    // The server logs each file request just before it goes out.
+    while !server.stderr().contains("ssh file request for src/main.rs") {
+        assert!(!pending.is_finished(), "the read finished while sftp-server was stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for pid in &sshd_pids {
+        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
+    }
+    let _ = kill(Pid::from_raw(sftp as i32), Signal::SIGKILL);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), pending).await.expect("the request must not hang").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("SSH connection") && body.contains("lost"), "{body}");
+    let (status, body) = server.get("/file/content?path=src/lib.rs").await;
+    assert_eq!((status, body["content"].as_str()), (200, Some(FILES[1].1)), "the next request reconnects");
+    assert!(server.stderr().contains("reconnect"), "{}", server.stderr());
+}
+
+#[path = "ssh/env.rs"]
+mod env;
