@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, OnceCell};
 use utoipa::ToSchema;
 
-use crate::env::{EnvResult, ExitStatus, Pty, PtyInput, PtyRequest, PtySize, SharedEnv, WorkspacePath};
+use crate::env::{EnvError, EnvResult, ExitStatus, Pty, PtyInput, PtyRequest, PtySize, SharedEnv, WorkspacePath};
 use crate::event::Bus;
 use crate::id::{self, Prefix};
 use ring::{Ring, BUFFER_LIMIT};
@@ -168,6 +168,7 @@ impl PtyManager {
 
     pub async fn create(&self, req: CreateRequest) -> EnvResult<PtyInfo> {
         let command = match req.command.filter(|c| !c.is_empty()) {
+            Some(c) if !shell::runnable(&*self.env, &c).await => return Err(EnvError::NotFound(c)),
             Some(c) => c,
             None => self.shell.get_or_init(|| shell::preferred(&*self.env)).await.clone(),
         };

@@ -54,6 +54,14 @@ async fn run(env: &dyn Env, script: &str) -> Option<String> {
     String::from_utf8(out.stdout).ok()
 }
 
+/// Whether `program` can be started in `env` (a path to an executable file, or
+/// a name on the PATH). Asked where the terminal will run, because a remote
+/// PTY channel only reports a missing program after it has "started".
+pub async fn runnable(env: &dyn Env, program: &str) -> bool {
+    let Ok(quoted) = shlex::try_quote(program) else { return false };
+    run(env, &format!("p=$(command -v -- {quoted}) && [ -x \"$p\" ]")).await.is_some()
+}
+
 /// The preferred shell in `env`; `/bin/sh` when the environment cannot tell.
 pub async fn preferred(env: &dyn Env) -> String {
     match run(env, PREFERRED).await {
