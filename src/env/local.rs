@@ -263,10 +263,10 @@ impl Env for LocalEnv {
         let overflowed = AtomicBool::new(false);
         let handler = move |res: notify::Result<notify::Event>| {
             let event = match res {
-                // Reading changes nothing, and our own walks and searches open
-                // every folder and file: counting opens as changes would rebuild
-                // the index after every query. (Backends that cannot filter in
-                // the kernel still deliver them.)
+                // inotify reports every open (notify asks for IN_OPEN), and our
+                // own walks and searches open every folder and file: reading
+                // changes nothing, and counting it would rebuild the index after
+                // every query.
                 Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => return,
                 Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
                 // notify reports opens and reads too (inotify IN_OPEN): they change
@@ -296,10 +296,7 @@ impl Env for LocalEnv {
                 overflowed.store(true, Ordering::Relaxed);
             }
         };
-        // Changes only: without access events the kernel does not queue an
-        // event for every file a search opens (a fifth of a full scan's CPU).
-        let config = notify::Config::default().with_event_kinds(notify::EventKindMask::CORE);
-        let mut watcher = notify::RecommendedWatcher::new(handler, config).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
+        let mut watcher = notify::recommended_watcher(handler).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         watcher.watch(&self.root, RecursiveMode::Recursive).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         Ok(Some(rx))
