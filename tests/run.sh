@@ -34,7 +34,7 @@ fi
 
 step "building the static helper"
 helper_target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --locked \
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --profile helper --locked \
   --target "$helper_target" --no-default-features
 export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
 

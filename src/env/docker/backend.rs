@@ -11,6 +11,7 @@ use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR};
 use crate::env::*;
 use crate::helper::client::HelperHost;
 use crate::helper::protocol;
+use crate::search::stream::{self, StreamLimits};
 
 /// Listings and walks larger than this are refused rather than buffered.
 const MAX_ANSWER: usize = 256 << 20;
@@ -51,15 +52,6 @@ impl DockerEnv {
         let out = self.op(scripts::CONFINE, &[dir.as_str()], None, 64 << 10).await?;
         Ok(String::from_utf8_lossy(&out).trim_end_matches('\n').to_string())
     }
-}
-
-/// Search when neither the helper nor `rg` can run in the container.
-fn no_search() -> EnvError {
-    EnvError::Unsupported(
-        "search: the container has neither the static burrow helper (build one and point BURROW_HELPER_BIN at it) \
-         nor rg"
-            .into(),
-    )
 }
 
 #[async_trait]
@@ -159,7 +151,8 @@ impl Env for DockerEnv {
         let abs = self.resolve_dir(dir).await?;
         match self.near().walk(&Host(self.target()), &abs).await? {
             Some(entries) => Ok(entries),
-            None => Err(self.target().check_alive(no_search()).await),
+            // Nothing runs next to the data: list through the container and filter here.
+            None => stream::walk(self, dir, StreamLimits::default()).await,
         }
     }
 
@@ -171,7 +164,8 @@ impl Env for DockerEnv {
         let abs = self.resolve_dir(&WorkspacePath::from_relative(&req.dir)?).await?;
         match self.near().grep(&Host(self.target()), &abs, &req).await? {
             Some(found) => Ok(found),
-            None => Err(self.target().check_alive(no_search()).await),
+            // Nothing runs next to the data: read files out of the container and search here.
+            None => stream::grep(self, &req, StreamLimits::default()).await,
         }
     }
 
