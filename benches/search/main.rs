@@ -7,16 +7,22 @@
 //! so test runs never download the corpus.
 
 mod corpus;
+mod cpu;
 mod measure;
+mod object;
 mod report;
+mod report_envs;
+mod sample;
 mod server;
+mod shell;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
-use measure::{children_cpu_ticks, cpu_ticks, time_rg, Http, Samples};
+use cpu::children_cpu_ms;
+use measure::{time_rg, Http, Samples};
 use server::Server;
 
 /// OpenCode's `/find` keeps this many matches and reads one more before it
@@ -60,7 +66,6 @@ pub struct Results {
     pub cells: HashMap<(usize, Column), Samples>,
     pub text_runs: usize,
     pub file_runs: usize,
-    pub ms_per_tick: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,22 +73,74 @@ fn main() -> anyhow::Result<()> {
         eprintln!("benches/search runs only under `cargo bench --bench search`; skipping.");
         return Ok(());
     }
+    // `cargo bench --bench search -- --prepare-corpus`: prepare the corpus,
+    // print its folder and stop (benches/envs.sh needs it before it starts).
+    if std::env::args().any(|a| a == "--prepare-corpus") {
+        println!("{}", corpus::prepare()?.display());
+        return Ok(());
+    }
     let text_runs: usize = env_number("BURROW_BENCH_RUNS", 10)?;
     let file_runs = text_runs * 5;
+    let sections = std::env::var("BURROW_BENCH_SECTIONS").unwrap_or_else(|_| "search,shell,s3".into());
+    let section = |name: &str| sections.split(',').any(|s| s.trim() == name);
     let corpus = corpus::prepare()?;
     let http = Http::new()?;
     let load_before = report::load_average();
-    let servers = start_servers(&http, &corpus)?;
+    let mut out = String::new();
+    let mut results = Results { servers: Vec::new(), cells: HashMap::new(), text_runs, file_runs };
+    if section("search") || section("shell") {
+        let servers = start_servers(&http, &corpus)?;
+        if section("search") {
+            results.cells = search(&http, &servers, &corpus, text_runs, file_runs)?;
+        }
+        results.servers = servers.iter().map(|s| (s.label.clone(), s.peak_rss_kib())).collect();
+        if section("search") {
+            out.push_str(&report::render(&results));
+            out.push('\n');
+            out.push_str(&report_envs::environments(&results));
+        }
+        if section("shell") {
+            eprintln!("shell round trips ...");
+            let rows = shell::measure(&http, &servers, env_number("BURROW_BENCH_SHELL_RUNS", 20)?);
+            out.push('\n');
+            out.push_str(&report_envs::shell(&rows));
+        }
+    }
+    match std::env::var("BURROW_BENCH_S3").ok().filter(|u| !u.is_empty()) {
+        Some(url) if section("s3") => {
+            let folders = std::env::var("BURROW_BENCH_S3_SAMPLE").unwrap_or_else(|_| sample::DEFAULT_FOLDERS.into());
+            let sample = sample::prepare(&corpus, &folders, &url)?;
+            eprintln!("object storage: {} files under {url} ...", sample.files.len());
+            let log = std::env::var_os("BURROW_BENCH_S3_LOG").filter(|v| !v.is_empty()).map(PathBuf::from);
+            let first = env_number("BURROW_BENCH_S3_FIRST", 3)?;
+            let repeat = env_number("BURROW_BENCH_S3_REPEAT", 5)?;
+            let o = object::measure(&http, &burrow_bin(), &url, sample, log, first, repeat)?;
+            out.push('\n');
+            out.push_str(&report_envs::object(&o));
+        }
+        _ if section("s3") => eprintln!("BURROW_BENCH_S3 is not set: no object-storage section"),
+        _ => {}
+    }
+    let load_after = report::load_average();
+    print!("{}\n{out}", report::header(&results, &corpus, &load_before, &load_after));
+    Ok(())
+}
 
+/// Warms every target up, then times every query on each, interleaved.
+fn search(http: &Http, servers: &[Server], corpus: &std::path::Path, text_runs: usize, file_runs: usize) -> anyhow::Result<HashMap<(usize, Column), Samples>> {
     eprintln!("warming up (page cache, file indexes) ...");
     for (qi, q) in QUERIES.iter().enumerate() {
         if q.endpoint == Endpoint::Text {
-            time_rg(&corpus, q.text, None)?;
+            time_rg(corpus, q.text, None)?;
         }
-        for s in &servers {
+        for s in servers {
             http.time(&url(&s.base, q)).with_context(|| format!("{}: {}", s.label, q.text))?;
         }
         eprintln!("  warm: query {qi} done");
+    }
+    // The connections are open now: find the remote sides' processes.
+    for s in servers {
+        let _ = s.cpu_ms();
     }
 
     let mut cells: HashMap<(usize, Column), Samples> = HashMap::new();
@@ -95,16 +152,16 @@ fn main() -> anyhow::Result<()> {
             }
             // Interleaved, so load changes on the machine hit every column alike.
             for (si, s) in servers.iter().enumerate() {
-                let before = cpu_ticks(s.pid());
-                let (t, n) = http.time(&url(&s.base, q))?;
-                let cpu = cpu_ticks(s.pid()).saturating_sub(before);
+                let before = s.cpu_ms();
+                let (t, n) = http.time(&url(&s.base, q)).with_context(|| format!("{}: {}", s.label, q.text))?;
+                let cpu = s.cpu_ms() - before;
                 cells.entry((qi, Column::Server(si))).or_default().push(t, cpu, n);
             }
             if q.endpoint == Endpoint::Text {
                 for (column, stop_after) in [(Column::RgFull, None), (Column::RgBounded, Some(FIND_LIMIT + 1))] {
-                    let before = children_cpu_ticks();
-                    let (t, n) = time_rg(&corpus, q.text, stop_after)?;
-                    let cpu = children_cpu_ticks().saturating_sub(before);
+                    let before = children_cpu_ms();
+                    let (t, n) = time_rg(corpus, q.text, stop_after)?;
+                    let cpu = children_cpu_ms() - before;
                     cells.entry((qi, column)).or_default().push(t, cpu, n);
                 }
             }
@@ -113,24 +170,31 @@ fn main() -> anyhow::Result<()> {
             eprintln!("  run {}/{} done", run + 1, file_runs);
         }
     }
+    Ok(cells)
+}
 
-    let results = Results {
-        servers: servers.iter().map(|s| (s.label.clone(), s.peak_rss_kib())).collect(),
-        cells,
-        text_runs,
-        file_runs,
-        ms_per_tick: measure::ms_per_tick(),
-    };
-    drop(servers);
-    let load_after = report::load_average();
-    print!("{}", report::render(&results, &corpus, &load_before, &load_after));
-    Ok(())
+/// Where an environment runs its helper, so its CPU time can be counted: the
+/// container named by `--name` or `--container`, or the sshd of `--host`.
+fn remote_side(server: &Server, args: &[String]) -> anyhow::Result<Option<cpu::Remote>> {
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+    if let Some(name) = value("--name").or_else(|| value("--container")) {
+        return Ok(Some(cpu::Remote::Container(cpu::ContainerCpu::find(name).with_context(|| server.label.clone())?)));
+    }
+    if value("--env").is_some_and(|e| e == "ssh") {
+        let port = value("--host").and_then(|h| h.rsplit_once(':')).and_then(|(_, p)| p.parse().ok()).unwrap_or(22);
+        return Ok(Some(cpu::Remote::Ssh(cpu::SshPeer::new(server.pid(), port))));
+    }
+    Ok(None)
+}
+
+fn burrow_bin() -> PathBuf {
+    std::env::var_os("BURROW_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_burrow")))
 }
 
 /// Burrow on the corpus, each extra environment of `BURROW_BENCH_ENVS`, and
 /// the reference when `OPENCODE_BIN` is set.
 fn start_servers(http: &Http, corpus: &std::path::Path) -> anyhow::Result<Vec<Server>> {
-    let burrow = std::env::var_os("BURROW_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_burrow")));
+    let burrow = burrow_bin();
     let mut servers = Vec::new();
     eprintln!("starting burrow ({}) ...", burrow.display());
     servers.push(Server::burrow(http, "burrow", &burrow, &["--dir".into(), corpus.display().to_string()], corpus)?);
@@ -140,7 +204,11 @@ fn start_servers(http: &Http, corpus: &std::path::Path) -> anyhow::Result<Vec<Se
         let (label, args) = spec.split_once('=').with_context(|| format!("BURROW_BENCH_ENVS entry {spec:?} is not label=ARGS"))?;
         let args = shlex::split(args).with_context(|| format!("cannot split the arguments of {label:?}"))?;
         eprintln!("starting burrow-{} ...", label.trim());
-        servers.push(Server::burrow(http, &format!("burrow-{}", label.trim()), &burrow, &args, corpus)?);
+        let mut server = Server::burrow(http, &format!("burrow-{}", label.trim()), &burrow, &args, corpus)?;
+        if let Some(remote) = remote_side(&server, &args)? {
+            server.follow(remote);
+        }
+        servers.push(server);
     }
     match std::env::var_os("OPENCODE_BIN") {
         Some(bin) => {
@@ -152,7 +220,7 @@ fn start_servers(http: &Http, corpus: &std::path::Path) -> anyhow::Result<Vec<Se
     Ok(servers)
 }
 
-fn url(base: &str, q: &Query) -> String {
+pub fn url(base: &str, q: &Query) -> String {
     let (path, key) = match q.endpoint {
         Endpoint::Text => ("find", "pattern"),
         Endpoint::File => ("find/file", "query"),

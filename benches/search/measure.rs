@@ -25,17 +25,29 @@ impl Http {
     /// Times one GET from sending it to the last byte of the body, and counts
     /// the entries of the JSON array it returns.
     pub fn time(&self, url: &str) -> anyhow::Result<(Duration, usize)> {
+        let (elapsed, value) = self.timed("GET", url, self.client.get(url))?;
+        Ok((elapsed, value.as_array().map_or(0, Vec::len)))
+    }
+
+    /// Times one POST of `body` as JSON, to the last byte of the answer, and
+    /// returns the answer.
+    pub fn post(&self, url: &str, body: &serde_json::Value) -> anyhow::Result<(Duration, serde_json::Value)> {
+        self.timed("POST", url, self.client.post(url).json(body))
+    }
+
+    /// Sends `req` and reads its JSON answer; a status other than 2xx is an error.
+    fn timed(&self, method: &str, url: &str, req: reqwest::RequestBuilder) -> anyhow::Result<(Duration, serde_json::Value)> {
         self.rt.block_on(async {
             let started = Instant::now();
-            let resp = self.client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+            let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
             let status = resp.status();
-            let body = resp.bytes().await.with_context(|| format!("GET {url}: body"))?;
+            let body = resp.bytes().await.with_context(|| format!("{method} {url}: body"))?;
             let elapsed = started.elapsed();
             if !status.is_success() {
-                bail!("GET {url}: {status}: {}", String::from_utf8_lossy(&body));
+                bail!("{method} {url}: {status}: {}", String::from_utf8_lossy(&body));
             }
-            let value: serde_json::Value = serde_json::from_slice(&body).with_context(|| format!("GET {url}: not JSON"))?;
-            Ok((elapsed, value.as_array().map_or(0, Vec::len)))
+            let value = serde_json::from_slice(&body).with_context(|| format!("{method} {url}: not JSON"))?;
+            Ok((elapsed, value))
         })
     }
 
@@ -96,54 +108,27 @@ pub fn time_rg(dir: &Path, pattern: &str, stop_after: Option<usize>) -> anyhow::
     Ok((elapsed, matches))
 }
 
-/// CPU time that process `pid` and its reaped children have used, in clock
-/// ticks: `utime + stime + cutime + cstime` of /proc/PID/stat. Unlike the
-/// wall clock, other work on the machine does not inflate it.
-pub fn cpu_ticks(pid: u32) -> u64 {
-    stat_ticks(&pid.to_string(), 11..15)
-}
-
-/// CPU time of this process's reaped children (the rg runs), in clock ticks.
-pub fn children_cpu_ticks() -> u64 {
-    stat_ticks("self", 13..15)
-}
-
-/// Sums `fields` (counted from `state`, the first field after the command
-/// name, which may hold spaces) of /proc/PID/stat.
-fn stat_ticks(pid: &str, fields: std::ops::Range<usize>) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
-    let all: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    all.get(fields).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
-}
-
-/// Milliseconds per clock tick (`getconf CLK_TCK`, 100 on Linux).
-pub fn ms_per_tick() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().ok();
-    let hz = out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok()).unwrap_or(100.0);
-    1000.0 / hz
-}
-
 /// The timings of one (query, target) cell.
 #[derive(Clone, Debug, Default)]
 pub struct Samples {
     times: Vec<Duration>,
-    /// CPU ticks used over all runs (see [`cpu_ticks`]).
-    cpu_ticks: u64,
+    /// CPU milliseconds used over all runs (see [`process_cpu_ms`]).
+    cpu_ms: f64,
     /// Results of the last run: JSON array entries, or rg matches.
     pub results: usize,
 }
 
 impl Samples {
-    pub fn push(&mut self, time: Duration, cpu_ticks: u64, results: usize) {
+    pub fn push(&mut self, time: Duration, cpu_ms: f64, results: usize) {
         self.times.push(time);
-        self.cpu_ticks += cpu_ticks;
+        self.cpu_ms += cpu_ms.max(0.0);
         self.results = results;
     }
 
     /// Mean CPU milliseconds per run. Ticks are 10 ms, so only the mean over
     /// many runs is meaningful.
-    pub fn cpu_ms(&self, ms_per_tick: f64) -> Option<f64> {
-        (!self.times.is_empty()).then(|| self.cpu_ticks as f64 * ms_per_tick / self.times.len() as f64)
+    pub fn cpu_ms(&self) -> Option<f64> {
+        (!self.times.is_empty()).then(|| self.cpu_ms / self.times.len() as f64)
     }
 
     /// The `p`-th percentile (nearest rank) in milliseconds.
@@ -155,6 +140,10 @@ impl Samples {
         sorted.sort();
         let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
         Some(sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.times.len()
     }
 
     pub fn p50(&self) -> Option<f64> {

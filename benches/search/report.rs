@@ -6,20 +6,26 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::measure::Samples;
-use crate::{Column, Endpoint, Results, FIND_LIMIT, QUERIES};
+use crate::{Column, Endpoint, Query, Results, FIND_LIMIT, QUERIES};
 
-pub fn render(r: &Results, corpus: &Path, load_before: &str, load_after: &str) -> String {
+/// The date, machine, load and corpus.
+pub fn header(r: &Results, corpus: &Path, load_before: &str, load_after: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Date: {} · machine: {} · {} cores · load average before {load_before}, after {load_after}", today(), cpu_model(), cores());
     let _ = writeln!(out, "Corpus: {} ({} files seen by `rg --files`) · {} runs per `/find` query, {} per `/find/file` query · warm cache", corpus.display(), corpus_files(corpus), r.text_runs, r.file_runs);
-    let _ = writeln!(out);
+    out
+}
+
+/// The search tables.
+pub fn render(r: &Results) -> String {
+    let mut out = String::new();
     let _ = writeln!(out, "Wall clock, ms p50 / p95:");
     side_by_side(&mut out, r, &ms, &p50, true);
     let _ = writeln!(out);
     let _ = writeln!(out, "CPU time per request, ms (mean over the runs, children included; load on the machine does not inflate it):");
-    side_by_side(&mut out, r, &|s| fmt_ms(cpu(r, s)), &|s| cpu(r, s), false);
+    side_by_side(&mut out, r, &|s| fmt_ms(cpu(s)), &cpu, false);
     let _ = writeln!(out);
-    let _ = writeln!(out, "By target, p50 ms · mean CPU ms (one row per server; more environments add rows):");
+    let _ = writeln!(out, "By target, p50 ms · mean CPU ms (one row per server; more environments add rows; the CPU is the server process's, plus its container's for docker and its sshd session's for ssh, where the helper runs):");
     let _ = writeln!(out);
     let mut header = String::from("| target |");
     let mut rule = String::from("|---|");
@@ -33,7 +39,7 @@ pub fn render(r: &Results, corpus: &Path, load_before: &str, load_after: &str) -
         let _ = write!(out, "| {label} |");
         for qi in 0..QUERIES.len() {
             let s = r.cells.get(&(qi, Column::Server(si)));
-            let _ = write!(out, " {} · {} |", fmt_ms(p50(s)), fmt_ms(cpu(r, s)));
+            let _ = write!(out, " {} · {} |", fmt_ms(p50(s)), fmt_ms(cpu(s)));
         }
         let _ = writeln!(out, " {} |", mib(*peak));
     }
@@ -56,10 +62,8 @@ fn side_by_side(out: &mut String, r: &Results, show: &dyn Fn(Option<&Samples>) -
         let (b, full, bounded, reff) = (cell(burrow), cell(Some(Column::RgFull)), cell(Some(Column::RgBounded)), cell(reference));
         let _ = write!(
             out,
-            "| `{}` | {} `{}` | {} | {} | {} | {} | {} | {} |",
-            endpoint(q.endpoint),
-            q.what,
-            q.text.replace('|', "\\|"),
+            "{} {} | {} | {} | {} | {} | {} |",
+            query_cells(q),
             show(b),
             show(full),
             show(bounded),
@@ -83,8 +87,13 @@ fn side_by_side(out: &mut String, r: &Results, show: &dyn Fn(Option<&Samples>) -
     let _ = writeln!(out, "| peak RSS (VmHWM) | after all runs | {} | | | {} | | {} | |", mib(b_rss), mib(ref_rss), ratio(ref_rss.map(|v| v as f64), b_rss.map(|v| v as f64)));
 }
 
-fn cpu(r: &Results, s: Option<&Samples>) -> Option<f64> {
-    s.and_then(|s| s.cpu_ms(r.ms_per_tick))
+fn cpu(s: Option<&Samples>) -> Option<f64> {
+    s.and_then(Samples::cpu_ms)
+}
+
+/// The first two cells of a query's row: "| `/find` | common `static` |".
+pub fn query_cells(q: &Query) -> String {
+    format!("| `{}` | {} `{}` |", endpoint(q.endpoint), q.what, q.text.replace('|', "\\|"))
 }
 
 fn endpoint(e: Endpoint) -> &'static str {
@@ -94,18 +103,18 @@ fn endpoint(e: Endpoint) -> &'static str {
     }
 }
 
-fn p50(s: Option<&Samples>) -> Option<f64> {
+pub fn p50(s: Option<&Samples>) -> Option<f64> {
     s.and_then(Samples::p50)
 }
 
-fn ms(s: Option<&Samples>) -> String {
+pub fn ms(s: Option<&Samples>) -> String {
     match s {
         Some(s) => format!("{} / {}", fmt_ms(s.p50()), fmt_ms(s.p95())),
         None => "—".into(),
     }
 }
 
-fn fmt_ms(v: Option<f64>) -> String {
+pub fn fmt_ms(v: Option<f64>) -> String {
     match v {
         Some(v) if v < 10.0 => format!("{v:.2}"),
         Some(v) if v < 100.0 => format!("{v:.1}"),
@@ -114,7 +123,7 @@ fn fmt_ms(v: Option<f64>) -> String {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
         _ => "—".into(),

@@ -10,16 +10,22 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::cpu::{process_cpu_ms, Remote};
 use crate::measure::Http;
 
 /// How long a server may take to print its URL and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a server may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One server the benchmark talks to over HTTP.
 pub struct Server {
     pub label: String,
     pub base: String,
     child: Child,
+    /// Where the environment runs its helper (a container, an sshd), whose
+    /// CPU time counts as the server's.
+    remote: Option<Remote>,
     _scratch: tempfile::TempDir,
 }
 
@@ -60,7 +66,7 @@ impl Server {
                 }
             }
         });
-        let mut server = Server { label: label.to_string(), base: String::new(), child, _scratch: scratch };
+        let mut server = Server { label: label.to_string(), base: String::new(), child, remote: None, _scratch: scratch };
         server.base = match rx.recv_timeout(START_TIMEOUT) {
             Ok(url) => url,
             Err(_) => bail!("{label} printed no URL within {START_TIMEOUT:?}; see {}", server.log_path()),
@@ -78,6 +84,18 @@ impl Server {
         self.child.id()
     }
 
+    /// Counts the CPU time of `remote` (where the environment runs its search
+    /// helper) as the server's.
+    pub fn follow(&mut self, remote: Remote) {
+        self.remote = Some(remote);
+    }
+
+    /// CPU milliseconds used so far by the server process, its reaped
+    /// children, and the remote side it follows.
+    pub fn cpu_ms(&self) -> f64 {
+        process_cpu_ms(self.pid()) + self.remote.as_ref().map_or(0.0, Remote::ms)
+    }
+
     /// Peak resident set size so far, in KiB (`VmHWM`).
     pub fn peak_rss_kib(&self) -> Option<u64> {
         peak_rss_kib(self.child.id())
@@ -85,7 +103,19 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, so that Burrow shuts down cleanly (a docker environment
+    /// removes its container); SIGKILL if it is still running after a while.
     fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
+            let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

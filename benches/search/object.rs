@@ -1,0 +1,118 @@
+//! Object storage, first and repeated: every query runs first on a freshly
+//! started Burrow over the bucket prefix (its listing and content caches are
+//! empty, so it lists the bucket and downloads what it reads), then again on
+//! the same server (the caches are warm, so it should download nothing).
+//! Burrow's local environment over the same files, also freshly started, is
+//! measured the same way beside it, interleaved.
+//!
+//! Downloads are counted in the S3 server's log (s3s-fs at debug level logs
+//! one `resolved route, op: GetObject` line per request, with its key), so the
+//! count comes from the server, not from Burrow.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::measure::{Http, Samples};
+use crate::sample::Sample;
+use crate::server::Server;
+use crate::QUERIES;
+
+/// The two targets of this section.
+pub const TARGETS: [&str; 2] = ["s3", "local"];
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    First,
+    Repeated,
+}
+
+pub struct ObjectResults {
+    pub url: String,
+    pub sample: Sample,
+    pub first_runs: usize,
+    pub repeat_runs: usize,
+    /// (query, target, phase) → timings.
+    pub cells: HashMap<(usize, usize, Phase), Samples>,
+    /// (query, phase) → GetObject requests under the prefix, summed over runs;
+    /// `None` without a log to count them in.
+    pub gets: HashMap<(usize, Phase), Option<u64>>,
+    /// The S3 server alone: a listing of the prefix, and downloading every file.
+    pub bare_list: Samples,
+    pub bare_download: Samples,
+}
+
+/// Runs every query `first_runs` times on fresh servers, each followed by
+/// `repeat_runs` repeats on the same server.
+pub fn measure(
+    http: &Http,
+    burrow: &Path,
+    url: &str,
+    sample: Sample,
+    log: Option<PathBuf>,
+    first_runs: usize,
+    repeat_runs: usize,
+) -> anyhow::Result<ObjectResults> {
+    let key_prefix = format!("key: \"{}/", url.split_once("://").and_then(|(_, r)| r.split_once('/')).map_or("", |(_, p)| p.trim_matches('/')));
+    let log = log.map(|path| S3Log { path, key_prefix });
+    let args = [vec!["--env".to_string(), url.to_string()], vec!["--dir".to_string(), sample.dir.display().to_string()]];
+    let mut cells: HashMap<(usize, usize, Phase), Samples> = HashMap::new();
+    let mut gets: HashMap<(usize, Phase), Option<u64>> = HashMap::new();
+    let (mut bare_list, mut bare_download) = (Samples::default(), Samples::default());
+    for _ in 0..first_runs {
+        let (list, download) = crate::sample::bare_s3(url, &sample.files)?;
+        bare_list.push(list, 0.0, 1);
+        bare_download.push(download, 0.0, sample.files.len());
+    }
+    for (qi, q) in QUERIES.iter().enumerate() {
+        for run in 0..first_runs {
+            for (ti, target) in TARGETS.iter().enumerate() {
+                let server = Server::burrow(http, &format!("burrow-{target}"), burrow, &args[ti], &sample.dir)?;
+                for phase in [Phase::First, Phase::Repeated] {
+                    let times = if phase == Phase::First { 1 } else { repeat_runs };
+                    for _ in 0..times {
+                        let mark = log.as_ref().map(S3Log::mark).transpose()?;
+                        let before = server.cpu_ms();
+                        let (t, n) = http.time(&crate::url(&server.base, q)).with_context(|| format!("burrow-{target}: {}", q.text))?;
+                        cells.entry((qi, ti, phase)).or_default().push(t, server.cpu_ms() - before, n);
+                        if ti == 0 {
+                            let counted = match (&log, mark) {
+                                (Some(log), Some(mark)) => Some(log.gets_since(mark)?),
+                                _ => None,
+                            };
+                            let total = gets.entry((qi, phase)).or_insert(Some(0));
+                            *total = total.zip(counted).map(|(a, b)| a + b);
+                        }
+                    }
+                }
+            }
+            eprintln!("  s3: query {qi} ({}), fresh server {}/{first_runs} done", q.text, run + 1);
+        }
+    }
+    Ok(ObjectResults { url: url.to_string(), sample, first_runs, repeat_runs, cells, gets, bare_list, bare_download })
+}
+
+/// The S3 server's log, read from a mark to its end.
+struct S3Log {
+    path: PathBuf,
+    /// `key: "PREFIX/`, as the log line shows the object key.
+    key_prefix: String,
+}
+
+impl S3Log {
+    fn mark(&self) -> anyhow::Result<u64> {
+        Ok(std::fs::metadata(&self.path).with_context(|| format!("cannot read the S3 log {}", self.path.display()))?.len())
+    }
+
+    /// GetObject requests for keys below the prefix logged since `mark`.
+    fn gets_since(&self, mark: u64) -> anyhow::Result<u64> {
+        let mut file = std::fs::File::open(&self.path)?;
+        file.seek(SeekFrom::Start(mark))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text)?;
+        let text = String::from_utf8_lossy(&text);
+        Ok(text.lines().filter(|l| l.contains("resolved route, op: GetObject,") && l.contains(&self.key_prefix)).count() as u64)
+    }
+}
