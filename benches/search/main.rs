@@ -150,8 +150,11 @@ fn search(http: &Http, servers: &[Server], corpus: &std::path::Path, text_runs: 
             if run >= runs {
                 continue;
             }
-            // Interleaved, so load changes on the machine hit every column alike.
-            for (si, s) in servers.iter().enumerate() {
+            // Interleaved, so load changes on the machine hit every column
+            // alike, and in an order that rotates from run to run, so no
+            // server always follows one that keeps working after it answered.
+            for si in rotation(servers.len(), run) {
+                let s = &servers[si];
                 let before = s.cpu_ms();
                 let (t, n) = http.time(&url(&s.base, q)).with_context(|| format!("{}: {}", s.label, q.text))?;
                 let cpu = s.cpu_ms() - before;
@@ -166,6 +169,7 @@ fn search(http: &Http, servers: &[Server], corpus: &std::path::Path, text_runs: 
                 }
             }
         }
+        report::note_load();
         if run < text_runs || (run + 1) % 10 == 0 {
             eprintln!("  run {}/{} done", run + 1, file_runs);
         }
@@ -185,6 +189,11 @@ fn remote_side(server: &Server, args: &[String]) -> anyhow::Result<Option<cpu::R
         return Ok(Some(cpu::Remote::Ssh(cpu::SshPeer::new(server.pid(), port))));
     }
     Ok(None)
+}
+
+/// `0..n`, starting at `run % n`.
+pub fn rotation(n: usize, run: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| (k + run) % n)
 }
 
 fn burrow_bin() -> PathBuf {

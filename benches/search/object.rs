@@ -68,7 +68,8 @@ pub fn measure(
     }
     for (qi, q) in QUERIES.iter().enumerate() {
         for run in 0..first_runs {
-            for (ti, target) in TARGETS.iter().enumerate() {
+            for ti in crate::rotation(TARGETS.len(), run) {
+                let target = TARGETS[ti];
                 let server = Server::burrow(http, &format!("burrow-{target}"), burrow, &args[ti], &sample.dir)?;
                 for phase in [Phase::First, Phase::Repeated] {
                     let times = if phase == Phase::First { 1 } else { repeat_runs };
@@ -88,6 +89,7 @@ pub fn measure(
                     }
                 }
             }
+            crate::report::note_load();
             eprintln!("  s3: query {qi} ({}), fresh server {}/{first_runs} done", q.text, run + 1);
         }
     }

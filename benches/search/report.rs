@@ -11,7 +11,7 @@ use crate::{Column, Endpoint, Query, Results, FIND_LIMIT, QUERIES};
 /// The date, machine, load and corpus.
 pub fn header(r: &Results, corpus: &Path, load_before: &str, load_after: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Date: {} · machine: {} · {} cores · load average before {load_before}, after {load_after}", today(), cpu_model(), cores());
+    let _ = writeln!(out, "Date: {} · machine: {} · {} cores · load average before {load_before}, after {load_after}; 1-minute load between runs {}", today(), cpu_model(), cores(), load_range());
     let _ = writeln!(out, "Corpus: {} ({} files seen by `rg --files`) · {} runs per `/find` query, {} per `/find/file` query · warm cache", corpus.display(), corpus_files(corpus), r.text_runs, r.file_runs);
     out
 }
@@ -143,6 +143,24 @@ pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
+}
+
+/// The 1-minute load averages seen by [`note_load`].
+static LOADS: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
+
+/// Records the 1-minute load average now (called between runs), so the
+/// report can say how busy the machine was during the whole run.
+pub fn note_load() {
+    if let Some(load) = load_average().split_whitespace().next().and_then(|l| l.parse().ok()) {
+        LOADS.lock().unwrap_or_else(|e| e.into_inner()).push(load);
+    }
+}
+
+fn load_range() -> String {
+    let loads = LOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let min = loads.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = loads.iter().copied().fold(0.0, f64::max);
+    if loads.is_empty() { "?".into() } else { format!("{min:.2} to {max:.2} ({} samples)", loads.len()) }
 }
 
 fn today() -> String {

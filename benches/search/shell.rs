@@ -36,7 +36,9 @@ pub fn measure(http: &Http, servers: &[Server], runs: usize) -> Vec<ShellRow> {
     }
     let mut samples: Vec<Samples> = vec![Samples::default(); servers.len()];
     for run in 0..runs {
-        for (si, s) in servers.iter().enumerate() {
+        crate::report::note_load();
+        for si in crate::rotation(servers.len(), run) {
+            let s = &servers[si];
             let Ok(id) = &sessions[si] else { continue };
             let before = s.cpu_ms();
             match echo(http, &s.base, id) {
