@@ -18,8 +18,8 @@
 #   read-only at BURROW_BENCH_SSH_DIR (default /srv/burrow-bench/NAME) for
 #   the run; nothing under /root changes mode.
 # - s3: the bench uploads a sample of the corpus under
-#   s3://BUCKET/burrow-bench/NAME-sample through the S3 API and counts
-#   downloads in the S3 server's log.
+#   s3://BUCKET/burrow-bench/NAME-sample through the S3 API, counts downloads
+#   in the S3 server's log and reads the S3 server's CPU time from its pid.
 #
 # BURROW_BENCH_WITH="docker ssh s3" picks environments (default: all three).
 # Every other knob of the bench (BURROW_BENCH_*, OPENCODE_BIN) passes through.
@@ -94,6 +94,7 @@ fi
 if [[ $WITH == *" s3 "* ]]; then
   export BURROW_BENCH_S3="s3://${BURROW_TEST_S3_BUCKET:?no s3 service in $services_env}/burrow-bench/$name-sample"
   export BURROW_BENCH_S3_LOG=${BURROW_TEST_S3_LOG:-}
+  export BURROW_BENCH_S3_PID=$(cat "${BURROW_TEST_S3_PIDFILE:-/nonexistent}" 2>/dev/null || true)
 fi
 
 BURROW_BENCH_ENVS="$(IFS=';'; echo "${envs[*]}")${BURROW_BENCH_ENVS:+;$BURROW_BENCH_ENVS}"

@@ -112,9 +112,10 @@ fn main() -> anyhow::Result<()> {
             let sample = sample::prepare(&corpus, &folders, &url)?;
             eprintln!("object storage: {} files under {url} ...", sample.files.len());
             let log = std::env::var_os("BURROW_BENCH_S3_LOG").filter(|v| !v.is_empty()).map(PathBuf::from);
+            let pid = std::env::var("BURROW_BENCH_S3_PID").ok().and_then(|p| p.trim().parse().ok());
             let first = env_number("BURROW_BENCH_S3_FIRST", 3)?;
             let repeat = env_number("BURROW_BENCH_S3_REPEAT", 5)?;
-            let o = object::measure(&http, &burrow_bin(), &url, sample, log, first, repeat)?;
+            let o = object::measure(&http, &burrow_bin(), &url, sample, object::S3Server { log, pid }, first, repeat)?;
             out.push('\n');
             out.push_str(&report_envs::object(&o));
         }

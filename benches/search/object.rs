@@ -7,7 +7,8 @@
 //!
 //! Downloads are counted in the S3 server's log (s3s-fs at debug level logs
 //! one `resolved route, op: GetObject` line per request, with its key), so the
-//! count comes from the server, not from Burrow.
+//! count comes from the server, not from Burrow; the S3 server's CPU time is
+//! read from its process, to tell its share of a first search from Burrow's.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::cpu::process_cpu_ms;
 use crate::measure::{Http, Samples};
 use crate::sample::Sample;
 use crate::server::Server;
@@ -36,38 +38,46 @@ pub struct ObjectResults {
     pub repeat_runs: usize,
     /// (query, target, phase) → timings.
     pub cells: HashMap<(usize, usize, Phase), Samples>,
-    /// (query, phase) → GetObject requests under the prefix, summed over runs;
-    /// `None` without a log to count them in.
-    pub gets: HashMap<(usize, Phase), Option<u64>>,
-    /// The S3 server alone: a listing of the prefix, and downloading every file.
+    /// (query, phase) → what the S3 server did for the s3 target's requests.
+    pub server: HashMap<(usize, Phase), S3Work>,
+    /// The S3 server alone, measured before each fresh server of the first
+    /// (full scan) query: a listing of the prefix, and downloading every file.
     pub bare_list: Samples,
     pub bare_download: Samples,
 }
 
+/// What the S3 server did, summed over requests: `None` when it cannot be told.
+#[derive(Clone, Copy, Default)]
+pub struct S3Work {
+    pub requests: usize,
+    /// GetObject requests under the prefix (from its log).
+    pub gets: Option<u64>,
+    /// Its CPU milliseconds (from its pid; other clients of a shared server count too).
+    pub cpu_ms: Option<f64>,
+}
+
+/// The S3 server as the bench sees it: its log and its process.
+pub struct S3Server {
+    pub log: Option<PathBuf>,
+    pub pid: Option<u32>,
+}
+
 /// Runs every query `first_runs` times on fresh servers, each followed by
 /// `repeat_runs` repeats on the same server.
-pub fn measure(
-    http: &Http,
-    burrow: &Path,
-    url: &str,
-    sample: Sample,
-    log: Option<PathBuf>,
-    first_runs: usize,
-    repeat_runs: usize,
-) -> anyhow::Result<ObjectResults> {
+pub fn measure(http: &Http, burrow: &Path, url: &str, sample: Sample, s3: S3Server, first_runs: usize, repeat_runs: usize) -> anyhow::Result<ObjectResults> {
     let key_prefix = format!("key: \"{}/", url.split_once("://").and_then(|(_, r)| r.split_once('/')).map_or("", |(_, p)| p.trim_matches('/')));
-    let log = log.map(|path| S3Log { path, key_prefix });
+    let log = s3.log.map(|path| S3Log { path, key_prefix });
     let args = [vec!["--env".to_string(), url.to_string()], vec!["--dir".to_string(), sample.dir.display().to_string()]];
     let mut cells: HashMap<(usize, usize, Phase), Samples> = HashMap::new();
-    let mut gets: HashMap<(usize, Phase), Option<u64>> = HashMap::new();
+    let mut server_work: HashMap<(usize, Phase), S3Work> = HashMap::new();
     let (mut bare_list, mut bare_download) = (Samples::default(), Samples::default());
-    for _ in 0..first_runs {
-        let (list, download) = crate::sample::bare_s3(url, &sample.files)?;
-        bare_list.push(list, 0.0, 1);
-        bare_download.push(download, 0.0, sample.files.len());
-    }
     for (qi, q) in QUERIES.iter().enumerate() {
         for run in 0..first_runs {
+            if qi == 0 {
+                let (list, download) = crate::sample::bare_s3(url, &sample.files)?;
+                bare_list.push(list, 0.0, 1);
+                bare_download.push(download, 0.0, sample.files.len());
+            }
             for ti in crate::rotation(TARGETS.len(), run) {
                 let target = TARGETS[ti];
                 let server = Server::burrow(http, &format!("burrow-{target}"), burrow, &args[ti], &sample.dir)?;
@@ -75,16 +85,20 @@ pub fn measure(
                     let times = if phase == Phase::First { 1 } else { repeat_runs };
                     for _ in 0..times {
                         let mark = log.as_ref().map(S3Log::mark).transpose()?;
+                        let s3_cpu = s3.pid.map(process_cpu_ms);
                         let before = server.cpu_ms();
                         let (t, n) = http.time(&crate::url(&server.base, q)).with_context(|| format!("burrow-{target}: {}", q.text))?;
                         cells.entry((qi, ti, phase)).or_default().push(t, server.cpu_ms() - before, n);
                         if ti == 0 {
-                            let counted = match (&log, mark) {
+                            let gets = match (&log, mark) {
                                 (Some(log), Some(mark)) => Some(log.gets_since(mark)?),
                                 _ => None,
                             };
-                            let total = gets.entry((qi, phase)).or_insert(Some(0));
-                            *total = total.zip(counted).map(|(a, b)| a + b);
+                            let cpu = s3_cpu.zip(s3.pid).map(|(before, pid)| process_cpu_ms(pid) - before);
+                            let work = server_work.entry((qi, phase)).or_insert(S3Work { requests: 0, gets: Some(0), cpu_ms: Some(0.0) });
+                            work.requests += 1;
+                            work.gets = work.gets.zip(gets).map(|(a, b)| a + b);
+                            work.cpu_ms = work.cpu_ms.zip(cpu).map(|(a, b)| a + b);
                         }
                     }
                 }
@@ -93,7 +107,7 @@ pub fn measure(
             eprintln!("  s3: query {qi} ({}), fresh server {}/{first_runs} done", q.text, run + 1);
         }
     }
-    Ok(ObjectResults { url: url.to_string(), sample, first_runs, repeat_runs, cells, gets, bare_list, bare_download })
+    Ok(ObjectResults { url: url.to_string(), sample, first_runs, repeat_runs, cells, server: server_work, bare_list, bare_download })
 }
 
 /// The S3 server's log, read from a mark to its end.

@@ -106,6 +106,17 @@ impl Drop for Server {
     /// SIGTERM first, so that Burrow shuts down cleanly (a docker environment
     /// removes its container); SIGKILL if it is still running after a while.
     fn drop(&mut self) {
+        self.stop();
+        // BURROW_BENCH_LOGS=DIR keeps each server's log (BURROW_LOG=burrow=debug makes it talk).
+        if let Some(dir) = std::env::var_os("BURROW_BENCH_LOGS") {
+            let to = Path::new(&dir).join(format!("{}-{}.log", self.label, self.child.id()));
+            let _ = std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(self.log_path(), &to));
+        }
+    }
+}
+
+impl Server {
+    fn stop(&mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
             let deadline = std::time::Instant::now() + STOP_TIMEOUT;
