@@ -76,10 +76,11 @@ impl ContainerCpu {
 }
 
 /// The sshd processes at the far end of a process's SSH connection to
-/// `port` on loopback: the session's privileged monitor and its unprivileged
-/// child, which runs every command of the connection and reaps it, so its
-/// children's CPU time (the helper runs) lands in its `cutime`. Found on
-/// first use, since the connection may open with the first request.
+/// `port` on loopback (the session's privileged monitor and its unprivileged
+/// child), and every process below them: the commands of the connection, the
+/// long-lived helper session among them. A command that ended was reaped by
+/// sshd, so its CPU time lands in sshd's `cutime`. Found on first use, since
+/// the connection may open with the first request.
 pub struct SshPeer {
     pid: u32,
     port: u16,
@@ -103,7 +104,7 @@ impl SshPeer {
                 Err(_) => {}
             }
         }
-        self.pids.get().map_or(0.0, |pids| pids.iter().map(|&p| process_cpu_ms(p)).sum())
+        self.pids.get().map_or(0.0, |pids| with_descendants(pids).into_iter().map(process_cpu_ms).sum())
     }
 }
 
@@ -168,6 +169,27 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
         .filter_map(|fd| std::fs::read_link(fd.path()).ok())
         .filter_map(|target| target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
         .collect()
+}
+
+/// `roots` and every live process below them.
+fn with_descendants(roots: &[u32]) -> HashSet<u32> {
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    };
+    let parents: Vec<(u32, u32)> = all_pids().filter_map(|p| Some((p, parent(p)?))).collect();
+    let mut found: HashSet<u32> = roots.iter().copied().collect();
+    loop {
+        let before = found.len();
+        for &(pid, ppid) in &parents {
+            if found.contains(&ppid) {
+                found.insert(pid);
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
 }
 
 fn all_pids() -> impl Iterator<Item = u32> {

@@ -67,9 +67,24 @@ impl Server {
             }
         });
         let mut server = Server { label: label.to_string(), base: String::new(), child, remote: None, _scratch: scratch };
-        server.base = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            Err(_) => bail!("{label} printed no URL within {START_TIMEOUT:?}; see {}", server.log_path()),
+        // Waits for the URL in slices, so a server that exits is reported at once.
+        let started = std::time::Instant::now();
+        server.base = loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(url) => break url,
+                Err(_) if started.elapsed() > START_TIMEOUT => bail!("{label} printed no URL within {START_TIMEOUT:?}; see {}", server.log_path()),
+                Err(_) => {}
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(server.log_path()).unwrap_or_default();
+                // The error, without the backtrace frames ("  12: fn", "  at file:line").
+                let frame = |l: &&str| {
+                    let t = l.trim_start();
+                    t.starts_with("at ") || t.split_once(": ").is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+                };
+                let head = log.lines().filter(|l| !frame(l)).take(8).collect::<Vec<_>>().join("\n");
+                bail!("{label} exited ({status}) before printing its URL:\n{head}");
+            }
         };
         http.wait_ready(&format!("{}/path", server.base), START_TIMEOUT)
             .with_context(|| format!("{label} did not answer; see {}", server.log_path()))?;
