@@ -52,6 +52,8 @@ pub struct S3Work {
     pub requests: usize,
     /// GetObject requests under the prefix (from its log).
     pub gets: Option<u64>,
+    /// ListObjectsV2 pages of the prefix (from its log).
+    pub lists: Option<u64>,
     /// Its CPU milliseconds (from its pid; other clients of a shared server count too).
     pub cpu_ms: Option<f64>,
 }
@@ -65,8 +67,8 @@ pub struct S3Server {
 /// Runs every query `first_runs` times on fresh servers, each followed by
 /// `repeat_runs` repeats on the same server.
 pub fn measure(http: &Http, burrow: &Path, url: &str, sample: Sample, s3: S3Server, first_runs: usize, repeat_runs: usize) -> anyhow::Result<ObjectResults> {
-    let key_prefix = format!("key: \"{}/", url.split_once("://").and_then(|(_, r)| r.split_once('/')).map_or("", |(_, p)| p.trim_matches('/')));
-    let log = s3.log.map(|path| S3Log { path, key_prefix });
+    let prefix = url.split_once("://").and_then(|(_, r)| r.split_once('/')).map_or("", |(_, p)| p.trim_matches('/'));
+    let log = s3.log.map(|path| S3Log { path, key: format!("key: \"{prefix}/"), listing: format!("<Prefix>{prefix}/</Prefix>") });
     let args = [vec!["--env".to_string(), url.to_string()], vec!["--dir".to_string(), sample.dir.display().to_string()]];
     let mut cells: HashMap<(usize, usize, Phase), Samples> = HashMap::new();
     let mut server_work: HashMap<(usize, Phase), S3Work> = HashMap::new();
@@ -91,13 +93,14 @@ pub fn measure(http: &Http, burrow: &Path, url: &str, sample: Sample, s3: S3Serv
                         cells.entry((qi, ti, phase)).or_default().push(t, server.cpu_ms() - before, n);
                         if ti == 0 {
                             let gets = match (&log, mark) {
-                                (Some(log), Some(mark)) => Some(log.gets_since(mark)?),
+                                (Some(log), Some(mark)) => Some(log.since(mark)?),
                                 _ => None,
                             };
                             let cpu = s3_cpu.zip(s3.pid).map(|(before, pid)| process_cpu_ms(pid) - before);
-                            let work = server_work.entry((qi, phase)).or_insert(S3Work { requests: 0, gets: Some(0), cpu_ms: Some(0.0) });
+                            let work = server_work.entry((qi, phase)).or_insert(S3Work { requests: 0, gets: Some(0), lists: Some(0), cpu_ms: Some(0.0) });
                             work.requests += 1;
-                            work.gets = work.gets.zip(gets).map(|(a, b)| a + b);
+                            work.gets = work.gets.zip(gets).map(|(a, (g, _))| a + g);
+                            work.lists = work.lists.zip(gets).map(|(a, (_, l))| a + l);
                             work.cpu_ms = work.cpu_ms.zip(cpu).map(|(a, b)| a + b);
                         }
                     }
@@ -113,8 +116,10 @@ pub fn measure(http: &Http, burrow: &Path, url: &str, sample: Sample, s3: S3Serv
 /// The S3 server's log, read from a mark to its end.
 struct S3Log {
     path: PathBuf,
-    /// `key: "PREFIX/`, as the log line shows the object key.
-    key_prefix: String,
+    /// `key: "PREFIX/`, as the line of a GetObject shows the object key.
+    key: String,
+    /// `<Prefix>PREFIX/</Prefix>`, as the logged answer to a listing shows it.
+    listing: String,
 }
 
 impl S3Log {
@@ -122,13 +127,16 @@ impl S3Log {
         Ok(std::fs::metadata(&self.path).with_context(|| format!("cannot read the S3 log {}", self.path.display()))?.len())
     }
 
-    /// GetObject requests for keys below the prefix logged since `mark`.
-    fn gets_since(&self, mark: u64) -> anyhow::Result<u64> {
+    /// GetObject requests for keys below the prefix, and listing pages of
+    /// the prefix, logged since `mark`.
+    fn since(&self, mark: u64) -> anyhow::Result<(u64, u64)> {
         let mut file = std::fs::File::open(&self.path)?;
         file.seek(SeekFrom::Start(mark))?;
         let mut text = Vec::new();
         file.read_to_end(&mut text)?;
         let text = String::from_utf8_lossy(&text);
-        Ok(text.lines().filter(|l| l.contains("resolved route, op: GetObject,") && l.contains(&self.key_prefix)).count() as u64)
+        let gets = text.lines().filter(|l| l.contains("resolved route, op: GetObject,") && l.contains(&self.key)).count();
+        let lists = text.lines().filter(|l| l.contains("<ListBucketResult") && l.contains(&self.listing)).count();
+        Ok((gets as u64, lists as u64))
     }
 }

@@ -75,7 +75,7 @@ pub fn object(o: &ObjectResults) -> String {
     let mb = o.sample.bytes as f64 / (1024.0 * 1024.0);
     let _ = writeln!(out, "Object storage: `{}`, a sample of {} files ({mb:.0} MB: `{}` of the corpus), beside `burrow --dir` on a local copy of the same files.", o.url, o.sample.files.len(), o.sample.folders);
     let _ = writeln!(out);
-    let _ = writeln!(out, "First: the first request to a freshly started server ({} servers per query and target); repeated: {} more of the same request on that server. ms p50 (mean CPU ms of the Burrow process). For the s3 target, per request: GetObject requests under the prefix, from the S3 server's log, and the S3 server's CPU ms.", o.first_runs, o.repeat_runs);
+    let _ = writeln!(out, "First: the first request to a freshly started server ({} servers per query and target); repeated: {} more of the same request on that server. ms p50 (mean CPU ms of the Burrow process). For the s3 target, per request: GetObject requests and listing pages (ListObjectsV2, 1,000 keys each) of the prefix, from the S3 server's log, and the S3 server's CPU ms (the test server is shared: other clients' work counts too).", o.first_runs, o.repeat_runs);
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -86,8 +86,8 @@ pub fn object(o: &ObjectResults) -> String {
         fmt_ms(o.bare_download.p50())
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "| endpoint | query | s3 first | s3 repeated | local first | local repeated | s3 repeated / local repeated | GETs first · repeated | S3 server CPU first · repeated | results s3 · local |");
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(out, "| endpoint | query | s3 first | s3 repeated, p50 / max | local first | local repeated | s3 repeated / local repeated | GETs first · repeated | LIST pages first · repeated | S3 server CPU first · repeated | results s3 · local |");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     let (s3, local) = (0, 1);
     debug_assert_eq!(TARGETS, ["s3", "local"]);
     for (qi, q) in QUERIES.iter().enumerate() {
@@ -96,19 +96,24 @@ pub fn object(o: &ObjectResults) -> String {
         let work = |p: Phase| o.server.get(&(qi, p)).copied().unwrap_or_default();
         let per = |v: Option<f64>, p: Phase| v.filter(|_| work(p).requests > 0).map(|v| v / work(p).requests as f64);
         let gets = |p: Phase| per(work(p).gets.map(|g| g as f64), p).map_or("—".into(), fmt_count);
+        let lists = |p: Phase| per(work(p).lists.map(|g| g as f64), p).map_or("—".into(), fmt_count);
+        let repeated = cell(s3, Phase::Repeated);
+        let p50_max = format!("{} / {} ({})", fmt_ms(p50(repeated)), fmt_ms(repeated.and_then(|s| s.percentile_ms(100.0))), fmt_ms(repeated.and_then(Samples::cpu_ms)));
         let cpu = |p: Phase| fmt_ms(per(work(p).cpu_ms, p));
         let count = |s: Option<&Samples>| s.map_or("—".into(), |s| s.results.to_string());
         let _ = writeln!(
             out,
-            "{} {} | {} | {} | {} | {} | {} · {} | {} · {} | {} · {} |",
+            "{} {} | {} | {} | {} | {} | {} · {} | {} · {} | {} · {} | {} · {} |",
             query_cells(q),
             show(cell(s3, Phase::First)),
-            show(cell(s3, Phase::Repeated)),
+            p50_max,
             show(cell(local, Phase::First)),
             show(cell(local, Phase::Repeated)),
             ratio(p50(cell(s3, Phase::Repeated)), p50(cell(local, Phase::Repeated))),
             gets(Phase::First),
             gets(Phase::Repeated),
+            lists(Phase::First),
+            lists(Phase::Repeated),
             cpu(Phase::First),
             cpu(Phase::Repeated),
             count(cell(s3, Phase::Repeated)),
