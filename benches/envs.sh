@@ -104,7 +104,8 @@ fi
 if [[ $WITH == *" s3 "* ]]; then
   export BURROW_BENCH_S3="s3://${BURROW_TEST_S3_BUCKET:?no s3 service in $services_env}/burrow-bench/$name-sample"
   export BURROW_BENCH_S3_LOG=${BURROW_TEST_S3_LOG:-}
-  export BURROW_BENCH_S3_PID=$(cat "${BURROW_TEST_S3_PIDFILE:-/nonexistent}" 2>/dev/null || true)
+  BURROW_BENCH_S3_PID=$(cat "${BURROW_TEST_S3_PIDFILE:-/nonexistent}" 2>/dev/null || true)
+  export BURROW_BENCH_S3_PID
 fi
 
 BURROW_BENCH_ENVS="$(IFS=';'; echo "${envs[*]}")${BURROW_BENCH_ENVS:+;$BURROW_BENCH_ENVS}"
