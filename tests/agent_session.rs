@@ -4,27 +4,13 @@
 
 mod support;
 
-use reqwest::Method;
 use serde_json::{json, Value};
+use support::agent::{post, AgentServer};
 use support::llm::{unreachable_url, ScriptedLlm, Turn};
 use support::{Fixture, Server, TestEnv};
 
 fn config(url: &str, small: &str) -> String {
-    json!({
-        "provider": {
-            "fake": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": url}, "models": {"fake-model": {}}},
-            "small": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": small}, "models": {"tiny": {}}}
-        },
-        "model": "fake/fake-model",
-        "small_model": "small/tiny",
-    })
-    .to_string()
-}
-
-async fn post(srv: &Server, path: &str, body: Value) -> (u16, Value) {
-    let reply = srv.send(srv.request(Method::POST, path).json(&body)).await;
-    let v = if reply.text.is_empty() { Value::Null } else { reply.json() };
-    (reply.status, v)
+    support::agent::config(url, small).to_string()
 }
 
 #[tokio::test]
@@ -143,20 +129,8 @@ fn short(e: &Value) -> String {
     }
 }
 
-/// A served fixture; the fixture and data folder live as long as the tuple.
-async fn served(llm_url: &str, extra: Value) -> (support::Workspace, Server, (Fixture, tempfile::TempDir)) {
-    let env = TestEnv::from_name("local").unwrap();
-    let fx = Fixture::standard();
-    let ws = env.place(&fx).await.unwrap();
-    // Titles go to a provider that is not there, so they never take a scripted turn.
-    let mut cfg: Value = serde_json::from_str(&config(llm_url, &unreachable_url().await)).unwrap();
-    for (k, v) in extra.as_object().unwrap() {
-        cfg[k] = v.clone();
-    }
-    let data = tempfile::tempdir().unwrap();
-    let cfg = cfg.to_string();
-    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
-    (ws, srv, (fx, data))
+async fn served(llm_url: &str, extra: Value) -> AgentServer {
+    AgentServer::local(llm_url, extra).await
 }
 
 #[tokio::test]
@@ -171,11 +145,12 @@ async fn a_two_step_turn_publishes_opencode_events_in_order() {
         Turn::Stream { steps: vec![support::llm::text("The "), support::llm::text("command printed hi.")], finish: "stop".into(), input_tokens: 120, output_tokens: 4 },
     ])
     .await;
-    let (_ws, srv, _data) = served(&llm.url, json!({})).await;
-    let (_, session) = post(&srv, "/session", json!({})).await;
+    let a = served(&llm.url, json!({})).await;
+    let srv = &a.srv;
+    let (_, session) = post(srv, "/session", json!({})).await;
     let id = session["id"].as_str().unwrap().to_string();
-    let mut events = support::calls::Events::subscribe(&srv, "").await;
-    let (status, answer) = post(&srv, &format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "run echo hi please"}]})).await;
+    let mut events = support::calls::Events::subscribe(srv, "").await;
+    let (status, answer) = post(srv, &format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "run echo hi please"}]})).await;
     assert_eq!(status, 200, "{answer}");
     let mut seen = Vec::new();
     loop {
@@ -227,11 +202,12 @@ async fn a_two_step_turn_publishes_opencode_events_in_order() {
 #[tokio::test]
 async fn a_permission_ask_is_answered_over_http() {
     let llm = ScriptedLlm::openai(vec![Turn::tool("call_w", "write", json!({"filePath": "asked.txt", "content": "yes"})), Turn::text("ok")]).await;
-    let (ws, srv, _data) = served(&llm.url, json!({"permission": {"edit": "ask"}})).await;
-    let (_, session) = post(&srv, "/session", json!({})).await;
+    let a = served(&llm.url, json!({"permission": {"edit": "ask"}})).await;
+    let (ws, srv) = (&a.ws, &a.srv);
+    let (_, session) = post(srv, "/session", json!({})).await;
     let id = session["id"].as_str().unwrap().to_string();
-    let mut events = support::calls::Events::subscribe(&srv, "").await;
-    let (status, _) = post(&srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "write it"}]})).await;
+    let mut events = support::calls::Events::subscribe(srv, "").await;
+    let (status, _) = post(srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "write it"}]})).await;
     assert_eq!(status, 204);
     let asked = events.next_of("permission.asked").await;
     assert_eq!(asked["properties"]["sessionID"], json!(id));
@@ -241,7 +217,7 @@ async fn a_permission_ask_is_answered_over_http() {
     assert_eq!(pending.as_array().unwrap().len(), 1);
     assert!(!std::path::Path::new(&ws.abs("asked.txt")).exists());
     let request = asked["properties"]["id"].as_str().unwrap();
-    let (status, ok) = post(&srv, &format!("/permission/{request}/reply"), json!({"reply": "once"})).await;
+    let (status, ok) = post(srv, &format!("/permission/{request}/reply"), json!({"reply": "once"})).await;
     assert_eq!((status, ok), (200, json!(true)));
     let replied = events.next_of("permission.replied").await;
     assert_eq!(replied["properties"]["reply"], "once");
@@ -252,14 +228,15 @@ async fn a_permission_ask_is_answered_over_http() {
 #[tokio::test]
 async fn abort_stops_a_turn_mid_stream() {
     let llm = ScriptedLlm::openai(vec![Turn::Hang(vec![support::llm::text("partial")])]).await;
-    let (_ws, srv, _data) = served(&llm.url, json!({})).await;
-    let (_, session) = post(&srv, "/session", json!({})).await;
+    let a = served(&llm.url, json!({})).await;
+    let srv = &a.srv;
+    let (_, session) = post(srv, "/session", json!({})).await;
     let id = session["id"].as_str().unwrap().to_string();
-    let mut events = support::calls::Events::subscribe(&srv, "").await;
-    let (status, _) = post(&srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "go"}]})).await;
+    let mut events = support::calls::Events::subscribe(srv, "").await;
+    let (status, _) = post(srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "go"}]})).await;
     assert_eq!(status, 204);
     events.next_of("message.part.delta").await;
-    let (status, ok) = post(&srv, &format!("/session/{id}/interrupt"), json!({})).await;
+    let (status, ok) = post(srv, &format!("/session/{id}/interrupt"), json!({})).await;
     assert_eq!((status, ok), (200, json!(true)));
     let (_, list) = srv.get(&format!("/session/{id}/message")).await;
     let last = list.as_array().unwrap().last().unwrap().clone();
@@ -277,8 +254,41 @@ async fn abort_stops_a_turn_mid_stream() {
 
 #[tokio::test]
 async fn pocketpaw_finds_the_server_at_the_root() {
-    let (_ws, srv, _keep) = served(&unreachable_url().await, json!({})).await;
+    let a = served(&unreachable_url().await, json!({})).await;
+    let srv = &a.srv;
     let (status, body) = srv.get("/").await;
     assert_eq!(status, 200);
     assert_eq!(body["healthy"], true);
+}
+
+#[tokio::test]
+async fn steps_are_priced_from_the_configured_cost() {
+    let llm = ScriptedLlm::openai(vec![Turn::tool("call_r", "read", json!({"filePath": "README.md"})), Turn::text("Read it.")]).await;
+    // $3 per million input tokens, $15 per million output tokens.
+    let mut priced = support::agent::config(&llm.url, &unreachable_url().await)["provider"].clone();
+    priced["fake"]["models"]["fake-model"] = json!({"cost": {"input": 3, "output": 15, "cache_read": 0.3}});
+    let a = served(&llm.url, json!({"provider": priced})).await;
+    let id = a.session().await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "read the readme"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let list = a.messages(&id).await;
+    let costs: Vec<f64> = list[1..].iter().map(|m| support::agent::part(m, "step-finish")["cost"].as_f64().unwrap()).collect();
+    // The tool step used 100 in, 20 out; the last one 10 in, 2 out (see `Turn`).
+    let expected = [(100.0 * 3.0 + 20.0 * 15.0) / 1e6, (10.0 * 3.0 + 2.0 * 15.0) / 1e6];
+    for (got, want) in costs.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-12, "step cost {got}, expected {want}");
+    }
+    for (m, want) in list[1..].iter().zip(expected) {
+        assert!((m["info"]["cost"].as_f64().unwrap() - want).abs() < 1e-12, "{m}");
+    }
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert!((session["cost"].as_f64().unwrap() - expected.iter().sum::<f64>()).abs() < 1e-12, "{session}");
+
+    // Without a configured cost, steps cost 0.
+    let free = ScriptedLlm::openai(vec![Turn::text("Free.")]).await;
+    let b = served(&free.url, json!({})).await;
+    let id = b.session().await;
+    let (_, answer) = b.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "hi"}]})).await;
+    assert_eq!(support::agent::part(&answer, "step-finish")["cost"], json!(0));
+    assert_eq!(answer["info"]["cost"], json!(0));
 }

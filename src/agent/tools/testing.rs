@@ -35,6 +35,7 @@ impl Fixture {
             todos: Arc::new(TodoStore::default()),
             truncator: Arc::new(Truncator::new(dir.path().join("tool-output"))),
             metadata: None,
+            subagents: None,
         };
         Self { dir, ctx, registry: Registry::builtin() }
     }
