@@ -41,6 +41,10 @@ async fn a_pocketpaw_prompt_writes_and_edits_a_file_and_survives_a_restart() {
     assert!(answer["info"].get("error").is_none(), "{answer}");
     assert_eq!(answer["parts"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect::<Vec<_>>(), ["step-start", "text", "step-finish"]);
     assert_eq!(std::fs::read_to_string(ws_path(&ws, "hello.txt")).unwrap(), "hello from burrow\n");
+    // A new file has the usual mode (0666 less the umask), as an editor would make it.
+    let umask = std::fs::read_to_string("/proc/self/status").unwrap().lines().find_map(|l| l.strip_prefix("Umask:")).map(|m| u32::from_str_radix(m.trim(), 8).unwrap()).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(ws_path(&ws, "hello.txt")).unwrap().permissions()) & 0o777;
+    assert_eq!(mode, 0o666 & !umask);
 
     let messages = || async {
         let (status, list) = srv.get(&format!("/session/{id}/message")).await;
