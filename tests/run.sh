@@ -4,7 +4,9 @@
 #      sshd on loopback, an S3-compatible server), see tests/support/services.sh;
 #   2. builds the static search helper that Burrow uploads into containers and
 #      onto SSH hosts (the same binary, statically linked);
-#   3. runs every Rust test (unit, integration, the conformance suite over every
+#   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
+#      drives `opencode attach` in a pseudo-terminal;
+#   4. runs every Rust test (unit, integration, the conformance suite over every
 #      environment) and the contract test with the real @opencode-ai/sdk.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
@@ -37,6 +39,10 @@ helper_target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --profile helper --locked \
   --target "$helper_target" --no-default-features
 export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
+
+step "installing the OpenCode TUI (opencode-ai 1.18.33) for tests/tui_attach.rs"
+BURROW_OPENCODE_BIN=$(sh tests/tui/install.sh)
+export BURROW_OPENCODE_BIN
 
 step "cargo test"
 cargo test --locked --no-fail-fast
