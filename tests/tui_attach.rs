@@ -3,7 +3,8 @@
 //! whose model is the scripted OpenAI-compatible provider, configured by
 //! opencode.json content. The test types a prompt as a user would; the
 //! model's `write` and `edit` change a file inside the container, read back
-//! with `docker exec`, and the TUI shows the answer.
+//! with `docker exec`, and the TUI shows the answer. Then `/compact` in the
+//! TUI has the model summarise the session (`POST /session/{id}/summarize`).
 //!
 //! The TUI binary comes from `BURROW_OPENCODE_BIN` (tests/tui/install.sh
 //! installs it and prints its path; tests/run.sh sets the variable), else from
@@ -175,6 +176,7 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
         Turn::tool("call_w", "write", json!({"filePath": "agent/tui.txt", "content": "typed in the TUI\n"})),
         Turn::tool("call_e", "edit", json!({"filePath": "agent/tui.txt", "oldString": "typed in", "newString": "edited through"})),
         Turn::text("All done: agent/tui.txt is edited."),
+        Turn::text("Summary: agent/tui.txt was written, then edited."),
     ])
     .await;
     let a = AgentServer::start(TestEnv::from_name("docker").unwrap(), &llm.url, json!({})).await;
@@ -195,7 +197,12 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
         tui.wait_for(&[prompt]);
         tui.enter();
         tui.wait_for(&["All done: agent/tui.txt is edited."]);
-        tui.text()
+        let screen = tui.text();
+        tui.type_text("/compact");
+        tui.wait_for(&["Compact session"]);
+        tui.enter();
+        tui.wait_for(&["Summary: agent/tui.txt was written, then edited."]);
+        screen
     })
     .await
     .unwrap();
@@ -210,5 +217,9 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
         let state = &part(&list[i], "tool")["state"];
         assert_eq!((part(&list[i], "tool")["tool"].as_str(), state["status"].as_str()), (Some(tool), Some("completed")), "{state}");
     }
-    assert_eq!(list.last().unwrap()["info"]["finish"], "stop");
+    assert_eq!(list[3]["info"]["finish"], "stop");
+    // `/compact`: a compaction request and its summary.
+    assert_eq!(part(&list[4], "compaction")["auto"], false);
+    let summary = &list[5]["info"];
+    assert_eq!((summary["summary"].as_bool(), summary["agent"].as_str()), (Some(true), Some("compaction")), "{summary}");
 }
