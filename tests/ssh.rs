@@ -7,28 +7,15 @@
 #[path = "support/mod.rs"]
 mod support;
 #[path = "ssh/remote.rs"]
+#[macro_use]
 mod remote;
 
 use std::time::Duration;
 
-use remote::{scratch, Server, Sshd};
+use remote::{scratch, Server, FILES};
 
-const FILES: &[(&str, &str)] = &[
-    ("src/main.rs", "fn main() {\n    println!(\"hello 42\");\n}\n"),
-    ("src/lib.rs", "pub fn hello() {}\n"),
-    (".gitignore", "target/\n"),
-    ("target/out.txt", "hello from a build\n"),
-    ("notes/a b.md", "Hello notes\n"),
-];
-
-macro_rules! sshd {
-    () => {
-        match Sshd::get() {
-            Some(s) => s,
-            None => return,
-        }
-    };
-}
+/// The Env-level cases of `ssh/env.rs` run through the helper session here.
+const SESSION: bool = true;
 
 #[tokio::test]
 async fn serves_files_find_and_search_with_each_search_method() {
@@ -241,6 +228,42 @@ async fn dropped_connection_fails_clearly_then_reconnects() {
     let (status, body) = server.get("/file/content?path=src/lib.rs").await;
     assert_eq!((status, body["content"].as_str()), (200, Some(FILES[1].1)), "the next request reconnects");
     assert!(server.stderr().contains("reconnect"), "{}", server.stderr());
+}
+
+#[tokio::test]
+async fn a_lost_helper_session_comes_back_after_a_reconnect() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let sshd = sshd!();
+    if std::env::var_os("BURROW_HELPER_BIN").is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "BURROW_HELPER_BIN must name the static helper build in CI");
+        return eprintln!("BURROW_HELPER_BIN not set: no helper session to lose");
+    }
+    let ws = scratch(&sshd, FILES);
+    let server = Server::start(&sshd.serve_args(&ws.root), &[]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    let session = || sshd.sh(&format!("pgrep -f '[h]elper serve {}' || true", ws.root)).unwrap().trim().to_string();
+    let first = session();
+    assert!(!first.is_empty(), "the helper session runs on the host");
+    let (status, hits) = server.get("/find?pattern=hel%2Bo").await;
+    assert_eq!((status, hits.as_array().map(Vec::len)), (200, Some(2)), "{hits}");
+    // Drop the connection under the session.
+    for pid in sshd.sshd_pids_for(server.pid()) {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+    // The old helper sees its stdin close and exits; searches keep working
+    // (over a new connection) and a new session takes over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, hits) = server.get("/find?pattern=hel%2Bo").await;
+        let now = session();
+        let old_gone = !now.lines().any(|pid| first.lines().any(|f| f == pid));
+        if status == 200 && hits.as_array().map(Vec::len) == Some(2) && !now.is_empty() && old_gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new session: {status} {hits} sessions {now:?} (first {first})\n{}", server.stderr());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(server.stderr().contains("helper session started"), "{}", server.stderr());
 }
 
 #[path = "ssh/env.rs"]

@@ -269,11 +269,8 @@ impl Env for LocalEnv {
                 // own walks and searches open every folder and file: reading
                 // changes nothing, and counting it would rebuild the index after
                 // every query.
-                Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => return,
-                Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
-                // notify reports opens and reads too (inotify IN_OPEN): they change
-                // nothing, and the index's own walk would otherwise dirty it forever.
                 Ok(ev) if ev.kind.is_access() => return,
+                Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
                 Ok(ev) => {
                     let paths: Vec<_> = ev
                         .paths

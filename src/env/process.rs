@@ -165,3 +165,17 @@ pub struct Pty {
     /// The process id where the environment has one to show.
     pub pid: Option<u32>,
 }
+
+/// Called when a process ends (remote backends mark file indexes dirty).
+pub type OnExit = Arc<dyn Fn() + Send + Sync>;
+
+/// An exit status receiver that calls `hook` before it delivers the status.
+pub fn hook_exit(inner: oneshot::Receiver<ExitStatus>, hook: OnExit) -> oneshot::Receiver<ExitStatus> {
+    let (tx, exit) = oneshot::channel();
+    tokio::spawn(async move {
+        let status = inner.await.unwrap_or(ExitStatus { code: None, signal: None });
+        hook();
+        let _ = tx.send(status);
+    });
+    exit
+}

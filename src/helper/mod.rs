@@ -14,6 +14,7 @@ mod posix;
 pub mod protocol;
 pub mod remote;
 pub mod serve;
+pub mod slot;
 #[cfg(test)]
 mod session_tests;
 

@@ -198,7 +198,9 @@ pub async fn changes_reach_the_watch_channel(b: &Box_, helper: bool) {
 }
 
 /// The test functions of one mode: `tests!(true)` with the helper session,
-/// `tests!(false)` with scripts and the pid wrapper.
+/// `tests!(false)` with scripts and the pid wrapper. (docker.rs, which shares
+/// this support module, uses neither.)
+#[allow(unused_macros)]
 macro_rules! tests {
     ($helper:expr) => {
         $crate::docker_support::exec_cases::tests!(@ $helper; commands_run_inside_the_container, files_cross_the_container_boundary,
@@ -220,4 +222,5 @@ macro_rules! tests {
         )*
     };
 }
+#[allow(unused_imports)]
 pub(crate) use tests;

@@ -1,5 +1,9 @@
 //! The SSH environment through the Env trait: what HTTP does not reach yet
 //! (writes, renames, processes, PTYs) checked against the real host.
+//!
+//! Two test binaries include these cases: `ssh.rs` runs them through the
+//! helper session (`SESSION = true`), `ssh_channels.rs` with one exec channel
+//! per command (`SESSION = false`, the helper kept out with `BURROW_SEARCH=rg`).
 
 use std::time::Duration;
 
@@ -7,10 +11,16 @@ use burrow::env::ssh::{target, SshEnv, SshOptions};
 use burrow::env::{Env, EnvError, ExecRequest, PtyInput, PtyRequest, PtySize, WorkspacePath};
 use bytes::Bytes;
 
-use super::remote::{scratch, Sshd};
-use super::FILES;
+use super::remote::{scratch, Sshd, FILES};
 
 async fn open(sshd: &Sshd, dir: &str) -> SshEnv {
+    if !super::SESSION {
+        // Every test of this binary sets the same value: no race that matters.
+        std::env::set_var("BURROW_SEARCH", "rg");
+    } else if std::env::var_os("BURROW_HELPER_BIN").is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "BURROW_HELPER_BIN must name the static helper build in CI");
+        eprintln!("BURROW_HELPER_BIN not set: the helper session is not exercised");
+    }
     let opts = SshOptions {
         target: target::resolve(&sshd.spec(), None).unwrap(),
         identity: Some(sshd.key.clone()),
@@ -19,7 +29,15 @@ async fn open(sshd: &Sshd, dir: &str) -> SshEnv {
         password: None,
         passphrase: None,
     };
-    SshEnv::open(opts, dir).await.unwrap()
+    let env = SshEnv::open(opts, dir).await.unwrap();
+    let sessions = remote_pids(sshd, &format!("[h]elper serve {dir}"));
+    assert_eq!(!sessions.is_empty(), through_session(), "helper session running: {sessions:?}");
+    env
+}
+
+/// Whether this binary's envs run through the helper session.
+fn through_session() -> bool {
+    super::SESSION && std::env::var_os("BURROW_HELPER_BIN").is_some()
 }
 
 fn wp(p: &str) -> WorkspacePath {
@@ -76,8 +94,9 @@ async fn exec_passes_cwd_env_and_stdin_and_reports_exit_codes() {
 }
 
 /// The pids of processes on the host whose command line matches `pattern`, seen over a second connection.
+/// (Put a bracket in `pattern`, like `[s]leep`, so pgrep does not match the
+/// shell that runs it.)
 fn remote_pids(sshd: &Sshd, pattern: &str) -> String {
-    // The brackets keep pgrep from matching the shell that runs it.
     sshd.sh(&format!("pgrep -f '{pattern}' || true")).unwrap().trim().to_string()
 }
 
@@ -128,4 +147,31 @@ async fn pty_echoes_resizes_and_exits() {
     assert!(seen.contains("30 100") && seen.contains(&format!("{}/src", ws.root)), "{seen:?}");
     let status = pty.exit.await.unwrap();
     assert_eq!(status.code, Some(7));
+}
+
+#[tokio::test]
+async fn changes_behind_burrows_back_reach_the_watch_channel() {
+    use burrow::env::WatchEvent;
+    let sshd = sshd!();
+    let ws = scratch(&sshd, FILES);
+    let env = open(&sshd, &ws.root).await;
+    let mut events = env.watch().await.unwrap().expect("the SSH env reports changes");
+    assert!(env.capabilities().watch);
+    // Drain what the start sent, then change a file with another connection.
+    while tokio::time::timeout(Duration::from_millis(300), events.recv()).await.is_ok() {}
+    sshd.sh(&format!("echo new > {}/notes/fresh.md", ws.root)).unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.recv().await.expect("the channel stays open") {
+                // The helper's watcher names the file.
+                WatchEvent::Changed(paths) if paths.iter().any(|p| p.as_str() == "notes/fresh.md") => break "changed",
+                // Without a watcher, a periodic rescan is the signal.
+                WatchEvent::Rescan if !through_session() => break "rescan",
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a change event arrives");
+    assert_eq!(seen, if through_session() { "changed" } else { "rescan" });
 }

@@ -117,3 +117,22 @@ impl Server {
         self.child.id().expect("server running")
     }
 }
+
+/// The workspace most SSH tests start from.
+pub const FILES: &[(&str, &str)] = &[
+    ("src/main.rs", "fn main() {\n    println!(\"hello 42\");\n}\n"),
+    ("src/lib.rs", "pub fn hello() {}\n"),
+    (".gitignore", "target/\n"),
+    ("target/out.txt", "hello from a build\n"),
+    ("notes/a b.md", "Hello notes\n"),
+];
+
+/// The loopback sshd, or return from the test (which fails in CI).
+macro_rules! sshd {
+    () => {
+        match $crate::remote::Sshd::get() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR};
+use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR, RESCAN_EVERY};
 use crate::env::*;
 use crate::helper::client::HelperHost;
 use crate::helper::protocol;
@@ -209,11 +209,7 @@ impl Env for DockerEnv {
     }
 
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
-        let rx = self.events_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if rx.is_some() {
-            self.start_ticking();
-        }
-        Ok(rx)
+        Ok(self.session.take_events(RESCAN_EVERY))
     }
 
     async fn recreate(&self) -> EnvResult<String> {

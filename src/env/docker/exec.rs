@@ -27,8 +27,7 @@ use crate::helper::protocol;
 
 type LogStream = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
-/// Called when a process ends (the Docker env marks file indexes dirty).
-pub type OnExit = Arc<dyn Fn() + Send + Sync>;
+pub use crate::env::process::{hook_exit, OnExit};
 
 struct Started {
     exec_id: String,
@@ -289,15 +288,4 @@ pub async fn attach(
         std::future::ready(chunk)
     });
     Ok((tokio_util::io::StreamReader::new(Box::pin(bytes)), started.input))
-}
-
-/// An exit status receiver that calls `hook` before it delivers the status.
-pub fn hook_exit(inner: oneshot::Receiver<ExitStatus>, hook: OnExit) -> oneshot::Receiver<ExitStatus> {
-    let (tx, exit) = oneshot::channel();
-    tokio::spawn(async move {
-        let status = inner.await.unwrap_or(ExitStatus { code: None, signal: None });
-        hook();
-        let _ = tx.send(status);
-    });
-    exit
 }

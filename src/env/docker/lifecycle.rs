@@ -153,11 +153,9 @@ impl DockerEnv {
         let target = Arc::new(Target { docker: self.docker.clone(), id, name: name.clone(), hint: old.hint.clone() });
         *self.target.write().unwrap_or_else(|e| e.into_inner()) = target;
         *self.near.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(NearSearch::new());
-        *self.remote.write().unwrap_or_else(|e| e.into_inner()) = None;
-        *self.starting.lock().await = None;
+        self.session.reset().await;
         self.live.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.warm_search();
-        let _ = self.events.try_send(WatchEvent::Rescan);
         Ok(name)
     }
 }

@@ -20,17 +20,17 @@ mod scripts;
 mod session;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
-use tokio::sync::mpsc;
 
-use crate::env::{Env, EnvError, EnvResult, ProcessControl, WatchEvent, WorkspacePath};
+use crate::env::{EnvError, EnvResult, ProcessControl, WorkspacePath};
 use crate::helper::client::NearSearch;
 use crate::helper::remote::RemoteEnv;
+use crate::helper::slot::SessionSlot;
 pub use container::Spec;
 pub use lifecycle::open;
 pub use options::{DockerArgs, Source};
@@ -39,9 +39,6 @@ pub use owner::Owner;
 /// Without a watcher inside the container, anything may change at any time:
 /// file indexes are told to re-walk (lazily, on their next query) this often.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
-
-/// After the helper session failed to start, wait this long before trying again.
-const SESSION_RETRY: Duration = Duration::from_secs(10);
 
 /// Where helpers are installed inside containers.
 const HELPER_DIR: &str = "/tmp/.burrow";
@@ -103,14 +100,9 @@ pub struct DockerEnv {
     /// Search next to the data, probed once per container.
     near: RwLock<Arc<NearSearch>>,
     /// `burrow helper serve` in the container, once the helper is installed:
-    /// then every operation is a message instead of a `docker exec`.
-    remote: RwLock<Option<Arc<RemoteEnv>>>,
-    /// Serializes session starts; holds when the last attempt failed.
-    starting: tokio::sync::Mutex<Option<Instant>>,
-    /// True while the helper's watcher feeds `events`.
-    watching: Arc<AtomicBool>,
-    events: mpsc::Sender<WatchEvent>,
-    events_rx: Mutex<Option<mpsc::Receiver<WatchEvent>>>,
+    /// then every operation is a message instead of a `docker exec`. Also
+    /// the change events the file indexes follow.
+    session: SessionSlot,
     /// Processes still running, killed at shutdown. `None` marks one that
     /// ended before it was tracked.
     live: Arc<Mutex<HashMap<u64, Option<Arc<dyn ProcessControl>>>>>,
@@ -119,7 +111,6 @@ pub struct DockerEnv {
 
 impl DockerEnv {
     fn new(me: &Weak<DockerEnv>, docker: Docker, mode: Mode, owner: Owner, target: Target, root: String) -> Self {
-        let (events, events_rx) = mpsc::channel(1024);
         Self {
             me: me.clone(),
             docker,
@@ -128,11 +119,7 @@ impl DockerEnv {
             root,
             target: RwLock::new(Arc::new(target)),
             near: RwLock::new(Arc::new(NearSearch::new())),
-            remote: RwLock::new(None),
-            starting: tokio::sync::Mutex::new(None),
-            watching: Arc::default(),
-            events,
-            events_rx: Mutex::new(Some(events_rx)),
+            session: SessionSlot::new(),
             live: Arc::default(),
             next_process: AtomicU64::new(0),
         }
@@ -148,7 +135,7 @@ impl DockerEnv {
 
     /// Tells the file indexes that something changed.
     fn changed(&self, paths: &[&WorkspacePath]) {
-        let _ = self.events.try_send(WatchEvent::Changed(paths.iter().map(|p| (*p).clone()).collect()));
+        self.session.changed(paths);
     }
 
     /// A new process id and what to do when that process ends: forget it, and,
@@ -156,15 +143,13 @@ impl DockerEnv {
     /// dirty, since a command may have changed any file.
     fn exit_hook(&self) -> (u64, exec::OnExit) {
         let id = self.next_process.fetch_add(1, Ordering::Relaxed);
-        let (live, events, watching) = (self.live.clone(), self.events.clone(), self.watching.clone());
+        let (live, changed) = (self.live.clone(), self.session.after_command());
         let hook: exec::OnExit = Arc::new(move || {
             let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
             if live.remove(&id).is_none() {
                 live.insert(id, None);
             }
-            if !watching.load(Ordering::Acquire) {
-                let _ = events.try_send(WatchEvent::Rescan);
-            }
+            changed();
         });
         (id, hook)
     }

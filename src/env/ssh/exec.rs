@@ -162,6 +162,17 @@ pub async fn spawn(link: &Arc<Link>, wrapped: String, stdin: Option<Bytes>) -> E
     Ok(Process { output, exit, control })
 }
 
+/// Runs `command` on a channel of its own and returns its stdout and stdin as
+/// byte streams (stderr is dropped): the transport of the helper session.
+pub async fn attach(
+    link: &Link,
+    command: &str,
+) -> EnvResult<(impl tokio::io::AsyncRead + Send + Unpin + 'static, impl tokio::io::AsyncWrite + Send + Unpin + 'static)> {
+    let conn = link.get().await?;
+    let channel = open(&conn, format!("exec {command} 2>/dev/null"), None).await?;
+    Ok(tokio::io::split(channel.into_stream()))
+}
+
 /// Forwards a channel's output until it closes. When the connection drops
 /// first, the output says so and no exit status is sent.
 async fn pump(conn: Arc<Conn>, mut read: ChannelReadHalf, tx: mpsc::Sender<Output>, exit_tx: oneshot::Sender<ExitStatus>) {

@@ -4,6 +4,8 @@
 //! one SFTP channel for files. Searches run next to the data through
 //! `burrow helper` (or the host's `rg` or `grep`, see [`crate::helper::client`]),
 //! or, when none of them runs there, stream over SFTP ([`crate::search::stream`]).
+//! Once the helper is installed, searches, commands and terminals go through
+//! its long-lived session ([`session`]), whose watcher keeps indexes fresh.
 //! Paths are confined on the remote side: SFTP `realpath` resolves symlinks
 //! where they live, and the result must stay under the canonical root.
 
@@ -11,6 +13,7 @@ mod auth;
 mod connect;
 mod exec;
 mod hostkey;
+mod session;
 mod sftp;
 pub mod target;
 
@@ -25,8 +28,10 @@ use tokio::sync::mpsc;
 pub use connect::SshOptions;
 pub use hostkey::default_files as default_known_hosts;
 
+use super::process::hook_exit;
 use super::*;
 use crate::helper::client::{HelperHost, NearSearch};
+use crate::helper::slot::SessionSlot;
 use crate::search::stream::{self, StreamLimits};
 use connect::{Conn, Link};
 
@@ -35,7 +40,13 @@ pub struct SshEnv {
     /// Canonical absolute root on the host.
     root: String,
     search: NearSearch,
+    /// The helper session and the change events the file indexes follow.
+    session: SessionSlot,
 }
+
+/// Without the helper's watcher, file indexes are told to re-walk (lazily, on
+/// their next query) this often.
+const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl SshEnv {
     /// Connects, resolves `dir` (absolute, `~/...` or relative to the home
@@ -58,9 +69,10 @@ impl SshEnv {
             EntryKind::Directory => {}
             EntryKind::File => return Err(EnvError::NotADirectory(root)),
         }
-        let env = Self { link, root, search: NearSearch::new() };
+        let env = Self { link, root, search: NearSearch::new(), session: SessionSlot::new() };
         let method = env.search.method(&env).await;
-        tracing::info!("serving {} on {} (search: {:?})", env.root, env.link.target().display(), method.backend());
+        let session = if env.remote().await.is_some() { ", helper session" } else { "" };
+        tracing::info!("serving {} on {} (search: {:?}{session})", env.root, env.link.target().display(), method.backend());
         Ok(env)
     }
 
@@ -155,7 +167,7 @@ impl Env for SshEnv {
 
     fn capabilities(&self) -> Capabilities {
         let search = self.search.probed().map(|m| m.backend()).unwrap_or(SearchBackend::Stream);
-        Capabilities { exec: true, pty: true, watch: false, search }
+        Capabilities { exec: true, pty: true, watch: true, search }
     }
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
@@ -178,18 +190,24 @@ impl Env for SshEnv {
         if path.is_root() {
             return Err(EnvError::IsADirectory(path.to_string()));
         }
-        self.with_path(path, |conn, abs| async move { sftp::write_atomic(&conn, &abs, &data).await }).await
+        self.with_path(path, |conn, abs| async move { sftp::write_atomic(&conn, &abs, &data).await }).await?;
+        self.session.changed(&[path]);
+        Ok(())
     }
 
     async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
-        self.with_path(path, |conn, abs| async move { sftp::mkdir_all(&conn.sftp, &abs).await }).await
+        self.with_path(path, |conn, abs| async move { sftp::mkdir_all(&conn.sftp, &abs).await }).await?;
+        self.session.changed(&[path]);
+        Ok(())
     }
 
     async fn remove(&self, path: &WorkspacePath) -> EnvResult<()> {
         if path.is_root() {
             return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
         }
-        self.with_path(path, |conn, abs| async move { sftp::remove_all(&conn.sftp, &abs).await }).await
+        self.with_path(path, |conn, abs| async move { sftp::remove_all(&conn.sftp, &abs).await }).await?;
+        self.session.changed(&[path]);
+        Ok(())
     }
 
     async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
@@ -198,10 +216,16 @@ impl Env for SshEnv {
             sftp::mkdir_all(&conn.sftp, sftp::parent(&dst)).await?;
             sftp::rename_over(&conn, &src, &dst).await
         })
-        .await
+        .await?;
+        self.session.changed(&[from, to]);
+        Ok(())
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
+        // Through the helper session when it runs; if it was lost, a direct channel.
+        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.walk(dir).await }).await {
+            return done;
+        }
         let abs = self.with_path(dir, |_, abs| async move { Ok(abs) }).await?;
         match self.search.walk(self, &abs).await? {
             Some(entries) => Ok(entries),
@@ -211,6 +235,10 @@ impl Env for SshEnv {
     }
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
+        let copy = req.clone();
+        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.grep(copy).await }).await {
+            return done;
+        }
         let dir = WorkspacePath::from_relative(&req.dir)?;
         let abs = self.with_path(&dir, |_, abs| async move { Ok(abs) }).await?;
         match self.search.grep(self, &abs, &req).await? {
@@ -221,11 +249,21 @@ impl Env for SshEnv {
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
+        let copy = req.clone();
+        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.exec(copy).await }).await {
+            return done;
+        }
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
-        exec::spawn(&self.link, exec::wrap(&req.command, Some(&cwd), &req.env, None), req.stdin).await
+        let process = exec::spawn(&self.link, exec::wrap(&req.command, Some(&cwd), &req.env, None), req.stdin).await?;
+        // A command may change any file, and no watcher saw it.
+        Ok(Process { exit: hook_exit(process.exit, Arc::new(self.session.after_command())), ..process })
     }
 
     async fn pty(&self, req: PtyRequest) -> EnvResult<Pty> {
+        let copy = req.clone();
+        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.pty(copy).await }).await {
+            return done;
+        }
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
         let mut command = exec::quote_word(&req.command);
         for arg in &req.args {
@@ -235,13 +273,14 @@ impl Env for SshEnv {
         let mut env = req.env.clone();
         env.entry("TERM".into()).or_insert_with(|| "xterm-256color".into());
         let wrapped = exec::wrap(&command, Some(&cwd), &env, Some(&req.command));
-        exec::spawn_pty(&self.link, wrapped, req.size).await.map_err(|e| match e {
+        let pty = exec::spawn_pty(&self.link, wrapped, req.size).await.map_err(|e| match e {
             EnvError::NotFound(_) => EnvError::NotFound(format!("no such program on {}: {}", self.link.target().display(), req.command)),
             e => e,
-        })
+        })?;
+        Ok(Pty { exit: hook_exit(pty.exit, Arc::new(self.session.after_command())), ..pty })
     }
 
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
-        Ok(None)
+        Ok(self.session.take_events(RESCAN_EVERY))
     }
 }
