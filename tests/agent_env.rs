@@ -7,8 +7,7 @@
 //! Without Docker or the test sshd these tests say why and pass; in CI
 //! (`CI=true`) they fail.
 
-// For the image check and `docker exec`; its test macros are not used here.
-#[allow(unused_macros, unused_imports)]
+// For the image check and `docker exec`.
 mod docker_support;
 mod support;
 

@@ -11,8 +11,7 @@
 //! tests/tui/node_modules. Without it, or without Docker, the test says why
 //! and passes; in CI (`CI=true`) it fails.
 
-// For the image check and `docker exec`; its test macros are not used here.
-#[allow(unused_macros, unused_imports)]
+// For the image check and `docker exec`.
 mod docker_support;
 mod support;
 
