@@ -67,6 +67,9 @@ async fn init_has_the_model_write_agents_md() {
     assert_eq!(list.last().unwrap()["info"]["finish"], "stop");
     let (status, _) = a.post(&format!("/session/{id}/init"), json!({"providerID": "fake", "modelID": "fake-model"})).await;
     assert_eq!(status, 400, "messageID is required");
+    let (status, err) = a.post(&format!("/session/{id}/init"), json!({"providerID": "fake", "modelID": "nope", "messageID": message_id})).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["data"]["message"], "Model not found: fake/nope");
 }
 
 #[tokio::test]

@@ -123,12 +123,6 @@ pub struct InitBody {
 pub async fn init(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<InitBody>) -> ApiResult<JsonBody<bool>> {
     let session = require(&st, &id).await?;
     check_id(&body.message_id, "msg", "messageID")?;
-    let command = CommandBody {
-        message_id: Some(body.message_id),
-        model: Some(format!("{}/{}", body.provider_id, body.model_id)),
-        command: "init".into(),
-        ..Default::default()
-    };
-    prompt::command(st.clone(), ctx.0, session, command).await?;
-    Ok(JsonBody(true))
+    let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
+    Ok(JsonBody(prompt::init(st.clone(), ctx.0, session, model, body.message_id).await?))
 }

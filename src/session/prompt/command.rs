@@ -103,6 +103,19 @@ pub async fn command(st: Arc<AppState>, inst: Arc<Instance>, session: Session, b
     Ok(answer)
 }
 
+/// `init`: the built-in command that has the model write AGENTS.md. A model
+/// the config does not know is a 400 here (the answer is only `true`, so an
+/// error stored in a message would go unseen).
+pub async fn init(st: Arc<AppState>, inst: Arc<Instance>, session: Session, model: ModelChoice, message_id: String) -> ApiResult<bool> {
+    let cfg = config::load(&st, &inst).await?;
+    if let Err(e @ resolve::ResolveError::ModelNotFound { .. }) = resolve::resolve(&cfg, &config::agent_paths(&st, &inst), None, Some(&model)) {
+        return Err(ApiError::bad_request(e.to_string()));
+    }
+    let body = CommandBody { message_id: Some(message_id), model: Some(format!("{}/{}", model.provider_id, model.model_id)), command: "init".into(), ..Default::default() };
+    command(st, inst, session, body).await?;
+    Ok(true)
+}
+
 /// Replaces each `` !`cmd` `` with what `cmd` prints, run by the shell where
 /// the workspace is (a failed command leaves its output, or nothing).
 async fn substitute_shell(env: &dyn Env, cwd: &WorkspacePath, template: &str) -> String {

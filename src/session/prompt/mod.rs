@@ -37,7 +37,7 @@ use crate::server::instance::Instance;
 use crate::server::routes::config;
 use crate::server::AppState;
 use crate::session::service::Sessions;
-pub use command::{command, CommandBody};
+pub use command::{command, init, CommandBody};
 pub use compact::summarize;
 use writer::{ChannelSink, Writer};
 
