@@ -26,6 +26,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 command -v rg >/dev/null || { step "installing ripgrep"; apt-get update -qq && apt-get install -y -qq ripgrep >/dev/null; }
 command -v git >/dev/null || { step "installing git"; apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+command -v npm >/dev/null || { step "installing node and npm (the SDK contract, the OpenCode TUI)"; apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 
 if ((${#services[@]})); then
   step "starting services: ${services[*]}"
