@@ -2,7 +2,9 @@
 //! model (on the host's loopback, where the server runs) calls `write`,
 //! `edit` and `bash`; the files change inside the Docker container (started
 //! with networking off) or on the SSH host, and the test reads them there
-//! behind Burrow's back: `docker exec`, or the ssh client.
+//! behind Burrow's back: `docker exec`, or the ssh client. Over object
+//! storage (no commands there) the turn writes and edits, and its change
+//! summary is read back through the bucket.
 //!
 //! Without Docker or the test sshd these tests say why and pass; in CI
 //! (`CI=true`) they fail.
@@ -14,6 +16,7 @@ mod support;
 use serde_json::json;
 use support::agent::{part, AgentServer};
 use support::llm::{ScriptedLlm, Turn};
+use support::s3::S3;
 use support::ssh::Sshd;
 use support::TestEnv;
 
@@ -42,6 +45,11 @@ async fn run_turn(a: &AgentServer) -> String {
     }
     let patch = part(&list[1], "patch");
     assert_eq!(patch["files"], json!([a.ws.abs("agent/hello.txt")]));
+    // The turn's summary was read back through the environment.
+    let diffs = list[0]["info"]["summary"]["diffs"].as_array().unwrap_or_else(|| panic!("no summary: {}", list[0]));
+    let hello = diffs.iter().find(|d| d["file"] == "agent/hello.txt").unwrap_or_else(|| panic!("{diffs:?}"));
+    assert_eq!((&hello["status"], &hello["additions"], &hello["deletions"]), (&json!("added"), &json!(1), &json!(0)));
+    assert!(hello["patch"].as_str().unwrap().ends_with("@@ -0,0 +1,1 @@\n+hello from burrow\n"), "{hello}");
     tool(3)["output"].as_str().unwrap().to_string()
 }
 
@@ -78,4 +86,28 @@ async fn write_edit_and_bash_change_files_on_an_ssh_host() {
     let remote = |path: &str| sshd.sh(&format!("cat '{}'", a.ws.abs(path))).unwrap();
     assert_eq!(remote("agent/hello.txt"), "hello from burrow\n");
     assert_eq!(remote("agent/bash.txt"), "ran-here");
+}
+
+#[tokio::test]
+async fn write_and_edit_change_objects_and_the_summary_reads_them_back() {
+    if S3::require().is_none() {
+        return;
+    }
+    // Object storage runs no commands: the turn only writes and edits.
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_w", "write", json!({"filePath": "agent/hello.txt", "content": "hello from the model\n"})),
+        Turn::tool("call_e", "edit", json!({"filePath": "README.md", "oldString": "Fixture", "newString": "Changed fixture"})),
+        Turn::text("Done."),
+    ])
+    .await;
+    let a = AgentServer::start(TestEnv::from_name("s3").unwrap(), &llm.url, json!({})).await;
+    let id = a.session().await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "write and edit"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, diffs) = a.srv.get(&format!("/session/{id}/diff")).await;
+    let files: Vec<(&str, &str)> = diffs.as_array().unwrap().iter().map(|d| (d["file"].as_str().unwrap(), d["status"].as_str().unwrap())).collect();
+    assert_eq!(files, [("README.md", "modified"), ("agent/hello.txt", "added")], "{diffs}");
+    assert!(diffs[0]["patch"].as_str().unwrap().contains("-# Fixture\n+# Changed fixture\n"), "{diffs}");
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert_eq!(session["summary"]["files"], json!(2), "{session}");
 }

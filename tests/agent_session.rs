@@ -120,7 +120,11 @@ fn assert_in_order(actual: &[String], expected: &[&str]) {
 fn short(e: &Value) -> String {
     let p = &e["properties"];
     match e["type"].as_str().unwrap_or("") {
-        "message.updated" => format!("message {}{}", p["info"]["role"].as_str().unwrap_or(""), if p["info"]["finish"].is_string() { " finished" } else { "" }),
+        "message.updated" => {
+            let diffs = p["info"]["summary"]["diffs"].as_array().map(|d| format!(" diffs={}", d.len())).unwrap_or_default();
+            format!("message {}{}{diffs}", p["info"]["role"].as_str().unwrap_or(""), if p["info"]["finish"].is_string() { " finished" } else { "" })
+        }
+        "session.diff" => format!("session.diff {}", p["diff"].as_array().map_or(0, Vec::len)),
         "message.part.updated" => {
             let part = &p["part"];
             let status = part["state"]["status"].as_str().map(|s| format!(":{s}")).unwrap_or_default();
@@ -295,4 +299,77 @@ async fn steps_are_priced_from_the_configured_cost() {
     let (_, answer) = b.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "hi"}]})).await;
     assert_eq!(support::agent::part(&answer, "step-finish")["cost"], json!(0));
     assert_eq!(answer["info"]["cost"], json!(0));
+}
+
+/// Reads events of session `id` (in their short form) up to `session.idle`.
+async fn events_until_idle(events: &mut support::calls::Events, id: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let e = events.next().await;
+        let p = &e["properties"];
+        if p["sessionID"] != json!(id) && p["info"]["sessionID"] != json!(id) && p["part"]["sessionID"] != json!(id) {
+            continue;
+        }
+        seen.push(short(&e));
+        if seen.last().unwrap() == "session.idle" {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_turn_summarises_the_files_it_changed() {
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_w", "write", json!({"filePath": "hello.txt", "content": "hello from fake llm\n"})),
+        Turn::tool("call_e", "edit", json!({"filePath": "a/b/c/deep.txt", "oldString": "deep", "newString": "deeper"})),
+        Turn::text("Done."),
+        Turn::tool("call_e2", "edit", json!({"filePath": "hello.txt", "oldString": "fake llm", "newString": "burrow"})),
+        Turn::text("Done again."),
+    ])
+    .await;
+    let a = served(&llm.url, json!({})).await;
+    let id = a.session().await;
+    let mut events = support::calls::Events::subscribe(&a.srv, "").await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "write and edit"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let seen = events_until_idle(&mut events, &id).await;
+    // As OpenCode: each step starts with the summary so far, and the turn ends with the whole one.
+    #[rustfmt::skip]
+    assert_in_order(&seen, &[
+        "message user", "part text",
+        "message assistant", "session.diff 0", "message user diffs=0", "part step-start", "part tool:completed", "part step-finish", "part patch",
+        "message assistant", "session.diff 1", "message user diffs=1", "part step-start", "part tool:completed", "part step-finish", "part patch",
+        "message assistant", "session.diff 2", "message user diffs=2", "part step-start", "part text", "part step-finish", "message assistant finished",
+        "session.diff 2", "message user diffs=2", "session.idle",
+    ]);
+
+    let list = a.messages(&id).await;
+    let user = list[0]["info"]["id"].as_str().unwrap().to_string();
+    let diffs = list[0]["info"]["summary"]["diffs"].clone();
+    assert_eq!(
+        diffs,
+        json!([
+            {"file": "a/b/c/deep.txt", "patch": "Index: a/b/c/deep.txt\n===================================================================\n--- a/b/c/deep.txt\t\n+++ a/b/c/deep.txt\t\n@@ -1,1 +1,1 @@\n-deep\n+deeper\n", "additions": 1, "deletions": 1, "status": "modified"},
+            {"file": "hello.txt", "patch": "Index: hello.txt\n===================================================================\n--- hello.txt\t\n+++ hello.txt\t\n@@ -0,0 +1,1 @@\n+hello from fake llm\n", "additions": 1, "deletions": 0, "status": "added"},
+        ])
+    );
+    let (status, by_message) = a.srv.get(&format!("/session/{id}/diff?messageID={user}")).await;
+    assert_eq!((status, &by_message), (200, &diffs));
+    let (_, whole) = a.srv.get(&format!("/session/{id}/diff")).await;
+    assert_eq!(whole, diffs);
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert_eq!((&session["summary"]["additions"], &session["summary"]["deletions"], &session["summary"]["files"]), (&json!(2), &json!(1), &json!(2)), "{session}");
+
+    // A second turn: its message lists only what it changed; the session keeps both files.
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "edit again"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let list = a.messages(&id).await;
+    let second = list.iter().rev().find(|m| m["info"]["role"] == "user").unwrap();
+    let diffs = second["info"]["summary"]["diffs"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!((&diffs[0]["file"], &diffs[0]["status"], &diffs[0]["additions"], &diffs[0]["deletions"]), (&json!("hello.txt"), &json!("modified"), &json!(1), &json!(1)));
+    let (_, whole) = a.srv.get(&format!("/session/{id}/diff")).await;
+    assert_eq!(whole.as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect::<Vec<_>>(), ["a/b/c/deep.txt", "hello.txt"]);
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert_eq!(session["summary"]["files"], json!(2), "{session}");
 }

@@ -19,6 +19,8 @@ mod task;
 mod todo;
 pub mod truncate;
 
+pub use fs::MAX_EDIT_BYTES;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -95,6 +97,8 @@ pub struct ToolContext {
     pub metadata: Option<MetadataSink>,
     /// Runs sub-sessions for the `task` tool; `None` where there are no sessions.
     pub subagents: Option<Arc<dyn Subagents>>,
+    /// The files the turn changed, as they were before (the turn's summary).
+    pub changes: Arc<crate::agent::changes::Changes>,
 }
 
 impl ToolContext {

@@ -36,6 +36,7 @@ impl Fixture {
             truncator: Arc::new(Truncator::new(dir.path().join("tool-output"))),
             metadata: None,
             subagents: None,
+            changes: Default::default(),
         };
         Self { dir, ctx, registry: Registry::builtin() }
     }

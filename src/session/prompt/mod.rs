@@ -3,6 +3,7 @@
 //! and [`writer`]). Commands, compactions and subtasks are prompts too: each
 //! stores a user message and answers it through the same turn and writer.
 
+mod changes;
 mod command;
 mod compact;
 mod history;
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 use super::events::{self, Scope};
 use super::runs::RunGuard;
 use crate::agent::input::{user_text, ModelChoice, PromptBody};
+use crate::agent::changes::Changes;
 use crate::agent::parts::PartMapper;
 use crate::agent::permission::{self, Rule, SessionGate};
 use crate::agent::provider::{ChatRequest, Provider, ToolSpec};
@@ -153,22 +155,25 @@ impl Prompt {
     }
 
     /// Starts the writer of a turn answering `user`, and the sink that feeds it.
-    fn writer(&self, user: &UserMessage, r: &Resolved, agent: &str, model: ModelRef, summary: bool) -> (JoinHandle<ApiResult<Option<AssistantMessage>>>, Arc<dyn Sink>) {
+    fn writer(&self, user: &UserMessage, r: &Resolved, agent: &str, model: ModelRef, summary: bool) -> (JoinHandle<ApiResult<Option<AssistantMessage>>>, Pipe) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mapper = PartMapper::new(&self.session.id).priced(r.pricing);
-        let mut writer = Writer::new(self.clone(), user.clone(), agent.to_string(), model, mapper);
+        let changes = Arc::new(Changes::default());
+        let mut writer = Writer::new(self.clone(), user.clone(), agent.to_string(), model, mapper, changes.clone());
         writer.summary = summary;
-        (tokio::spawn(writer.run(rx)), Arc::new(ChannelSink(tx)))
+        (tokio::spawn(writer.run(rx)), Pipe { sink: Arc::new(ChannelSink { tx, changes: changes.clone() }), changes })
     }
 
     /// Waits for the writer, records how the turn ended on its last message
     /// (`info.error`, `session.error`), and returns that message.
     async fn finish(&self, turn: Turn, writer: JoinHandle<ApiResult<Option<AssistantMessage>>>, outcome: Outcome, user: &UserMessage) -> ApiResult<MessageWithParts> {
         let store = &self.sessions().store;
+        let changes = turn.tools.changes.clone();
         // Ends the abort watcher and drops the sink, which ends the writer.
         turn.abort.cancel();
         drop(turn);
         let last = writer.await.map_err(|e| ApiError::internal(format!("the prompt writer failed: {e}")))??;
+        self.summarize_changes(user, changes.diffs(&*self.st.env).await).await?;
         let Some(mut last) = last else { return Ok(store.message(&self.session.id, &user.id).await?) };
         let error = match outcome {
             Outcome::Finished { .. } => None,
@@ -215,7 +220,7 @@ impl Prompt {
         specs
     }
 
-    fn turn(&self, r: &Resolved, sink: Arc<dyn Sink>) -> Turn {
+    fn turn(&self, r: &Resolved, Pipe { sink, changes }: Pipe) -> Turn {
         let abort = tokio_util::sync::CancellationToken::new();
         let guard = self.guard.clone();
         let watcher = abort.clone();
@@ -242,6 +247,7 @@ impl Prompt {
             truncator: Arc::new(Truncator::new(format!("{}/tool-output", self.st.dirs.state.trim_end_matches('/')))),
             metadata: None,
             subagents: Some(self.children(ModelChoice { provider_id: r.provider_id.clone(), model_id: r.model_id.clone() })),
+            changes,
         };
         // BURROW_RETRY_BASE_MS shortens the backoff (tests of failing providers).
         let retry_base = std::env::var("BURROW_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis).unwrap_or(turn::RETRY_BASE);
@@ -265,6 +271,13 @@ impl Prompt {
             }
         });
     }
+}
+
+/// What a turn reports through: the writer's sink, and the record of the
+/// files its tools change (read back for the turn's summary).
+struct Pipe {
+    sink: Arc<dyn Sink>,
+    changes: Arc<Changes>,
 }
 
 /// The model a resolved prompt's messages name.

@@ -3,24 +3,34 @@
 //! them. Each step gets its own assistant message; its parts, tokens and cost
 //! come from the [`PartMapper`].
 
+use std::sync::Arc;
+
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Prompt;
+use crate::agent::changes::Changes;
 use crate::agent::parts::{Out, PartMapper};
 use crate::agent::turn::{Report, Sink};
+use crate::env::WorkspacePath;
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::message::{AssistantMessage, Message, ModelRef, UserMessage};
 use crate::protocol::part::Part;
 use crate::protocol::session::SessionStatus;
 use crate::session::events::{self, PartDelta};
 
-/// Queues reports for the writer; never blocks the turn.
-pub(super) struct ChannelSink(pub mpsc::UnboundedSender<Report>);
+/// Queues reports for the writer; never blocks the turn. A step's start
+/// carries the files changed before it, so the step's summary lists those
+/// even when the writer gets to it after the step's own tools ran.
+pub(super) struct ChannelSink {
+    pub tx: mpsc::UnboundedSender<(Report, Vec<WorkspacePath>)>,
+    pub changes: Arc<Changes>,
+}
 
 impl Sink for ChannelSink {
     fn report(&self, report: Report) {
-        let _ = self.0.send(report);
+        let changed = if matches!(report, Report::StepStart { .. }) { self.changes.files() } else { Vec::new() };
+        let _ = self.tx.send((report, changed));
     }
 }
 
@@ -35,23 +45,25 @@ pub(super) struct Writer {
     pub summary: bool,
     pub current: Option<AssistantMessage>,
     pub last: Option<AssistantMessage>,
+    /// What the turn's tools changed, summarised as each step starts.
+    changes: Arc<Changes>,
 }
 
 impl Writer {
-    pub fn new(p: Prompt, user: UserMessage, agent: String, model: ModelRef, mapper: PartMapper) -> Self {
-        Self { p, user, agent, model, mapper, summary: false, current: None, last: None }
+    pub fn new(p: Prompt, user: UserMessage, agent: String, model: ModelRef, mapper: PartMapper, changes: Arc<Changes>) -> Self {
+        Self { p, user, agent, model, mapper, summary: false, current: None, last: None, changes }
     }
 
     /// Applies reports until the turn drops its sink; answers with the last
     /// assistant message it wrote.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Report>) -> ApiResult<Option<AssistantMessage>> {
-        while let Some(report) = rx.recv().await {
-            self.apply(report).await?;
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Report, Vec<WorkspacePath>)>) -> ApiResult<Option<AssistantMessage>> {
+        while let Some((report, changed)) = rx.recv().await {
+            self.apply(report, &changed).await?;
         }
         Ok(self.current.or(self.last))
     }
 
-    async fn apply(&mut self, report: Report) -> ApiResult<()> {
+    async fn apply(&mut self, report: Report, changed: &[WorkspacePath]) -> ApiResult<()> {
         let sessions = self.p.sessions().clone();
         let store = &sessions.store;
         let scope = self.p.scope.clone();
@@ -64,6 +76,8 @@ impl Writer {
                 a.summary = self.summary.then_some(true);
                 store.put_message(&scope, Message::Assistant(a.clone())).await?;
                 self.current = Some(a);
+                let diffs = self.changes.diffs_of(&*self.p.st.env, changed).await;
+                self.p.summarize_changes(&self.user, diffs).await?;
             }
             Report::Retry { attempt, message, next } => {
                 self.p.guard.set_status(SessionStatus::Retry { attempt: *attempt, message: message.clone(), action: None, next: *next });
