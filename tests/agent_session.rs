@@ -4,27 +4,13 @@
 
 mod support;
 
-use reqwest::Method;
 use serde_json::{json, Value};
+use support::agent::{post, AgentServer};
 use support::llm::{unreachable_url, ScriptedLlm, Turn};
 use support::{Fixture, Server, TestEnv};
 
 fn config(url: &str, small: &str) -> String {
-    json!({
-        "provider": {
-            "fake": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": url}, "models": {"fake-model": {}}},
-            "small": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": small}, "models": {"tiny": {}}}
-        },
-        "model": "fake/fake-model",
-        "small_model": "small/tiny",
-    })
-    .to_string()
-}
-
-async fn post(srv: &Server, path: &str, body: Value) -> (u16, Value) {
-    let reply = srv.send(srv.request(Method::POST, path).json(&body)).await;
-    let v = if reply.text.is_empty() { Value::Null } else { reply.json() };
-    (reply.status, v)
+    support::agent::config(url, small).to_string()
 }
 
 #[tokio::test]
@@ -55,6 +41,10 @@ async fn a_pocketpaw_prompt_writes_and_edits_a_file_and_survives_a_restart() {
     assert!(answer["info"].get("error").is_none(), "{answer}");
     assert_eq!(answer["parts"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect::<Vec<_>>(), ["step-start", "text", "step-finish"]);
     assert_eq!(std::fs::read_to_string(ws_path(&ws, "hello.txt")).unwrap(), "hello from burrow\n");
+    // A new file has the usual mode (0666 less the umask), as an editor would make it.
+    let umask = std::fs::read_to_string("/proc/self/status").unwrap().lines().find_map(|l| l.strip_prefix("Umask:")).map(|m| u32::from_str_radix(m.trim(), 8).unwrap()).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(ws_path(&ws, "hello.txt")).unwrap().permissions()) & 0o777;
+    assert_eq!(mode, 0o666 & !umask);
 
     let messages = || async {
         let (status, list) = srv.get(&format!("/session/{id}/message")).await;
@@ -130,7 +120,11 @@ fn assert_in_order(actual: &[String], expected: &[&str]) {
 fn short(e: &Value) -> String {
     let p = &e["properties"];
     match e["type"].as_str().unwrap_or("") {
-        "message.updated" => format!("message {}{}", p["info"]["role"].as_str().unwrap_or(""), if p["info"]["finish"].is_string() { " finished" } else { "" }),
+        "message.updated" => {
+            let diffs = p["info"]["summary"]["diffs"].as_array().map(|d| format!(" diffs={}", d.len())).unwrap_or_default();
+            format!("message {}{}{diffs}", p["info"]["role"].as_str().unwrap_or(""), if p["info"]["finish"].is_string() { " finished" } else { "" })
+        }
+        "session.diff" => format!("session.diff {}", p["diff"].as_array().map_or(0, Vec::len)),
         "message.part.updated" => {
             let part = &p["part"];
             let status = part["state"]["status"].as_str().map(|s| format!(":{s}")).unwrap_or_default();
@@ -143,20 +137,8 @@ fn short(e: &Value) -> String {
     }
 }
 
-/// A served fixture; the fixture and data folder live as long as the tuple.
-async fn served(llm_url: &str, extra: Value) -> (support::Workspace, Server, (Fixture, tempfile::TempDir)) {
-    let env = TestEnv::from_name("local").unwrap();
-    let fx = Fixture::standard();
-    let ws = env.place(&fx).await.unwrap();
-    // Titles go to a provider that is not there, so they never take a scripted turn.
-    let mut cfg: Value = serde_json::from_str(&config(llm_url, &unreachable_url().await)).unwrap();
-    for (k, v) in extra.as_object().unwrap() {
-        cfg[k] = v.clone();
-    }
-    let data = tempfile::tempdir().unwrap();
-    let cfg = cfg.to_string();
-    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
-    (ws, srv, (fx, data))
+async fn served(llm_url: &str, extra: Value) -> AgentServer {
+    AgentServer::local(llm_url, extra).await
 }
 
 #[tokio::test]
@@ -171,11 +153,12 @@ async fn a_two_step_turn_publishes_opencode_events_in_order() {
         Turn::Stream { steps: vec![support::llm::text("The "), support::llm::text("command printed hi.")], finish: "stop".into(), input_tokens: 120, output_tokens: 4 },
     ])
     .await;
-    let (_ws, srv, _data) = served(&llm.url, json!({})).await;
-    let (_, session) = post(&srv, "/session", json!({})).await;
+    let a = served(&llm.url, json!({})).await;
+    let srv = &a.srv;
+    let (_, session) = post(srv, "/session", json!({})).await;
     let id = session["id"].as_str().unwrap().to_string();
-    let mut events = support::calls::Events::subscribe(&srv, "").await;
-    let (status, answer) = post(&srv, &format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "run echo hi please"}]})).await;
+    let mut events = support::calls::Events::subscribe(srv, "").await;
+    let (status, answer) = post(srv, &format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "run echo hi please"}]})).await;
     assert_eq!(status, 200, "{answer}");
     let mut seen = Vec::new();
     loop {
@@ -227,11 +210,12 @@ async fn a_two_step_turn_publishes_opencode_events_in_order() {
 #[tokio::test]
 async fn a_permission_ask_is_answered_over_http() {
     let llm = ScriptedLlm::openai(vec![Turn::tool("call_w", "write", json!({"filePath": "asked.txt", "content": "yes"})), Turn::text("ok")]).await;
-    let (ws, srv, _data) = served(&llm.url, json!({"permission": {"edit": "ask"}})).await;
-    let (_, session) = post(&srv, "/session", json!({})).await;
+    let a = served(&llm.url, json!({"permission": {"edit": "ask"}})).await;
+    let (ws, srv) = (&a.ws, &a.srv);
+    let (_, session) = post(srv, "/session", json!({})).await;
     let id = session["id"].as_str().unwrap().to_string();
-    let mut events = support::calls::Events::subscribe(&srv, "").await;
-    let (status, _) = post(&srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "write it"}]})).await;
+    let mut events = support::calls::Events::subscribe(srv, "").await;
+    let (status, _) = post(srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "write it"}]})).await;
     assert_eq!(status, 204);
     let asked = events.next_of("permission.asked").await;
     assert_eq!(asked["properties"]["sessionID"], json!(id));
@@ -241,7 +225,7 @@ async fn a_permission_ask_is_answered_over_http() {
     assert_eq!(pending.as_array().unwrap().len(), 1);
     assert!(!std::path::Path::new(&ws.abs("asked.txt")).exists());
     let request = asked["properties"]["id"].as_str().unwrap();
-    let (status, ok) = post(&srv, &format!("/permission/{request}/reply"), json!({"reply": "once"})).await;
+    let (status, ok) = post(srv, &format!("/permission/{request}/reply"), json!({"reply": "once"})).await;
     assert_eq!((status, ok), (200, json!(true)));
     let replied = events.next_of("permission.replied").await;
     assert_eq!(replied["properties"]["reply"], "once");
@@ -252,14 +236,15 @@ async fn a_permission_ask_is_answered_over_http() {
 #[tokio::test]
 async fn abort_stops_a_turn_mid_stream() {
     let llm = ScriptedLlm::openai(vec![Turn::Hang(vec![support::llm::text("partial")])]).await;
-    let (_ws, srv, _data) = served(&llm.url, json!({})).await;
-    let (_, session) = post(&srv, "/session", json!({})).await;
+    let a = served(&llm.url, json!({})).await;
+    let srv = &a.srv;
+    let (_, session) = post(srv, "/session", json!({})).await;
     let id = session["id"].as_str().unwrap().to_string();
-    let mut events = support::calls::Events::subscribe(&srv, "").await;
-    let (status, _) = post(&srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "go"}]})).await;
+    let mut events = support::calls::Events::subscribe(srv, "").await;
+    let (status, _) = post(srv, &format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "go"}]})).await;
     assert_eq!(status, 204);
     events.next_of("message.part.delta").await;
-    let (status, ok) = post(&srv, &format!("/session/{id}/interrupt"), json!({})).await;
+    let (status, ok) = post(srv, &format!("/session/{id}/interrupt"), json!({})).await;
     assert_eq!((status, ok), (200, json!(true)));
     let (_, list) = srv.get(&format!("/session/{id}/message")).await;
     let last = list.as_array().unwrap().last().unwrap().clone();
@@ -277,8 +262,114 @@ async fn abort_stops_a_turn_mid_stream() {
 
 #[tokio::test]
 async fn pocketpaw_finds_the_server_at_the_root() {
-    let (_ws, srv, _keep) = served(&unreachable_url().await, json!({})).await;
+    let a = served(&unreachable_url().await, json!({})).await;
+    let srv = &a.srv;
     let (status, body) = srv.get("/").await;
     assert_eq!(status, 200);
     assert_eq!(body["healthy"], true);
+}
+
+#[tokio::test]
+async fn steps_are_priced_from_the_configured_cost() {
+    let llm = ScriptedLlm::openai(vec![Turn::tool("call_r", "read", json!({"filePath": "README.md"})), Turn::text("Read it.")]).await;
+    // $3 per million input tokens, $15 per million output tokens.
+    let mut priced = support::agent::config(&llm.url, &unreachable_url().await)["provider"].clone();
+    priced["fake"]["models"]["fake-model"] = json!({"cost": {"input": 3, "output": 15, "cache_read": 0.3}});
+    let a = served(&llm.url, json!({"provider": priced})).await;
+    let id = a.session().await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "read the readme"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let list = a.messages(&id).await;
+    let costs: Vec<f64> = list[1..].iter().map(|m| support::agent::part(m, "step-finish")["cost"].as_f64().unwrap()).collect();
+    // The tool step used 100 in, 20 out; the last one 10 in, 2 out (see `Turn`).
+    let expected = [(100.0 * 3.0 + 20.0 * 15.0) / 1e6, (10.0 * 3.0 + 2.0 * 15.0) / 1e6];
+    for (got, want) in costs.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-12, "step cost {got}, expected {want}");
+    }
+    for (m, want) in list[1..].iter().zip(expected) {
+        assert!((m["info"]["cost"].as_f64().unwrap() - want).abs() < 1e-12, "{m}");
+    }
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert!((session["cost"].as_f64().unwrap() - expected.iter().sum::<f64>()).abs() < 1e-12, "{session}");
+
+    // Without a configured cost, steps cost 0.
+    let free = ScriptedLlm::openai(vec![Turn::text("Free.")]).await;
+    let b = served(&free.url, json!({})).await;
+    let id = b.session().await;
+    let (_, answer) = b.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "hi"}]})).await;
+    assert_eq!(support::agent::part(&answer, "step-finish")["cost"], json!(0));
+    assert_eq!(answer["info"]["cost"], json!(0));
+}
+
+/// Reads events of session `id` (in their short form) up to `session.idle`.
+async fn events_until_idle(events: &mut support::calls::Events, id: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let e = events.next().await;
+        let p = &e["properties"];
+        if p["sessionID"] != json!(id) && p["info"]["sessionID"] != json!(id) && p["part"]["sessionID"] != json!(id) {
+            continue;
+        }
+        seen.push(short(&e));
+        if seen.last().unwrap() == "session.idle" {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_turn_summarises_the_files_it_changed() {
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_w", "write", json!({"filePath": "hello.txt", "content": "hello from fake llm\n"})),
+        Turn::tool("call_e", "edit", json!({"filePath": "a/b/c/deep.txt", "oldString": "deep", "newString": "deeper"})),
+        Turn::text("Done."),
+        Turn::tool("call_e2", "edit", json!({"filePath": "hello.txt", "oldString": "fake llm", "newString": "burrow"})),
+        Turn::text("Done again."),
+    ])
+    .await;
+    let a = served(&llm.url, json!({})).await;
+    let id = a.session().await;
+    let mut events = support::calls::Events::subscribe(&a.srv, "").await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "write and edit"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let seen = events_until_idle(&mut events, &id).await;
+    // As OpenCode: each step starts with the summary so far, and the turn ends with the whole one.
+    #[rustfmt::skip]
+    assert_in_order(&seen, &[
+        "message user", "part text",
+        "message assistant", "session.diff 0", "message user diffs=0", "part step-start", "part tool:completed", "part step-finish", "part patch",
+        "message assistant", "session.diff 1", "message user diffs=1", "part step-start", "part tool:completed", "part step-finish", "part patch",
+        "message assistant", "session.diff 2", "message user diffs=2", "part step-start", "part text", "part step-finish", "message assistant finished",
+        "session.diff 2", "message user diffs=2", "session.idle",
+    ]);
+
+    let list = a.messages(&id).await;
+    let user = list[0]["info"]["id"].as_str().unwrap().to_string();
+    let diffs = list[0]["info"]["summary"]["diffs"].clone();
+    assert_eq!(
+        diffs,
+        json!([
+            {"file": "a/b/c/deep.txt", "patch": "Index: a/b/c/deep.txt\n===================================================================\n--- a/b/c/deep.txt\t\n+++ a/b/c/deep.txt\t\n@@ -1,1 +1,1 @@\n-deep\n+deeper\n", "additions": 1, "deletions": 1, "status": "modified"},
+            {"file": "hello.txt", "patch": "Index: hello.txt\n===================================================================\n--- hello.txt\t\n+++ hello.txt\t\n@@ -0,0 +1,1 @@\n+hello from fake llm\n", "additions": 1, "deletions": 0, "status": "added"},
+        ])
+    );
+    let (status, by_message) = a.srv.get(&format!("/session/{id}/diff?messageID={user}")).await;
+    assert_eq!((status, &by_message), (200, &diffs));
+    let (_, whole) = a.srv.get(&format!("/session/{id}/diff")).await;
+    assert_eq!(whole, diffs);
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert_eq!((&session["summary"]["additions"], &session["summary"]["deletions"], &session["summary"]["files"]), (&json!(2), &json!(1), &json!(2)), "{session}");
+
+    // A second turn: its message lists only what it changed; the session keeps both files.
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "edit again"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let list = a.messages(&id).await;
+    let second = list.iter().rev().find(|m| m["info"]["role"] == "user").unwrap();
+    let diffs = second["info"]["summary"]["diffs"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!((&diffs[0]["file"], &diffs[0]["status"], &diffs[0]["additions"], &diffs[0]["deletions"]), (&json!("hello.txt"), &json!("modified"), &json!(1), &json!(1)));
+    let (_, whole) = a.srv.get(&format!("/session/{id}/diff")).await;
+    assert_eq!(whole.as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect::<Vec<_>>(), ["a/b/c/deep.txt", "hello.txt"]);
+    let (_, session) = a.srv.get(&format!("/session/{id}")).await;
+    assert_eq!(session["summary"]["files"], json!(2), "{session}");
 }

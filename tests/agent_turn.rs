@@ -57,6 +57,8 @@ fn setup(provider: Arc<dyn Provider>, gate: Arc<dyn Gate>) -> Setup {
         todos: Arc::new(TodoStore::default()),
         truncator: Arc::new(Truncator::new(std::env::temp_dir().join("burrow-test-tool-output"))),
         metadata: None,
+        subagents: None,
+        changes: Default::default(),
     };
     let turn = Turn { provider, registry: Registry::builtin(), tools, sink: sink.clone(), abort, retry_base: Duration::from_millis(1) };
     Setup { dir, sink, turn }

@@ -4,7 +4,9 @@
 #      sshd on loopback, an S3-compatible server), see tests/support/services.sh;
 #   2. builds the static search helper that Burrow uploads into containers and
 #      onto SSH hosts (the same binary, statically linked);
-#   3. runs every Rust test (unit, integration, the conformance suite over every
+#   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
+#      drives `opencode attach` in a pseudo-terminal;
+#   4. runs every Rust test (unit, integration, the conformance suite over every
 #      environment) and the contract test with the real @opencode-ai/sdk.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
@@ -24,6 +26,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 command -v rg >/dev/null || { step "installing ripgrep"; apt-get update -qq && apt-get install -y -qq ripgrep >/dev/null; }
 command -v git >/dev/null || { step "installing git"; apt-get update -qq && apt-get install -y -qq git >/dev/null; }
+command -v npm >/dev/null || { step "installing node and npm (the SDK contract, the OpenCode TUI)"; apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 
 if ((${#services[@]})); then
   step "starting services: ${services[*]}"
@@ -37,6 +40,10 @@ helper_target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --profile helper --locked \
   --target "$helper_target" --no-default-features
 export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
+
+step "installing the OpenCode TUI (opencode-ai 1.18.33) for tests/tui_attach.rs"
+BURROW_OPENCODE_BIN=$(sh tests/tui/install.sh)
+export BURROW_OPENCODE_BIN
 
 step "cargo test"
 cargo test --locked --no-fail-fast

@@ -12,6 +12,14 @@ pub struct ModelChoice {
     pub model_id: String,
 }
 
+impl ModelChoice {
+    /// Parses `provider/model` (the model id may contain more slashes).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (p, m) = s.split_once('/')?;
+        (!p.is_empty() && !m.is_empty()).then(|| Self { provider_id: p.into(), model_id: m.into() })
+    }
+}
+
 impl<'de> Deserialize<'de> for ModelChoice {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -27,10 +35,7 @@ impl<'de> Deserialize<'de> for ModelChoice {
         }
         match Raw::deserialize(d)? {
             Raw::Object { provider_id, model_id } => Ok(Self { provider_id, model_id }),
-            Raw::Text(s) => match s.split_once('/') {
-                Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok(Self { provider_id: p.into(), model_id: m.into() }),
-                _ => Err(serde::de::Error::custom(format!("model {s:?} must be \"provider/model\" or {{\"providerID\", \"modelID\"}}"))),
-            },
+            Raw::Text(s) => Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("model {s:?} must be \"provider/model\" or {{\"providerID\", \"modelID\"}}"))),
         }
     }
 }
@@ -70,7 +75,8 @@ impl PromptBody {
 }
 
 /// What the model reads of a user message's parts: its texts (ignored ones
-/// left out), files named, agents mentioned.
+/// left out), files named, agents mentioned, and OpenCode's stand-ins for a
+/// subtask the user ran and a compaction.
 pub fn user_text(parts: &[Value]) -> String {
     let s = |p: &Value, k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     parts
@@ -80,7 +86,8 @@ pub fn user_text(parts: &[Value]) -> String {
             Some("text") => Some(s(p, "text")),
             Some("file") => Some(format!("[file: {}]", p.get("filename").and_then(Value::as_str).unwrap_or(&s(p, "url")))),
             Some("agent") => Some(format!("@{}", s(p, "name"))),
-            Some("subtask") => Some(s(p, "prompt")),
+            Some("subtask") => Some("The following tool was executed by the user".to_string()),
+            Some("compaction") => Some(super::compaction::QUESTION.to_string()),
             _ => None,
         })
         .filter(|t| !t.is_empty())

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::provider::Usage;
+use super::provider::{Pricing, Usage};
 use super::turn::{Report, Streamed};
 use crate::id::{self, Prefix};
 
@@ -17,8 +17,8 @@ pub enum Out {
     Part(Value),
     /// A piece of a part's field, for `message.part.delta`.
     Delta { message_id: String, part_id: String, field: &'static str, delta: String },
-    /// A step finished: the assistant message's tokens and finish reason.
-    StepDone { message_id: String, reason: String, tokens: Value },
+    /// A step finished: the assistant message's tokens, finish reason and cost (USD).
+    StepDone { message_id: String, reason: String, tokens: Value, cost: f64 },
 }
 
 /// OpenCode's token object, with the total it adds on finished steps.
@@ -38,11 +38,18 @@ pub struct PartMapper {
     session_id: String,
     message_id: String,
     edited: Vec<String>,
+    pricing: Pricing,
 }
 
 impl PartMapper {
     pub fn new(session_id: &str) -> Self {
-        Self { session_id: session_id.to_string(), message_id: String::new(), edited: Vec::new() }
+        Self { session_id: session_id.to_string(), message_id: String::new(), edited: Vec::new(), pricing: Pricing::default() }
+    }
+
+    /// Prices each step's usage (the model's configured cost).
+    pub fn priced(mut self, pricing: Pricing) -> Self {
+        self.pricing = pricing;
+        self
     }
 
     /// The assistant message of the current step.
@@ -78,8 +85,11 @@ impl PartMapper {
                 vec![Out::Part(self.part(part, json!({"type": kind(k), "text": text, "time": {"start": start, "end": end}})))]
             }
             Report::ToolPending { part, call_id, tool } => vec![self.tool(part, tool, call_id, json!({"status": "pending", "input": {}, "raw": ""}))],
-            Report::ToolRunning { part, call_id, tool, input, start, metadata } => {
+            Report::ToolRunning { part, call_id, tool, input, start, title, metadata } => {
                 let mut state = json!({"status": "running", "input": input, "time": {"start": start}});
+                if let Some(t) = title {
+                    state["title"] = json!(t);
+                }
                 if let Some(m) = metadata {
                     state["metadata"] = m.clone();
                 }
@@ -97,11 +107,13 @@ impl PartMapper {
                 vec![self.tool(part, tool, call_id, state)]
             }
             Report::StepFinish { reason, usage, .. } => {
-                let tokens = tokens(usage);
-                let finish = json!({"type": "step-finish", "reason": reason, "tokens": tokens, "cost": 0});
+                let (tokens, cost) = (tokens(usage), self.pricing.cost(usage));
+                // A JavaScript number: `0`, not `0.0`.
+                let shown = crate::protocol::num::serialize(&cost, serde_json::value::Serializer).unwrap_or_default();
+                let finish = json!({"type": "step-finish", "reason": reason, "tokens": tokens, "cost": shown});
                 let mut out = vec![
                     Out::Part(self.part(&id::ascending(Prefix::Part), finish)),
-                    Out::StepDone { message_id: self.message_id.clone(), reason: reason.clone(), tokens },
+                    Out::StepDone { message_id: self.message_id.clone(), reason: reason.clone(), tokens, cost },
                 ];
                 if !self.edited.is_empty() {
                     let files = std::mem::take(&mut self.edited);

@@ -68,6 +68,21 @@ pub fn evaluate(permission: &str, pattern: &str, rulesets: &[&[Rule]]) -> Action
         .unwrap_or(Action::Ask)
 }
 
+/// The tools an agent may not call at all, so they are not offered to the
+/// model: those whose last matching rule denies every pattern (`edit` rules
+/// cover `write`, as in OpenCode).
+pub fn disabled<'a>(tools: impl IntoIterator<Item = &'a str>, rules: &[Rule]) -> Vec<String> {
+    tools
+        .into_iter()
+        .filter(|tool| {
+            let permission = if *tool == "write" { "edit" } else { tool };
+            let last = rules.iter().rev().find(|r| wildcard(permission, &r.permission));
+            last.is_some_and(|r| r.pattern == "*" && r.action == Action::Deny)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// What a tool asks to do.
 #[derive(Clone, Debug, Default)]
 pub struct AskInput {
@@ -110,6 +125,24 @@ pub struct AllowAll;
 impl Gate for AllowAll {
     async fn ask(&self, _: &str, _: AskInput) -> Result<(), PermissionError> {
         Ok(())
+    }
+}
+
+/// Lets one permission through without asking and leaves the rest to
+/// `inner`: a command's subtask needs no `task` permission, the user asked
+/// for it by typing the command.
+pub struct Bypass {
+    pub permission: &'static str,
+    pub inner: Arc<dyn Gate>,
+}
+
+#[async_trait]
+impl Gate for Bypass {
+    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
+        if input.permission == self.permission {
+            return Ok(());
+        }
+        self.inner.ask(session_id, input).await
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::input::ModelChoice;
 use super::provider::anthropic::Anthropic;
 use super::provider::openai::OpenAiCompatible;
-use super::provider::Provider;
+use super::provider::{Pricing, Provider};
 use crate::config::agent::{self, Agent, AgentPaths};
 use crate::config::provider::{self as providers, ApiKind, Endpoint};
 use crate::config::Config;
@@ -46,6 +46,13 @@ pub struct Resolved {
     pub provider: Arc<dyn Provider>,
     /// The model id the API expects (a config model may map to another).
     pub api_model: String,
+    pub pricing: Pricing,
+}
+
+/// The model's configured `cost` (normalised as `/config/providers` shows it).
+fn pricing(model: Option<&Value>) -> Pricing {
+    let n = |path: &str| model.and_then(|m| m.pointer(path)).and_then(Value::as_f64).unwrap_or(0.0);
+    Pricing { input: n("/cost/input"), output: n("/cost/output"), cache_read: n("/cost/cache/read"), cache_write: n("/cost/cache/write") }
 }
 
 /// A provider client for an endpoint.
@@ -61,8 +68,7 @@ pub fn connect(provider_id: &str, ep: &Endpoint) -> Arc<dyn Provider> {
 
 /// The model named `provider/model` in the config under `key` (`model`, `small_model`).
 fn configured(config: &Config, key: &str) -> Option<ModelChoice> {
-    let (p, m) = config.str(key)?.split_once('/')?;
-    Some(ModelChoice { provider_id: p.into(), model_id: m.into() })
+    ModelChoice::parse(config.str(key)?)
 }
 
 /// Resolves the agent and the model of a prompt.
@@ -80,7 +86,8 @@ pub fn resolve(config: &Config, paths: &AgentPaths, agent_name: Option<&str>, mo
     let not_found = || ResolveError::ModelNotFound { provider_id: choice.provider_id.clone(), model_id: choice.model_id.clone() };
     let provider = all.iter().find(|p| p.id == choice.provider_id).ok_or_else(not_found)?;
     let ep = providers::endpoint(config, provider, &choice.model_id).ok_or_else(not_found)?;
-    Ok(Resolved { agent, provider: connect(&provider.id, &ep), provider_id: choice.provider_id.clone(), model_id: choice.model_id.clone(), api_model: ep.model })
+    let pricing = pricing(provider.models.get(&choice.model_id));
+    Ok(Resolved { agent, provider: connect(&provider.id, &ep), provider_id: choice.provider_id.clone(), model_id: choice.model_id.clone(), api_model: ep.model, pricing })
 }
 
 /// The provider and API model for titles: `small_model`, else the prompt's own.
@@ -110,7 +117,7 @@ mod tests {
     fn sample() -> Config {
         config(json!({
             "provider": {
-                "local": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": "http://127.0.0.1:1/v1"}, "models": {"qwen": {}, "tiny": {}}},
+                "local": {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": "http://127.0.0.1:1/v1"}, "models": {"qwen": {"cost": {"input": 0.5, "output": 2, "cache_read": 0.05}}, "tiny": {}}},
                 "claude": {"npm": "@ai-sdk/anthropic", "options": {"baseURL": "http://127.0.0.1:2/v1", "apiKey": "k"}, "models": {"sonnet": {}}}
             },
             "model": "local/qwen",
@@ -125,9 +132,11 @@ mod tests {
         let r = resolve(&c, &paths(), None, None).unwrap();
         assert_eq!((r.agent.name.as_str(), r.provider_id.as_str(), r.model_id.as_str()), ("build", "local", "qwen"));
         assert!(r.agent.permission.iter().any(|rule| rule.permission == "bash" && rule.action == crate::config::permission::Action::Ask));
+        assert_eq!(r.pricing, Pricing { input: 0.5, output: 2.0, cache_read: 0.05, cache_write: 0.0 });
         let pick = ModelChoice { provider_id: "claude".into(), model_id: "sonnet".into() };
         let r = resolve(&c, &paths(), Some("plan"), Some(&pick)).unwrap();
         assert_eq!((r.agent.name.as_str(), r.api_model.as_str()), ("plan", "sonnet"));
+        assert_eq!(r.pricing, Pricing::default(), "no cost configured");
         assert_eq!(small(&c, &r).1, "tiny");
     }
 

@@ -46,7 +46,7 @@ pub enum Report {
     /// The part's whole text, once its stream is over.
     Close { part: String, kind: Streamed, text: String, start: u64, end: u64 },
     ToolPending { part: String, call_id: String, tool: String },
-    ToolRunning { part: String, call_id: String, tool: String, input: Value, start: u64, metadata: Option<Value> },
+    ToolRunning { part: String, call_id: String, tool: String, input: Value, start: u64, title: Option<String>, metadata: Option<Value> },
     ToolDone { part: String, call_id: String, tool: String, input: Value, start: u64, end: u64, result: Result<ToolOutput, String> },
     StepFinish { step: usize, reason: String, usage: Usage },
     /// The step's stream could not start; another attempt follows at `next` (ms since the epoch).
@@ -105,6 +105,23 @@ impl Turn {
             }
         }
         Outcome::Finished { reason: "length".into() }
+    }
+
+    /// Runs one tool call that the user asked for rather than the model (a
+    /// command's subtask), as a step of its own that ends in `tool-calls`, so
+    /// the model sees the call and its result in the next turn.
+    pub async fn call(&self, call: ToolCall) -> Outcome {
+        let message_id = id::ascending(Prefix::Message);
+        self.sink.report(Report::StepStart { step: 0, message_id: message_id.clone(), part: id::ascending(Prefix::Part) });
+        let part = id::ascending(Prefix::Part);
+        self.sink.report(Report::ToolPending { part: part.clone(), call_id: call.id.clone(), tool: call.name.clone() });
+        let _ = self.spawn_tool(&message_id, part, call).await;
+        if self.abort.is_cancelled() {
+            return Outcome::Aborted;
+        }
+        let reason = "tool-calls".to_string();
+        self.sink.report(Report::StepFinish { step: 0, reason: reason.clone(), usage: Usage::default() });
+        Outcome::Finished { reason }
     }
 
     /// Starts a stream, retrying retryable failures with exponential backoff.
@@ -222,7 +239,7 @@ impl Turn {
     fn spawn_tool(&self, message_id: &str, part: String, call: ToolCall) -> tokio::task::JoinHandle<(String, u64, u64, Result<ToolOutput, ToolError>)> {
         let start = crate::now_ms();
         let input = if call.input.is_object() { call.input.clone() } else { Value::Object(Default::default()) };
-        self.sink.report(Report::ToolRunning { part: part.clone(), call_id: call.id.clone(), tool: call.name.clone(), input: input.clone(), start, metadata: None });
+        self.sink.report(Report::ToolRunning { part: part.clone(), call_id: call.id.clone(), tool: call.name.clone(), input: input.clone(), start, title: None, metadata: None });
         let mut ctx = self.tools.clone();
         ctx.call_id = call.id.clone();
         ctx.message_id = message_id.to_string();
@@ -230,8 +247,8 @@ impl Turn {
         let sink = self.sink.clone();
         let (p, c, t, i) = (part.clone(), call.id.clone(), call.name.clone(), input.clone());
         let streaming = self.sink.clone();
-        ctx.metadata = Some(Arc::new(move |metadata| {
-            let report = Report::ToolRunning { part: p.clone(), call_id: c.clone(), tool: t.clone(), input: i.clone(), start, metadata: Some(metadata) };
+        ctx.metadata = Some(Arc::new(move |title, metadata| {
+            let report = Report::ToolRunning { part: p.clone(), call_id: c.clone(), tool: t.clone(), input: i.clone(), start, title, metadata: Some(metadata) };
             streaming.report(report);
         }));
         let registry = self.registry.clone();

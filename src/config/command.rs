@@ -54,6 +54,78 @@ pub fn hints(template: &str) -> Vec<String> {
     out
 }
 
+/// The arguments of a command as OpenCode splits them: words, `"quoted"` or
+/// `'quoted'` groups (quotes dropped), and `[Image N]` placeholders.
+pub fn split_arguments(arguments: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = arguments;
+    while let Some(c) = rest.chars().next() {
+        let taken = if c.is_whitespace() {
+            c.len_utf8()
+        } else if let Some(n) = image_placeholder(rest) {
+            out.push(rest[..n].to_string());
+            n
+        } else if c == '"' || c == '\'' {
+            match rest[1..].find(c) {
+                Some(end) => {
+                    out.push(rest[1..1 + end].to_string());
+                    end + 2
+                }
+                None => 1,
+            }
+        } else {
+            let n = rest.find(|x: char| x.is_whitespace() || x == '"' || x == '\'').unwrap_or(rest.len());
+            out.push(rest[..n].to_string());
+            n
+        };
+        rest = &rest[taken..];
+    }
+    out
+}
+
+/// The length of a leading `[Image N]` (any case), if there is one.
+fn image_placeholder(s: &str) -> Option<usize> {
+    let head = s.get(..6).filter(|h| h.eq_ignore_ascii_case("[image"))?;
+    let after = &s[head.len()..];
+    let spaces = after.len() - after.trim_start().len();
+    let digits = after[spaces..].bytes().take_while(u8::is_ascii_digit).count();
+    (spaces > 0 && digits > 0 && after[spaces + digits..].starts_with(']')).then(|| head.len() + spaces + digits + 1)
+}
+
+/// A command's template with its arguments filled in, as OpenCode does it:
+/// `$1`, `$2`, ... take the arguments in order and the highest one also takes
+/// the rest; `$ARGUMENTS` takes them all as typed; a template with neither
+/// gets the arguments appended.
+pub fn expand(template: &str, arguments: &str) -> String {
+    let args = split_arguments(arguments);
+    let numbers: Vec<usize> = hints(template).iter().filter_map(|h| h[1..].parse().ok()).collect();
+    let last = numbers.iter().copied().max().unwrap_or(0);
+    let mut out = String::with_capacity(template.len() + arguments.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push('$');
+            rest = &rest[at + 1..];
+            continue;
+        }
+        let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
+        if n >= 1 && n <= args.len() {
+            if n == last { out.push_str(&args[n - 1..].join(" ")) } else { out.push_str(&args[n - 1]) }
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    let all = template.contains("$ARGUMENTS");
+    let mut out = out.replace("$ARGUMENTS", arguments);
+    if numbers.is_empty() && !all && !arguments.trim().is_empty() {
+        out.push_str("\n\n");
+        out.push_str(arguments);
+    }
+    out
+}
+
 /// The built-in skills.
 pub fn skills() -> Vec<Skill> {
     vec![Skill {
@@ -120,5 +192,21 @@ mod tests {
     fn hints_list_numbers_then_arguments() {
         assert_eq!(hints("do $2 and $1 with $ARGUMENTS, $1 again"), vec!["$1", "$2", "$ARGUMENTS"]);
         assert!(hints("plain").is_empty());
+    }
+
+    #[test]
+    fn arguments_split_like_opencode() {
+        assert_eq!(split_arguments(r#"a "b c" 'd e'  f[Image 2] [image 10] x"#), vec!["a", "b c", "d e", "f[Image", "2]", "[image 10]", "x"]);
+        assert_eq!(split_arguments("  "), Vec::<String>::new());
+        assert_eq!(split_arguments(r#"say "unclosed"#), vec!["say", "unclosed"]);
+    }
+
+    #[test]
+    fn templates_take_their_arguments() {
+        assert_eq!(expand("fix $1 in $2", "bug src/a.rs and more"), "fix bug in src/a.rs and more");
+        assert_eq!(expand("$2 then $1 then $3", "a"), " then a then ");
+        assert_eq!(expand("review: $ARGUMENTS ($1)", r#"x "y z""#), r#"review: x "y z" (x y z)"#);
+        assert_eq!(expand("costs $ 5", "now"), "costs $ 5\n\nnow");
+        assert_eq!(expand("plain", "  "), "plain");
     }
 }

@@ -155,7 +155,9 @@ impl Env for LocalEnv {
             if host.is_dir() {
                 return Err(EnvError::IsADirectory(shown));
             }
-            let mut tmp = tempfile::Builder::new().prefix(".burrow-").tempfile_in(parent).map_err(|e| EnvError::from_io(e, &shown))?;
+            // A new file gets the usual 0666 less the umask, not a temp file's 0600.
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+            let mut tmp = tempfile::Builder::new().prefix(".burrow-").permissions(mode).tempfile_in(parent).map_err(|e| EnvError::from_io(e, &shown))?;
             std::io::Write::write_all(&mut tmp, &data).map_err(|e| EnvError::from_io(e, &shown))?;
             // Keep the mode of the file we replace (an executable stays executable).
             if let Ok(old) = std::fs::metadata(&host) {

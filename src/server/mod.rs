@@ -156,6 +156,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(prompt::prompt_async))
         .routes(routes!(prompt::prompt_alias))
         .routes(routes!(prompt::interrupt))
+        .routes(routes!(prompt::command))
+        .routes(routes!(prompt::summarize))
+        .routes(routes!(prompt::init))
         .split_for_parts()
 }
 

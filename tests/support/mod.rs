@@ -2,6 +2,7 @@
 //! runs against, and the real server. Include it with `mod support;`.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod calls;
 pub mod env;
 pub mod fixture;

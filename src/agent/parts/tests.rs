@@ -24,7 +24,7 @@ fn shapes_match_the_reference_capture() {
     let pending = parts(m.map(&Report::ToolPending { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into() }));
     assert_eq!(pending[0], json!({"id": "prt_t", "messageID": "msg_1", "sessionID": "ses_1", "type": "tool", "tool": "bash", "callID": "call_fake1", "state": {"status": "pending", "input": {}, "raw": ""}}));
     let input = json!({"command": "echo hi", "description": "Print hi"});
-    let running = parts(m.map(&Report::ToolRunning { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, metadata: Some(json!({"output": ""})) }));
+    let running = parts(m.map(&Report::ToolRunning { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, title: None, metadata: Some(json!({"output": ""})) }));
     assert_eq!(running[0]["state"], json!({"status": "running", "input": input, "time": {"start": 10}, "metadata": {"output": ""}}));
     let out = ToolOutput::new("echo hi", "hi\n", json!({"output": "hi\n", "exit": 0, "truncated": false}));
     let done = parts(m.map(&Report::ToolDone { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, end: 12, result: Ok(out) }));
@@ -40,7 +40,21 @@ fn shapes_match_the_reference_capture() {
     assert_eq!(finish_parts[0]["reason"], "tool-calls");
     assert_eq!(finish_parts[0]["tokens"], json!({"total": 120, "input": 100, "output": 20, "reasoning": 0, "cache": {"write": 0, "read": 0}}));
     assert_eq!(finish_parts[0]["cost"], 0);
-    assert!(matches!(&finish[1], Out::StepDone { reason, .. } if reason == "tool-calls"));
+    assert!(matches!(&finish[1], Out::StepDone { reason, cost, .. } if reason == "tool-calls" && *cost == 0.0));
+}
+
+#[test]
+fn priced_steps_carry_their_cost() {
+    let pricing = Pricing { input: 2.0, output: 10.0, cache_read: 0.5, cache_write: 0.0 };
+    let mut m = PartMapper::new("ses_1").priced(pricing);
+    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() });
+    let usage = Usage { input: 100_000, output: 20_000, reasoning: 5_000, cache_read: 40_000, cache_write: 0 };
+    let finish = m.map(&Report::StepFinish { step: 0, reason: "stop".into(), usage });
+    // 0.2 (input) + 0.25 (output and reasoning) + 0.02 (cache reads).
+    let expected = 0.47;
+    let part = parts(finish.clone()).remove(0);
+    assert!((part["cost"].as_f64().unwrap() - expected).abs() < 1e-9, "{part}");
+    assert!(matches!(&finish[1], Out::StepDone { cost, .. } if (cost - expected).abs() < 1e-9));
 }
 
 #[test]

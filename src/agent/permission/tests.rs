@@ -120,3 +120,21 @@ async fn a_dropped_call_leaves_no_pending_request() {
     let _ = call.await;
     assert!(perms.list().is_empty());
 }
+
+#[test]
+fn tools_denied_everywhere_are_not_offered() {
+    let plan = rules(&[("*", "*", Action::Allow), ("edit", "*", Action::Deny), ("edit", ".opencode/plans/*.md", Action::Allow), ("task", "*", Action::Deny)]);
+    assert_eq!(disabled(["bash", "edit", "write", "task"], &plan), vec!["task"], "a narrower allow after the deny keeps edit");
+    let child = rules(&[("*", "*", Action::Allow), ("todowrite", "*", Action::Deny), ("edit", "*", Action::Deny)]);
+    assert_eq!(disabled(["read", "write", "edit", "todowrite"], &child), vec!["write", "edit", "todowrite"]);
+    assert!(disabled(["bash"], &[]).is_empty());
+}
+
+#[tokio::test]
+async fn bypass_lets_one_permission_through() {
+    let perms = Permissions::new(Bus::new());
+    let inner = gate(&perms, rules(&[("*", "*", Action::Deny)]));
+    let g = Bypass { permission: "task", inner };
+    assert_eq!(g.ask("ses_1", AskInput::new("task", vec!["general".into()], vec![], json!({}))).await, Ok(()));
+    assert!(g.ask("ses_1", AskInput::new("bash", vec!["ls".into()], vec![], json!({}))).await.is_err());
+}

@@ -57,6 +57,29 @@ pub struct Usage {
     pub cache_write: u64,
 }
 
+/// What a model costs, in US dollars per million tokens (the `cost` of a
+/// config model: `{input, output, cache_read, cache_write}`). All zero when
+/// none is configured: Burrow ships no price list.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pricing {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
+}
+
+impl Pricing {
+    /// The dollars a step's usage cost. Reasoning tokens are billed as
+    /// output, as OpenCode does.
+    pub fn cost(&self, u: &Usage) -> f64 {
+        let micro = u.input as f64 * self.input
+            + (u.output + u.reasoning) as f64 * self.output
+            + u.cache_read as f64 * self.cache_read
+            + u.cache_write as f64 * self.cache_write;
+        micro / 1_000_000.0
+    }
+}
+
 /// Why the model stopped, in OpenCode's words (`stop`, `tool-calls`, `length`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinishReason(pub String);
@@ -162,4 +185,18 @@ fn parse_arguments(raw: &str) -> Value {
         return Value::Object(Default::default());
     }
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_is_per_million_tokens_with_reasoning_as_output() {
+        let p = Pricing { input: 3.0, output: 15.0, cache_read: 0.3, cache_write: 3.75 };
+        let u = Usage { input: 1000, output: 200, reasoning: 100, cache_read: 10_000, cache_write: 2000 };
+        // 1000*3 + 300*15 + 10000*0.3 + 2000*3.75 = 3000 + 4500 + 3000 + 7500 = 18000 micro-dollars.
+        assert!((p.cost(&u) - 0.018).abs() < 1e-12, "{}", p.cost(&u));
+        assert_eq!(Pricing::default().cost(&u), 0.0);
+    }
 }

@@ -80,6 +80,7 @@ impl Tool for Edit {
         let (old_lf, new_lf) = (old_text.replace("\r\n", "\n"), new_text.replace("\r\n", "\n"));
         let patch = diff::patch(&abs, &old_lf, &new_lf);
         ctx.ask(AskInput::new("edit", vec![ctx.relative(&path)], vec!["*".into()], json!({"filepath": abs, "diff": patch}))).await?;
+        ctx.changes.record(&path, current.as_deref());
         ctx.env.write(&path, Bytes::from(new_text)).await?;
         let (additions, deletions) = diff::counts(&old_lf, &new_lf);
         let metadata = json!({

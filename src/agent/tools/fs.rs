@@ -60,6 +60,7 @@ impl Tool for Write {
         let exists = old.is_some();
         let patch = diff::patch(&abs, old.as_deref().unwrap_or(""), &a.content);
         ctx.ask(AskInput::new("edit", vec![ctx.relative(&path)], vec!["*".into()], json!({"filepath": abs, "diff": patch}))).await?;
+        ctx.changes.record(&path, old.as_deref());
         ctx.env.write(&path, Bytes::from(a.content)).await?;
         let metadata = json!({"diagnostics": {}, "filepath": abs, "exists": exists});
         let mut out = ToolOutput::new(ctx.relative(&path), "Wrote file successfully.", metadata);

@@ -15,8 +15,11 @@ mod fs;
 mod read;
 pub mod replace;
 mod search;
+mod task;
 mod todo;
 pub mod truncate;
+
+pub use fs::MAX_EDIT_BYTES;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::permission::{AskInput, Gate, PermissionError};
 use super::provider::ToolSpec;
 use crate::env::{EnvError, SharedEnv, WorkspacePath};
+pub use task::{Subagents, Subtask, SubtaskChild};
 pub use todo::{Todo, TodoStore};
 pub use truncate::Truncator;
 
@@ -72,8 +76,9 @@ pub fn fail<T>(message: impl Into<String>) -> Result<T, ToolError> {
     Err(ToolError::Failed(message.into()))
 }
 
-/// Streams a running tool's metadata (bash output so far) to the part.
-pub type MetadataSink = Arc<dyn Fn(Value) + Send + Sync>;
+/// Streams a running tool's progress to its part: a title (the task tool
+/// names its sub-session) and metadata (bash output so far).
+pub type MetadataSink = Arc<dyn Fn(Option<String>, Value) + Send + Sync>;
 
 /// Everything a tool call may use.
 #[derive(Clone)]
@@ -90,6 +95,10 @@ pub struct ToolContext {
     pub todos: Arc<TodoStore>,
     pub truncator: Arc<Truncator>,
     pub metadata: Option<MetadataSink>,
+    /// Runs sub-sessions for the `task` tool; `None` where there are no sessions.
+    pub subagents: Option<Arc<dyn Subagents>>,
+    /// The files the turn changed, as they were before (the turn's summary).
+    pub changes: Arc<crate::agent::changes::Changes>,
 }
 
 impl ToolContext {
@@ -124,8 +133,12 @@ impl ToolContext {
     }
 
     pub fn report(&self, metadata: Value) {
+        self.progress(None, metadata);
+    }
+
+    pub fn progress(&self, title: Option<String>, metadata: Value) {
         if let Some(sink) = &self.metadata {
-            sink(metadata);
+            sink(title, metadata);
         }
     }
 }
@@ -166,6 +179,7 @@ impl Registry {
             Arc::new(fs::List),
             Arc::new(todo::TodoWrite),
             Arc::new(todo::TodoRead),
+            Arc::new(task::Task),
         ];
         let order = all.iter().map(|t| t.name()).collect();
         Self { tools: all.into_iter().map(|t| (t.name(), t)).collect(), order }

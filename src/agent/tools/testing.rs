@@ -35,6 +35,8 @@ impl Fixture {
             todos: Arc::new(TodoStore::default()),
             truncator: Arc::new(Truncator::new(dir.path().join("tool-output"))),
             metadata: None,
+            subagents: None,
+            changes: Default::default(),
         };
         Self { dir, ctx, registry: Registry::builtin() }
     }

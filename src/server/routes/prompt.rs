@@ -1,21 +1,24 @@
 //! Prompting a session: `POST /session/{id}/message` (answers with the last
 //! assistant message when the turn is over), `prompt_async` (204 at once),
-//! and the aliases other clients use (CodeTether's `prompt` and `interrupt`).
+//! slash commands, `init` and `summarize`, and the aliases other clients use
+//! (CodeTether's `prompt` and `interrupt`).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as JsonBody;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::session::{abort as abort_session, check_id, require};
 use super::DirectoryParams;
-use crate::agent::input::PromptBody;
+use crate::agent::input::{ModelChoice, PromptBody};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::message::MessageWithParts;
 use crate::server::extract::{Ctx, Json, Path};
 use crate::server::AppState;
-use crate::session::prompt;
+use crate::session::prompt::{self, CommandBody};
 
 async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> ApiResult<crate::protocol::session::Session> {
     let session = require(st, id).await?;
@@ -65,4 +68,61 @@ pub async fn prompt_alias(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, 
     responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
 pub async fn interrupt(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> ApiResult<JsonBody<bool>> {
     abort_session(st, ctx, id).await
+}
+
+/// Runs a slash command (a config `command` or a built-in one, as `GET
+/// /command` lists them) and answers like `message`.
+#[utoipa::path(post, path = "/session/{sessionID}/command", tag = "session", operation_id = "session.command",
+    params(("sessionID" = String, Path), DirectoryParams), request_body = CommandBody,
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn command(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<CommandBody>) -> ApiResult<JsonBody<MessageWithParts>> {
+    let session = require(&st, &id).await?;
+    if let Some(m) = &body.message_id {
+        check_id(m, "msg", "messageID")?;
+    }
+    Ok(JsonBody(prompt::command(st.clone(), ctx.0, session, body).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SummarizeBody {
+    #[serde(rename = "providerID")]
+    provider_id: String,
+    #[serde(rename = "modelID")]
+    model_id: String,
+    /// Ask the model to carry on once the summary is made.
+    #[serde(default)]
+    auto: bool,
+}
+
+/// Compacts the session: the model summarises it, and the summary stands in
+/// for the history before it. `true` once done.
+#[utoipa::path(post, path = "/session/{sessionID}/summarize", tag = "session", operation_id = "session.summarize",
+    params(("sessionID" = String, Path), DirectoryParams), request_body = SummarizeBody,
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn summarize(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<SummarizeBody>) -> ApiResult<JsonBody<bool>> {
+    let session = require(&st, &id).await?;
+    let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
+    Ok(JsonBody(prompt::summarize(st.clone(), ctx.0, session, model, body.auto).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InitBody {
+    #[serde(rename = "providerID")]
+    provider_id: String,
+    #[serde(rename = "modelID")]
+    model_id: String,
+    #[serde(rename = "messageID")]
+    message_id: String,
+}
+
+/// Runs the built-in `init` command: the model looks at the project and
+/// writes `AGENTS.md`. `true` once done.
+#[utoipa::path(post, path = "/session/{sessionID}/init", tag = "session", operation_id = "session.init",
+    params(("sessionID" = String, Path), DirectoryParams), request_body = InitBody,
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn init(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<InitBody>) -> ApiResult<JsonBody<bool>> {
+    let session = require(&st, &id).await?;
+    check_id(&body.message_id, "msg", "messageID")?;
+    let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
+    Ok(JsonBody(prompt::init(st.clone(), ctx.0, session, model, body.message_id).await?))
 }

@@ -1,0 +1,286 @@
+//! A prompt: the user's message, then an agent turn whose reports become the
+//! session's assistant messages, parts and events (see [`crate::agent::turn`]
+//! and [`writer`]). Commands, compactions and subtasks are prompts too: each
+//! stores a user message and answers it through the same turn and writer.
+
+mod changes;
+mod command;
+mod compact;
+mod history;
+mod subtask;
+mod writer;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::events::{self, Scope};
+use super::runs::RunGuard;
+use crate::agent::input::{user_text, ModelChoice, PromptBody};
+use crate::agent::changes::Changes;
+use crate::agent::parts::PartMapper;
+use crate::agent::permission::{self, Rule, SessionGate};
+use crate::agent::provider::{ChatRequest, Provider, ToolSpec};
+use crate::agent::resolve::{self, Resolved, ResolveError};
+use crate::agent::tools::{Registry, TodoStore, ToolContext, Truncator};
+use crate::agent::turn::{Outcome, Sink, Turn};
+use crate::agent::{prompt, turn};
+use crate::config::agent::{self as agents, AgentPaths};
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::id::{self, Prefix};
+use crate::protocol::message::{AssistantMessage, Message, MessageError, MessagePath, MessageWithParts, ModelRef, UserMessage, UserTime};
+use crate::protocol::part::Part;
+use crate::protocol::session::Session;
+use crate::server::instance::Instance;
+use crate::server::routes::config;
+use crate::server::AppState;
+use crate::session::service::Sessions;
+pub use command::{command, init, CommandBody};
+pub use compact::summarize;
+use writer::{ChannelSink, Writer};
+
+/// Runs a prompt to its end and returns the last assistant message with its parts.
+pub async fn run(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: PromptBody) -> ApiResult<MessageWithParts> {
+    let p = Prompt::claim(st, inst, session).await?;
+    detach(p.prompt(body)).await
+}
+
+/// Runs `work` in a task of its own, so a client that hangs up does not cut
+/// the turn short (aborting the session is the way to stop it).
+async fn detach<T: Send + 'static>(work: impl Future<Output = ApiResult<T>> + Send + 'static) -> ApiResult<T> {
+    tokio::spawn(work).await.map_err(|e| ApiError::internal(format!("the prompt task failed: {e}")))?
+}
+
+/// A session held for a run, with the config it runs under.
+#[derive(Clone)]
+pub(crate) struct Prompt {
+    st: Arc<AppState>,
+    inst: Arc<Instance>,
+    scope: Scope,
+    session: Session,
+    guard: Arc<RunGuard>,
+    cfg: Arc<Config>,
+    paths: Arc<AgentPaths>,
+}
+
+impl Prompt {
+    /// Loads the config and holds the session (409 when it is busy).
+    async fn claim(st: Arc<AppState>, inst: Arc<Instance>, session: Session) -> ApiResult<Self> {
+        let cfg = Arc::new(config::load(&st, &inst).await?);
+        let paths = Arc::new(config::agent_paths(&st, &inst));
+        let scope = Scope::of(&inst);
+        let guard = Arc::new(st.sessions.runs.start(&scope, &session.id)?);
+        Ok(Self { st, inst, scope, session, guard, cfg, paths })
+    }
+
+    fn sessions(&self) -> &Arc<Sessions> {
+        &self.st.sessions
+    }
+
+    fn resolve(&self, agent: Option<&str>, model: Option<&ModelChoice>) -> Result<Resolved, ResolveError> {
+        resolve::resolve(&self.cfg, &self.paths, agent, model)
+    }
+
+    /// The name of the agent a prompt that names none uses.
+    fn default_agent(&self) -> String {
+        agents::default_agent(&self.cfg, &agents::list(&self.cfg, &self.paths))
+    }
+
+    async fn prompt(self, body: PromptBody) -> ApiResult<MessageWithParts> {
+        let resolved = self.resolve(body.agent.as_deref(), body.model.as_ref());
+        let (agent, model) = match &resolved {
+            Ok(r) => (r.agent.name.clone(), model_of(r)),
+            Err(_) => (body.agent.clone().unwrap_or_else(|| "build".into()), self.sessions().model_for(&self.session).await?),
+        };
+        let first = self.sessions().store.messages(&self.session.id, Some(1), None).await?.messages.is_empty();
+        let input = body.input_parts();
+        let user = self.store_user(body.message_id.clone(), &agent, &model, body.system.clone(), &input).await?;
+        if body.no_reply {
+            return Ok(self.sessions().store.message(&self.session.id, &user.id).await?);
+        }
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(e) => return self.refuse(&user, e).await,
+        };
+        if first && self.session.title.starts_with("New session - ") {
+            self.spawn_title(resolve::small(&self.cfg, &resolved), user_text(&input));
+        }
+        if let Some(task) = input.iter().find(|p| p["type"] == "subtask") {
+            let task = serde_json::from_value(task.clone()).map_err(|e| ApiError::bad_request(format!("invalid subtask part: {e}")))?;
+            return self.subtask(&user, &resolved, task, body.system).await;
+        }
+        self.reply(&user, &resolved, body.system).await
+    }
+
+    /// Stores a user message and its parts (given ids kept, others made).
+    async fn store_user(&self, id: Option<String>, agent: &str, model: &ModelRef, system: Option<String>, parts: &[Value]) -> ApiResult<UserMessage> {
+        let store = &self.sessions().store;
+        let user = UserMessage {
+            id: id.unwrap_or_else(|| id::ascending(Prefix::Message)),
+            session_id: self.session.id.clone(),
+            time: UserTime { created: crate::now_ms() },
+            format: None,
+            summary: None,
+            agent: agent.to_string(),
+            model: model.clone(),
+            system,
+            tools: None,
+        };
+        store.put_message(&self.scope, Message::User(user.clone())).await?;
+        for raw in parts {
+            let mut v = raw.clone();
+            v["id"] = json!(v.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| id::ascending(Prefix::Part)));
+            v["sessionID"] = json!(self.session.id);
+            v["messageID"] = json!(user.id);
+            let part: Part = serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid part: {e}")))?;
+            store.put_part(&self.scope, part).await?;
+        }
+        Ok(user)
+    }
+
+    /// Answers `user` with a chat turn over the session's history.
+    async fn reply(&self, user: &UserMessage, r: &Resolved, extra_system: Option<String>) -> ApiResult<MessageWithParts> {
+        let mut system = prompt::system(&*self.st.env, &self.inst.dir, r.agent.prompt.as_deref(), self.inst.project.vcs.is_some()).await;
+        system.extend(extra_system);
+        let messages = history::chat(&self.sessions().store.messages(&self.session.id, None, None).await?.messages);
+        let request = ChatRequest { model: r.api_model.clone(), system, messages, tools: self.tools(r), ..Default::default() };
+        let (writer, sink) = self.writer(user, r, &r.agent.name, model_of(r), false);
+        let turn = self.turn(r, sink);
+        let outcome = turn.run(request).await;
+        self.finish(turn, writer, outcome, user).await
+    }
+
+    /// Starts the writer of a turn answering `user`, and the sink that feeds it.
+    fn writer(&self, user: &UserMessage, r: &Resolved, agent: &str, model: ModelRef, summary: bool) -> (JoinHandle<ApiResult<Option<AssistantMessage>>>, Pipe) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mapper = PartMapper::new(&self.session.id).priced(r.pricing);
+        let changes = Arc::new(Changes::default());
+        let mut writer = Writer::new(self.clone(), user.clone(), agent.to_string(), model, mapper, changes.clone());
+        writer.summary = summary;
+        (tokio::spawn(writer.run(rx)), Pipe { sink: Arc::new(ChannelSink { tx, changes: changes.clone() }), changes })
+    }
+
+    /// Waits for the writer, records how the turn ended on its last message
+    /// (`info.error`, `session.error`), and returns that message.
+    async fn finish(&self, turn: Turn, writer: JoinHandle<ApiResult<Option<AssistantMessage>>>, outcome: Outcome, user: &UserMessage) -> ApiResult<MessageWithParts> {
+        let store = &self.sessions().store;
+        let changes = turn.tools.changes.clone();
+        // Ends the abort watcher and drops the sink, which ends the writer.
+        turn.abort.cancel();
+        drop(turn);
+        let last = writer.await.map_err(|e| ApiError::internal(format!("the prompt writer failed: {e}")))??;
+        self.summarize_changes(user, changes.diffs(&*self.st.env).await).await?;
+        let Some(mut last) = last else { return Ok(store.message(&self.session.id, &user.id).await?) };
+        let error = match outcome {
+            Outcome::Finished { .. } => None,
+            Outcome::Aborted => Some(json!({"name": "MessageAbortedError", "data": {"message": "The operation was aborted."}})),
+            Outcome::Failed(e) => Some(json!({"name": "APIError", "data": {"message": e.to_string(), "isRetryable": e.retryable()}})),
+        };
+        if let Some(err) = error {
+            last.error = serde_json::from_value::<MessageError>(err.clone()).ok();
+            last.time.completed.get_or_insert(crate::now_ms());
+            store.put_message(&self.scope, Message::Assistant(last.clone())).await?;
+            self.publish_error(err);
+        }
+        Ok(store.message(&self.session.id, &last.id).await?)
+    }
+
+    /// Answers a prompt that cannot run (unknown agent or model) with an
+    /// assistant message that carries the error, as OpenCode does.
+    async fn refuse(&self, user: &UserMessage, e: ResolveError) -> ApiResult<MessageWithParts> {
+        let mut a = self.assistant(user, &user.agent, &user.model, &id::ascending(Prefix::Message));
+        a.error = serde_json::from_value(e.to_error_json()).ok();
+        a.time.completed = Some(crate::now_ms());
+        self.sessions().store.put_message(&self.scope, Message::Assistant(a.clone())).await?;
+        self.publish_error(e.to_error_json());
+        Ok(self.sessions().store.message(&self.session.id, &a.id).await?)
+    }
+
+    /// The rules of a turn: the agent's, then the session's own (a sub-session's limits).
+    fn rules(&self, r: &Resolved) -> Vec<Rule> {
+        let own: Vec<Rule> = self.session.permission.iter().flatten().filter_map(|p| serde_json::from_value(json!(p)).ok()).collect();
+        r.agent.permission.iter().cloned().chain(own).collect()
+    }
+
+    /// The tools offered to the model: all but those its rules deny outright;
+    /// the task tool's description lists the subagents it may hand work to.
+    fn tools(&self, r: &Resolved) -> Vec<ToolSpec> {
+        let registry = Registry::builtin();
+        let rules = self.rules(r);
+        let specs = registry.specs();
+        let off = permission::disabled(specs.iter().map(|s| s.name.as_str()), &rules);
+        let mut specs: Vec<ToolSpec> = specs.into_iter().filter(|s| !off.contains(&s.name)).collect();
+        if let Some(task) = specs.iter_mut().find(|s| s.name == "task") {
+            task.description.push_str(&subtask::describe(&agents::list(&self.cfg, &self.paths), &rules));
+        }
+        specs
+    }
+
+    fn turn(&self, r: &Resolved, Pipe { sink, changes }: Pipe) -> Turn {
+        let abort = tokio_util::sync::CancellationToken::new();
+        let guard = self.guard.clone();
+        let watcher = abort.clone();
+        tokio::spawn(async move {
+            tokio::select! { _ = guard.cancelled() => watcher.cancel(), _ = watcher.cancelled() => {} }
+        });
+        let gate = SessionGate { permissions: self.st.permissions.clone(), ruleset: self.rules(r), directory: Some(self.scope.directory.clone()) };
+        let todos = Arc::new(TodoStore::default());
+        let (store, scope) = (self.sessions().clone(), self.scope.clone());
+        todos.on_change(Arc::new(move |session_id, list| {
+            let list: Vec<crate::protocol::session::Todo> = serde_json::from_value(json!(list)).unwrap_or_default();
+            let (store, scope, session_id) = (store.clone(), scope.clone(), session_id.to_string());
+            tokio::spawn(async move { store.store.set_todos(&scope, &session_id, list).await });
+        }));
+        let tools = ToolContext {
+            env: self.st.env.clone(),
+            cwd: self.inst.dir.clone(),
+            session_id: self.session.id.clone(),
+            message_id: String::new(),
+            call_id: String::new(),
+            abort: abort.clone(),
+            gate: Arc::new(gate),
+            todos,
+            truncator: Arc::new(Truncator::new(format!("{}/tool-output", self.st.dirs.state.trim_end_matches('/')))),
+            metadata: None,
+            subagents: Some(self.children(ModelChoice { provider_id: r.provider_id.clone(), model_id: r.model_id.clone() })),
+            changes,
+        };
+        // BURROW_RETRY_BASE_MS shortens the backoff (tests of failing providers).
+        let retry_base = std::env::var("BURROW_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis).unwrap_or(turn::RETRY_BASE);
+        Turn { provider: r.provider.clone(), registry: Registry::builtin(), tools, sink, abort, retry_base }
+    }
+
+    fn assistant(&self, user: &UserMessage, agent: &str, model: &ModelRef, id: &str) -> AssistantMessage {
+        let path = MessagePath { cwd: self.inst.directory.clone(), root: self.inst.project.worktree.clone() };
+        AssistantMessage::new(id.to_string(), self.session.id.clone(), user.id.clone(), agent.to_string(), model, path)
+    }
+
+    fn publish_error(&self, error: Value) {
+        events::transient(&self.st.bus, &self.scope, events::SESSION_ERROR, json!({"sessionID": self.session.id, "error": error}));
+    }
+
+    fn spawn_title(&self, (provider, model): (Arc<dyn Provider>, String), text: String) {
+        let (sessions, scope, id) = (self.sessions().clone(), self.scope.clone(), self.session.id.clone());
+        tokio::spawn(async move {
+            if let Some(title) = prompt::title(&*provider, &model, &text).await {
+                let _ = sessions.store.update_session(&scope, &id, move |s| s.title = title).await;
+            }
+        });
+    }
+}
+
+/// What a turn reports through: the writer's sink, and the record of the
+/// files its tools change (read back for the turn's summary).
+struct Pipe {
+    sink: Arc<dyn Sink>,
+    changes: Arc<Changes>,
+}
+
+/// The model a resolved prompt's messages name.
+fn model_of(r: &Resolved) -> ModelRef {
+    ModelRef { provider_id: r.provider_id.clone(), model_id: r.model_id.clone(), variant: None }
+}

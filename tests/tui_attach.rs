@@ -1,0 +1,224 @@
+//! End to end with the real OpenCode TUI: `opencode attach <url>` runs in a
+//! pseudo-terminal against a Docker-backed Burrow (container networking off)
+//! whose model is the scripted OpenAI-compatible provider, configured by
+//! opencode.json content. The test types a prompt as a user would; the
+//! model's `write` and `edit` change a file inside the container, read back
+//! with `docker exec`, and the TUI shows the answer. Then `/compact` in the
+//! TUI has the model summarise the session (`POST /session/{id}/summarize`).
+//!
+//! The TUI binary comes from `BURROW_OPENCODE_BIN` (tests/tui/install.sh
+//! installs it and prints its path; tests/run.sh sets the variable), else from
+//! tests/tui/node_modules. Without it, or without Docker, the test says why
+//! and passes; in CI (`CI=true`) it fails.
+
+// For the image check and `docker exec`.
+mod docker_support;
+mod support;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, PtySize};
+use serde_json::json;
+use support::agent::{part, AgentServer};
+use support::llm::{ScriptedLlm, Turn};
+use support::TestEnv;
+
+const ROWS: u16 = 40;
+const COLS: u16 = 120;
+/// A bound on waiting for the TUI (start-up, a turn): a hang fails the test.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// The TUI binary, or `None` (with the reason) outside CI; in CI, a failure.
+fn opencode() -> Option<PathBuf> {
+    let given = std::env::var_os("BURROW_OPENCODE_BIN").map(PathBuf::from);
+    let installed = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tui/node_modules"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/opencode"))
+        .find(|p| package_of(p).starts_with("opencode-linux") && p.exists());
+    if let Some(bin) = given.filter(|p| p.exists()).or(installed) {
+        return Some(bin);
+    }
+    let problem = "no OpenCode TUI: set BURROW_OPENCODE_BIN or run tests/tui/install.sh";
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{problem}");
+    eprintln!("skipping: {problem}");
+    None
+}
+
+/// The package folder a binary sits in (`.../opencode-linux-x64/bin/opencode`).
+fn package_of(p: &std::path::Path) -> String {
+    p.parent().and_then(|b| b.parent()).and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The TUI in a pseudo-terminal, its output fed to a terminal emulator so
+/// the test reads the screen a user would see.
+struct Tui {
+    child: Box<dyn Child + Send + Sync>,
+    keys: Box<dyn Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+}
+
+impl Tui {
+    fn attach(bin: &PathBuf, url: &str, cwd: &std::path::Path, home: &std::path::Path) -> Self {
+        let pty = native_pty_system().openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 }).expect("a pty");
+        let mut cmd = CommandBuilder::new(bin);
+        cmd.args(["attach", url]);
+        cmd.cwd(cwd);
+        cmd.env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.env("HOME", home);
+        cmd.env("TERM", "xterm-256color");
+        let child = pty.slave.spawn_command(cmd).expect("opencode attach starts");
+        drop(pty.slave);
+        let mut output = pty.master.try_clone_reader().expect("pty reader");
+        let answers = Arc::new(Mutex::new(pty.master.take_writer().expect("pty writer")));
+        let size = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(size(ROWS), size(COLS), 0)));
+        let (feed, replies) = (screen.clone(), answers.clone());
+        // Keeps the master open for the child's life.
+        let master = pty.master;
+        std::thread::spawn(move || {
+            let _master = master;
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = output.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let chunk = &buf[..n];
+                let mut screen = feed.lock().unwrap();
+                screen.process(chunk);
+                // Answers the queries a terminal answers: the cursor position, then the device attributes.
+                let mut reply = Vec::new();
+                if contains(chunk, b"\x1b[6n") {
+                    let (row, col) = screen.screen().cursor_position();
+                    reply.extend(format!("\x1b[{};{}R", row + 1, col + 1).into_bytes());
+                }
+                if contains(chunk, b"\x1b[c") {
+                    reply.extend(b"\x1b[?62;22c");
+                }
+                if !reply.is_empty() {
+                    let _ = replies.lock().unwrap().write_all(&reply);
+                }
+            }
+        });
+        let keys = Box::new(SharedWriter(answers));
+        Self { child, keys, screen }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until the screen shows every one of `needles`.
+    fn wait_for(&mut self, needles: &[&str]) {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            if needles.iter().all(|n| text.contains(n)) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the TUI exited ({status:?}) before showing {needles:?}; its screen:\n{text}");
+            }
+            assert!(start.elapsed() < PATIENCE, "the TUI never showed {needles:?}; its screen:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Types like a user: one key at a time.
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            let mut b = [0u8; 4];
+            self.keys.write_all(c.encode_utf8(&mut b).as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(15));
+        }
+    }
+
+    fn enter(&mut self) {
+        self.keys.write_all(b"\r").unwrap();
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct SharedWriter(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap().flush()
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
+    let Some(bin) = opencode() else { return };
+    if docker_support::image().is_none() {
+        return;
+    }
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_w", "write", json!({"filePath": "agent/tui.txt", "content": "typed in the TUI\n"})),
+        Turn::tool("call_e", "edit", json!({"filePath": "agent/tui.txt", "oldString": "typed in", "newString": "edited through"})),
+        Turn::text("All done: agent/tui.txt is edited."),
+        Turn::text("Summary: agent/tui.txt was written, then edited."),
+    ])
+    .await;
+    let a = AgentServer::start(TestEnv::from_name("docker").unwrap(), &llm.url, json!({})).await;
+    let at = a.ws.args.iter().position(|x| x == "--name").unwrap();
+    let container = a.ws.args[at + 1].clone();
+    let scratch = tempfile::tempdir().unwrap();
+    let (cwd, home) = (scratch.path().join("cwd"), scratch.path().join("home"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+
+    let url = a.srv.url.clone();
+    let prompt = "please write and then edit agent/tui.txt";
+    let screen = tokio::task::spawn_blocking(move || {
+        let mut tui = Tui::attach(&bin, &url, &cwd, &home);
+        // Ready once the prompt box shows the model the config chose.
+        tui.wait_for(&["Ask anything", "fake-model"]);
+        tui.type_text(prompt);
+        tui.wait_for(&[prompt]);
+        tui.enter();
+        tui.wait_for(&["All done: agent/tui.txt is edited."]);
+        let screen = tui.text();
+        tui.type_text("/compact");
+        tui.wait_for(&["Compact session"]);
+        tui.enter();
+        tui.wait_for(&["Summary: agent/tui.txt was written, then edited."]);
+        screen
+    })
+    .await
+    .unwrap();
+    assert!(screen.contains("agent/tui.txt"), "{screen}");
+
+    assert_eq!(docker_support::sh(&container, "cat /workspace/agent/tui.txt"), "edited through the TUI");
+    let (_, sessions) = a.srv.get("/session").await;
+    let id = sessions.as_array().unwrap()[0]["id"].as_str().unwrap().to_string();
+    let list = a.messages(&id).await;
+    assert_eq!(part(&list[0], "text")["text"], prompt, "the server got what was typed");
+    for (i, tool) in [(1, "write"), (2, "edit")] {
+        let state = &part(&list[i], "tool")["state"];
+        assert_eq!((part(&list[i], "tool")["tool"].as_str(), state["status"].as_str()), (Some(tool), Some("completed")), "{state}");
+    }
+    assert_eq!(list[3]["info"]["finish"], "stop");
+    // `/compact`: a compaction request and its summary.
+    assert_eq!(part(&list[4], "compaction")["auto"], false);
+    let summary = &list[5]["info"];
+    assert_eq!((summary["summary"].as_bool(), summary["agent"].as_str()), (Some(true), Some("compaction")), "{summary}");
+}
