@@ -9,11 +9,12 @@
 //! The per-file matching is the same code as the in-process search
 //! (`search::grep`), so both give the same matches for the same bytes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::{self, FuturesUnordered, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use ignore::overrides::{Override, OverrideBuilder};
 
 use super::grep::{compile, search_bytes};
@@ -38,6 +39,10 @@ impl<E: Env + ?Sized> Tree for E {
         Env::read(self, path, max_bytes).await
     }
 }
+
+/// A streamed text search starts no file more than this many `concurrency`
+/// windows past the first file whose result it still waits for.
+const READ_AHEAD: usize = 4;
 
 /// How hard a streamed search may pull on the environment.
 #[derive(Clone, Copy, Debug)]
@@ -122,8 +127,8 @@ async fn visit<T: Tree + ?Sized>(tree: &T, dir: WorkspacePath, parent_rules: Ign
 }
 
 /// Text search with the same results as `search::grep::grep` over a local copy
-/// of the tree: files in path order, each fetched once, `concurrency` at a
-/// time, and none fetched once the limit is reached (bar those in flight).
+/// of the tree: files taken in path order, each fetched once, `concurrency` at
+/// a time, and none started once the limit is reached.
 pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamLimits) -> EnvResult<GrepResult> {
     let matcher = compile(req)?;
     let dir = WorkspacePath::from_relative(&req.dir)?;
@@ -136,29 +141,47 @@ pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamL
         .filter_map(|e| dir.join_checked(&e.path).ok())
         .collect();
     // Each file is fetched and matched by its own task, `concurrency` at a
-    // time (so matching uses every core); results are taken in path order.
+    // time (so matching uses every core). Tasks finish in any order, so one
+    // slow fetch does not stall the others; results are taken in path order,
+    // and no task starts more than `READ_AHEAD` windows past the first file
+    // still pending, so an early stop wastes little.
     let limit = req.limit;
-    let mut searches = stream::iter(files)
-        .map(|path| {
-            let (matcher, dir) = (matcher.clone(), &dir);
-            async move {
-                let bytes = match tree.read(&path, limits.max_file_bytes).await {
-                    Ok(b) => b,
-                    Err(EnvError::Unavailable(m)) => return Err(EnvError::Unavailable(m)),
-                    // Vanished, too large or unreadable: skipped, as `rg --no-messages` does.
-                    Err(e) => {
-                        tracing::debug!("grep: skipping {path}: {e}");
-                        return Ok(Vec::new());
-                    }
-                };
-                let rel = path.strip_prefix(dir).unwrap_or(path.as_str()).to_string();
-                search_file(matcher, rel, bytes, limit).await
-            }
-        })
-        .buffered(limits.concurrency.max(1));
+    let search = |index: usize, path: WorkspacePath| {
+        let (matcher, dir) = (matcher.clone(), &dir);
+        async move {
+            let bytes = match tree.read(&path, limits.max_file_bytes).await {
+                Ok(b) => b,
+                Err(EnvError::Unavailable(m)) => return (index, Err(EnvError::Unavailable(m))),
+                // Vanished, too large or unreadable: skipped, as `rg --no-messages` does.
+                Err(e) => {
+                    tracing::debug!("grep: skipping {path}: {e}");
+                    return (index, Ok(Vec::new()));
+                }
+            };
+            let rel = path.strip_prefix(dir).unwrap_or(path.as_str()).to_string();
+            (index, search_file(matcher, rel, bytes, limit).await)
+        }
+    };
+    let concurrency = limits.concurrency.max(1);
+    let ahead = concurrency * READ_AHEAD;
+    let mut pending = files.into_iter().enumerate().peekable();
+    let mut running = FuturesUnordered::new();
+    let mut done: BTreeMap<usize, Vec<GrepMatch>> = BTreeMap::new();
+    let mut next = 0;
     let mut matches: Vec<GrepMatch> = Vec::new();
-    while let Some(found) = searches.next().await {
-        matches.append(&mut found?);
+    loop {
+        while running.len() < concurrency {
+            match pending.next_if(|(i, _)| *i < next + ahead) {
+                Some((i, path)) => running.push(search(i, path)),
+                None => break,
+            }
+        }
+        let Some((index, found)) = running.next().await else { break };
+        done.insert(index, found?);
+        while let Some(mut found) = done.remove(&next) {
+            matches.append(&mut found);
+            next += 1;
+        }
         if matches.len() > limit {
             break;
         }
@@ -251,6 +274,59 @@ mod tests {
             assert_eq!(streamed, local, "{r:?}");
             assert!(!streamed.matches.is_empty() || r.pattern.contains("NEEDLE"));
         }
+    }
+
+    /// A tree of numbered files whose first read waits until `wait_for` other
+    /// reads have started: an in-order pipeline of `concurrency` fetches
+    /// would wait forever for it.
+    struct SlowHead {
+        files: usize,
+        wait_for: usize,
+        started: std::sync::atomic::AtomicUsize,
+        highest: std::sync::atomic::AtomicUsize,
+        others: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl Tree for SlowHead {
+        async fn list(&self, _dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
+            let file = |i: usize| DirEntry { name: format!("f{i:03}.txt"), kind: EntryKind::File };
+            Ok((0..self.files).map(file).collect())
+        }
+        async fn read(&self, path: &WorkspacePath, _max: u64) -> EnvResult<Bytes> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let index: usize = path.as_str()[1..4].parse().unwrap();
+            self.highest.fetch_max(index, SeqCst);
+            if index == 0 {
+                while self.started.load(SeqCst) < self.wait_for {
+                    let notified = self.others.notified();
+                    if self.started.load(SeqCst) >= self.wait_for {
+                        break;
+                    }
+                    notified.await;
+                }
+            } else {
+                self.started.fetch_add(1, SeqCst);
+                self.others.notify_waiters();
+            }
+            Ok(Bytes::from(format!("line {index}\n")))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_file_does_not_hold_up_the_others_and_order_is_kept() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let limits = StreamLimits { concurrency: 2, max_file_bytes: 1 << 20 };
+        let tree = SlowHead { files: 40, wait_for: 5, started: Default::default(), highest: Default::default(), others: Default::default() };
+        let found = tokio::time::timeout(std::time::Duration::from_secs(60), grep(&tree, &req("", "line", 3, None), limits))
+            .await
+            .expect("the search finishes although its first file is slow")
+            .unwrap();
+        let got: Vec<_> = found.matches.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(got, ["f000.txt", "f001.txt", "f002.txt"]);
+        assert!(found.truncated);
+        // Reading ahead is bounded: nothing past READ_AHEAD windows of the slow file.
+        assert!(tree.highest.load(SeqCst) < limits.concurrency * READ_AHEAD, "read up to f{:03}", tree.highest.load(SeqCst));
     }
 
     #[tokio::test]
