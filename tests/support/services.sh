@@ -403,7 +403,16 @@ svc_ssh() {
   echo "$SSH_USER:$SSH_PASSWORD" | chpasswd || die "ssh: chpasswd for $SSH_USER failed"
   usermod --unlock "$SSH_USER" >/dev/null 2>&1 || true
   install -d -o "$SSH_USER" -g "$(id -gn "$SSH_USER")" -m 0700 "$home/.ssh"
-  install -o "$SSH_USER" -g "$(id -gn "$SSH_USER")" -m 0600 "$SSH_DIR/authorized_keys" "$home/.ssh/authorized_keys"
+  # Add this checkout's keys and keep the others': checkouts of the repository
+  # on one machine share the login user, and replacing the file would lock
+  # the other checkouts' tests out.
+  local user_keys="$home/.ssh/authorized_keys" key
+  touch "$user_keys"
+  while IFS= read -r key; do
+    grep -qxF -- "$key" "$user_keys" || printf '%s\n' "$key" >>"$user_keys"
+  done <"$SSH_DIR/authorized_keys"
+  chown "$SSH_USER:" "$user_keys"
+  chmod 0600 "$user_keys"
 
   # Askpass helper so the password login can be checked without sshpass.
   printf '#!/bin/sh\necho %s\n' "$SSH_PASSWORD" >"$SSH_DIR/askpass.sh"
