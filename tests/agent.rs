@@ -6,18 +6,18 @@ mod support;
 
 use burrow::agent::provider::anthropic::Anthropic;
 use burrow::agent::provider::openai::OpenAiCompatible;
-use burrow::agent::provider::{ChatMessage, ChatRequest, Provider, ProviderError, StreamEvent, ToolCall, Usage};
+use burrow::agent::provider::{ApiClient, ChatMessage, ChatRequest, Provider, ProviderError, StreamEvent, ToolCall, Usage};
 use futures::StreamExt;
 use serde_json::json;
 use support::llm::{call, reasoning, text, unreachable_url, ScriptedLlm, Turn};
 use support::{Fixture, Server, TestEnv};
 
 fn openai(url: &str) -> OpenAiCompatible {
-    OpenAiCompatible { id: "fake".into(), base_url: url.into(), api_key: Some("k".into()), headers: vec![], client: reqwest::Client::new() }
+    OpenAiCompatible(ApiClient { id: "fake".into(), base_url: url.into(), api_key: Some("k".into()), headers: vec![], client: reqwest::Client::new() })
 }
 
 fn anthropic(url: &str) -> Anthropic {
-    Anthropic { id: "anthropic".into(), base_url: url.into(), api_key: Some("k".into()), headers: vec![], client: reqwest::Client::new() }
+    Anthropic(ApiClient { id: "anthropic".into(), base_url: url.into(), api_key: Some("k".into()), headers: vec![], client: reqwest::Client::new() })
 }
 
 fn request() -> ChatRequest {

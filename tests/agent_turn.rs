@@ -10,7 +10,7 @@ use std::time::Duration;
 use burrow::agent::permission::{Action, AllowAll, Gate, Permissions, Reply, Rule, SessionGate};
 use burrow::agent::provider::anthropic::Anthropic;
 use burrow::agent::provider::openai::OpenAiCompatible;
-use burrow::agent::provider::{ChatMessage, ChatRequest, Provider, ProviderError, Usage};
+use burrow::agent::provider::{ApiClient, ChatMessage, ChatRequest, Provider, ProviderError, Usage};
 use burrow::agent::tools::{Registry, TodoStore, ToolContext, Truncator};
 use burrow::agent::turn::{Outcome, Report, Sink, Turn};
 use burrow::env::local::LocalEnv;
@@ -65,7 +65,7 @@ fn setup(provider: Arc<dyn Provider>, gate: Arc<dyn Gate>) -> Setup {
 }
 
 fn openai(url: &str) -> Arc<dyn Provider> {
-    Arc::new(OpenAiCompatible { id: "fake".into(), base_url: url.into(), api_key: None, headers: vec![], client: reqwest::Client::new() })
+    Arc::new(OpenAiCompatible(ApiClient { id: "fake".into(), base_url: url.into(), api_key: None, headers: vec![], client: reqwest::Client::new() }))
 }
 
 fn prompt(text: &str) -> ChatRequest {
@@ -155,7 +155,7 @@ async fn write_and_edit_change_files_in_the_workspace() {
         ];
         let (llm, provider): (ScriptedLlm, Arc<dyn Provider>) = if anthropic {
             let llm = ScriptedLlm::anthropic(script).await;
-            let p = Arc::new(Anthropic { id: "anthropic".into(), base_url: llm.url.clone(), api_key: None, headers: vec![], client: reqwest::Client::new() });
+            let p = Arc::new(Anthropic(ApiClient { id: "anthropic".into(), base_url: llm.url.clone(), api_key: None, headers: vec![], client: reqwest::Client::new() }));
             (llm, p)
         } else {
             let llm = ScriptedLlm::openai(script).await;

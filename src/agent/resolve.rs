@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::input::ModelChoice;
 use super::provider::anthropic::Anthropic;
 use super::provider::openai::OpenAiCompatible;
-use super::provider::{Pricing, Provider};
+use super::provider::{ApiClient, Pricing, Provider};
 use crate::config::agent::{self, Agent, AgentPaths};
 use crate::config::provider::{self as providers, ApiKind, Endpoint};
 use crate::config::Config;
@@ -59,10 +59,10 @@ fn pricing(model: Option<&Value>) -> Pricing {
 pub fn connect(provider_id: &str, ep: &Endpoint) -> Arc<dyn Provider> {
     let headers: Vec<(String, String)> = ep.headers.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect();
     let client = reqwest::Client::new();
-    let (id, base_url, api_key) = (provider_id.to_string(), ep.base_url.clone(), ep.api_key.clone());
+    let api = ApiClient { id: provider_id.to_string(), base_url: ep.base_url.clone(), api_key: ep.api_key.clone(), headers, client };
     match ep.kind {
-        ApiKind::AnthropicMessages => Arc::new(Anthropic { id, base_url, api_key, headers, client }),
-        ApiKind::OpenAiChat => Arc::new(OpenAiCompatible { id, base_url, api_key, headers, client }),
+        ApiKind::AnthropicMessages => Arc::new(Anthropic(api)),
+        ApiKind::OpenAiChat => Arc::new(OpenAiCompatible(api)),
     }
 }
 

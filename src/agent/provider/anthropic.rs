@@ -12,14 +12,8 @@ pub const API_VERSION: &str = "2023-06-01";
 /// The Messages API requires `max_tokens`; this is used when the model config has none.
 pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 
-pub struct Anthropic {
-    pub id: String,
-    /// Up to and including `/v1`, e.g. `https://api.anthropic.com/v1`.
-    pub base_url: String,
-    pub api_key: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub client: reqwest::Client,
-}
+/// The Messages API at an endpoint (base URL e.g. `https://api.anthropic.com/v1`).
+pub struct Anthropic(pub ApiClient);
 
 /// Anthropic wants strictly alternating roles, with tool results inside user
 /// turns: consecutive user-side blocks are merged into one message.
@@ -92,20 +86,17 @@ enum Block {
 #[async_trait]
 impl Provider for Anthropic {
     async fn stream(&self, req: &ChatRequest) -> Result<EventStream, ProviderError> {
-        let url = format!("{}/messages", self.base_url.trim_end_matches('/'));
-        let mut http = self.client.post(&url).header("anthropic-version", API_VERSION).json(&request_body(req));
-        if let Some(key) = &self.api_key {
-            http = http.header("x-api-key", key);
-        }
-        for (k, v) in &self.headers {
-            http = http.header(k, v);
-        }
-        let res = http.send().await.map_err(|e| request_error(&self.id, e))?;
-        if !res.status().is_success() {
-            return Err(api_error(&self.id, res).await);
-        }
-        let id = self.id.clone();
-        let mut events = sse(&id, res);
+        let mut events = self
+            .0
+            .post_sse("messages", &request_body(req), |http, key| {
+                let http = http.header("anthropic-version", API_VERSION);
+                match key {
+                    Some(key) => http.header("x-api-key", key),
+                    None => http,
+                }
+            })
+            .await?;
+        let id = self.0.id.clone();
         Ok(channel_stream(move |tx| async move {
             let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
             let mut used = Usage::default();

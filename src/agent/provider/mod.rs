@@ -127,6 +127,40 @@ pub trait Provider: Send + Sync {
     async fn stream(&self, req: &ChatRequest) -> Result<EventStream, ProviderError>;
 }
 
+/// Where and how to reach one provider: what both wire formats share.
+pub struct ApiClient {
+    /// The provider id, for error messages (`openai`, `ollama`, `anthropic`, ...).
+    pub id: String,
+    /// Up to and including `/v1`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub client: reqwest::Client,
+}
+
+impl ApiClient {
+    /// POSTs `body` to `path` below the base URL, after `sign` adds the API's
+    /// own headers (it gets the key, if any), and returns the response's
+    /// server-sent events, or the API's error.
+    async fn post_sse(
+        &self,
+        path: &str,
+        body: &Value,
+        sign: impl FnOnce(reqwest::RequestBuilder, Option<&str>) -> reqwest::RequestBuilder,
+    ) -> Result<BoxStream<'static, Result<(String, String), ProviderError>>, ProviderError> {
+        let url = format!("{}/{path}", self.base_url.trim_end_matches('/'));
+        let mut http = sign(self.client.post(&url).json(body), self.api_key.as_deref());
+        for (k, v) in &self.headers {
+            http = http.header(k, v);
+        }
+        let res = http.send().await.map_err(|e| request_error(&self.id, e))?;
+        if !res.status().is_success() {
+            return Err(api_error(&self.id, res).await);
+        }
+        Ok(sse(&self.id, res))
+    }
+}
+
 /// Maps a reqwest failure to a provider error.
 fn request_error(provider: &str, e: reqwest::Error) -> ProviderError {
     ProviderError::Network { provider: provider.to_string(), message: e.to_string() }

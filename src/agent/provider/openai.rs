@@ -8,15 +8,8 @@ use serde_json::{json, Value};
 
 use super::*;
 
-pub struct OpenAiCompatible {
-    /// The provider id, for error messages (`openai`, `ollama`, ...).
-    pub id: String,
-    /// Up to and including `/v1`, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    pub api_key: Option<String>,
-    pub headers: Vec<(String, String)>,
-    pub client: reqwest::Client,
-}
+/// The chat completions API at an endpoint (base URL e.g. `https://api.openai.com/v1`).
+pub struct OpenAiCompatible(pub ApiClient);
 
 fn wire_messages(req: &ChatRequest) -> Vec<Value> {
     let mut out: Vec<Value> = req.system.iter().map(|s| json!({"role": "system", "content": s})).collect();
@@ -89,20 +82,14 @@ fn usage(u: &Value) -> Usage {
 #[async_trait]
 impl Provider for OpenAiCompatible {
     async fn stream(&self, req: &ChatRequest) -> Result<EventStream, ProviderError> {
-        let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
-        let mut http = self.client.post(&url).json(&request_body(req));
-        if let Some(key) = &self.api_key {
-            http = http.bearer_auth(key);
-        }
-        for (k, v) in &self.headers {
-            http = http.header(k, v);
-        }
-        let res = http.send().await.map_err(|e| request_error(&self.id, e))?;
-        if !res.status().is_success() {
-            return Err(api_error(&self.id, res).await);
-        }
-        let id = self.id.clone();
-        let mut events = sse(&id, res);
+        let mut events = self
+            .0
+            .post_sse("chat/completions", &request_body(req), |http, key| match key {
+                Some(key) => http.bearer_auth(key),
+                None => http,
+            })
+            .await?;
+        let id = self.0.id.clone();
         Ok(channel_stream(move |tx| async move {
             let mut calls: BTreeMap<u64, PartialCall> = BTreeMap::new();
             let mut reason = FinishReason("stop".into());
