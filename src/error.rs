@@ -73,9 +73,7 @@ impl From<EnvError> for ApiError {
             EnvError::AlreadyExists(_) => Self::new(StatusCode::CONFLICT, "AlreadyExistsError", message),
             EnvError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "FileTooLargeError", message),
             EnvError::Unsupported(_) => Self::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", message),
-            EnvError::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "EnvironmentUnavailableError", message)
-            }
+            EnvError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "EnvironmentUnavailableError", message),
             EnvError::Io(_) => Self::internal(message),
         }
     }

@@ -1,8 +1,8 @@
-use std::path::PathBuf;
 use anyhow::Context;
 use burrow::cli::{Cli, Command, ServeArgs};
 use burrow::server::{self, AppState, Credentials, Dirs};
 use clap::Parser;
+use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

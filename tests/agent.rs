@@ -35,7 +35,12 @@ async fn collect(p: &dyn Provider) -> Vec<StreamEvent> {
 
 fn two_step_script() -> Vec<Turn> {
     vec![Turn::Stream {
-        steps: vec![reasoning("I should "), reasoning("run echo."), text("Running it now."), call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"}))],
+        steps: vec![
+            reasoning("I should "),
+            reasoning("run echo."),
+            text("Running it now."),
+            call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"})),
+        ],
         finish: "tool_calls".into(),
         input_tokens: 100,
         output_tokens: 20,

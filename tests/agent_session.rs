@@ -34,7 +34,12 @@ async fn a_pocketpaw_prompt_writes_and_edits_a_file_and_survives_a_restart() {
     let (status, session) = post(&srv, "/session", json!({})).await;
     assert_eq!(status, 200, "{session}");
     let id = session["id"].as_str().unwrap().to_string();
-    let (status, answer) = post(&srv, &format!("/session/{id}/message"), json!({"model": "fake/fake-model", "system": "be brief", "parts": [{"type": "text", "text": "WRITEFILE please"}]})).await;
+    let (status, answer) = post(
+        &srv,
+        &format!("/session/{id}/message"),
+        json!({"model": "fake/fake-model", "system": "be brief", "parts": [{"type": "text", "text": "WRITEFILE please"}]}),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["info"]["role"], "assistant");
     assert_eq!(answer["info"]["finish"], "stop");
@@ -42,7 +47,12 @@ async fn a_pocketpaw_prompt_writes_and_edits_a_file_and_survives_a_restart() {
     assert_eq!(answer["parts"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect::<Vec<_>>(), ["step-start", "text", "step-finish"]);
     assert_eq!(std::fs::read_to_string(ws_path(&ws, "hello.txt")).unwrap(), "hello from burrow\n");
     // A new file has the usual mode (0666 less the umask), as an editor would make it.
-    let umask = std::fs::read_to_string("/proc/self/status").unwrap().lines().find_map(|l| l.strip_prefix("Umask:")).map(|m| u32::from_str_radix(m.trim(), 8).unwrap()).unwrap();
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+        .unwrap();
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(ws_path(&ws, "hello.txt")).unwrap().permissions()) & 0o777;
     assert_eq!(mode, 0o666 & !umask);
 
@@ -145,12 +155,22 @@ async fn served(llm_url: &str, extra: Value) -> AgentServer {
 async fn a_two_step_turn_publishes_opencode_events_in_order() {
     let llm = ScriptedLlm::openai(vec![
         Turn::Stream {
-            steps: vec![support::llm::reasoning("I should "), support::llm::reasoning("run echo."), support::llm::text("Running it now."), support::llm::call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"}))],
+            steps: vec![
+                support::llm::reasoning("I should "),
+                support::llm::reasoning("run echo."),
+                support::llm::text("Running it now."),
+                support::llm::call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"})),
+            ],
             finish: "tool_calls".into(),
             input_tokens: 100,
             output_tokens: 20,
         },
-        Turn::Stream { steps: vec![support::llm::text("The "), support::llm::text("command printed hi.")], finish: "stop".into(), input_tokens: 120, output_tokens: 4 },
+        Turn::Stream {
+            steps: vec![support::llm::text("The "), support::llm::text("command printed hi.")],
+            finish: "stop".into(),
+            input_tokens: 120,
+            output_tokens: 4,
+        },
     ])
     .await;
     let a = served(&llm.url, json!({})).await;
@@ -358,7 +378,11 @@ async fn a_turn_summarises_the_files_it_changed() {
     let (_, whole) = a.srv.get(&format!("/session/{id}/diff")).await;
     assert_eq!(whole, diffs);
     let (_, session) = a.srv.get(&format!("/session/{id}")).await;
-    assert_eq!((&session["summary"]["additions"], &session["summary"]["deletions"], &session["summary"]["files"]), (&json!(2), &json!(1), &json!(2)), "{session}");
+    assert_eq!(
+        (&session["summary"]["additions"], &session["summary"]["deletions"], &session["summary"]["files"]),
+        (&json!(2), &json!(1), &json!(2)),
+        "{session}"
+    );
 
     // A second turn: its message lists only what it changed; the session keeps both files.
     let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "edit again"}]})).await;
@@ -367,7 +391,10 @@ async fn a_turn_summarises_the_files_it_changed() {
     let second = list.iter().rev().find(|m| m["info"]["role"] == "user").unwrap();
     let diffs = second["info"]["summary"]["diffs"].as_array().unwrap();
     assert_eq!(diffs.len(), 1, "{diffs:?}");
-    assert_eq!((&diffs[0]["file"], &diffs[0]["status"], &diffs[0]["additions"], &diffs[0]["deletions"]), (&json!("hello.txt"), &json!("modified"), &json!(1), &json!(1)));
+    assert_eq!(
+        (&diffs[0]["file"], &diffs[0]["status"], &diffs[0]["additions"], &diffs[0]["deletions"]),
+        (&json!("hello.txt"), &json!("modified"), &json!(1), &json!(1))
+    );
     let (_, whole) = a.srv.get(&format!("/session/{id}/diff")).await;
     assert_eq!(whole.as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect::<Vec<_>>(), ["a/b/c/deep.txt", "hello.txt"]);
     let (_, session) = a.srv.get(&format!("/session/{id}")).await;

@@ -52,7 +52,10 @@ async fn the_task_tool_runs_a_subagent_in_a_child_session() {
     // While the child worked, the running part already named it (the TUI follows it there).
     let running = loop {
         let e = events.next_of("message.part.updated").await;
-        if e["properties"]["part"]["state"]["status"] == "running" && e["properties"]["part"]["tool"] == "task" && e["properties"]["part"]["state"]["metadata"].is_object() {
+        if e["properties"]["part"]["state"]["status"] == "running"
+            && e["properties"]["part"]["tool"] == "task"
+            && e["properties"]["part"]["state"]["metadata"].is_object()
+        {
             break e;
         }
     };
@@ -60,11 +63,18 @@ async fn the_task_tool_runs_a_subagent_in_a_child_session() {
     assert_eq!(running["properties"]["part"]["state"]["title"], "Find the answer");
 
     let requests = llm.requests();
-    let description = requests[0]["tools"].as_array().unwrap().iter().find(|t| t["function"]["name"] == "task").unwrap()["function"]["description"].as_str().unwrap().to_string();
+    let description = requests[0]["tools"].as_array().unwrap().iter().find(|t| t["function"]["name"] == "task").unwrap()["function"]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(description.contains("Available agent types") && description.contains("- general: ") && description.contains("- explore: "), "{description}");
     assert!(!description.contains("- build:"), "primary agents are not subagents");
     assert!(!tool_names(&requests[1]).contains(&"task".to_string()), "the child may not nest tasks");
-    assert!(requests[2]["messages"].as_array().unwrap().iter().any(|m| m["role"] == "tool" && m["content"].as_str().unwrap_or("").contains("<task_result>\n42")));
+    assert!(requests[2]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["role"] == "tool" && m["content"].as_str().unwrap_or("").contains("<task_result>\n42")));
 }
 
 #[tokio::test]

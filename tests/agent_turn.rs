@@ -69,7 +69,12 @@ fn openai(url: &str) -> Arc<dyn Provider> {
 }
 
 fn prompt(text: &str) -> ChatRequest {
-    ChatRequest { model: "fake-model".into(), messages: vec![ChatMessage::User { text: text.into() }], tools: Registry::builtin().specs(), ..Default::default() }
+    ChatRequest {
+        model: "fake-model".into(),
+        messages: vec![ChatMessage::User { text: text.into() }],
+        tools: Registry::builtin().specs(),
+        ..Default::default()
+    }
 }
 
 /// A report as a short line, ids left out, so sequences compare readably.
@@ -93,7 +98,12 @@ fn line(r: &Report) -> String {
 async fn a_two_step_turn_reports_in_opencode_order() {
     let llm = ScriptedLlm::openai(vec![
         Script::Stream {
-            steps: vec![reasoning("I should "), reasoning("run echo."), text("Running it now."), call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"}))],
+            steps: vec![
+                reasoning("I should "),
+                reasoning("run echo."),
+                text("Running it now."),
+                call("call_fake1", "bash", json!({"command": "echo hi", "description": "Print hi"})),
+            ],
             finish: "tool_calls".into(),
             input_tokens: 100,
             output_tokens: 20,
@@ -155,7 +165,13 @@ async fn write_and_edit_change_files_in_the_workspace() {
         ];
         let (llm, provider): (ScriptedLlm, Arc<dyn Provider>) = if anthropic {
             let llm = ScriptedLlm::anthropic(script).await;
-            let p = Arc::new(Anthropic(ApiClient { id: "anthropic".into(), base_url: llm.url.clone(), api_key: None, headers: vec![], client: reqwest::Client::new() }));
+            let p = Arc::new(Anthropic(ApiClient {
+                id: "anthropic".into(),
+                base_url: llm.url.clone(),
+                api_key: None,
+                headers: vec![],
+                client: reqwest::Client::new(),
+            }));
             (llm, p)
         } else {
             let llm = ScriptedLlm::openai(script).await;
@@ -167,7 +183,8 @@ async fn write_and_edit_change_files_in_the_workspace() {
         assert_eq!(std::fs::read_to_string(s.dir.path().join("hello.txt")).unwrap(), "hello from burrow\n");
         let done: Vec<String> = s.sink.all().iter().map(line).filter(|l| l.starts_with("completed")).collect();
         assert_eq!(done, ["completed write \"Wrote file successfully.\"", "completed edit \"Edit applied successfully.\""], "anthropic={anthropic}");
-        let edited: Vec<Vec<String>> = s.sink.all().iter().filter_map(|r| if let Report::ToolDone { result: Ok(o), .. } = r { Some(o.edited.clone()) } else { None }).collect();
+        let edited: Vec<Vec<String>> =
+            s.sink.all().iter().filter_map(|r| if let Report::ToolDone { result: Ok(o), .. } = r { Some(o.edited.clone()) } else { None }).collect();
         let abs = s.dir.path().join("hello.txt").to_string_lossy().into_owned();
         assert_eq!(edited, vec![vec![abs.clone()], vec![abs]]);
         assert_eq!(llm.requests().len(), 3);

@@ -146,7 +146,17 @@ async fn a_listing_over_s3_equals_one_over_a_folder() {
     let fs_url = format!("fs://{}", dir.path().display());
     let over_fs = Burrow::start(&fs_url, &s3.env(), &[]).await;
     let s3_root = format!("s3://{}/{prefix}", s3.bucket);
-    for query in ["/file?path=", "/file?path=src", "/file?path=src/lib", "/file?path=.hidden", "/find/file?query=&limit=200", "/find/file?query=rs&dirs=false", "/find?pattern=needle", "/file/content?path=assets/logo.png", "/file/content?path=src/main.rs"] {
+    for query in [
+        "/file?path=",
+        "/file?path=src",
+        "/file?path=src/lib",
+        "/file?path=.hidden",
+        "/find/file?query=&limit=200",
+        "/find/file?query=rs&dirs=false",
+        "/find?pattern=needle",
+        "/file/content?path=assets/logo.png",
+        "/file/content?path=src/main.rs",
+    ] {
         let a = over_s3.get(query).await.to_string().replace(&s3_root, "ROOT");
         let b = over_fs.get(query).await.to_string().replace(&fs_url, "ROOT");
         assert_eq!(a, b, "{query}");

@@ -127,7 +127,10 @@ async fn wrong_key_and_wrong_password_are_refused() {
     args.extend(["--identity".into(), stranger.display().to_string()]);
     let failed = Server::start(&args, &[]).await.err().expect("an unknown key must be refused");
     assert!(failed.stderr.contains("refused the login") && failed.stderr.contains("stranger"), "{}", failed.stderr);
-    let failed = Server::start(&sshd.serve_args_without_key("/tmp"), &[("BURROW_SSH_PASSWORD", "not-the-password")]).await.err().expect("a wrong password must be refused");
+    let failed = Server::start(&sshd.serve_args_without_key("/tmp"), &[("BURROW_SSH_PASSWORD", "not-the-password")])
+        .await
+        .err()
+        .expect("a wrong password must be refused");
     assert!(failed.stderr.contains("refused the login") && failed.stderr.contains("BURROW_SSH_PASSWORD"), "{}", failed.stderr);
 }
 
@@ -143,7 +146,8 @@ async fn logs_in_with_password_rsa_key_agent_and_ssh_config() {
         log
     };
     // Password, from the environment only.
-    let server = Server::start(&sshd.serve_args_without_key(&ws.root), &[("BURROW_SSH_PASSWORD", &sshd.password)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    let server =
+        Server::start(&sshd.serve_args_without_key(&ws.root), &[("BURROW_SSH_PASSWORD", &sshd.password)]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
     assert!(check(server, "password").await.contains("BURROW_SSH_PASSWORD"));
     // RSA key.
     let mut args = sshd.serve_args_without_key(&ws.root);

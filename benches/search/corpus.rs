@@ -40,10 +40,12 @@ pub fn prepare() -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(&staging)?;
     eprintln!("extracting {} ...", deb.display());
-    run(Command::new("sh")
-        .arg("-c")
-        .arg(r#"dpkg-deb --fsys-tarfile "$1" | tar -x --to-stdout "$2" | tar -xJ -C "$3""#)
-        .args(["sh".as_ref(), deb.as_os_str(), TARBALL.as_ref(), staging.as_os_str()]))?;
+    run(Command::new("sh").arg("-c").arg(r#"dpkg-deb --fsys-tarfile "$1" | tar -x --to-stdout "$2" | tar -xJ -C "$3""#).args([
+        "sh".as_ref(),
+        deb.as_os_str(),
+        TARBALL.as_ref(),
+        staging.as_os_str(),
+    ]))?;
     let tree = staging.join(PACKAGE);
     if !tree.join("Makefile").is_file() {
         bail!("{} did not unpack to {}", deb.display(), tree.display());
@@ -71,12 +73,7 @@ fn cache_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn has_commit(dir: &Path) -> bool {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--verify", "-q", "HEAD"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--verify", "-q", "HEAD"]).output().is_ok_and(|o| o.status.success())
 }
 
 /// The package's `.deb` in `cache`, fetched with `apt-get download` if absent.

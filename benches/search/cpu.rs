@@ -154,7 +154,9 @@ fn tcp_connections() -> Vec<Tcp> {
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         for line in std::fs::read_to_string(table).unwrap_or_default().lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if let (Some(local), Some(remote), Some(inode)) = (f.get(1).and_then(|a| port(a)), f.get(2).and_then(|a| port(a)), f.get(9).and_then(|i| i.parse().ok())) {
+            if let (Some(local), Some(remote), Some(inode)) =
+                (f.get(1).and_then(|a| port(a)), f.get(2).and_then(|a| port(a)), f.get(9).and_then(|i| i.parse().ok()))
+            {
                 out.push(Tcp { local, remote, inode });
             }
         }

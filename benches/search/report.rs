@@ -11,8 +11,22 @@ use crate::{Column, Endpoint, Query, Results, FIND_LIMIT, QUERIES};
 /// The date, machine, load and corpus.
 pub fn header(r: &Results, corpus: &Path, load_before: &str, load_after: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Date: {} · machine: {} · {} cores · load average before {load_before}, after {load_after}; 1-minute load between runs {}", today(), cpu_model(), cores(), load_range());
-    let _ = writeln!(out, "Corpus: {} ({} files seen by `rg --files`) · {} runs per `/find` query, {} per `/find/file` query · warm cache", corpus.display(), corpus_files(corpus), r.text_runs, r.file_runs);
+    let _ = writeln!(
+        out,
+        "Date: {} · machine: {} · {} cores · load average before {load_before}, after {load_after}; 1-minute load between runs {}",
+        today(),
+        cpu_model(),
+        cores(),
+        load_range()
+    );
+    let _ = writeln!(
+        out,
+        "Corpus: {} ({} files seen by `rg --files`) · {} runs per `/find` query, {} per `/find/file` query · warm cache",
+        corpus.display(),
+        corpus_files(corpus),
+        r.text_runs,
+        r.file_runs
+    );
     out
 }
 
@@ -55,7 +69,8 @@ fn side_by_side(out: &mut String, r: &Results, show: &dyn Fn(Option<&Samples>) -
     let first = FIND_LIMIT + 1;
     let _ = writeln!(out);
     let (extra_head, extra_rule) = if results { (" results burrow · rg full · reference |", "--:|") } else { ("", "") };
-    let _ = writeln!(out, "| endpoint | query | burrow | rg full | rg first {first} | reference | burrow / rg first {first} | reference / burrow |{extra_head}");
+    let _ =
+        writeln!(out, "| endpoint | query | burrow | rg full | rg first {first} | reference | burrow / rg first {first} | reference / burrow |{extra_head}");
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|{extra_rule}");
     for (qi, q) in QUERIES.iter().enumerate() {
         let cell = |c: Option<Column>| c.and_then(|c| r.cells.get(&(qi, c)));
@@ -84,7 +99,13 @@ fn side_by_side(out: &mut String, r: &Results, show: &dyn Fn(Option<&Samples>) -
         _ => None,
     };
     let (b_rss, ref_rss) = (rss(burrow), rss(reference));
-    let _ = writeln!(out, "| peak RSS (VmHWM) | after all runs | {} | | | {} | | {} | |", mib(b_rss), mib(ref_rss), ratio(ref_rss.map(|v| v as f64), b_rss.map(|v| v as f64)));
+    let _ = writeln!(
+        out,
+        "| peak RSS (VmHWM) | after all runs | {} | | | {} | | {} | |",
+        mib(b_rss),
+        mib(ref_rss),
+        ratio(ref_rss.map(|v| v as f64), b_rss.map(|v| v as f64))
+    );
 }
 
 fn cpu(s: Option<&Samples>) -> Option<f64> {
@@ -140,9 +161,7 @@ fn mib(kib: Option<u64>) -> String {
 
 /// The 1, 5 and 15 minute load averages.
 pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "?".into())
 }
 
 /// The 1-minute load averages seen by [`note_load`].
@@ -160,7 +179,11 @@ fn load_range() -> String {
     let loads = LOADS.lock().unwrap_or_else(|e| e.into_inner());
     let min = loads.iter().copied().fold(f64::INFINITY, f64::min);
     let max = loads.iter().copied().fold(0.0, f64::max);
-    if loads.is_empty() { "?".into() } else { format!("{min:.2} to {max:.2} ({} samples)", loads.len()) }
+    if loads.is_empty() {
+        "?".into()
+    } else {
+        format!("{min:.2} to {max:.2} ({} samples)", loads.len())
+    }
 }
 
 fn today() -> String {

@@ -73,7 +73,13 @@ pub fn shell(rows: &[ShellRow]) -> String {
 pub fn object(o: &ObjectResults) -> String {
     let mut out = String::new();
     let mb = o.sample.bytes as f64 / (1024.0 * 1024.0);
-    let _ = writeln!(out, "Object storage: `{}`, a sample of {} files ({mb:.0} MB: `{}` of the corpus), beside `burrow --dir` on a local copy of the same files.", o.url, o.sample.files.len(), o.sample.folders);
+    let _ = writeln!(
+        out,
+        "Object storage: `{}`, a sample of {} files ({mb:.0} MB: `{}` of the corpus), beside `burrow --dir` on a local copy of the same files.",
+        o.url,
+        o.sample.files.len(),
+        o.sample.folders
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "First: the first request to a freshly started server ({} servers per query and target); repeated: {} more of the same request on that server. ms p50 (mean CPU ms of the Burrow process). For the s3 target, per request: GetObject requests and listing pages (ListObjectsV2, 1,000 keys each) of the prefix, from the S3 server's log, and the S3 server's CPU ms (the test server is shared: other clients' work counts too).", o.first_runs, o.repeat_runs);
     let _ = writeln!(out);
@@ -98,7 +104,8 @@ pub fn object(o: &ObjectResults) -> String {
         let gets = |p: Phase| per(work(p).gets.map(|g| g as f64), p).map_or("—".into(), fmt_count);
         let lists = |p: Phase| per(work(p).lists.map(|g| g as f64), p).map_or("—".into(), fmt_count);
         let repeated = cell(s3, Phase::Repeated);
-        let p50_max = format!("{} / {} ({})", fmt_ms(p50(repeated)), fmt_ms(repeated.and_then(|s| s.percentile_ms(100.0))), fmt_ms(repeated.and_then(Samples::cpu_ms)));
+        let p50_max =
+            format!("{} / {} ({})", fmt_ms(p50(repeated)), fmt_ms(repeated.and_then(|s| s.percentile_ms(100.0))), fmt_ms(repeated.and_then(Samples::cpu_ms)));
         let cpu = |p: Phase| fmt_ms(per(work(p).cpu_ms, p));
         let count = |s: Option<&Samples>| s.map_or("—".into(), |s| s.results.to_string());
         let _ = writeln!(
@@ -124,10 +131,18 @@ pub fn object(o: &ObjectResults) -> String {
 }
 
 fn fmt_count(v: f64) -> String {
-    if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") }
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 fn one_line(s: &str) -> String {
     let s = s.replace(['\n', '|'], " ");
-    if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
 }

@@ -86,8 +86,7 @@ impl Server {
                 bail!("{label} exited ({status}) before printing its URL:\n{head}");
             }
         };
-        http.wait_ready(&format!("{}/path", server.base), START_TIMEOUT)
-            .with_context(|| format!("{label} did not answer; see {}", server.log_path()))?;
+        http.wait_ready(&format!("{}/path", server.base), START_TIMEOUT).with_context(|| format!("{label} did not answer; see {}", server.log_path()))?;
         Ok(server)
     }
 

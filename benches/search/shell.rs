@@ -47,12 +47,7 @@ pub fn measure(http: &Http, servers: &[Server], runs: usize) -> Vec<ShellRow> {
             }
         }
     }
-    servers
-        .iter()
-        .zip(sessions)
-        .zip(samples)
-        .map(|((s, session), samples)| ShellRow { label: s.label.clone(), result: session.map(|_| samples) })
-        .collect()
+    servers.iter().zip(sessions).zip(samples).map(|((s, session), samples)| ShellRow { label: s.label.clone(), result: session.map(|_| samples) }).collect()
 }
 
 /// A new session on `base`, after [`WARM_UP`] untimed commands.

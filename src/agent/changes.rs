@@ -68,7 +68,13 @@ pub fn file_diff(name: &str, old: Option<&str>, new: Option<&str>) -> Option<Sna
     };
     let (old, new) = (old.unwrap_or(""), new.unwrap_or(""));
     let (additions, deletions) = diff::counts(old, new);
-    Some(SnapshotFileDiff { file: Some(name.to_string()), patch: Some(diff::patch(name, old, new)), additions: additions as u64, deletions: deletions as u64, status: Some(status) })
+    Some(SnapshotFileDiff {
+        file: Some(name.to_string()),
+        patch: Some(diff::patch(name, old, new)),
+        additions: additions as u64,
+        deletions: deletions as u64,
+        status: Some(status),
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ pub const QUESTION: &str = "What did we do so far?";
 /// Tool results longer than this are cut in the transcript.
 pub const MAX_RESULT_CHARS: usize = 2000;
 
-const TEMPLATE: &str = "Output exactly the Markdown structure shown inside <template> and keep the section order unchanged. Do not include the <template> tags in your response.
+const TEMPLATE: &str =
+    "Output exactly the Markdown structure shown inside <template> and keep the section order unchanged. Do not include the <template> tags in your response.
 <template>
 ## Objective
 - [one or two brief sentences describing what the user is trying to accomplish]
@@ -47,7 +48,12 @@ When combining:
 pub fn request(previous: Option<&str>, transcript: &str) -> String {
     let conversation = format!("Here is the conversation so far:\n<conversation>\n{transcript}\n</conversation>");
     match previous {
-        None => [conversation.as_str(), "Create a new anchored summary from the conversation history in the <conversation> tags above so another coding agent can continue the work.", TEMPLATE].join("\n"),
+        None => [
+            conversation.as_str(),
+            "Create a new anchored summary from the conversation history in the <conversation> tags above so another coding agent can continue the work.",
+            TEMPLATE,
+        ]
+        .join("\n"),
         Some(prior) => {
             let prior = format!("Here is the summary of the conversation before the <conversation> above:\n<prior-summary>\n{prior}\n</prior-summary>");
             [conversation.as_str(), prior.as_str(), COMBINE, TEMPLATE].join("\n")

@@ -35,7 +35,9 @@ impl<'de> Deserialize<'de> for ModelChoice {
         }
         match Raw::deserialize(d)? {
             Raw::Object { provider_id, model_id } => Ok(Self { provider_id, model_id }),
-            Raw::Text(s) => Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("model {s:?} must be \"provider/model\" or {{\"providerID\", \"modelID\"}}"))),
+            Raw::Text(s) => {
+                Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("model {s:?} must be \"provider/model\" or {{\"providerID\", \"modelID\"}}")))
+            }
         }
     }
 }
@@ -102,7 +104,8 @@ mod tests {
 
     #[test]
     fn models_as_strings_or_objects() {
-        let b: PromptBody = serde_json::from_value(json!({"model": "fake/fake-model", "system": "be brief", "parts": [{"type": "text", "text": "hi"}]})).unwrap();
+        let b: PromptBody =
+            serde_json::from_value(json!({"model": "fake/fake-model", "system": "be brief", "parts": [{"type": "text", "text": "hi"}]})).unwrap();
         assert_eq!(b.model, Some(ModelChoice { provider_id: "fake".into(), model_id: "fake-model".into() }));
         assert_eq!(b.system.as_deref(), Some("be brief"));
         let b: PromptBody = serde_json::from_value(json!({"model": {"providerID": "openrouter", "modelID": "a/b"}, "parts": []})).unwrap();
@@ -116,7 +119,11 @@ mod tests {
     fn text_of_parts() {
         let b: PromptBody = serde_json::from_value(json!({"text": "hello"})).unwrap();
         assert_eq!(b.input_parts(), vec![json!({"type": "text", "text": "hello"})]);
-        let parts = vec![json!({"type": "text", "text": "look"}), json!({"type": "text", "text": "x", "ignored": true}), json!({"type": "file", "mime": "text/plain", "url": "file:///a", "filename": "a.rs"})];
+        let parts = vec![
+            json!({"type": "text", "text": "look"}),
+            json!({"type": "text", "text": "x", "ignored": true}),
+            json!({"type": "file", "mime": "text/plain", "url": "file:///a", "filename": "a.rs"}),
+        ];
         assert_eq!(user_text(&parts), "look\n\n[file: a.rs]");
     }
 }

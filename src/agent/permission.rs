@@ -218,8 +218,7 @@ impl Permissions {
                 let _ = req.done.send(Ok(()));
                 let approved = self.approved();
                 let (now_allowed, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, p)| {
-                    p.session_id == req.session_id
-                        && p.patterns.iter().all(|pat| evaluate(&p.permission, pat, &[&p.ruleset, &approved]) == Action::Allow)
+                    p.session_id == req.session_id && p.patterns.iter().all(|pat| evaluate(&p.permission, pat, &[&p.ruleset, &approved]) == Action::Allow)
                 });
                 *pending = rest;
                 for (id, other) in now_allowed {

@@ -9,7 +9,8 @@ use super::provider::{ChatMessage, ChatRequest, Provider, StreamEvent};
 use crate::env::{Env, WorkspacePath};
 
 /// The base prompt of the build agent when the agent config gives none.
-pub const BUILD_PROMPT: &str = "You are an interactive coding agent. You help the user with software engineering tasks in the project described below, using the tools available to you.
+pub const BUILD_PROMPT: &str =
+    "You are an interactive coding agent. You help the user with software engineering tasks in the project described below, using the tools available to you.
 
 - Use the tools to look at the code before changing it: read, glob and grep to find things, edit and write to change files, bash to run commands.
 - Paths you pass to tools are absolute paths inside the working directory, or relative to it.

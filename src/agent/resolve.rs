@@ -87,7 +87,14 @@ pub fn resolve(config: &Config, paths: &AgentPaths, agent_name: Option<&str>, mo
     let provider = all.iter().find(|p| p.id == choice.provider_id).ok_or_else(not_found)?;
     let ep = providers::endpoint(config, provider, &choice.model_id).ok_or_else(not_found)?;
     let pricing = pricing(provider.models.get(&choice.model_id));
-    Ok(Resolved { agent, provider: connect(&provider.id, &ep), provider_id: choice.provider_id.clone(), model_id: choice.model_id.clone(), api_model: ep.model, pricing })
+    Ok(Resolved {
+        agent,
+        provider: connect(&provider.id, &ep),
+        provider_id: choice.provider_id.clone(),
+        model_id: choice.model_id.clone(),
+        api_model: ep.model,
+        pricing,
+    })
 }
 
 /// The provider and API model for titles: `small_model`, else the prompt's own.
@@ -111,7 +118,13 @@ mod tests {
     }
 
     fn paths() -> AgentPaths {
-        AgentPaths { tool_output: "/s/tool-output".into(), scratch: "/tmp/b".into(), plans: "/s/plans".into(), plans_relative: "../s/plans".into(), home: "/h".into() }
+        AgentPaths {
+            tool_output: "/s/tool-output".into(),
+            scratch: "/tmp/b".into(),
+            plans: "/s/plans".into(),
+            plans_relative: "../s/plans".into(),
+            home: "/h".into(),
+        }
     }
 
     fn sample() -> Config {

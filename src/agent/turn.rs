@@ -39,18 +39,64 @@ pub enum Streamed {
 pub enum Report {
     /// A step begins, with the id of its assistant message (every step has
     /// its own) and of its step-start part (made now, so it sorts first).
-    StepStart { step: usize, message_id: String, part: String },
+    StepStart {
+        step: usize,
+        message_id: String,
+        part: String,
+    },
     /// A text or reasoning part opens, empty.
-    Open { part: String, kind: Streamed, start: u64 },
-    Delta { part: String, kind: Streamed, delta: String },
+    Open {
+        part: String,
+        kind: Streamed,
+        start: u64,
+    },
+    Delta {
+        part: String,
+        kind: Streamed,
+        delta: String,
+    },
     /// The part's whole text, once its stream is over.
-    Close { part: String, kind: Streamed, text: String, start: u64, end: u64 },
-    ToolPending { part: String, call_id: String, tool: String },
-    ToolRunning { part: String, call_id: String, tool: String, input: Value, start: u64, title: Option<String>, metadata: Option<Value> },
-    ToolDone { part: String, call_id: String, tool: String, input: Value, start: u64, end: u64, result: Result<ToolOutput, String> },
-    StepFinish { step: usize, reason: String, usage: Usage },
+    Close {
+        part: String,
+        kind: Streamed,
+        text: String,
+        start: u64,
+        end: u64,
+    },
+    ToolPending {
+        part: String,
+        call_id: String,
+        tool: String,
+    },
+    ToolRunning {
+        part: String,
+        call_id: String,
+        tool: String,
+        input: Value,
+        start: u64,
+        title: Option<String>,
+        metadata: Option<Value>,
+    },
+    ToolDone {
+        part: String,
+        call_id: String,
+        tool: String,
+        input: Value,
+        start: u64,
+        end: u64,
+        result: Result<ToolOutput, String>,
+    },
+    StepFinish {
+        step: usize,
+        reason: String,
+        usage: Usage,
+    },
     /// The step's stream could not start; another attempt follows at `next` (ms since the epoch).
-    Retry { attempt: u32, message: String, next: u64 },
+    Retry {
+        attempt: u32,
+        message: String,
+        next: u64,
+    },
 }
 
 /// Receives the reports in order. It must not block: the session layer
@@ -63,7 +109,9 @@ pub trait Sink: Send + Sync {
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     /// The model stopped (`stop`, `length`, ...).
-    Finished { reason: String },
+    Finished {
+        reason: String,
+    },
     Aborted,
     Failed(ProviderError),
 }
@@ -239,7 +287,15 @@ impl Turn {
     fn spawn_tool(&self, message_id: &str, part: String, call: ToolCall) -> tokio::task::JoinHandle<(String, u64, u64, Result<ToolOutput, ToolError>)> {
         let start = crate::now_ms();
         let input = if call.input.is_object() { call.input.clone() } else { Value::Object(Default::default()) };
-        self.sink.report(Report::ToolRunning { part: part.clone(), call_id: call.id.clone(), tool: call.name.clone(), input: input.clone(), start, title: None, metadata: None });
+        self.sink.report(Report::ToolRunning {
+            part: part.clone(),
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            input: input.clone(),
+            start,
+            title: None,
+            metadata: None,
+        });
         let mut ctx = self.tools.clone();
         ctx.call_id = call.id.clone();
         ctx.message_id = message_id.to_string();

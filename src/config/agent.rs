@@ -233,7 +233,11 @@ pub fn relative_path(from: &str, to: &str) -> String {
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let mut parts: Vec<&str> = std::iter::repeat_n("..", a.len() - common).collect();
     parts.extend(&b[common..]);
-    if parts.is_empty() { ".".into() } else { parts.join("/") }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
 }
 
 #[cfg(test)]

@@ -112,7 +112,11 @@ pub fn expand(template: &str, arguments: &str) -> String {
         }
         let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
         if n >= 1 && n <= args.len() {
-            if n == last { out.push_str(&args[n - 1..].join(" ")) } else { out.push_str(&args[n - 1]) }
+            if n == last {
+                out.push_str(&args[n - 1..].join(" "))
+            } else {
+                out.push_str(&args[n - 1])
+            }
         }
         rest = &rest[at + 1 + digits..];
     }

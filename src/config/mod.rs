@@ -82,8 +82,7 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
     if let Some(file) = src.vars.get("OPENCODE_CONFIG").filter(|f| !f.is_empty()) {
         jsonc::merge(&mut data, read_local(&src, &expand_home(file, &src.home)).await?);
     }
-    let folders: Vec<WorkspacePath> =
-        src.dir.ancestors().chain(std::iter::once(src.dir.clone())).filter(|d| d.starts_with(&src.top)).collect();
+    let folders: Vec<WorkspacePath> = src.dir.ancestors().chain(std::iter::once(src.dir.clone())).filter(|d| d.starts_with(&src.top)).collect();
     if src.vars.get("OPENCODE_DISABLE_PROJECT_CONFIG").is_none_or(|v| v.is_empty()) {
         for folder in &folders {
             for name in ["opencode.json", "opencode.jsonc"] {

@@ -56,10 +56,9 @@ pub fn from_config(value: &Value, home: &str) -> Vec<Rule> {
             .iter()
             .flat_map(|(permission, v)| match v {
                 Value::String(s) => Action::parse(s).map(|a| Rule::new(permission, "*", a)).into_iter().collect::<Vec<_>>(),
-                Value::Object(patterns) => patterns
-                    .iter()
-                    .filter_map(|(pattern, a)| Some(Rule::new(permission, &expand(pattern), Action::parse(a.as_str()?)?)))
-                    .collect(),
+                Value::Object(patterns) => {
+                    patterns.iter().filter_map(|(pattern, a)| Some(Rule::new(permission, &expand(pattern), Action::parse(a.as_str()?)?))).collect()
+                }
                 _ => Vec::new(),
             })
             .collect(),

@@ -28,8 +28,22 @@ struct Known {
 }
 
 const KNOWN: &[Known] = &[
-    Known { id: "anthropic", name: "Anthropic", env: "ANTHROPIC_API_KEY", npm: ANTHROPIC_NPM, base_url_env: "ANTHROPIC_BASE_URL", default_url: "https://api.anthropic.com/v1" },
-    Known { id: "openai", name: "OpenAI", env: "OPENAI_API_KEY", npm: "@ai-sdk/openai", base_url_env: "OPENAI_BASE_URL", default_url: "https://api.openai.com/v1" },
+    Known {
+        id: "anthropic",
+        name: "Anthropic",
+        env: "ANTHROPIC_API_KEY",
+        npm: ANTHROPIC_NPM,
+        base_url_env: "ANTHROPIC_BASE_URL",
+        default_url: "https://api.anthropic.com/v1",
+    },
+    Known {
+        id: "openai",
+        name: "OpenAI",
+        env: "OPENAI_API_KEY",
+        npm: "@ai-sdk/openai",
+        base_url_env: "OPENAI_BASE_URL",
+        default_url: "https://api.openai.com/v1",
+    },
 ];
 
 /// The known providers: (id, name, API key variable).
@@ -170,15 +184,13 @@ fn model(provider_id: &str, provider_cfg: &Map<String, Value>, key: &str, c: &Ma
     let provider_sub = sub("provider");
     let api_id = s("id").unwrap_or_else(|| key.to_string());
     let npm = provider_sub
-        .and_then(|p| p.get("npm")).and_then(Value::as_str)
+        .and_then(|p| p.get("npm"))
+        .and_then(Value::as_str)
         .or_else(|| provider_cfg.get("npm").and_then(Value::as_str))
         .unwrap_or(default_npm)
         .to_string();
-    let url = provider_sub
-        .and_then(|p| p.get("api")).and_then(Value::as_str)
-        .or_else(|| provider_cfg.get("api").and_then(Value::as_str))
-        .unwrap_or("")
-        .to_string();
+    let url =
+        provider_sub.and_then(|p| p.get("api")).and_then(Value::as_str).or_else(|| provider_cfg.get("api").and_then(Value::as_str)).unwrap_or("").to_string();
     let name = s("name").unwrap_or_else(|| key.to_string());
     let has = |dir: &str, m: &str, d: bool| match sub("modalities").and_then(|x| x.get(dir)).and_then(Value::as_array) {
         Some(list) => list.iter().any(|v| v == m),
@@ -254,7 +266,8 @@ fn named_models(config: &Config) -> Vec<(String, String)> {
 /// The configured providers, in config order, then the known ones found by
 /// their environment key.
 pub fn list(config: &Config) -> Vec<Provider> {
-    let disabled: Vec<&str> = config.data.get("disabled_providers").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let disabled: Vec<&str> =
+        config.data.get("disabled_providers").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let enabled: Option<Vec<&str>> = config.data.get("enabled_providers").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect());
     let allowed = |id: &str| !disabled.contains(&id) && enabled.as_ref().is_none_or(|e| e.contains(&id));
     let env_key = |k: &Known| config.vars.get(k.env).filter(|v| !v.is_empty()).cloned();
@@ -330,7 +343,12 @@ pub fn endpoint(config: &Config, provider: &Provider, model_id: &str) -> Option<
     let m = provider.models.get(model_id)?;
     let npm = m.pointer("/api/npm").and_then(Value::as_str).unwrap_or(OPENAI_COMPATIBLE);
     let known = KNOWN.iter().find(|k| k.id == provider.id);
-    let base_url = provider.options.get("baseURL").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string)
+    let base_url = provider
+        .options
+        .get("baseURL")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
         .or_else(|| m.pointer("/api/url").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string))
         .or_else(|| known.and_then(|k| config.vars.get(k.base_url_env).filter(|u| !u.is_empty()).cloned()))
         .or_else(|| known.map(|k| k.default_url.to_string()))?;
@@ -356,8 +374,11 @@ mod tests {
 
     #[test]
     fn config_models_get_opencode_defaults() {
-        let c = config(json!({"provider": {"local": {"npm": OPENAI_COMPATIBLE, "options": {"baseURL": "http://h/v1"},
-            "models": {"qwen": {"name": "Qwen", "limit": {"context": 32768, "output": 4096}}, "tiny": {}}}}, "model": "local/tiny"}), &[]);
+        let c = config(
+            json!({"provider": {"local": {"npm": OPENAI_COMPATIBLE, "options": {"baseURL": "http://h/v1"},
+            "models": {"qwen": {"name": "Qwen", "limit": {"context": 32768, "output": 4096}}, "tiny": {}}}}, "model": "local/tiny"}),
+            &[],
+        );
         let ps = list(&c);
         assert_eq!(ps.len(), 1);
         let tiny = &ps[0].models["tiny"];

@@ -41,7 +41,11 @@ impl LocalEnv {
     }
 
     fn host_path(&self, path: &WorkspacePath) -> PathBuf {
-        if path.is_root() { self.root.clone() } else { self.root.join(path.as_str()) }
+        if path.is_root() {
+            self.root.clone()
+        } else {
+            self.root.join(path.as_str())
+        }
     }
 
     /// The host path of `path`, after checking that symlinks keep it inside.
@@ -76,7 +80,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> EnvResult<T> + Send + '
 }
 
 fn kind_of(meta: &std::fs::Metadata) -> EntryKind {
-    if meta.is_dir() { EntryKind::Directory } else { EntryKind::File }
+    if meta.is_dir() {
+        EntryKind::Directory
+    } else {
+        EntryKind::File
+    }
 }
 
 #[async_trait]
@@ -227,10 +235,7 @@ impl Env for LocalEnv {
             });
         }
         let (tx, output) = mpsc::channel(64);
-        let readers = [
-            tokio::spawn(pump(child.stdout.take(), tx.clone(), Output::Stdout)),
-            tokio::spawn(pump(child.stderr.take(), tx, Output::Stderr)),
-        ];
+        let readers = [tokio::spawn(pump(child.stdout.take(), tx.clone(), Output::Stdout)), tokio::spawn(pump(child.stderr.take(), tx, Output::Stderr))];
         let (exit_tx, exit) = oneshot::channel();
         tokio::spawn(async move {
             let status = child.wait().await;

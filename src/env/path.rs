@@ -97,7 +97,13 @@ impl WorkspacePath {
     /// Joins a relative path that still needs checking.
     pub fn join_checked(&self, relative: &str) -> Result<Self, EnvError> {
         let rel = Self::from_relative(relative)?;
-        Ok(if self.is_root() { rel } else if rel.is_root() { self.clone() } else { self.join(rel.as_str()) })
+        Ok(if self.is_root() {
+            rel
+        } else if rel.is_root() {
+            self.clone()
+        } else {
+            self.join(rel.as_str())
+        })
     }
 
     /// The path as seen from `base` (which must be an ancestor or equal).
@@ -122,7 +128,11 @@ impl WorkspacePath {
     pub fn absolute(&self, root: &str) -> String {
         let root = root.trim_end_matches('/');
         if self.is_root() {
-            if root.is_empty() { "/".to_string() } else { root.to_string() }
+            if root.is_empty() {
+                "/".to_string()
+            } else {
+                root.to_string()
+            }
         } else {
             format!("{root}/{}", self.0)
         }
@@ -138,7 +148,11 @@ impl WorkspacePath {
 
 impl fmt::Display for WorkspacePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() { f.write_str(".") } else { f.write_str(&self.0) }
+        if self.0.is_empty() {
+            f.write_str(".")
+        } else {
+            f.write_str(&self.0)
+        }
     }
 }
 

@@ -173,10 +173,7 @@ pub(crate) async fn run(host: &dyn HelperHost, command: String, stdin: Option<By
 pub(crate) fn finish(out: Collected) -> EnvResult<Collected> {
     match out.status {
         Some(s) if s.success() => Ok(out),
-        None => Err(EnvError::Unavailable(format!(
-            "the environment went away before the command finished: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))),
+        None => Err(EnvError::Unavailable(format!("the environment went away before the command finished: {}", String::from_utf8_lossy(&out.stderr).trim()))),
         s => Err(protocol::decode_error(s.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr))),
     }
 }

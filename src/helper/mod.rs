@@ -14,9 +14,9 @@ mod posix;
 pub mod protocol;
 pub mod remote;
 pub mod serve;
-pub mod slot;
 #[cfg(test)]
 mod session_tests;
+pub mod slot;
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;

@@ -42,13 +42,8 @@ pub async fn walk(host: &dyn HelperHost, dir: &str) -> EnvResult<Vec<IndexEntry>
 /// devices): text search skips those, as ripgrep does, since reading one can block.
 async fn listing(host: &dyn HelperHost, dir: &str) -> EnvResult<(Vec<IndexEntry>, HashSet<String>)> {
     let find = |test: &str| format!("find . -name .git -prune -o {test} -print");
-    let cmd = format!(
-        "cd {} && {} && echo {SPLIT} && {} && echo {SPLIT} && {}",
-        quote(dir),
-        find("-type d"),
-        find("-type f"),
-        find("! -type d ! -type f ! -type l")
-    );
+    let cmd =
+        format!("cd {} && {} && echo {SPLIT} && {} && echo {SPLIT} && {}", quote(dir), find("-type d"), find("-type f"), find("! -type d ! -type f ! -type l"));
     let out = finish(run(host, cmd, None).await?)?;
     let text = String::from_utf8_lossy(&out.stdout);
     let parts: Vec<&str> = text.split(&format!("{SPLIT}\n")).collect();
@@ -171,13 +166,7 @@ fn parse_line(line: &[u8], known: &HashSet<&str>, matcher: &grep_regex::RegexMat
     if !matcher.is_match(content).unwrap_or(false) {
         return None;
     }
-    Some(GrepMatch {
-        path: path.to_string(),
-        line_number: number.parse().ok()?,
-        absolute_offset: offset.parse().ok()?,
-        line: clip_line(bytes),
-        submatches,
-    })
+    Some(GrepMatch { path: path.to_string(), line_number: number.parse().ok()?, absolute_offset: offset.parse().ok()?, line: clip_line(bytes), submatches })
 }
 
 /// Translates the common Rust regex escapes and groups into POSIX ERE, and

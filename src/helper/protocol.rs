@@ -243,10 +243,7 @@ mod tests {
 
     #[test]
     fn walk_round_trip_with_odd_names() {
-        let entries = vec![
-            IndexEntry { path: "a\tb\nc\\d".into(), kind: EntryKind::File },
-            IndexEntry { path: "dir".into(), kind: EntryKind::Directory },
-        ];
+        let entries = vec![IndexEntry { path: "a\tb\nc\\d".into(), kind: EntryKind::File }, IndexEntry { path: "dir".into(), kind: EntryKind::Directory }];
         let mut buf = Vec::new();
         for e in &entries {
             write_entry(&mut buf, e).unwrap();

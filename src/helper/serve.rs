@@ -129,7 +129,9 @@ impl Server {
             }
             Call::Pty { command, args, cwd, env, rows, cols } => {
                 let this = self.clone();
-                tokio::spawn(async move { this.pty(id, PtyRequest { command, args, cwd: WorkspacePath::root(), env, size: PtySize { rows, cols } }, cwd).await });
+                tokio::spawn(
+                    async move { this.pty(id, PtyRequest { command, args, cwd: WorkspacePath::root(), env, size: PtySize { rows, cols } }, cwd).await },
+                );
             }
             Call::Watch => {
                 let this = self.clone();

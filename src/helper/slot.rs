@@ -47,13 +47,7 @@ impl Default for SessionSlot {
 impl SessionSlot {
     pub fn new() -> Self {
         let (events, events_rx) = mpsc::channel(EVENT_BACKLOG);
-        Self {
-            current: RwLock::new(None),
-            starting: tokio::sync::Mutex::new(None),
-            watching: Arc::default(),
-            events,
-            events_rx: Mutex::new(Some(events_rx)),
-        }
+        Self { current: RwLock::new(None), starting: tokio::sync::Mutex::new(None), watching: Arc::default(), events, events_rx: Mutex::new(Some(events_rx)) }
     }
 
     /// The running session, if there is one and it is alive.

@@ -12,8 +12,7 @@ use icu_collator::{Collator, CollatorBorrowed};
 
 use crate::env::{DirEntry, EntryKind};
 
-static ROOT_COLLATION: LazyLock<Option<CollatorBorrowed<'static>>> =
-    LazyLock::new(|| Collator::try_new(Default::default(), CollatorOptions::default()).ok());
+static ROOT_COLLATION: LazyLock<Option<CollatorBorrowed<'static>>> = LazyLock::new(|| Collator::try_new(Default::default(), CollatorOptions::default()).ok());
 
 /// `a.localeCompare(b)`, made total: strings the collation calls equal are
 /// ordered by their bytes.
@@ -45,8 +44,8 @@ mod tests {
     fn matches_opencodes_listing_order() {
         // The order OpenCode 1.18.33 gave for these names (a folder of them, listed by GET /file).
         let files = [
-            "_a", "-a", ".a", "@at", "#h", "~x", "$d", "1", "10", "2", "a", "A", "a b", "a_b", "a-b", "a.b", "a(1)", "a+b", "b", "B.txt",
-            "e", "é", "ézed", "f", "zed", "Zed",
+            "_a", "-a", ".a", "@at", "#h", "~x", "$d", "1", "10", "2", "a", "A", "a b", "a_b", "a-b", "a.b", "a(1)", "a+b", "b", "B.txt", "e", "é", "ézed",
+            "f", "zed", "Zed",
         ];
         let dirs = ["x_y", "x-y", "X.Y", "x"];
         let mut entries: Vec<DirEntry> = files.iter().rev().map(|n| DirEntry { name: n.to_string(), kind: EntryKind::File }).collect();

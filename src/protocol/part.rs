@@ -310,4 +310,3 @@ pub struct CompactionPart {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail_start_id: Option<String>,
 }
-

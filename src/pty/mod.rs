@@ -155,8 +155,7 @@ impl PtyManager {
 
     /// The terminals of `directory` that are running, oldest first.
     pub fn list(&self, directory: &str) -> Vec<PtyInfo> {
-        let mut out: Vec<PtyInfo> =
-            lock(&self.terminals).values().filter(|t| t.directory == directory && t.running()).map(|t| t.info()).collect();
+        let mut out: Vec<PtyInfo> = lock(&self.terminals).values().filter(|t| t.directory == directory && t.running()).map(|t| t.info()).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -270,5 +269,4 @@ impl PtyManager {
             let _ = t.live.send(Live::Data { cursor, text: text.into() });
         }
     }
-
 }

@@ -179,22 +179,13 @@ fn char_set(text: &str) -> u64 {
 /// Matching folds case and normalizes only non-ASCII characters, so an ASCII
 /// needle character must appear in the path as itself in either case.
 fn required_chars(atoms: &[Atom]) -> u64 {
-    atoms
-        .iter()
-        .filter(|a| !a.negative)
-        .flat_map(|a| a.needle_text().chars())
-        .filter(char::is_ascii)
-        .fold(0, |set, c| set | bit(c as u8))
+    atoms.iter().filter(|a| !a.negative).flat_map(|a| a.needle_text().chars()).filter(char::is_ascii).fold(0, |set, c| set | bit(c as u8))
 }
 
 /// Best first: a file whose name (or name without extension) is the query,
 /// then nucleo's score, then the shorter path, then the alphabetically first.
 fn rank(a: &Hit<'_>, b: &Hit<'_>) -> Ordering {
-    b.named
-        .cmp(&a.named)
-        .then(b.score.cmp(&a.score))
-        .then(a.entry.path.len().cmp(&b.entry.path.len()))
-        .then_with(|| a.entry.path.cmp(&b.entry.path))
+    b.named.cmp(&a.named).then(b.score.cmp(&a.score)).then(a.entry.path.len().cmp(&b.entry.path.len())).then_with(|| a.entry.path.cmp(&b.entry.path))
 }
 
 /// The best `limit` hits, sorted.

@@ -66,13 +66,7 @@ struct GrepBuilder<'a> {
 
 impl<'s> ParallelVisitorBuilder<'s> for GrepBuilder<'s> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(GrepVisitor {
-            base: self.base,
-            matcher: self.matcher.clone(),
-            searcher: searcher(),
-            shared: self.shared,
-            local: Vec::new(),
-        })
+        Box::new(GrepVisitor { base: self.base, matcher: self.matcher.clone(), searcher: searcher(), shared: self.shared, local: Vec::new() })
     }
 }
 
@@ -95,9 +89,7 @@ impl ParallelVisitor for GrepVisitor<'_> {
         }
         let path = entry.path();
         // A single file given as the base has no relative name: use its own.
-        let rel = relative(self.base, path).unwrap_or_else(|| {
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-        });
+        let rel = relative(self.base, path).unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         let shared = self.shared;
         let keep_going = |found: usize| shared.count.load(Ordering::Relaxed) + found <= shared.limit && !shared.stop.load(Ordering::Relaxed);
         let sink = LineSink { matcher: &self.matcher, rel: &rel, out: &mut self.local, keep_going };
@@ -217,7 +209,9 @@ mod tests {
     #[test]
     fn include_glob_filters() {
         let dir = tree();
-        let r = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "hello".into(), include: Some("*.rs".into()), limit: 10, case_insensitive: false }).unwrap();
+        let r =
+            grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "hello".into(), include: Some("*.rs".into()), limit: 10, case_insensitive: false })
+                .unwrap();
         assert_eq!(r.matches.iter().map(|m| m.path.as_str()).collect::<Vec<_>>(), vec!["src/a.rs"]);
     }
 

@@ -106,11 +106,7 @@ async fn visit<T: Tree + ?Sized>(tree: &T, dir: WorkspacePath, parent_rules: Ign
             }
         },
     };
-    let rules = if has_ignore_file(&entries) {
-        parent_rules.descend(tree, &dir, |name| entries.iter().any(|e| e.name == name)).await
-    } else {
-        parent_rules
-    };
+    let rules = if has_ignore_file(&entries) { parent_rules.descend(tree, &dir, |name| entries.iter().any(|e| e.name == name)).await } else { parent_rules };
     let mut kept = Vec::with_capacity(entries.len());
     let mut subdirs = Vec::new();
     for e in entries {
@@ -259,7 +255,8 @@ mod tests {
             let local = crate::search::walk::walk(&dir.path().join(sub)).unwrap();
             assert_eq!(streamed, local, "below {sub:?}");
         }
-        let paths: Vec<_> = walk(&env, &WorkspacePath::root(), StreamLimits { concurrency: 1, ..Default::default() }).await.unwrap().into_iter().map(|e| e.path).collect();
+        let paths: Vec<_> =
+            walk(&env, &WorkspacePath::root(), StreamLimits { concurrency: 1, ..Default::default() }).await.unwrap().into_iter().map(|e| e.path).collect();
         assert!(paths.contains(&"keep.log".to_string()) && paths.contains(&"empty".to_string()), "{paths:?}");
         assert!(!paths.iter().any(|p| p.starts_with(".git/") || p == "a.log" || p.starts_with("build") || p.contains("gen")), "{paths:?}");
     }

@@ -45,9 +45,10 @@ impl Credentials {
     /// on an EventSource or a WebSocket, so OpenCode also takes them from
     /// `?auth_token=`, which then wins over the header.
     fn accepts(&self, req: &Request) -> bool {
-        let token = req.uri().query().and_then(|q| {
-            serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, v)| k == "auth_token" && !v.is_empty())
-        });
+        let token = req
+            .uri()
+            .query()
+            .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, v)| k == "auth_token" && !v.is_empty()));
         if let Some((_, token)) = token {
             return self.accepts_token(&token);
         }

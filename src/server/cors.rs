@@ -39,9 +39,9 @@ fn opencode_web(origin: &str) -> bool {
     let Some(host) = origin.strip_prefix("https://") else { return false };
     let Some(subdomains) = host.strip_suffix("opencode.ai") else { return false };
     subdomains.is_empty()
-        || subdomains.strip_suffix('.').is_some_and(|labels| {
-            labels.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-        })
+        || subdomains
+            .strip_suffix('.')
+            .is_some_and(|labels| labels.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')))
 }
 
 #[cfg(test)]
@@ -64,7 +64,14 @@ mod tests {
         ] {
             assert!(allowed(ok, None, &extra), "{ok}");
         }
-        for bad in ["http://example.com", "http://opencode.ai", "https://evil-opencode.ai", "https://x..opencode.ai", "https://opencode.ai.evil.com", "http://localhost.evil.com"] {
+        for bad in [
+            "http://example.com",
+            "http://opencode.ai",
+            "https://evil-opencode.ai",
+            "https://x..opencode.ai",
+            "https://opencode.ai.evil.com",
+            "http://localhost.evil.com",
+        ] {
             assert!(!allowed(bad, None, &extra), "{bad}");
         }
         assert!(allowed("http://devbox:4096", Some("devbox:4096"), &[]), "a page from the server's own host");

@@ -33,10 +33,7 @@ impl Instance {
 
     /// Where a `/api/*` answer comes from.
     pub fn location(&self) -> LocationInfo {
-        LocationInfo {
-            directory: self.directory.clone(),
-            project: LocationProject { id: self.project.id.clone(), directory: self.project.worktree.clone() },
-        }
+        LocationInfo { directory: self.directory.clone(), project: LocationProject { id: self.project.id.clone(), directory: self.project.worktree.clone() } }
     }
 
     /// A workspace path as this directory sees it.

@@ -24,8 +24,8 @@ use routes::{app, config, environment, event, file, find, message, meta, permiss
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
-use crate::event::Bus;
 use crate::error::ApiError;
+use crate::event::Bus;
 use crate::search::index::IndexRegistry;
 use crate::session::service::Sessions;
 
@@ -66,7 +66,19 @@ impl AppState {
         let permissions = Permissions::new(bus.clone());
         let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
-        Ok(Arc::new(Self { env, indexes, instances: Instances::default(), dirs, credentials, started_ms, bus, permissions, ptys, tui: Default::default(), sessions }))
+        Ok(Arc::new(Self {
+            env,
+            indexes,
+            instances: Instances::default(),
+            dirs,
+            credentials,
+            started_ms,
+            bus,
+            permissions,
+            ptys,
+            tui: Default::default(),
+            sessions,
+        }))
     }
 }
 
@@ -165,12 +177,18 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc);
-    api.route("/doc", get(move || { let doc = doc.clone(); async move { axum::Json((*doc).clone()) } }))
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-        .layer(cors::layer(cors_origins))
-        .with_state(state)
+    api.route(
+        "/doc",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json((*doc).clone()) }
+        }),
+    )
+    .fallback(|| async { ApiError::not_found("no such route") })
+    .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+    .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
+    .layer(cors::layer(cors_origins))
+    .with_state(state)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.
@@ -215,4 +233,3 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         tracing::info!("shutting down");
     }
 }
-

@@ -52,9 +52,7 @@ impl Sessions {
     /// left unfinished.
     pub async fn open(data_dir: &Path, bus: Bus) -> StoreResult<Arc<Self>> {
         let path = data_dir.join(DB_FILE);
-        let db = tokio::task::spawn_blocking(move || Db::open(&path))
-            .await
-            .map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
+        let db = tokio::task::spawn_blocking(move || Db::open(&path)).await.map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
         let store = Store::new(db, bus.clone());
         let repaired = store.settle_interrupted().await?;
         if repaired > 0 {
@@ -144,13 +142,7 @@ pub fn iso_time(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }
 
 fn remove_old_files(dir: &Path, age: Duration) {

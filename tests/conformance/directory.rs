@@ -19,9 +19,12 @@ async fn a_subdirectory_changes_relative_paths() {
         let src = t.abs("src");
         let c = json!({"name": "c", "path": "b/c/", "absolute": t.abs("a/b/c"), "type": "directory", "ignored": false});
         assert_eq!(t.srv.get_q("/file", &[("path", "b"), ("directory", &a)]).await, (200, json!([c])));
-        assert_eq!(t.srv.get_q("/file", &[("path", "."), ("directory", &a)]).await.1, json!([{
-            "name": "b", "path": "b/", "absolute": t.abs("a/b"), "type": "directory", "ignored": false
-        }]));
+        assert_eq!(
+            t.srv.get_q("/file", &[("path", "."), ("directory", &a)]).await.1,
+            json!([{
+                "name": "b", "path": "b/", "absolute": t.abs("a/b"), "type": "directory", "ignored": false
+            }])
+        );
         let path = t.srv.get_q("/path", &[("directory", &a)]).await;
         assert_eq!(path.1["directory"], a.as_str());
         assert_eq!(path.1["worktree"], t.worktree(), "the worktree stays the repository's top level");

@@ -16,8 +16,23 @@ async fn find_file(t: &Served, params: &[(&str, &str)]) -> Vec<String> {
 /// Every entry of the fixture's file index, shallowest first: hidden files in,
 /// ignored files, `.git` and symlinks out, directories with a trailing slash.
 const INDEX: &[&str] = &[
-    ".gitignore", ".hidden", "README.md", "a/", "bin.dat", "docs/", "données/", "img.png", "long.txt", "new.txt", "src/", "日本語.md",
-    "a/b/", "docs/guide.md", "données/été.txt", "src/lib.rs", "src/main.rs",
+    ".gitignore",
+    ".hidden",
+    "README.md",
+    "a/",
+    "bin.dat",
+    "docs/",
+    "données/",
+    "img.png",
+    "long.txt",
+    "new.txt",
+    "src/",
+    "日本語.md",
+    "a/b/",
+    "docs/guide.md",
+    "données/été.txt",
+    "src/lib.rs",
+    "src/main.rs",
     "a/b/c/",
     "a/b/c/deep.txt",
 ];
@@ -43,7 +58,14 @@ async fn empty_query_lists_the_index_shallowest_first() {
 async fn fuzzy_queries_rank_the_best_match_first() {
     for_each_env(|env| async move {
         let t = Served::standard(env).await;
-        for (query, first) in [("main", "src/main.rs"), ("deep", "a/b/c/deep.txt"), ("guide", "docs/guide.md"), ("README", "README.md"), ("été", "données/été.txt"), ("lib", "src/lib.rs")] {
+        for (query, first) in [
+            ("main", "src/main.rs"),
+            ("deep", "a/b/c/deep.txt"),
+            ("guide", "docs/guide.md"),
+            ("README", "README.md"),
+            ("été", "données/été.txt"),
+            ("lib", "src/lib.rs"),
+        ] {
             let got = find_file(&t, &[("query", query)]).await;
             assert_eq!(got.first().map(String::as_str), Some(first), "query {query:?}: {got:?}");
             assert!(got.iter().all(|p| INDEX.contains(&p.as_str())), "only indexed paths: {got:?}");

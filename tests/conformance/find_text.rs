@@ -84,7 +84,8 @@ async fn at_most_ten_matching_lines() {
             assert_eq!(status, 200, "{body}");
             let matches = body.as_array().unwrap();
             assert_eq!(matches.len(), want, "{query:?}: {body}");
-            let keys: Vec<(String, u64)> = matches.iter().map(|m| (m["path"]["text"].as_str().unwrap().to_string(), m["line_number"].as_u64().unwrap())).collect();
+            let keys: Vec<(String, u64)> =
+                matches.iter().map(|m| (m["path"]["text"].as_str().unwrap().to_string(), m["line_number"].as_u64().unwrap())).collect();
             let mut sorted = keys.clone();
             sorted.sort();
             sorted.dedup();

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{for_each_env, Served};
 use crate::assert_error;
+use crate::support::{for_each_env, Served};
 
 const DIR: bool = true;
 const FILE: bool = false;

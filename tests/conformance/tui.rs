@@ -79,10 +79,12 @@ async fn tui_endpoints_publish_tui_events() {
 
         // (path, body, the event it publishes)
         let calls: Vec<(&str, Option<Value>, Value)> = vec![
-            ("/tui/show-toast", Some(json!({"title": "t", "message": "hello", "variant": "info", "duration": 5000})),
-                toast(json!({"title": "t", "message": "hello", "variant": "info", "duration": 5000}))),
-            ("/tui/show-toast", Some(json!({"message": "m", "variant": "success"})),
-                toast(json!({"message": "m", "variant": "success", "duration": 5000}))),
+            (
+                "/tui/show-toast",
+                Some(json!({"title": "t", "message": "hello", "variant": "info", "duration": 5000})),
+                toast(json!({"title": "t", "message": "hello", "variant": "info", "duration": 5000})),
+            ),
+            ("/tui/show-toast", Some(json!({"message": "m", "variant": "success"})), toast(json!({"message": "m", "variant": "success", "duration": 5000}))),
             ("/tui/append-prompt", Some(json!({"text": "abc"})), json!({"type": "tui.prompt.append", "properties": {"text": "abc"}})),
             ("/tui/execute-command", Some(json!({"command": "session_new"})), command("session.new")),
             ("/tui/execute-command", Some(json!({"command": "agent.cycle"})), command("agent.cycle")),
@@ -92,12 +94,17 @@ async fn tui_endpoints_publish_tui_events() {
             ("/tui/open-models", None, command("model.list")),
             ("/tui/submit-prompt", None, command("prompt.submit")),
             ("/tui/clear-prompt", None, command("prompt.clear")),
-            ("/tui/select-session", Some(json!({"sessionID": "ses_abc"})),
-                json!({"type": "tui.session.select", "properties": {"sessionID": "ses_abc"}})),
-            ("/tui/publish", Some(json!({"type": "tui.prompt.append", "properties": {"text": "pub"}})),
-                json!({"type": "tui.prompt.append", "properties": {"text": "pub"}})),
-            ("/tui/publish", Some(json!({"type": "tui.toast.show", "properties": {"message": "pub", "variant": "error"}})),
-                toast(json!({"message": "pub", "variant": "error", "duration": 5000}))),
+            ("/tui/select-session", Some(json!({"sessionID": "ses_abc"})), json!({"type": "tui.session.select", "properties": {"sessionID": "ses_abc"}})),
+            (
+                "/tui/publish",
+                Some(json!({"type": "tui.prompt.append", "properties": {"text": "pub"}})),
+                json!({"type": "tui.prompt.append", "properties": {"text": "pub"}}),
+            ),
+            (
+                "/tui/publish",
+                Some(json!({"type": "tui.toast.show", "properties": {"message": "pub", "variant": "error"}})),
+                toast(json!({"message": "pub", "variant": "error", "duration": 5000})),
+            ),
         ];
         for (path, body, want) in calls {
             assert_eq!(post(srv, path, body).await, (200, json!(true)), "{path}");

@@ -14,14 +14,7 @@ async fn create_accepts_what_opencode_accepts() {
     let bare: Value = res.json().await.unwrap();
     let (status, empty) = s.post("/session", json!({})).await;
     assert_eq!(status, 200);
-    let form = s
-        .http
-        .post(s.at("/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(r#"{"title":"formenc"}"#)
-        .send()
-        .await
-        .unwrap();
+    let form = s.http.post(s.at("/session")).header("content-type", "application/x-www-form-urlencoded").body(r#"{"title":"formenc"}"#).send().await.unwrap();
     assert_eq!(form.status(), 200);
     assert_eq!(form.json::<Value>().await.unwrap()["title"], "formenc");
 
@@ -111,7 +104,14 @@ async fn list_filters_like_opencode() {
     let (status, in_src) = s.post(&format!("/session?directory={}", src.display()), json!({ "title": "in src" })).await;
     assert_eq!(status, 200);
     assert_eq!(in_src["directory"], src.to_str().unwrap());
-    let deep = s.http.post(s.at("/session")).header("x-opencode-directory", dirs.root.join("src/deep").to_str().unwrap()).json(&json!({"title": "deep 50%"})).send().await.unwrap();
+    let deep = s
+        .http
+        .post(s.at("/session"))
+        .header("x-opencode-directory", dirs.root.join("src/deep").to_str().unwrap())
+        .json(&json!({"title": "deep 50%"}))
+        .send()
+        .await
+        .unwrap();
     let deep: Value = deep.json().await.unwrap();
 
     let ids = |list: Value| -> Vec<String> { list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect() };
@@ -133,8 +133,13 @@ async fn list_filters_like_opencode() {
     assert_eq!(ids(s.get("/session?roots=true&limit=100&path=").await.1).len(), 3);
     let start = in_src["time"]["updated"].as_u64().unwrap();
     let (_, everything) = s.get("/session").await;
-    let expect: Vec<String> =
-        everything.as_array().unwrap().iter().filter(|s| s["time"]["updated"].as_u64().unwrap() >= start).map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let expect: Vec<String> = everything
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["time"]["updated"].as_u64().unwrap() >= start)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
     assert!(expect.iter().any(|i| i == in_src["id"].as_str().unwrap()) && expect.iter().any(|i| i == deep["id"].as_str().unwrap()));
     assert_eq!(ids(s.get(&format!("/session?start={start}")).await.1), expect);
     let (_, kids) = s.get(&format!("/session/{root}/children")).await;
@@ -160,8 +165,7 @@ async fn update_and_delete_publish_their_events() {
     assert_eq!(s.delete(&format!("/session/{parent}")).await.0, 404);
 
     let seen = events.until(|e| kind(e) == "session.deleted" && e["properties"]["sessionID"] == parent.as_str()).await;
-    let summary: Vec<(String, String)> =
-        seen.iter().map(|e| (kind(e).to_string(), e["properties"]["sessionID"].as_str().unwrap_or("").to_string())).collect();
+    let summary: Vec<(String, String)> = seen.iter().map(|e| (kind(e).to_string(), e["properties"]["sessionID"].as_str().unwrap_or("").to_string())).collect();
     let c = child["id"].as_str().unwrap().to_string();
     let p = parent.clone();
     let expect = [

@@ -220,12 +220,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// The `data:` payloads of a captured SSE transcript.
 pub fn captured_events(name: &str) -> Vec<Value> {
-    std::fs::read_to_string(fixture(name))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
+    std::fs::read_to_string(fixture(name)).unwrap().lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect()
 }
 
 /// A long-running command in a new session, started in the background: returns
@@ -236,11 +231,7 @@ pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Server, String
     let id = s.session("long run").await;
     let mut events = s.events("/event").await;
     let needle = format!("3{}", marker());
-    let command = if sleep_in_background {
-        format!("echo started; sleep {needle} & wait; echo never")
-    } else {
-        format!("echo started; sleep {needle}")
-    };
+    let command = if sleep_in_background { format!("echo started; sleep {needle} & wait; echo never") } else { format!("echo started; sleep {needle}") };
     let request = s.http.post(s.at(&format!("/session/{id}/shell"))).json(&serde_json::json!({ "agent": "build", "command": command }));
     let run = tokio::spawn(send(request));
     events.until(|e| e["properties"]["part"]["state"]["metadata"]["output"] == "started\n").await;

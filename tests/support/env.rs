@@ -51,12 +51,8 @@ impl TestEnv {
     /// The environments `BURROW_TEST_ENVS` selects (default: `local`).
     pub fn selected() -> Vec<Self> {
         let list = std::env::var("BURROW_TEST_ENVS").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "local".into());
-        let envs: Vec<Self> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|name| Self::from_name(name).unwrap_or_else(|e| panic!("{e:#}")))
-            .collect();
+        let envs: Vec<Self> =
+            list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|name| Self::from_name(name).unwrap_or_else(|e| panic!("{e:#}"))).collect();
         assert!(!envs.is_empty(), "BURROW_TEST_ENVS={list:?} selects no environment");
         envs
     }
@@ -80,7 +76,6 @@ impl TestEnv {
         }
     }
 }
-
 
 /// A fixture placed in an environment, ready to be served.
 pub struct Workspace {
@@ -106,7 +101,11 @@ impl Workspace {
 
     /// The absolute name of a workspace-relative path.
     pub fn abs(&self, rel: &str) -> String {
-        if rel.is_empty() { self.root.clone() } else { format!("{}/{rel}", self.root.trim_end_matches('/')) }
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            format!("{}/{rel}", self.root.trim_end_matches('/'))
+        }
     }
 }
 
@@ -150,14 +149,7 @@ async fn place_ssh(tree: &Path) -> anyhow::Result<Workspace> {
     let sshd = super::ssh::Sshd::from_env()?;
     let (copy, tree) = (sshd.clone(), tree.to_path_buf());
     let root = tokio::task::spawn_blocking(move || copy.upload(&tree, "conformance")).await??;
-    Ok(Workspace {
-        env: "ssh",
-        args: sshd.serve_args(&root),
-        root: root.clone(),
-        vars: Vec::new(),
-        symlinks: true,
-        files: Box::new(SshFiles { sshd, root }),
-    })
+    Ok(Workspace { env: "ssh", args: sshd.serve_args(&root), root: root.clone(), vars: Vec::new(), symlinks: true, files: Box::new(SshFiles { sshd, root }) })
 }
 
 struct SshFiles {

@@ -46,7 +46,12 @@ impl Turn {
     }
 
     pub fn tool(id: &str, name: &str, input: Value) -> Self {
-        Turn::Stream { steps: vec![Step::ToolCall { id: id.into(), name: name.into(), input }], finish: "tool_calls".into(), input_tokens: 100, output_tokens: 20 }
+        Turn::Stream {
+            steps: vec![Step::ToolCall { id: id.into(), name: name.into(), input }],
+            finish: "tool_calls".into(),
+            input_tokens: 100,
+            output_tokens: 20,
+        }
     }
 }
 
@@ -167,7 +172,8 @@ impl Drop for HangUp {
 }
 
 fn openai_events(steps: &[Step], end: Option<(&String, (u64, u64))>) -> Vec<String> {
-    let chunk = |delta: Value| format!("data: {}\n\n", json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]}));
+    let chunk =
+        |delta: Value| format!("data: {}\n\n", json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]}));
     let mut out = vec![chunk(json!({"role": "assistant"}))];
     let mut tool_index = 0;
     for s in steps {
@@ -182,7 +188,10 @@ fn openai_events(steps: &[Step], end: Option<(&String, (u64, u64))>) -> Vec<Stri
     }
     if let Some((finish, (input, output))) = end {
         out.push(format!("data: {}\n\n", json!({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})));
-        out.push(format!("data: {}\n\n", json!({"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}})));
+        out.push(format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}})
+        ));
         out.push("data: [DONE]\n\n".into());
     }
     out
@@ -191,12 +200,17 @@ fn openai_events(steps: &[Step], end: Option<(&String, (u64, u64))>) -> Vec<Stri
 fn anthropic_events(steps: &[Step], end: Option<(&String, (u64, u64))>) -> Vec<String> {
     let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
     let input = end.map(|(_, (i, _))| i).unwrap_or(0);
-    let mut out = vec![ev("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "role": "assistant", "usage": {"input_tokens": input, "output_tokens": 0}}}))];
+    let mut out = vec![ev(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_1", "role": "assistant", "usage": {"input_tokens": input, "output_tokens": 0}}}),
+    )];
     for (index, s) in steps.iter().enumerate() {
         let (start, delta) = match s {
             Step::Reasoning(t) => (json!({"type": "thinking", "thinking": ""}), json!({"type": "thinking_delta", "thinking": t})),
             Step::Text(t) => (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": t})),
-            Step::ToolCall { id, name, input } => (json!({"type": "tool_use", "id": id, "name": name, "input": {}}), json!({"type": "input_json_delta", "partial_json": input.to_string()})),
+            Step::ToolCall { id, name, input } => {
+                (json!({"type": "tool_use", "id": id, "name": name, "input": {}}), json!({"type": "input_json_delta", "partial_json": input.to_string()}))
+            }
         };
         out.push(ev("content_block_start", json!({"type": "content_block_start", "index": index, "content_block": start})));
         out.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta})));

@@ -87,7 +87,11 @@ impl Served {
 
     /// The project's worktree: the repository's top level, else `/` (OpenCode's global project).
     pub fn worktree(&self) -> String {
-        if self.project_id() == "global" { "/".to_string() } else { self.ws.root.clone() }
+        if self.project_id() == "global" {
+            "/".to_string()
+        } else {
+            self.ws.root.clone()
+        }
     }
 }
 

@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The variables of the services file that tests/support/services.sh writes.
 fn services_env() -> HashMap<String, String> {
-    let file = std::env::var("BURROW_TEST_SERVICES_ENV")
-        .unwrap_or_else(|_| format!("{}/target/test-services.env", env!("CARGO_MANIFEST_DIR")));
+    let file = std::env::var("BURROW_TEST_SERVICES_ENV").unwrap_or_else(|_| format!("{}/target/test-services.env", env!("CARGO_MANIFEST_DIR")));
     let mut vars = HashMap::new();
     if let Ok(text) = std::fs::read_to_string(&file) {
         for line in text.lines() {

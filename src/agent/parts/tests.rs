@@ -22,12 +22,31 @@ fn shapes_match_the_reference_capture() {
     assert_eq!(close[0]["time"], json!({"start": 5, "end": 9}));
 
     let pending = parts(m.map(&Report::ToolPending { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into() }));
-    assert_eq!(pending[0], json!({"id": "prt_t", "messageID": "msg_1", "sessionID": "ses_1", "type": "tool", "tool": "bash", "callID": "call_fake1", "state": {"status": "pending", "input": {}, "raw": ""}}));
+    assert_eq!(
+        pending[0],
+        json!({"id": "prt_t", "messageID": "msg_1", "sessionID": "ses_1", "type": "tool", "tool": "bash", "callID": "call_fake1", "state": {"status": "pending", "input": {}, "raw": ""}})
+    );
     let input = json!({"command": "echo hi", "description": "Print hi"});
-    let running = parts(m.map(&Report::ToolRunning { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, title: None, metadata: Some(json!({"output": ""})) }));
+    let running = parts(m.map(&Report::ToolRunning {
+        part: "prt_t".into(),
+        call_id: "call_fake1".into(),
+        tool: "bash".into(),
+        input: input.clone(),
+        start: 10,
+        title: None,
+        metadata: Some(json!({"output": ""})),
+    }));
     assert_eq!(running[0]["state"], json!({"status": "running", "input": input, "time": {"start": 10}, "metadata": {"output": ""}}));
     let out = ToolOutput::new("echo hi", "hi\n", json!({"output": "hi\n", "exit": 0, "truncated": false}));
-    let done = parts(m.map(&Report::ToolDone { part: "prt_t".into(), call_id: "call_fake1".into(), tool: "bash".into(), input: input.clone(), start: 10, end: 12, result: Ok(out) }));
+    let done = parts(m.map(&Report::ToolDone {
+        part: "prt_t".into(),
+        call_id: "call_fake1".into(),
+        tool: "bash".into(),
+        input: input.clone(),
+        start: 10,
+        end: 12,
+        result: Ok(out),
+    }));
     assert_eq!(
         done[0]["state"],
         json!({"status": "completed", "input": input, "output": "hi\n", "metadata": {"output": "hi\n", "exit": 0, "truncated": false}, "title": "echo hi", "time": {"start": 10, "end": 12}})
@@ -65,7 +84,8 @@ fn a_step_that_changed_files_ends_with_a_patch_part() {
     out.edited.push("/w/hello.txt".into());
     let input = json!({"filePath": "/w/hello.txt", "content": "x"});
     m.map(&Report::ToolDone { part: "prt_t".into(), call_id: "c".into(), tool: "write".into(), input: input.clone(), start: 1, end: 2, result: Ok(out) });
-    let err = parts(m.map(&Report::ToolDone { part: "prt_u".into(), call_id: "d".into(), tool: "edit".into(), input, start: 1, end: 2, result: Err("boom".into()) }));
+    let err =
+        parts(m.map(&Report::ToolDone { part: "prt_u".into(), call_id: "d".into(), tool: "edit".into(), input, start: 1, end: 2, result: Err("boom".into()) }));
     assert_eq!(err[0]["state"]["status"], "error");
     assert_eq!(err[0]["state"]["error"], "boom");
     let finish = parts(m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage::default() }));

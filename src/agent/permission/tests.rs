@@ -51,7 +51,10 @@ async fn ask_waits_for_a_reply_and_always_approves_the_pattern() {
     let mut events = bus.subscribe();
     let perms = Permissions::new(bus);
     let g = gate(&perms, rules(&[("bash", "*", Action::Ask)]));
-    let input = AskInput { tool: Some(("msg_1".into(), "call_1".into())), ..AskInput::new("bash", vec!["cargo test".into()], vec!["cargo *".into()], json!({"command": "cargo test"})) };
+    let input = AskInput {
+        tool: Some(("msg_1".into(), "call_1".into())),
+        ..AskInput::new("bash", vec!["cargo test".into()], vec!["cargo *".into()], json!({"command": "cargo test"}))
+    };
     let call = tokio::spawn({
         let g = g.clone();
         let input = input.clone();

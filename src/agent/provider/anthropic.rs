@@ -137,7 +137,9 @@ impl Provider for Anthropic {
                         let d = &ev["delta"];
                         match (blocks.get_mut(&index), d.get("type").and_then(Value::as_str)) {
                             (Some(Block::Text), Some("text_delta")) => out.push(StreamEvent::TextDelta(d["text"].as_str().unwrap_or("").into())),
-                            (Some(Block::Thinking), Some("thinking_delta")) => out.push(StreamEvent::ReasoningDelta(d["thinking"].as_str().unwrap_or("").into())),
+                            (Some(Block::Thinking), Some("thinking_delta")) => {
+                                out.push(StreamEvent::ReasoningDelta(d["thinking"].as_str().unwrap_or("").into()))
+                            }
                             (Some(Block::Tool { json, .. }), Some("input_json_delta")) => json.push_str(d["partial_json"].as_str().unwrap_or("")),
                             _ => {}
                         }
@@ -189,7 +191,13 @@ mod tests {
             system: vec!["sys".into()],
             messages: vec![
                 ChatMessage::User { text: "hi".into() },
-                ChatMessage::Assistant { text: "ok".into(), tool_calls: vec![ToolCall { id: "t1".into(), name: "read".into(), input: json!({"filePath": "a"}) }, ToolCall { id: "t2".into(), name: "read".into(), input: json!({"filePath": "b"}) }] },
+                ChatMessage::Assistant {
+                    text: "ok".into(),
+                    tool_calls: vec![
+                        ToolCall { id: "t1".into(), name: "read".into(), input: json!({"filePath": "a"}) },
+                        ToolCall { id: "t2".into(), name: "read".into(), input: json!({"filePath": "b"}) },
+                    ],
+                },
                 ChatMessage::Tool { call_id: "t1".into(), name: "read".into(), output: "A".into() },
                 ChatMessage::Tool { call_id: "t2".into(), name: "read".into(), output: "B".into() },
             ],

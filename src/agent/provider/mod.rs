@@ -16,10 +16,19 @@ use serde_json::Value;
 /// One turn of the conversation, in provider-neutral form.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChatMessage {
-    User { text: String },
-    Assistant { text: String, tool_calls: Vec<ToolCall> },
+    User {
+        text: String,
+    },
+    Assistant {
+        text: String,
+        tool_calls: Vec<ToolCall>,
+    },
     /// The result of one tool call, sent back to the model.
-    Tool { call_id: String, name: String, output: String },
+    Tool {
+        call_id: String,
+        name: String,
+        output: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,10 +98,16 @@ pub enum StreamEvent {
     ReasoningDelta(String),
     TextDelta(String),
     /// The model started a tool call; its input is still streaming.
-    ToolCallStart { id: String, name: String },
+    ToolCallStart {
+        id: String,
+        name: String,
+    },
     /// A complete tool call.
     ToolCall(ToolCall),
-    Finish { reason: FinishReason, usage: Usage },
+    Finish {
+        reason: FinishReason,
+        usage: Usage,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

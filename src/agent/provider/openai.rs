@@ -76,7 +76,13 @@ fn usage(u: &Value) -> Usage {
     let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
     let cached = n("/prompt_tokens_details/cached_tokens");
     let reasoning = n("/completion_tokens_details/reasoning_tokens");
-    Usage { input: n("/prompt_tokens").saturating_sub(cached), output: n("/completion_tokens").saturating_sub(reasoning), reasoning, cache_read: cached, cache_write: 0 }
+    Usage {
+        input: n("/prompt_tokens").saturating_sub(cached),
+        output: n("/completion_tokens").saturating_sub(reasoning),
+        reasoning,
+        cache_read: cached,
+        cache_write: 0,
+    }
 }
 
 #[async_trait]
@@ -180,7 +186,10 @@ mod tests {
             system: vec!["be brief".into()],
             messages: vec![
                 ChatMessage::User { text: "hi".into() },
-                ChatMessage::Assistant { text: String::new(), tool_calls: vec![ToolCall { id: "c1".into(), name: "bash".into(), input: json!({"command": "ls"}) }] },
+                ChatMessage::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![ToolCall { id: "c1".into(), name: "bash".into(), input: json!({"command": "ls"}) }],
+                },
                 ChatMessage::Tool { call_id: "c1".into(), name: "bash".into(), output: "a\n".into() },
             ],
             tools: vec![ToolSpec { name: "bash".into(), description: "run".into(), parameters: json!({"type": "object"}) }],
@@ -196,7 +205,9 @@ mod tests {
 
     #[test]
     fn usage_splits_cache_and_reasoning() {
-        let u = usage(&json!({"prompt_tokens": 100, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens_details": {"reasoning_tokens": 10}}));
+        let u = usage(
+            &json!({"prompt_tokens": 100, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens_details": {"reasoning_tokens": 10}}),
+        );
         assert_eq!(u, Usage { input: 60, output: 20, reasoning: 10, cache_read: 40, cache_write: 0 });
         assert_eq!(finish_reason("tool_calls").0, "tool-calls");
     }

@@ -40,8 +40,44 @@ Usage notes:
 /// How many words of a command name the program and its subcommand, for
 /// `always` patterns (`git status` approves `git *`, `npm run x` approves `npm run *`).
 fn arity(words: &[&str]) -> usize {
-    const THREE: [&str; 12] = ["npm run", "yarn run", "pnpm run", "bun run", "cargo run", "docker compose", "git config", "git remote", "git stash", "kubectl rollout", "npm exec", "pnpm exec"];
-    const TWO: [&str; 22] = ["git", "cargo", "npm", "yarn", "pnpm", "bun", "docker", "go", "make", "pip", "python", "kubectl", "helm", "terraform", "gradle", "mvn", "poetry", "deno", "rustup", "systemctl", "brew", "podman"];
+    const THREE: [&str; 12] = [
+        "npm run",
+        "yarn run",
+        "pnpm run",
+        "bun run",
+        "cargo run",
+        "docker compose",
+        "git config",
+        "git remote",
+        "git stash",
+        "kubectl rollout",
+        "npm exec",
+        "pnpm exec",
+    ];
+    const TWO: [&str; 22] = [
+        "git",
+        "cargo",
+        "npm",
+        "yarn",
+        "pnpm",
+        "bun",
+        "docker",
+        "go",
+        "make",
+        "pip",
+        "python",
+        "kubectl",
+        "helm",
+        "terraform",
+        "gradle",
+        "mvn",
+        "poetry",
+        "deno",
+        "rustup",
+        "systemctl",
+        "brew",
+        "podman",
+    ];
     if words.len() >= 2 && THREE.contains(&words[..2].join(" ").as_str()) {
         return 3;
     }

@@ -73,8 +73,29 @@ pub struct List;
 
 /// Folders `list` leaves out unless asked (OpenCode's list).
 const IGNORED: [&str; 23] = [
-    "node_modules", "__pycache__", ".git", "dist", "build", "target", "vendor", "bin", "obj", ".idea", ".vscode", ".zig-cache", "zig-out",
-    ".coverage", "coverage", "tmp", "temp", ".cache", "cache", "logs", ".venv", "venv", "env",
+    "node_modules",
+    "__pycache__",
+    ".git",
+    "dist",
+    "build",
+    "target",
+    "vendor",
+    "bin",
+    "obj",
+    ".idea",
+    ".vscode",
+    ".zig-cache",
+    "zig-out",
+    ".coverage",
+    "coverage",
+    "tmp",
+    "temp",
+    ".cache",
+    "cache",
+    "logs",
+    ".venv",
+    "venv",
+    "env",
 ];
 const LIST_LIMIT: usize = 100;
 

@@ -36,7 +36,10 @@ struct Args {
 
 /// Binary by extension, or by a NUL or many control bytes in the first 4 KB.
 fn is_binary(path: &str, sample: &[u8]) -> bool {
-    const EXT: [&str; 27] = ["zip", "tar", "gz", "exe", "dll", "so", "class", "jar", "war", "7z", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "bin", "dat", "obj", "o", "a", "lib", "wasm", "pyc"];
+    const EXT: [&str; 27] = [
+        "zip", "tar", "gz", "exe", "dll", "so", "class", "jar", "war", "7z", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "bin", "dat",
+        "obj", "o", "a", "lib", "wasm", "pyc",
+    ];
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     if EXT.contains(&ext.as_str()) || ext == "pyo" {
         return true;
@@ -97,13 +100,8 @@ pub fn render_file(abs: &str, text: &str, offset: usize, limit: usize) -> Result
 }
 
 async fn list_dir(ctx: &ToolContext, path: &WorkspacePath) -> Result<Vec<String>, ToolError> {
-    let mut names: Vec<String> = ctx
-        .env
-        .list(path)
-        .await?
-        .into_iter()
-        .map(|e| if e.kind == EntryKind::Directory { format!("{}/", e.name) } else { e.name })
-        .collect();
+    let mut names: Vec<String> =
+        ctx.env.list(path).await?.into_iter().map(|e| if e.kind == EntryKind::Directory { format!("{}/", e.name) } else { e.name }).collect();
     names.sort();
     Ok(names)
 }
@@ -179,7 +177,8 @@ impl Tool for Read {
             } else {
                 format!("\n({} entries)", all.len())
             };
-            let out = [format!("<path>{abs}</path>"), "<type>directory</type>".into(), "<entries>".into(), page.join("\n"), footer, "</entries>".into()].join("\n");
+            let out =
+                [format!("<path>{abs}</path>"), "<type>directory</type>".into(), "<entries>".into(), page.join("\n"), footer, "</entries>".into()].join("\n");
             let metadata = json!({
                 "preview": page.iter().take(20).cloned().collect::<Vec<_>>().join("\n"),
                 "truncated": more,

@@ -28,7 +28,10 @@ async fn search_root(ctx: &ToolContext, path: Option<&str>) -> Result<(Workspace
 /// A glob as ripgrep's `--glob` reads it: without a `/` it matches a name at any depth.
 pub fn matcher(pattern: &str) -> Result<impl Fn(&str) -> bool, String> {
     let anchored = pattern.contains('/');
-    let glob = globset::GlobBuilder::new(pattern.trim_start_matches("./")).literal_separator(anchored).build().map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
+    let glob = globset::GlobBuilder::new(pattern.trim_start_matches("./"))
+        .literal_separator(anchored)
+        .build()
+        .map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
     let m = glob.compile_matcher();
     Ok(move |path: &str| if anchored { m.is_match(path) } else { m.is_match(path.rsplit('/').next().unwrap_or(path)) })
 }

@@ -12,10 +12,8 @@ use crate::env::EnvError;
 pub async fn connect() -> anyhow::Result<Docker> {
     let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let docker = Docker::connect_with_defaults().with_context(|| format!("cannot use the Docker daemon at {where_}"))?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .with_context(|| format!("cannot reach the Docker daemon at {where_} (is it running? is DOCKER_HOST right?)"))?;
+    let docker =
+        docker.negotiate_version().await.with_context(|| format!("cannot reach the Docker daemon at {where_} (is it running? is DOCKER_HOST right?)"))?;
     tracing::debug!(api = %docker.client_version(), "connected to docker at {where_}");
     Ok(docker)
 }
@@ -32,10 +30,9 @@ pub enum Failure {
 pub fn classify(err: &DockerError) -> Failure {
     match err {
         DockerError::DockerResponseServerError { status_code: 404 | 409, message } => Failure::ContainerDown(message.clone()),
-        DockerError::IOError { .. }
-        | DockerError::HyperResponseError { .. }
-        | DockerError::SocketNotFoundError(_)
-        | DockerError::RequestTimeoutError => Failure::DaemonDown(err.to_string()),
+        DockerError::IOError { .. } | DockerError::HyperResponseError { .. } | DockerError::SocketNotFoundError(_) | DockerError::RequestTimeoutError => {
+            Failure::DaemonDown(err.to_string())
+        }
         other => Failure::Other(other.to_string()),
     }
 }

@@ -41,12 +41,8 @@ impl Owner {
 
     pub fn parse(label: &str) -> Option<Self> {
         let mut parts = label.split('/');
-        let owner = Self {
-            machine: parts.next()?.to_string(),
-            boot: parts.next()?.to_string(),
-            pid: parts.next()?.parse().ok()?,
-            start: parts.next()?.parse().ok()?,
-        };
+        let owner =
+            Self { machine: parts.next()?.to_string(), boot: parts.next()?.to_string(), pid: parts.next()?.parse().ok()?, start: parts.next()?.parse().ok()? };
         parts.next().is_none().then_some(owner)
     }
 
@@ -65,11 +61,7 @@ impl Owner {
 
     /// The labels of a container this Burrow creates.
     pub fn labels(&self, workdir: &str, keep: bool) -> HashMap<String, String> {
-        let mut labels = HashMap::from([
-            (MANAGED.to_string(), "1".to_string()),
-            (OWNER.to_string(), self.label()),
-            (WORKDIR.to_string(), workdir.to_string()),
-        ]);
+        let mut labels = HashMap::from([(MANAGED.to_string(), "1".to_string()), (OWNER.to_string(), self.label()), (WORKDIR.to_string(), workdir.to_string())]);
         if keep {
             labels.insert(KEEP.to_string(), "1".to_string());
         }

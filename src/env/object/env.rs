@@ -152,7 +152,11 @@ async fn download(op: Operator, path: WorkspacePath, max_bytes: u64) -> EnvResul
 
 /// The opendal path of a folder: `a/b/`, or `/` for the root.
 fn dir_key(path: &WorkspacePath) -> String {
-    if path.is_root() { "/".to_string() } else { format!("{}/", path.as_str()) }
+    if path.is_root() {
+        "/".to_string()
+    } else {
+        format!("{}/", path.as_str())
+    }
 }
 
 /// Lists the root once, turning the usual mistakes into messages that say what to fix.
@@ -380,7 +384,5 @@ impl Env for ObjectEnv {
 }
 
 fn no_compute(root: &str, what: &str) -> EnvError {
-    EnvError::Unsupported(format!(
-        "{what}: {root} is object storage, with no compute next to the data (files and search work; see GET /burrow/capabilities)"
-    ))
+    EnvError::Unsupported(format!("{what}: {root} is object storage, with no compute next to the data (files and search work; see GET /burrow/capabilities)"))
 }

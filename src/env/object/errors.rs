@@ -53,7 +53,8 @@ mod tests {
 
     #[test]
     fn details_keep_the_service_answer() {
-        let e = opendal::Error::new(K::ConfigInvalid, "S3Error { code: \"NoSuchBucket\", message: \"\", resource: \"\" }").with_context("uri", "http://x/?sig=secret");
+        let e = opendal::Error::new(K::ConfigInvalid, "S3Error { code: \"NoSuchBucket\", message: \"\", resource: \"\" }")
+            .with_context("uri", "http://x/?sig=secret");
         assert_eq!(detail(&e), "NoSuchBucket");
         assert!(matches!(env_error(e, "."), EnvError::Unavailable(m) if m == "NoSuchBucket"));
         let e = opendal::Error::new(K::PermissionDenied, "S3Error { code: \"InvalidAccessKeyId\", message: \"bad key\" }");

@@ -49,14 +49,7 @@ impl ObjectArgs {
 
 impl Default for ObjectArgs {
     fn default() -> Self {
-        Self {
-            s3_path_style: None,
-            object_load_config: false,
-            index_max_age: 10,
-            object_cache_dir: None,
-            object_cache_size: 256 << 20,
-            object_concurrency: 16,
-        }
+        Self { s3_path_style: None, object_load_config: false, index_max_age: 10, object_cache_dir: None, object_cache_size: 256 << 20, object_concurrency: 16 }
     }
 }
 

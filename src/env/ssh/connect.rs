@@ -151,11 +151,7 @@ impl Link {
         if let Some(at) = st.retry_at {
             let now = Instant::now();
             if now < at {
-                return Err(EnvError::Unavailable(format!(
-                    "{}; retrying in {:.1}s",
-                    st.last_error,
-                    (at - now).as_secs_f32()
-                )));
+                return Err(EnvError::Unavailable(format!("{}; retrying in {:.1}s", st.last_error, (at - now).as_secs_f32())));
             }
         }
         match self.connect().await {

@@ -118,7 +118,10 @@ async fn read_pgid(conn: &Conn, read: &mut ChannelReadHalf) -> EnvResult<(u32, V
                             return Err(EnvError::NotFound("no such program".into()));
                         }
                         let rest = buf[nl + 1..].to_vec();
-                        return line.parse::<u32>().map(|p| (p, rest)).map_err(|_| EnvError::Io(format!("the remote shell printed {line:?} instead of its pid")));
+                        return line
+                            .parse::<u32>()
+                            .map(|p| (p, rest))
+                            .map_err(|_| EnvError::Io(format!("the remote shell printed {line:?} instead of its pid")));
                     }
                 }
                 Some(ChannelMsg::ExtendedData { data, .. }) => {

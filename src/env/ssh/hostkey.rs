@@ -17,7 +17,11 @@ pub fn default_files() -> Vec<PathBuf> {
 
 /// How known_hosts names a host: `host`, or `[host]:port` off port 22.
 fn host_pattern(host: &str, port: u16) -> String {
-    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
 }
 
 /// Accepts `key` for `host:port` when a file records it. A recorded key of the

@@ -27,15 +27,17 @@ pub fn map_err(e: SftpError, path: &str) -> EnvError {
             _ => EnvError::Io(format!("{path}: {}", s.error_message)),
         },
         SftpError::Timeout => EnvError::Unavailable(format!("{path}: the SFTP server did not answer in time")),
-        SftpError::UnexpectedBehavior(m) if m.contains("closed") || m.contains("dropped") => {
-            EnvError::Unavailable(format!("{path}: the SFTP channel closed"))
-        }
+        SftpError::UnexpectedBehavior(m) if m.contains("closed") || m.contains("dropped") => EnvError::Unavailable(format!("{path}: the SFTP channel closed")),
         other => EnvError::Io(format!("{path}: {other}")),
     }
 }
 
 fn kind_of(attrs: &FileAttributes) -> EntryKind {
-    if attrs.is_dir() { EntryKind::Directory } else { EntryKind::File }
+    if attrs.is_dir() {
+        EntryKind::Directory
+    } else {
+        EntryKind::File
+    }
 }
 
 pub fn parent(path: &str) -> &str {

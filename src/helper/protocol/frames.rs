@@ -36,26 +36,68 @@ pub struct Request {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Call {
-    Confine { path: String },
-    List { path: String },
-    Stat { path: String },
+    Confine {
+        path: String,
+    },
+    List {
+        path: String,
+    },
+    Stat {
+        path: String,
+    },
     /// Answered with the bytes as data.
-    Read { path: String, max: u64 },
+    Read {
+        path: String,
+        max: u64,
+    },
     /// The bytes come as data.
-    Write { path: String },
-    Mkdir { path: String },
-    Remove { path: String },
-    Rename { from: String, to: String },
+    Write {
+        path: String,
+    },
+    Mkdir {
+        path: String,
+    },
+    Remove {
+        path: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
     /// Answered with the walk lines ([`super::write_entry`], then `end`) as data.
-    Walk { path: String },
-    Grep { request: GrepRequest },
+    Walk {
+        path: String,
+    },
+    Grep {
+        request: GrepRequest,
+    },
     /// stdin, when `stdin` is set, comes as data.
-    Exec { command: String, cwd: String, env: HashMap<String, String>, stdin: bool },
-    Pty { command: String, args: Vec<String>, cwd: String, env: HashMap<String, String>, rows: u16, cols: u16 },
+    Exec {
+        command: String,
+        cwd: String,
+        env: HashMap<String, String>,
+        stdin: bool,
+    },
+    Pty {
+        command: String,
+        args: Vec<String>,
+        cwd: String,
+        env: HashMap<String, String>,
+        rows: u16,
+        cols: u16,
+    },
     /// Keystrokes for the PTY `process` (a request id), as data.
-    Input { process: u64 },
-    Resize { process: u64, rows: u16, cols: u16 },
-    Kill { process: u64 },
+    Input {
+        process: u64,
+    },
+    Resize {
+        process: u64,
+        rows: u16,
+        cols: u16,
+    },
+    Kill {
+        process: u64,
+    },
     Watch,
 }
 

@@ -121,13 +121,7 @@ pub struct ProjectDirectory {
     responses((status = 200, body = Vec<ProjectDirectory>)))]
 pub async fn project_directories(State(st): State<Arc<AppState>>, _ctx: Ctx, Path(id): Path<String>) -> Json<Vec<ProjectDirectory>> {
     // A git project's directory is its worktree; the global project has none.
-    let dirs = st
-        .instances
-        .projects()
-        .await
-        .into_iter()
-        .filter(|p| p.id == id && p.vcs.is_some())
-        .map(|p| ProjectDirectory { directory: p.worktree })
-        .collect();
+    let dirs =
+        st.instances.projects().await.into_iter().filter(|p| p.id == id && p.vcs.is_some()).map(|p| ProjectDirectory { directory: p.worktree }).collect();
     Json(dirs)
 }

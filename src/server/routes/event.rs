@@ -24,13 +24,17 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
     responses((status = 200, description = "Event stream", content_type = "text/event-stream")))]
 pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Response {
     let directory = inst.directory.clone();
-    sse(&st, move |p: &Published| {
-        // Server-wide events, and those of this directory.
-        if p.directory.as_deref().is_some_and(|d| d != directory) {
-            return None;
-        }
-        Some(frame(&p.event))
-    }, frame)
+    sse(
+        &st,
+        move |p: &Published| {
+            // Server-wide events, and those of this directory.
+            if p.directory.as_deref().is_some_and(|d| d != directory) {
+                return None;
+            }
+            Some(frame(&p.event))
+        },
+        frame,
+    )
 }
 
 #[utoipa::path(get, path = "/global/event", tag = "global", operation_id = "global.event",
@@ -62,11 +66,7 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
 /// The stream: `server.connected`, then bus events through `filter`, with
 /// heartbeats (made by `local`) in between. The task feeding it stops when the
 /// client goes away, and disconnects a client that lags behind the bus.
-fn sse(
-    st: &AppState,
-    filter: impl Fn(&Published) -> Option<Bytes> + Send + 'static,
-    local: impl Fn(&Event) -> Bytes + Send + 'static,
-) -> Response {
+fn sse(st: &AppState, filter: impl Fn(&Published) -> Option<Bytes> + Send + 'static, local: impl Fn(&Event) -> Bytes + Send + 'static) -> Response {
     let mut rx = st.bus.subscribe();
     let bus = st.bus.clone();
     // Small on purpose: a client that stops reading stalls only its own task.

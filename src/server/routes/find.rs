@@ -88,11 +88,9 @@ fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
 async fn fuzzy(st: &AppState, inst: &Instance, query: &str, kind: Option<EntryKind>, limit: usize) -> ApiResult<Vec<(String, EntryKind)>> {
     let snapshot = st.indexes.get(&inst.dir).snapshot().await?;
     let query = query.to_string();
-    tokio::task::spawn_blocking(move || {
-        snapshot.search(&query, kind, limit).into_iter().map(|e| (display_path(e), e.kind)).collect()
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("fuzzy search failed: {e}")))
+    tokio::task::spawn_blocking(move || snapshot.search(&query, kind, limit).into_iter().map(|e| (display_path(e), e.kind)).collect())
+        .await
+        .map_err(|e| ApiError::internal(format!("fuzzy search failed: {e}")))
 }
 
 #[utoipa::path(get, path = "/find/file", tag = "file", operation_id = "find.files",

@@ -37,7 +37,13 @@ pub struct MessagesParams {
 #[utoipa::path(get, path = "/session/{sessionID}/message", tag = "session", operation_id = "session.messages",
     params(("sessionID" = String, Path), MessagesParams),
     responses((status = 200, body = Vec<MessageWithParts>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<MessagesParams>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<MessagesParams>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     check_id(&id, "ses", "sessionID")?;
     let before = match q.before.as_deref() {
         None => None,
@@ -123,7 +129,12 @@ pub struct ShellBody {
     responses((status = 200, description = "The assistant message with the bash tool part", body = MessageWithParts),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 501, description = "The environment cannot run commands", body = ErrorBody)))]
-pub async fn shell(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<ShellBody>) -> ApiResult<JsonBody<MessageWithParts>> {
+pub async fn shell(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<ShellBody>,
+) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = require(&st, &id).await?;
     if let Some(m) = &body.message_id {
         check_id(m, "msg", "messageID")?;

@@ -13,9 +13,9 @@ pub mod permission;
 pub mod prompt;
 pub mod pty;
 pub mod pty_connect;
+pub mod session;
 pub mod tui;
 pub mod v2;
-pub mod session;
 
 use serde::Deserialize;
 use utoipa::IntoParams;

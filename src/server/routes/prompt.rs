@@ -75,7 +75,12 @@ pub async fn interrupt(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> 
 #[utoipa::path(post, path = "/session/{sessionID}/command", tag = "session", operation_id = "session.command",
     params(("sessionID" = String, Path), DirectoryParams), request_body = CommandBody,
     responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn command(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<CommandBody>) -> ApiResult<JsonBody<MessageWithParts>> {
+pub async fn command(
+    State(st): State<Arc<AppState>>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<CommandBody>,
+) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = require(&st, &id).await?;
     if let Some(m) = &body.message_id {
         check_id(m, "msg", "messageID")?;

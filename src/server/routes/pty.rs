@@ -121,9 +121,7 @@ pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(body):
     };
     let info = st.ptys.create(req).await.map_err(|e| match e {
         // The program or the folder is missing: the request named something wrong.
-        crate::env::EnvError::NotFound(what) | crate::env::EnvError::Io(what) => {
-            ApiError::bad_request(format!("cannot start the terminal: {what}"))
-        }
+        crate::env::EnvError::NotFound(what) | crate::env::EnvError::Io(what) => ApiError::bad_request(format!("cannot start the terminal: {what}")),
         other => other.into(),
     })?;
     Ok(JsonResponse(info))
@@ -151,7 +149,12 @@ pub struct UpdateBody {
 #[utoipa::path(put, path = "/pty/{ptyID}", tag = "pty", operation_id = "pty.update", params(DirectoryParams, ("ptyID" = String, Path)),
     request_body = UpdateBody,
     responses((status = 200, body = PtyInfo), (status = 400, body = ErrorBody), (status = 404, body = PtyNotFound)))]
-pub async fn update(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<UpdateBody>) -> Result<JsonResponse<PtyInfo>, PtyError> {
+pub async fn update(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> Result<JsonResponse<PtyInfo>, PtyError> {
     let terminal = find(&st, &inst, &id)?;
     let size = match body.size {
         Some(SizeBody { rows: 0, .. }) => return Err(ApiError::bad_request("size.rows must be greater than 0").into()),
@@ -189,7 +192,12 @@ pub struct ConnectToken {
     params(DirectoryParams, ("ptyID" = String, Path)),
     responses((status = 200, body = ConnectToken), (status = 403, description = "Not asked for with x-opencode-ticket: 1, or from a foreign page"),
         (status = 404, body = PtyNotFound)))]
-pub async fn connect_token(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, headers: HeaderMap) -> Result<JsonResponse<ConnectToken>, PtyError> {
+pub async fn connect_token(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<JsonResponse<ConnectToken>, PtyError> {
     if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || !trusted_origin(&headers) {
         return Err(PtyError::Forbidden);
     }

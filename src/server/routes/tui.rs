@@ -86,7 +86,7 @@ macro_rules! command_endpoint {
     ($name:ident, $path:literal, $op:literal, $command:literal, $what:literal) => {
         #[doc = $what]
         #[utoipa::path(post, path = $path, tag = "tui", operation_id = $op, params(DirectoryParams),
-            responses((status = 200, body = bool)))]
+                    responses((status = 200, body = bool)))]
         pub async fn $name(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonResponse<bool> {
             command(&st, &inst, $command)
         }
@@ -171,7 +171,9 @@ pub struct PublishBody {
     request_body = PublishBody, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
 pub async fn publish_event(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(b): Json<PublishBody>) -> ApiResult<JsonResponse<bool>> {
     let p = &b.properties;
-    let string = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| ApiError::bad_request(format!("properties.{k} is required and must be a string")));
+    let string = |k: &str| {
+        p.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| ApiError::bad_request(format!("properties.{k} is required and must be a string")))
+    };
     let properties = match b.kind.as_str() {
         "tui.prompt.append" => json!({ "text": string("text")? }),
         "tui.command.execute" => json!({ "command": string("command")? }),

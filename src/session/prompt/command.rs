@@ -75,8 +75,16 @@ pub async fn command(st: Arc<AppState>, inst: Arc<Instance>, session: Session, b
         None => st.sessions.store.last_user_model(&session.id).await?.map(|m| ModelChoice { provider_id: m.provider_id, model_id: m.model_id }),
     };
     let last = last.or_else(|| resolve::resolve(&cfg, &paths, None, None).ok().map(|r| ModelChoice { provider_id: r.provider_id, model_id: r.model_id }));
-    let agent_model = |name: &str| list.iter().find(|a| a.name == name).and_then(|a| a.model.clone()).map(|m| ModelChoice { provider_id: m.provider_id, model_id: m.model_id });
-    let task_model = cmd.model.as_deref().and_then(ModelChoice::parse).or_else(|| cmd.agent.as_deref().and_then(agent_model)).or_else(|| asked.clone()).or_else(|| last.clone());
+    let agent_model = |name: &str| {
+        list.iter().find(|a| a.name == name).and_then(|a| a.model.clone()).map(|m| ModelChoice { provider_id: m.provider_id, model_id: m.model_id })
+    };
+    let task_model = cmd
+        .model
+        .as_deref()
+        .and_then(ModelChoice::parse)
+        .or_else(|| cmd.agent.as_deref().and_then(agent_model))
+        .or_else(|| asked.clone())
+        .or_else(|| last.clone());
     let default = agents::default_agent(&cfg, &list);
     let agent = match cmd.agent.clone().or_else(|| body.agent.clone()) {
         Some(name) => list.iter().find(|a| a.name == name).ok_or_else(|| {
@@ -96,7 +104,14 @@ pub async fn command(st: Arc<AppState>, inst: Arc<Instance>, session: Session, b
         let parts = std::iter::once(json!({"type": "text", "text": template})).chain(body.parts.iter().cloned()).collect();
         (parts, agent.name.clone(), task_model)
     };
-    let prompt = PromptBody { message_id: body.message_id.clone(), model: user_model, agent: Some(user_agent), variant: body.variant.clone(), parts, ..Default::default() };
+    let prompt = PromptBody {
+        message_id: body.message_id.clone(),
+        model: user_model,
+        agent: Some(user_agent),
+        variant: body.variant.clone(),
+        parts,
+        ..Default::default()
+    };
     let answer = super::run(st.clone(), inst.clone(), session.clone(), prompt).await?;
     let executed = json!({"name": body.command, "sessionID": session.id, "arguments": body.arguments, "messageID": answer.info.id()});
     events::transient(&st.bus, &scope, "command.executed", executed);
@@ -111,7 +126,12 @@ pub async fn init(st: Arc<AppState>, inst: Arc<Instance>, session: Session, mode
     if let Err(e @ resolve::ResolveError::ModelNotFound { .. }) = resolve::resolve(&cfg, &config::agent_paths(&st, &inst), None, Some(&model)) {
         return Err(ApiError::bad_request(e.to_string()));
     }
-    let body = CommandBody { message_id: Some(message_id), model: Some(format!("{}/{}", model.provider_id, model.model_id)), command: "init".into(), ..Default::default() };
+    let body = CommandBody {
+        message_id: Some(message_id),
+        model: Some(format!("{}/{}", model.provider_id, model.model_id)),
+        command: "init".into(),
+        ..Default::default()
+    };
     command(st, inst, session, body).await?;
     Ok(true)
 }

@@ -67,7 +67,8 @@ impl Prompt {
         if auto {
             let next = self.resolve(Some(&agent), Some(&model)).map_err(|e| ApiError::bad_request(e.to_string()))?;
             let now = crate::now_ms();
-            let text = json!({"type": "text", "text": CONTINUE, "synthetic": true, "metadata": {"compaction_continue": true}, "time": {"start": now, "end": now}});
+            let text =
+                json!({"type": "text", "text": CONTINUE, "synthetic": true, "metadata": {"compaction_continue": true}, "time": {"start": now, "end": now}});
             let user = self.store_user(None, &agent, &asked, None, &[text]).await?;
             self.reply(&user, &next, None).await?;
         }

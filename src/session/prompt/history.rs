@@ -80,8 +80,10 @@ fn transcript_of(m: &MessageWithParts) -> String {
     let s = |p: &Value, k: &str| p[k].as_str().unwrap_or("").to_string();
     let lines: Vec<String> = match m.info {
         Message::User(_) => {
-            let texts: Vec<String> = parts.iter().filter(|p| p["type"] == "text" && p["ignored"] != true).map(|p| s(p, "text")).filter(|t| !t.is_empty()).collect();
-            let files = parts.iter().filter(|p| p["type"] == "file").map(|p| format!("[Attached {}: {}]", s(p, "mime"), p["filename"].as_str().unwrap_or("file")));
+            let texts: Vec<String> =
+                parts.iter().filter(|p| p["type"] == "text" && p["ignored"] != true).map(|p| s(p, "text")).filter(|t| !t.is_empty()).collect();
+            let files =
+                parts.iter().filter(|p| p["type"] == "file").map(|p| format!("[Attached {}: {}]", s(p, "mime"), p["filename"].as_str().unwrap_or("file")));
             let user = (!texts.is_empty()).then(|| format!("[User]: {}", texts.join("\n")));
             user.into_iter().chain(files).collect()
         }

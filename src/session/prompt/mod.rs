@@ -19,12 +19,12 @@ use tokio::task::JoinHandle;
 
 use super::events::{self, Scope};
 use super::runs::RunGuard;
-use crate::agent::input::{user_text, ModelChoice, PromptBody};
 use crate::agent::changes::Changes;
+use crate::agent::input::{user_text, ModelChoice, PromptBody};
 use crate::agent::parts::PartMapper;
 use crate::agent::permission::{self, Rule, SessionGate};
 use crate::agent::provider::{ChatRequest, Provider, ToolSpec};
-use crate::agent::resolve::{self, Resolved, ResolveError};
+use crate::agent::resolve::{self, ResolveError, Resolved};
 use crate::agent::tools::{Registry, TodoStore, ToolContext, Truncator};
 use crate::agent::turn::{Outcome, Sink, Turn};
 use crate::agent::{prompt, turn};
@@ -166,7 +166,13 @@ impl Prompt {
 
     /// Waits for the writer, records how the turn ended on its last message
     /// (`info.error`, `session.error`), and returns that message.
-    async fn finish(&self, turn: Turn, writer: JoinHandle<ApiResult<Option<AssistantMessage>>>, outcome: Outcome, user: &UserMessage) -> ApiResult<MessageWithParts> {
+    async fn finish(
+        &self,
+        turn: Turn,
+        writer: JoinHandle<ApiResult<Option<AssistantMessage>>>,
+        outcome: Outcome,
+        user: &UserMessage,
+    ) -> ApiResult<MessageWithParts> {
         let store = &self.sessions().store;
         let changes = turn.tools.changes.clone();
         // Ends the abort watcher and drops the sink, which ends the writer.
@@ -250,7 +256,8 @@ impl Prompt {
             changes,
         };
         // BURROW_RETRY_BASE_MS shortens the backoff (tests of failing providers).
-        let retry_base = std::env::var("BURROW_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis).unwrap_or(turn::RETRY_BASE);
+        let retry_base =
+            std::env::var("BURROW_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis).unwrap_or(turn::RETRY_BASE);
         Turn { provider: r.provider.clone(), registry: Registry::builtin(), tools, sink, abort, retry_base }
     }
 

@@ -105,7 +105,8 @@ impl Children {
     /// the agent's rules speak of them.
     fn limits(&self, agent: &Agent) -> Vec<PermissionRule> {
         let deny = |permission: &str| PermissionRule { permission: permission.into(), pattern: "*".into(), action: PermissionAction::Deny };
-        let inherited = self.parent.session.permission.iter().flatten().filter(|r| r.permission == "external_directory" || r.action == PermissionAction::Deny).cloned();
+        let inherited =
+            self.parent.session.permission.iter().flatten().filter(|r| r.permission == "external_directory" || r.action == PermissionAction::Deny).cloned();
         let mut out: Vec<PermissionRule> = inherited.collect();
         for own in ["todowrite", "task"] {
             let rule = deny(own);
@@ -123,12 +124,25 @@ impl Subagents for Children {
         let p = &self.parent;
         let sessions = &p.st.sessions;
         let parent = sessions.store.session(parent_session).await.map_err(|e| e.to_string())?;
-        let limit = p.cfg.data.get("subagent_depth").or_else(|| p.cfg.data.get("experimental").and_then(|e| e.get("subagent_depth"))).and_then(|v| v.as_u64()).unwrap_or(1);
+        let limit = p
+            .cfg
+            .data
+            .get("subagent_depth")
+            .or_else(|| p.cfg.data.get("experimental").and_then(|e| e.get("subagent_depth")))
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1);
         if self.depth(parent).await as u64 >= limit {
             return Err(format!("Subagent depth limit reached ({limit}). Increase \"subagent_depth\" to allow nested subagents."));
         }
-        let agent = agents::list(&p.cfg, &p.paths).into_iter().find(|a| a.name == task.agent).ok_or_else(|| format!("Unknown agent type: {} is not a valid agent type", task.agent))?;
-        let model = agent.model.as_ref().map(|m| ModelChoice { provider_id: m.provider_id.clone(), model_id: m.model_id.clone() }).unwrap_or_else(|| self.model.clone());
+        let agent = agents::list(&p.cfg, &p.paths)
+            .into_iter()
+            .find(|a| a.name == task.agent)
+            .ok_or_else(|| format!("Unknown agent type: {} is not a valid agent type", task.agent))?;
+        let model = agent
+            .model
+            .as_ref()
+            .map(|m| ModelChoice { provider_id: m.provider_id.clone(), model_id: m.model_id.clone() })
+            .unwrap_or_else(|| self.model.clone());
         let resumed = match &task.task_id {
             Some(id) => sessions.store.session(id).await.ok(),
             None => None,
@@ -136,7 +150,13 @@ impl Subagents for Children {
         let child = match resumed {
             Some(s) => s,
             None => {
-                let new = NewSession { parent_id: Some(parent_session.to_string()), title: Some(format!("{} (@{} subagent)", task.description, agent.name)), agent: Some(agent.name.clone()), permission: Some(self.limits(&agent)), ..Default::default() };
+                let new = NewSession {
+                    parent_id: Some(parent_session.to_string()),
+                    title: Some(format!("{} (@{} subagent)", task.description, agent.name)),
+                    agent: Some(agent.name.clone()),
+                    permission: Some(self.limits(&agent)),
+                    ..Default::default()
+                };
                 sessions.create(&p.inst, new).await.map_err(|e| e.to_string())?
             }
         };
@@ -165,7 +185,11 @@ impl Subagents for Children {
         if let Message::Assistant(a) = &answer.info {
             if let Some(e) = &a.error {
                 let v = serde_json::to_value(e).unwrap_or_default();
-                return Err(v.pointer("/data/message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| v["name"].as_str().unwrap_or("error").to_string()));
+                return Err(v
+                    .pointer("/data/message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v["name"].as_str().unwrap_or("error").to_string()));
             }
         }
         let text = answer.parts.iter().rev().find_map(|p| match &p.body {

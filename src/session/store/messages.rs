@@ -67,8 +67,7 @@ impl Store {
         self.db
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let owner: Option<String> =
-                    tx.query_row("SELECT session_id FROM message WHERE id = ?1", [&part.message_id], |r| r.get(0)).optional()?;
+                let owner: Option<String> = tx.query_row("SELECT session_id FROM message WHERE id = ?1", [&part.message_id], |r| r.get(0)).optional()?;
                 if owner.as_deref() != Some(part.session_id.as_str()) {
                     return Err(StoreError::message_not_found(&part.message_id));
                 }
@@ -197,8 +196,7 @@ impl Store {
         self.db
             .read(move |conn| {
                 load_session(conn, &session_id)?;
-                let data: Option<String> =
-                    conn.query_row("SELECT data FROM todo WHERE session_id = ?1", [&session_id], |r| r.get(0)).optional()?;
+                let data: Option<String> = conn.query_row("SELECT data FROM todo WHERE session_id = ?1", [&session_id], |r| r.get(0)).optional()?;
                 Ok(match data {
                     Some(d) => serde_json::from_str(&d)?,
                     None => Vec::new(),

@@ -96,12 +96,7 @@ impl Store {
     }
 
     /// Changes a session with `change` and publishes `session.updated`.
-    pub async fn update_session(
-        &self,
-        scope: &Scope,
-        id: &str,
-        change: impl FnOnce(&mut Session) + Send + 'static,
-    ) -> StoreResult<Session> {
+    pub async fn update_session(&self, scope: &Scope, id: &str, change: impl FnOnce(&mut Session) + Send + 'static) -> StoreResult<Session> {
         let (bus, scope, id) = (self.bus.clone(), scope.clone(), id.to_string());
         self.db
             .write(move |conn| {
