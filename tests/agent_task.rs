@@ -114,11 +114,5 @@ async fn aborting_the_parent_aborts_the_child() {
     assert_eq!(part(last, "tool")["state"]["status"], "error");
     let (_, status) = a.srv.get("/session/status").await;
     assert_eq!(status, json!({}), "both sessions are idle");
-    for _ in 0..400 {
-        if llm.hung_up() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("the child's provider stream stayed open after the abort");
+    llm.hung_up().await;
 }

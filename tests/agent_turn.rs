@@ -205,13 +205,7 @@ async fn abort_mid_stream_stops_the_provider_and_closes_parts() {
     assert_eq!(run.await.unwrap(), Outcome::Aborted);
     let lines: Vec<String> = sink.all().iter().map(line).collect();
     assert_eq!(lines, ["step-start 0", "open Text", "delta Text partial answer", "close Text partial answer"]);
-    for _ in 0..400 {
-        if llm.hung_up() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the provider connection stayed open after the abort");
+    llm.hung_up().await;
 }
 
 #[tokio::test]

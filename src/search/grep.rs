@@ -37,6 +37,7 @@ pub fn compile(req: &GrepRequest) -> EnvResult<RegexMatcher> {
 /// Searches the tree at `base` (the request's directory, resolved by the caller).
 pub fn grep(base: &Path, req: &GrepRequest) -> EnvResult<GrepResult> {
     let matcher = compile(req)?;
+    super::hold_for_tests();
     if !base.exists() {
         return Err(EnvError::NotFound(req.dir.clone()));
     }

@@ -12,3 +12,21 @@ pub mod ignore_rules;
 pub mod index;
 pub mod stream;
 pub mod walk;
+
+/// Test hook, in debug builds only: while the file that
+/// `BURROW_TEST_HOLD_SEARCHES` names does not exist, every text search run by
+/// this process holds its worker thread. A test can then keep searches running
+/// for as long as it needs, and prove that they block nothing else, without
+/// racing them (tests/conformance/load.rs). Release builds have no such hook.
+#[cfg(debug_assertions)]
+pub(crate) fn hold_for_tests() {
+    if let Some(gate) = std::env::var_os("BURROW_TEST_HOLD_SEARCHES") {
+        while !std::path::Path::new(&gate).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(crate) fn hold_for_tests() {}

@@ -191,6 +191,7 @@ pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamL
 /// keeping at most one more than `limit` lines.
 async fn search_file(matcher: grep_regex::RegexMatcher, rel: String, bytes: Bytes, limit: usize) -> EnvResult<Vec<GrepMatch>> {
     tokio::task::spawn_blocking(move || {
+        super::hold_for_tests();
         let mut found = Vec::new();
         search_bytes(&matcher, &rel, &bytes, &mut found, |n| n <= limit);
         found

@@ -118,6 +118,13 @@ impl RunGuard {
         self.cancel.cancelled().await
     }
 
+    /// Completes when someone aborts the run. It holds the run's token, not the
+    /// run: a watcher waiting on it never keeps the session busy after the run
+    /// has ended (a parent's abort must find its subtask's session idle).
+    pub fn cancellation(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.cancel.clone().cancelled_owned()
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -18,6 +17,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 /// One piece of a streamed answer.
 #[derive(Clone, Debug)]
@@ -77,8 +77,8 @@ struct Script {
     wire: Wire,
     turns: Mutex<VecDeque<Turn>>,
     requests: Mutex<Vec<Value>>,
-    /// Set when a hanging stream's client went away.
-    hung_up: AtomicBool,
+    /// Turns true when a hanging stream's client went away.
+    hung_up: watch::Sender<bool>,
 }
 
 pub struct ScriptedLlm {
@@ -98,7 +98,7 @@ impl ScriptedLlm {
     }
 
     async fn start(wire: Wire, turns: Vec<Turn>) -> Self {
-        let script = Arc::new(Script { wire, turns: Mutex::new(turns.into()), requests: Mutex::new(Vec::new()), hung_up: AtomicBool::new(false) });
+        let script = Arc::new(Script { wire, turns: Mutex::new(turns.into()), requests: Mutex::new(Vec::new()), hung_up: watch::Sender::new(false) });
         let app = Router::new().route("/v1/chat/completions", post(answer)).route("/v1/messages", post(answer)).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the scripted LLM");
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -118,9 +118,15 @@ impl ScriptedLlm {
         self.script.requests.lock().unwrap().clone()
     }
 
-    /// Whether a hanging stream's client disconnected (an abort reached the provider).
-    pub fn hung_up(&self) -> bool {
-        self.script.hung_up.load(Ordering::SeqCst)
+    /// Waits until a hanging stream's client disconnects (an abort reached the
+    /// provider). Waits on the event itself; the long limit only turns a
+    /// connection that never closes into a failure instead of a hung test.
+    pub async fn hung_up(&self) {
+        let mut rx = self.script.hung_up.subscribe();
+        let closed = rx.wait_for(|hung_up| *hung_up);
+        if tokio::time::timeout(std::time::Duration::from_secs(120), closed).await.is_err() {
+            panic!("the provider connection stayed open: the client never hung up");
+        }
     }
 }
 
@@ -167,7 +173,7 @@ struct HangUp(Arc<Script>);
 
 impl Drop for HangUp {
     fn drop(&mut self) {
-        self.0.hung_up.store(true, Ordering::SeqCst);
+        self.0.hung_up.send_replace(true);
     }
 }
 

@@ -150,6 +150,14 @@ pub trait Tool: Send + Sync {
     /// The JSON Schema of the arguments.
     fn parameters(&self) -> Value;
     async fn run(&self, input: Value, ctx: &ToolContext) -> ToolResult;
+
+    /// Whether the tool ends by itself once `ctx.abort` fires, after winding
+    /// down work that must not be left behind (a subagent's session, which
+    /// must be idle when the parent's abort returns). Other tools are simply
+    /// dropped at the abort.
+    fn winds_down_on_abort(&self) -> bool {
+        false
+    }
 }
 
 /// Parses a tool's arguments, with the error OpenCode gives a model that sent bad ones.
@@ -207,9 +215,17 @@ impl Registry {
         if ctx.abort.is_cancelled() {
             return Err(ToolError::Aborted);
         }
-        let mut out = tokio::select! {
-            res = tool.run(input, ctx) => res?,
-            _ = ctx.abort.cancelled() => return Err(ToolError::Aborted),
+        let mut out = if tool.winds_down_on_abort() {
+            let res = tool.run(input, ctx).await;
+            if ctx.abort.is_cancelled() {
+                return Err(ToolError::Aborted);
+            }
+            res?
+        } else {
+            tokio::select! {
+                res = tool.run(input, ctx) => res?,
+                _ = ctx.abort.cancelled() => return Err(ToolError::Aborted),
+            }
         };
         // Tools that cap their own output say so in `truncated`; the rest are capped here.
         if out.metadata.get("truncated").is_none() {

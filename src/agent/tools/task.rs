@@ -76,6 +76,12 @@ impl Tool for Task {
     fn name(&self) -> &'static str {
         "task"
     }
+
+    /// An abort reaches the child's turn through `runner.run`, which returns
+    /// once the child's session is idle again.
+    fn winds_down_on_abort(&self) -> bool {
+        true
+    }
     fn description(&self) -> &'static str {
         DESCRIPTION
     }
@@ -99,8 +105,15 @@ impl Tool for Task {
             return fail("The task tool needs a session to attach its sub-session to.");
         };
         let metadata = json!({"description": task.description, "subagent_type": task.agent});
-        ctx.ask(AskInput::new("task", vec![task.agent.clone()], vec!["*".into()], metadata)).await?;
-        let child = runner.start(&ctx.session_id, &task).await.map_err(ToolError::Failed)?;
+        let start = async {
+            ctx.ask(AskInput::new("task", vec![task.agent.clone()], vec!["*".into()], metadata)).await?;
+            runner.start(&ctx.session_id, &task).await.map_err(ToolError::Failed)
+        };
+        // Until the child runs there is nothing to wind down.
+        let child = tokio::select! {
+            child = start => child?,
+            _ = ctx.abort.cancelled() => return Err(ToolError::Aborted),
+        };
         let metadata = json!({
             "parentSessionId": ctx.session_id,
             "sessionId": child.session_id,

@@ -228,10 +228,9 @@ impl Prompt {
 
     fn turn(&self, r: &Resolved, Pipe { sink, changes }: Pipe) -> Turn {
         let abort = tokio_util::sync::CancellationToken::new();
-        let guard = self.guard.clone();
-        let watcher = abort.clone();
+        let (aborted, watcher) = (self.guard.cancellation(), abort.clone());
         tokio::spawn(async move {
-            tokio::select! { _ = guard.cancelled() => watcher.cancel(), _ = watcher.cancelled() => {} }
+            tokio::select! { _ = aborted => watcher.cancel(), _ = watcher.cancelled() => {} }
         });
         let gate = SessionGate { permissions: self.st.permissions.clone(), ruleset: self.rules(r), directory: Some(self.scope.directory.clone()) };
         let todos = Arc::new(TodoStore::default());
