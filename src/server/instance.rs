@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use super::AppState;
 use crate::env::{EntryKind, EnvError, WorkspacePath};
@@ -42,22 +42,32 @@ impl Instance {
     }
 }
 
+/// The instances seen so far, one per directory. Each directory is resolved
+/// once (single-flight: concurrent first requests wait for one resolution),
+/// and no lock is held across an environment call, so a slow environment
+/// (`git rev-list` over SSH) stalls only the requests for that directory.
 #[derive(Default)]
 pub struct Instances {
-    map: Mutex<HashMap<WorkspacePath, Arc<Instance>>>,
+    map: std::sync::Mutex<HashMap<WorkspacePath, Arc<OnceCell<Arc<Instance>>>>>,
 }
 
 impl Instances {
     pub async fn resolve(&self, state: &AppState, directory: Option<&str>) -> ApiResult<Arc<Instance>> {
-        let env = &state.env;
         let dir = match directory {
-            Some(d) => WorkspacePath::parse(env.root(), d)?,
+            Some(d) => WorkspacePath::parse(state.env.root(), d)?,
             None => WorkspacePath::root(),
         };
-        let mut map = self.map.lock().await;
-        if let Some(found) = map.get(&dir) {
-            return Ok(found.clone());
-        }
+        let cell = self.lock().entry(dir.clone()).or_default().clone();
+        // A failed resolution leaves the cell empty: the next request tries again.
+        cell.get_or_try_init(|| Self::load(state, dir)).await.cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkspacePath, Arc<OnceCell<Arc<Instance>>>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn load(state: &AppState, dir: WorkspacePath) -> ApiResult<Arc<Instance>> {
+        let env = &state.env;
         env.confine(&dir).await?;
         match env.stat(&dir).await {
             Ok(m) if m.kind == EntryKind::Directory => {}
@@ -78,16 +88,14 @@ impl Instances {
             time: ProjectTime { created: state.started_ms, updated: Some(state.started_ms), initialized: None },
             sandboxes: Vec::new(),
         };
-        let instance = Arc::new(Instance { dir: dir.clone(), directory, project });
-        map.insert(dir, instance.clone());
-        Ok(instance)
+        Ok(Arc::new(Instance { dir, directory, project }))
     }
 
     /// Every distinct project seen so far.
     pub async fn projects(&self) -> Vec<Project> {
-        let map = self.map.lock().await;
+        let resolved: Vec<Arc<Instance>> = self.lock().values().filter_map(|cell| cell.get().cloned()).collect();
         let mut seen: HashMap<String, Project> = HashMap::new();
-        for inst in map.values() {
+        for inst in resolved {
             seen.entry(inst.project.id.clone()).or_insert_with(|| inst.project.clone());
         }
         let mut out: Vec<Project> = seen.into_values().collect();
