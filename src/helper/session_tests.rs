@@ -108,3 +108,35 @@ async fn changes_are_watched_and_a_lost_session_is_unavailable() {
     assert!(matches!(err, EnvError::Unavailable(_)), "{err:?}");
     assert!(!env.is_alive());
 }
+
+/// A call that must happen at most once never falls back to the slower path
+/// once it was sent: the helper may have done it. A safe one does, and a call
+/// on a session that was already lost (never sent) always does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_replays_only_what_is_safe_to_replay() {
+    use super::slot::{Replay, SessionSlot};
+    use std::sync::Arc;
+
+    for (replay, falls_back) in [(Replay::Safe, true), (Replay::NeverSent, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (env, relay) = session(dir.path()).await;
+        let env = Arc::new(env);
+        let outcome = SessionSlot::call(Some(env.clone()), replay, |r| async move {
+            // The first effect reaches the helper; then the connection is cut
+            // before the call has its answer.
+            r.mkdir_all(&p("done")).await?;
+            relay.abort();
+            let _ = relay.await;
+            r.list(&WorkspacePath::root()).await
+        })
+        .await;
+        assert!(dir.path().join("done").is_dir(), "the helper did the first part");
+        match outcome {
+            None => assert!(falls_back, "{replay:?} fell back after the request was sent"),
+            Some(Err(EnvError::Unavailable(_))) => assert!(!falls_back, "{replay:?} did not fall back"),
+            Some(other) => panic!("{replay:?}: unexpected {other:?}"),
+        }
+        let never_sent = SessionSlot::call(Some(env), Replay::NeverSent, |r| async move { r.list(&WorkspacePath::root()).await }).await;
+        assert!(never_sent.is_none(), "a call on a lost session was never sent, so the slower path takes it");
+    }
+}

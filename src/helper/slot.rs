@@ -28,6 +28,18 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// How many change events may wait for the file indexes.
 const EVENT_BACKLOG: usize = 1024;
 
+/// Whether a call through the helper session may run again by the slower
+/// path when the session is lost while the call is under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// Reads, and writes whose repetition changes nothing (writing the same
+    /// bytes, creating a folder that may exist).
+    Safe,
+    /// Effects that must happen at most once (a command, a terminal, a
+    /// rename, a removal): only a call that was never sent goes elsewhere.
+    NeverSent,
+}
+
 pub struct SessionSlot {
     current: RwLock<Option<Arc<RemoteEnv>>>,
     /// Serializes starts; holds the time of the last failed attempt.
@@ -90,16 +102,22 @@ impl SessionSlot {
         }
     }
 
-    /// The result of `call` on `remote`, or `None` when there is no session
-    /// or it was lost during the call (the caller's slower path takes over).
-    pub async fn call<T, F, Fut>(remote: Option<Arc<RemoteEnv>>, call: F) -> Option<EnvResult<T>>
+    /// The result of `call` on `remote`, or `None` when the caller's slower
+    /// path must take over: there is no session, or the session was already
+    /// lost (so the request was never sent), or it was lost during a call that
+    /// may safely run again ([`Replay::Safe`]). A call that must not run twice
+    /// ([`Replay::NeverSent`]) and whose session died after it was sent fails
+    /// with [`EnvError::Unavailable`]: the helper may have done it already (a
+    /// command started, a file renamed), and doing it again by another path
+    /// would run a command twice or report a rename that happened as missing.
+    pub async fn call<T, F, Fut>(remote: Option<Arc<RemoteEnv>>, replay: Replay, call: F) -> Option<EnvResult<T>>
     where
         F: FnOnce(Arc<RemoteEnv>) -> Fut,
         Fut: Future<Output = EnvResult<T>>,
     {
-        let remote = remote?;
+        let remote = remote.filter(|r| r.is_alive())?;
         let result = call(remote.clone()).await;
-        if matches!(result, Err(EnvError::Unavailable(_))) && !remote.is_alive() {
+        if replay == Replay::Safe && matches!(result, Err(EnvError::Unavailable(_))) && !remote.is_alive() {
             return None;
         }
         Some(result)

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR, RESCAN_EVERY};
 use crate::env::*;
 use crate::helper::client::HelperHost;
+use crate::helper::slot::Replay;
 use crate::helper::protocol;
 use crate::search::stream::{self, StreamLimits};
 
@@ -73,28 +74,28 @@ impl Env for DockerEnv {
     }
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
-        if let Some(done) = self.via_helper(|r| async move { r.confine(path).await }).await {
+        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.confine(path).await }).await {
             return done;
         }
         self.op(scripts::CONFINE, &[path.as_str()], None, 64 << 10).await.map(drop)
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
-        if let Some(done) = self.via_helper(|r| async move { r.list(dir).await }).await {
+        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.list(dir).await }).await {
             return done;
         }
         protocol::parse_list(&self.op(scripts::LIST, &[dir.as_str()], None, MAX_ANSWER).await?)
     }
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata> {
-        if let Some(done) = self.via_helper(|r| async move { r.stat(path).await }).await {
+        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.stat(path).await }).await {
             return done;
         }
         protocol::parse_stat(&String::from_utf8_lossy(&self.op(scripts::STAT, &[path.as_str()], None, 4096).await?))
     }
 
     async fn read(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
-        if let Some(done) = self.via_helper(|r| async move { r.read(path, max_bytes).await }).await {
+        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.read(path, max_bytes).await }).await {
             return done;
         }
         let max = usize::try_from(max_bytes).unwrap_or(usize::MAX).saturating_add(1);
@@ -106,7 +107,7 @@ impl Env for DockerEnv {
             return Err(EnvError::IsADirectory(path.to_string()));
         }
         let copy = data.clone();
-        match self.via_helper(|r| async move { r.write(path, copy).await }).await {
+        match self.via_helper(Replay::Safe, |r| async move { r.write(path, copy).await }).await {
             Some(done) => done?,
             None => drop(self.op(scripts::WRITE, &[path.as_str()], Some(data), 4096).await?),
         }
@@ -115,7 +116,7 @@ impl Env for DockerEnv {
     }
 
     async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
-        match self.via_helper(|r| async move { r.mkdir_all(path).await }).await {
+        match self.via_helper(Replay::Safe, |r| async move { r.mkdir_all(path).await }).await {
             Some(done) => done?,
             None => drop(self.op(scripts::MKDIR, &[path.as_str()], None, 4096).await?),
         }
@@ -127,7 +128,7 @@ impl Env for DockerEnv {
         if path.is_root() {
             return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
         }
-        match self.via_helper(|r| async move { r.remove(path).await }).await {
+        match self.via_helper(Replay::NeverSent, |r| async move { r.remove(path).await }).await {
             Some(done) => done?,
             None => drop(self.op(scripts::REMOVE, &[path.as_str()], None, 4096).await?),
         }
@@ -136,7 +137,7 @@ impl Env for DockerEnv {
     }
 
     async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
-        match self.via_helper(|r| async move { r.rename(from, to).await }).await {
+        match self.via_helper(Replay::NeverSent, |r| async move { r.rename(from, to).await }).await {
             Some(done) => done?,
             None => drop(self.op(scripts::RENAME, &[from.as_str(), to.as_str()], None, 4096).await?),
         }
@@ -145,7 +146,7 @@ impl Env for DockerEnv {
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
-        if let Some(done) = self.via_helper(|r| async move { r.walk(dir).await }).await {
+        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.walk(dir).await }).await {
             return done;
         }
         let abs = self.resolve_dir(dir).await?;
@@ -158,7 +159,7 @@ impl Env for DockerEnv {
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
         let copy = req.clone();
-        if let Some(done) = self.via_helper(|r| async move { r.grep(copy).await }).await {
+        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.grep(copy).await }).await {
             return done;
         }
         let abs = self.resolve_dir(&WorkspacePath::from_relative(&req.dir)?).await?;
@@ -172,7 +173,7 @@ impl Env for DockerEnv {
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let (id, hook) = self.exit_hook();
         let copy = req.clone();
-        let process = match self.via_helper(|r| async move { r.exec(copy).await }).await {
+        let process = match self.via_helper(Replay::NeverSent, |r| async move { r.exec(copy).await }).await {
             Some(started) => {
                 let process = started?;
                 Process { exit: exec::hook_exit(process.exit, hook), ..process }
@@ -192,7 +193,7 @@ impl Env for DockerEnv {
         req.env.entry("TERM".into()).or_insert_with(|| "xterm-256color".into());
         let (id, hook) = self.exit_hook();
         let copy = req.clone();
-        let pty = match self.via_helper(|r| async move { r.pty(copy).await }).await {
+        let pty = match self.via_helper(Replay::NeverSent, |r| async move { r.pty(copy).await }).await {
             Some(started) => {
                 let pty = started?;
                 Pty { exit: exec::hook_exit(pty.exit, hook), ..pty }

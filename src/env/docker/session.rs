@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::helper::client::Method;
+use crate::helper::slot::Replay;
 
 impl DockerEnv {
     /// Installs the helper in the background, so the first search does not
@@ -39,14 +40,14 @@ impl DockerEnv {
             .await
     }
 
-    /// The result of `call` through the helper session, or `None` when there
-    /// is no session or it was lost during the call (the scripts take over and
-    /// report the container's state if it is down).
-    pub(super) async fn via_helper<T, F, Fut>(&self, call: F) -> Option<EnvResult<T>>
+    /// The result of `call` through the helper session, or `None` when the
+    /// scripts take over (and report the container's state if it is down):
+    /// see [`SessionSlot::call`] for when a lost session allows that.
+    pub(super) async fn via_helper<T, F, Fut>(&self, replay: Replay, call: F) -> Option<EnvResult<T>>
     where
         F: FnOnce(Arc<RemoteEnv>) -> Fut,
         Fut: std::future::Future<Output = EnvResult<T>>,
     {
-        SessionSlot::call(self.remote().await, call).await
+        SessionSlot::call(self.remote().await, replay, call).await
     }
 }

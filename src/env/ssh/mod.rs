@@ -31,7 +31,7 @@ pub use hostkey::default_files as default_known_hosts;
 use super::process::hook_exit;
 use super::*;
 use crate::helper::client::{HelperHost, NearSearch};
-use crate::helper::slot::SessionSlot;
+use crate::helper::slot::{Replay, SessionSlot};
 use crate::search::stream::{self, StreamLimits};
 use connect::{Conn, Link};
 
@@ -223,7 +223,7 @@ impl Env for SshEnv {
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
         // Through the helper session when it runs; if it was lost, a direct channel.
-        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.walk(dir).await }).await {
+        if let Some(done) = SessionSlot::call(self.remote().await, Replay::Safe, |r| async move { r.walk(dir).await }).await {
             return done;
         }
         let abs = self.with_path(dir, |_, abs| async move { Ok(abs) }).await?;
@@ -236,7 +236,7 @@ impl Env for SshEnv {
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
         let copy = req.clone();
-        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.grep(copy).await }).await {
+        if let Some(done) = SessionSlot::call(self.remote().await, Replay::Safe, |r| async move { r.grep(copy).await }).await {
             return done;
         }
         let dir = WorkspacePath::from_relative(&req.dir)?;
@@ -250,7 +250,7 @@ impl Env for SshEnv {
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let copy = req.clone();
-        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.exec(copy).await }).await {
+        if let Some(done) = SessionSlot::call(self.remote().await, Replay::NeverSent, |r| async move { r.exec(copy).await }).await {
             return done;
         }
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
@@ -261,7 +261,7 @@ impl Env for SshEnv {
 
     async fn pty(&self, req: PtyRequest) -> EnvResult<Pty> {
         let copy = req.clone();
-        if let Some(done) = SessionSlot::call(self.remote().await, |r| async move { r.pty(copy).await }).await {
+        if let Some(done) = SessionSlot::call(self.remote().await, Replay::NeverSent, |r| async move { r.pty(copy).await }).await {
             return done;
         }
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
