@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR, RESCAN_EVERY};
 use crate::env::*;
 use crate::helper::client::HelperHost;
-use crate::helper::slot::Replay;
 use crate::helper::protocol;
+use crate::helper::slot::Replay;
 use crate::search::stream::{self, StreamLimits};
 
 /// Listings and walks larger than this are refused rather than buffered.
@@ -51,7 +51,9 @@ impl DockerEnv {
             return Ok(self.root.clone());
         }
         let out = self.op(scripts::CONFINE, &[dir.as_str()], None, 64 << 10).await?;
-        Ok(String::from_utf8_lossy(&out).trim_end_matches('\n').to_string())
+        // The script ends its line with one newline; any other belongs to the name.
+        let out = String::from_utf8_lossy(&out);
+        Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
     }
 }
 
