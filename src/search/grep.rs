@@ -25,11 +25,26 @@ pub const MAX_LINE_CHARS: usize = 2000;
 /// OpenCode keeps at most this many submatches of one line.
 pub const MAX_SUBMATCHES: usize = 100;
 
-/// Compiles a pattern the way ripgrep does, so that a bad one is a clear 400.
+/// The longest pattern a search takes, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 4 << 10;
+/// The most memory one compiled pattern may take. grep-regex allows 100 MiB, in
+/// which `\p{L}{8000}` compiles for 12 s; real searches need a few KiB.
+pub const REGEX_SIZE_LIMIT: usize = 10 << 20;
+/// The most memory the lazy DFA of one search may grow to (grep-regex: 1000 MiB).
+pub const DFA_SIZE_LIMIT: usize = 64 << 20;
+
+/// Compiles a pattern the way ripgrep does, so that a bad one is a clear 400,
+/// within limits that make a hostile one a 400 too, at once, rather than
+/// seconds of CPU and hundreds of megabytes per request.
 pub fn compile(req: &GrepRequest) -> EnvResult<RegexMatcher> {
+    if req.pattern.len() > MAX_PATTERN_BYTES {
+        return Err(EnvError::InvalidInput(format!("the pattern is {} bytes long, more than the limit of {MAX_PATTERN_BYTES}", req.pattern.len())));
+    }
     RegexMatcherBuilder::new()
         .case_insensitive(req.case_insensitive)
         .line_terminator(Some(b'\n'))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(DFA_SIZE_LIMIT)
         .build(&req.pattern)
         .map_err(|e| EnvError::InvalidInput(format!("invalid regex {:?}: {}", req.pattern, e)))
 }
@@ -205,6 +220,19 @@ mod tests {
         assert!(r.truncated);
         let err = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "foo(".into(), include: None, limit: 1, case_insensitive: false });
         assert!(matches!(err, Err(EnvError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn costly_patterns_are_invalid_input() {
+        let req = |pattern: String| GrepRequest { dir: String::new(), pattern, include: None, limit: 1, case_insensitive: false };
+        // Over the compiled-size limit (grep-regex's default of 100 MiB takes it, in seconds).
+        let err = compile(&req("\\p{L}{8000}".into())).err();
+        assert!(matches!(&err, Some(EnvError::InvalidInput(m)) if m.contains("size limit")), "{err:?}");
+        // Over the length cap, however cheap.
+        let err = compile(&req("a".repeat(MAX_PATTERN_BYTES + 1))).err();
+        assert!(matches!(&err, Some(EnvError::InvalidInput(m)) if m.contains("limit")), "{err:?}");
+        assert!(compile(&req("a".repeat(MAX_PATTERN_BYTES))).is_ok());
+        assert!(compile(&req("\\p{L}{20}".into())).is_ok());
     }
 
     #[test]
