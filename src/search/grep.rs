@@ -49,8 +49,18 @@ pub fn compile(req: &GrepRequest) -> EnvResult<RegexMatcher> {
         .map_err(|e| EnvError::InvalidInput(format!("invalid regex {:?}: {}", req.pattern, e)))
 }
 
+/// Opens a walked file for searching.
+pub type Opener<'a> = dyn Fn(&Path) -> io::Result<std::fs::File> + Sync + 'a;
+
 /// Searches the tree at `base` (the request's directory, resolved by the caller).
 pub fn grep(base: &Path, req: &GrepRequest) -> EnvResult<GrepResult> {
+    grep_with(base, req, &crate::env::beneath::open_regular)
+}
+
+/// [`grep`], opening each file with `open`: the local environment opens them
+/// through its root's descriptor, so that no link swapped in during the walk
+/// leads outside; whatever `open` refuses is skipped, as unreadable files are.
+pub fn grep_with(base: &Path, req: &GrepRequest, open: &Opener<'_>) -> EnvResult<GrepResult> {
     let matcher = compile(req)?;
     super::hold_for_tests();
     if !base.exists() {
@@ -58,7 +68,7 @@ pub fn grep(base: &Path, req: &GrepRequest) -> EnvResult<GrepResult> {
     }
     let shared = Shared { found: Mutex::new(Vec::new()), count: AtomicUsize::new(0), stop: AtomicBool::new(false), limit: req.limit };
     let walker = builder(base, req.include.as_deref())?.threads(threads()).build_parallel();
-    walker.visit(&mut GrepBuilder { base, matcher: &matcher, shared: &shared });
+    walker.visit(&mut GrepBuilder { base, matcher: &matcher, shared: &shared, open });
     let mut matches = shared.found.into_inner().unwrap_or_else(|e| e.into_inner());
     // Threads finish in any order; sort so a response is stable for a given set.
     matches.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.line_number.cmp(&b.line_number)));
@@ -78,11 +88,12 @@ struct GrepBuilder<'a> {
     base: &'a Path,
     matcher: &'a RegexMatcher,
     shared: &'a Shared,
+    open: &'a Opener<'a>,
 }
 
 impl<'s> ParallelVisitorBuilder<'s> for GrepBuilder<'s> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(GrepVisitor { base: self.base, matcher: self.matcher.clone(), searcher: searcher(), shared: self.shared, local: Vec::new() })
+        Box::new(GrepVisitor { base: self.base, matcher: self.matcher.clone(), searcher: searcher(), shared: self.shared, open: self.open, local: Vec::new() })
     }
 }
 
@@ -91,6 +102,7 @@ struct GrepVisitor<'a> {
     matcher: RegexMatcher,
     searcher: Searcher,
     shared: &'a Shared,
+    open: &'a Opener<'a>,
     local: Vec<GrepMatch>,
 }
 
@@ -109,8 +121,11 @@ impl ParallelVisitor for GrepVisitor<'_> {
         let shared = self.shared;
         let keep_going = |found: usize| shared.count.load(Ordering::Relaxed) + found <= shared.limit && !shared.stop.load(Ordering::Relaxed);
         let sink = LineSink { matcher: &self.matcher, rel: &rel, out: &mut self.local, keep_going };
-        // Unreadable files are skipped silently, as `rg --no-messages` does.
-        let _ = self.searcher.search_path(&self.matcher, path, sink);
+        // Unreadable files are skipped silently, as `rg --no-messages` does;
+        // so is anything that is no longer a regular file (a FIFO would block).
+        if let Ok(file) = (self.open)(path) {
+            let _ = self.searcher.search_file(&self.matcher, &file, sink);
+        }
         if !self.local.is_empty() {
             let n = self.local.len();
             self.shared.found.lock().unwrap_or_else(|e| e.into_inner()).append(&mut self.local);
