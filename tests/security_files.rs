@@ -83,7 +83,7 @@ fn swapper(dir: &Path, link: &str, inside: &Path, outside: &Path, stop: Arc<Atom
         let tmp = dir.join(format!(".{link}.swap"));
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let target = if n % 2 == 0 { &outside } else { &inside };
+            let target = if n.is_multiple_of(2) { &outside } else { &inside };
             let _ = std::fs::remove_file(&tmp);
             std::os::unix::fs::symlink(target, &tmp).unwrap();
             std::fs::rename(&tmp, dir.join(&link)).unwrap();
@@ -108,9 +108,9 @@ async fn a_symlink_swapped_during_requests_leaks_nothing() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let srv = &srv;
-    let replies: Vec<(String, u16, String)> = futures::stream::iter(0..4000)
+    let replies: Vec<(String, u16, String)> = futures::stream::iter(0..4000u32)
         .map(|i| async move {
-            let (what, path) = if i % 2 == 0 { ("/file/content", "link") } else { ("/file", "dirlink") };
+            let (what, path) = if i.is_multiple_of(2) { ("/file/content", "link") } else { ("/file", "dirlink") };
             let url = support::server::with_query(what, &[("path", path)]);
             let reply = tokio::time::timeout(HANG_GUARD, srv.send(srv.request(reqwest::Method::GET, &url))).await.expect("a request hung");
             (url, reply.status, reply.text)

@@ -170,7 +170,7 @@ async fn a_swapped_symlink_leaks_nothing_through_the_helper() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let _ = std::fs::remove_file(&tmp);
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     std::os::unix::fs::symlink(&outside, &tmp).unwrap();
                 } else {
                     std::os::unix::fs::symlink(inside, &tmp).unwrap();
@@ -186,8 +186,8 @@ async fn a_swapped_symlink_leaks_nothing_through_the_helper() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let mut leaks = Vec::new();
-    for i in 0..4000 {
-        let answer = if i % 2 == 0 {
+    for i in 0..4000u32 {
+        let answer = if i.is_multiple_of(2) {
             env.read(&p("link"), 1 << 20).await.map(|b| String::from_utf8_lossy(&b).into_owned())
         } else {
             env.list(&p("dirlink")).await.map(|l| format!("{l:?}"))
