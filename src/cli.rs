@@ -84,6 +84,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
 
+    /// Delete saved tool outputs (<data dir>/tool-output) older than this many days.
+    #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_AGE", value_name = "DAYS", default_value_t = 7)]
+    pub tool_output_max_age: u64,
+
+    /// Keep at most this much in <data dir>/tool-output (e.g. 256M, 1G); the oldest outputs go first.
+    #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_SIZE", value_name = "SIZE", default_value = "256M", value_parser = crate::env::object::options::parse_size)]
+    pub tool_output_max_size: u64,
+
     #[command(flatten)]
     pub object: crate::env::object::ObjectArgs,
     #[cfg(feature = "docker")]

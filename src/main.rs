@@ -21,7 +21,11 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dirs = dirs_for(args.data_dir.clone());
-    std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
+    burrow::session::datadir::create_private_dir(std::path::Path::new(&dirs.state)).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
+    burrow::session::datadir::set_retention(burrow::session::datadir::Retention {
+        max_age: std::time::Duration::from_secs(args.tool_output_max_age.saturating_mul(24 * 3600)),
+        max_bytes: args.tool_output_max_size,
+    });
     let env = burrow::env::open::open(&args).await?;
     let state = AppState::new(env.clone(), dirs, Credentials::from_env()).await?;
     let served = server::serve(state, &args.hostname, args.port, &args.cors).await;

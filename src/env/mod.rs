@@ -7,6 +7,7 @@
 //! top of these primitives (gitignore flags in listings, fuzzy ranking, git
 //! status, output truncation, timeouts) lives outside the backends.
 
+pub mod beneath;
 #[cfg(feature = "docker")]
 pub mod docker;
 mod error;

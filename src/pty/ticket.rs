@@ -25,7 +25,8 @@ impl Tickets {
     /// A new ticket for `pty` in `directory`.
     pub fn issue(&self, pty: &str, directory: &str) -> String {
         let now = Instant::now();
-        let id = uuid(fastrand::u128(..));
+        // From the OS generator: a ticket is a credential for a terminal.
+        let id = uuid(u128::from_le_bytes(crate::id::random()));
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, t| t.expires > now);
         map.insert(id.clone(), Ticket { pty: pty.into(), directory: directory.into(), expires: now + TICKET_TTL });
@@ -61,5 +62,18 @@ mod tests {
         assert!(t.consume(&b, "pty_1", "/w"));
         assert!(!t.consume(&b, "pty_1", "/w"));
         assert!(!t.consume("bogus", "pty_1", "/w"));
+    }
+
+    #[test]
+    fn tickets_are_unique_version_4_uuids() {
+        let t = Tickets::default();
+        let all: std::collections::HashSet<String> = (0..10_000).map(|_| t.issue("pty_1", "/w")).collect();
+        assert_eq!(all.len(), 10_000);
+        for a in &all {
+            let groups: Vec<usize> = a.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{a}");
+            assert_eq!(&a[14..15], "4", "{a}");
+            assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        }
     }
 }

@@ -3,14 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::db::Db;
 use super::error::{StoreError, StoreResult};
 use super::events::Scope;
 use super::runs::Runs;
 use super::store::Store;
-use super::{output, slug};
+use super::{datadir, output, slug};
 use crate::event::Bus;
 use crate::id::{self, Prefix};
 use crate::protocol::message::ModelRef;
@@ -19,9 +18,6 @@ use crate::server::instance::Instance;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "burrow.db";
-
-/// How long spooled full outputs are kept.
-const SPOOL_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The model a message names when neither the request, the session nor an
 /// earlier message chose one (OpenCode's default with no provider configured).
@@ -52,14 +48,19 @@ impl Sessions {
     /// left unfinished.
     pub async fn open(data_dir: &Path, bus: Bus) -> StoreResult<Arc<Self>> {
         let path = data_dir.join(DB_FILE);
-        let db = tokio::task::spawn_blocking(move || Db::open(&path)).await.map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
+        let dir = data_dir.to_path_buf();
+        let db = tokio::task::spawn_blocking(move || {
+            datadir::secure(&dir).map_err(|e| StoreError::Db(format!("cannot make the data folder {} private: {e}", dir.display())))?;
+            Db::open(&path)
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
         let store = Store::new(db, bus.clone());
         let repaired = store.settle_interrupted().await?;
         if repaired > 0 {
             tracing::info!(parts = repaired, "marked tool calls cut short by the last shutdown as failed");
         }
-        let spool = data_dir.join(output::SPOOL_DIR);
-        tokio::task::spawn_blocking(move || remove_old_files(&spool, SPOOL_RETENTION));
+        datadir::prune_in_background(&data_dir.join(output::SPOOL_DIR), None);
         Ok(Arc::new(Self { store, runs: Runs::new(bus), data_dir: data_dir.to_path_buf() }))
     }
 
@@ -143,16 +144,6 @@ pub fn iso_time(ms: u64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
-}
-
-fn remove_old_files(dir: &Path, age: Duration) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let old = entry.metadata().and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default() > age).unwrap_or(false);
-        if old {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 #[cfg(test)]

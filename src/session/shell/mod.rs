@@ -215,7 +215,7 @@ fn completed(done: Finished, input: Map<String, Value>, start: u64, end: u64) ->
 /// characters, time first).
 fn call_id() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut value: u128 = (u128::from(crate::now_ms()) << 80) | (fastrand::u128(..) & ((1u128 << 80) - 1));
+    let mut value: u128 = (u128::from(crate::now_ms()) << 80) | (u128::from_le_bytes(crate::id::random()) & ((1u128 << 80) - 1));
     let mut out = [0u8; 26];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(value & 31) as usize];
