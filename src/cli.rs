@@ -71,14 +71,27 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 4096)]
     pub port: u16,
 
-    /// The address to listen on. Keep the default (loopback) unless you set
-    /// OPENCODE_SERVER_PASSWORD: anyone who reaches the port can run commands.
+    /// The address to listen on. A non-loopback address needs
+    /// OPENCODE_SERVER_PASSWORD (or --insecure-no-auth): anyone who reaches the
+    /// port can run commands.
     #[arg(long, default_value = "127.0.0.1")]
     pub hostname: String,
 
-    /// Also allow browser pages from this origin (repeatable); localhost is always allowed.
+    /// Also allow browser pages from this origin (repeatable); localhost is always
+    /// allowed. Without a password, the origin's host is also accepted as a Host.
     #[arg(long = "cors", value_name = "ORIGIN")]
     pub cors: Vec<String>,
+
+    /// Serve a non-loopback address without a password. Anyone who reaches the
+    /// port can then read the workspace and run commands in it.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+
+    /// Server environment variables that a workspace's own config files may
+    /// read with `{env:NAME}` (comma-separated). Others stay literal: a project
+    /// must not read the server's secrets.
+    #[arg(long, env = "BURROW_CONFIG_ENV_ALLOW", value_name = "VAR,...", value_delimiter = ',')]
+    pub config_env_allow: Vec<String>,
 
     /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]

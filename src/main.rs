@@ -1,6 +1,6 @@
 use anyhow::Context;
 use burrow::cli::{Cli, Command, ServeArgs};
-use burrow::server::{self, AppState, Credentials, Dirs};
+use burrow::server::{self, AppState, Credentials, Dirs, Policy};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -27,8 +27,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_bytes: args.tool_output_max_size,
     });
     let env = burrow::env::open::open(&args).await?;
-    let state = AppState::new(env.clone(), dirs, Credentials::from_env()).await?;
-    let served = server::serve(state, &args.hostname, args.port, &args.cors).await;
+    let policy = Policy {
+        hostname: args.hostname.clone(),
+        cors: args.cors.clone(),
+        config_env_allow: args.config_env_allow.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
+    };
+    let state = AppState::new(env.clone(), dirs, Credentials::from_env(), policy).await?;
+    let served = server::serve(state, &args.hostname, args.port, args.insecure_no_auth).await;
     env.shutdown().await;
     served
 }

@@ -50,7 +50,9 @@ pub struct Agent {
     pub variant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// Sent with secrets hidden: an agent's options may carry a key.
     #[schema(value_type = Object)]
+    #[serde(serialize_with = "super::secret::serialize_redacted")]
     pub options: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<u64>,

@@ -33,10 +33,12 @@ impl Tickets {
         id
     }
 
-    /// Uses up `ticket`; true when it was issued for `pty` in `directory` and is still good.
-    pub fn consume(&self, ticket: &str, pty: &str, directory: &str) -> bool {
-        let taken = self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(ticket);
-        taken.is_some_and(|t| t.pty == pty && t.directory == directory && t.expires > Instant::now())
+    /// Uses up `ticket`: the directory it was issued in, when it was issued for
+    /// `pty` and is still good. Needs nothing but the request's path, so the
+    /// server checks it before it resolves the directory or runs anything.
+    pub fn take(&self, ticket: &str, pty: &str) -> Option<String> {
+        let taken = self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(ticket)?;
+        (taken.pty == pty && taken.expires > Instant::now()).then_some(taken.directory)
     }
 }
 
@@ -57,11 +59,12 @@ mod tests {
         let a = t.issue("pty_1", "/w");
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
-        assert!(!t.consume(&a, "pty_2", "/w"));
+        assert_eq!(t.take(&a, "pty_2"), None);
+        assert_eq!(t.take(&a, "pty_1"), None, "a ticket tried on another terminal is used up");
         let b = t.issue("pty_1", "/w");
-        assert!(t.consume(&b, "pty_1", "/w"));
-        assert!(!t.consume(&b, "pty_1", "/w"));
-        assert!(!t.consume("bogus", "pty_1", "/w"));
+        assert_eq!(t.take(&b, "pty_1").as_deref(), Some("/w"));
+        assert_eq!(t.take(&b, "pty_1"), None);
+        assert_eq!(t.take("bogus", "pty_1"), None);
     }
 
     #[test]

@@ -77,6 +77,8 @@ struct Script {
     wire: Wire,
     turns: Mutex<VecDeque<Turn>>,
     requests: Mutex<Vec<Value>>,
+    /// The `Authorization` and `x-api-key` headers of each request, in order.
+    credentials: Mutex<Vec<Option<String>>>,
     /// Turns true when a hanging stream's client went away.
     hung_up: watch::Sender<bool>,
 }
@@ -98,7 +100,13 @@ impl ScriptedLlm {
     }
 
     async fn start(wire: Wire, turns: Vec<Turn>) -> Self {
-        let script = Arc::new(Script { wire, turns: Mutex::new(turns.into()), requests: Mutex::new(Vec::new()), hung_up: watch::Sender::new(false) });
+        let script = Arc::new(Script {
+            wire,
+            turns: Mutex::new(turns.into()),
+            requests: Mutex::new(Vec::new()),
+            credentials: Mutex::new(Vec::new()),
+            hung_up: watch::Sender::new(false),
+        });
         let app = Router::new().route("/v1/chat/completions", post(answer)).route("/v1/messages", post(answer)).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the scripted LLM");
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -116,6 +124,12 @@ impl ScriptedLlm {
     /// Every request body received so far.
     pub fn requests(&self) -> Vec<Value> {
         self.script.requests.lock().unwrap().clone()
+    }
+
+    /// The credentials each request carried (`Authorization`, else
+    /// `x-api-key`), in order; `None` for a request without any.
+    pub fn credentials(&self) -> Vec<Option<String>> {
+        self.script.credentials.lock().unwrap().clone()
     }
 
     /// Waits until a hanging stream's client disconnects (an abort reached the
@@ -138,7 +152,9 @@ pub async fn unreachable_url() -> String {
     format!("http://{addr}/v1")
 }
 
-async fn answer(State(script): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
+async fn answer(State(script): State<Arc<Script>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
+    let credential = ["authorization", "x-api-key"].iter().find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_string));
+    script.credentials.lock().unwrap().push(credential);
     script.requests.lock().unwrap().push(body);
     let turn = script.turns.lock().unwrap().pop_front();
     let (steps, finish, tokens, hang) = match turn {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonResponse;
 use serde::{Deserialize, Serialize};
@@ -173,14 +173,6 @@ pub async fn remove(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): P
     Ok(JsonResponse(true))
 }
 
-/// Whether a browser request comes from a page this server may trust: no
-/// `Origin` (not a browser), or one CORS allows.
-pub fn trusted_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    crate::server::cors::allowed(origin, host, &[])
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct ConnectToken {
     pub ticket: String,
@@ -198,7 +190,7 @@ pub async fn connect_token(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<JsonResponse<ConnectToken>, PtyError> {
-    if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || !trusted_origin(&headers) {
+    if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || st.policy.foreign_page(&headers) {
         return Err(PtyError::Forbidden);
     }
     find(&st, &inst, &id)?;
