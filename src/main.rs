@@ -6,25 +6,40 @@ use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Helper(args) = cli.command {
-        std::process::exit(burrow::helper::run(args));
+    match cli.command {
+        Command::Helper(args) => std::process::exit(burrow::helper::run(args)),
+        Command::Reap { dir } => std::process::exit(burrow::env::groups::watchdog(&dir)),
+        Command::Serve(_) => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
-        Command::Helper(_) => unreachable!("handled above"),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let served = runtime.block_on(serve(args));
+            // Blocking work still running (a search deep in a large tree) must
+            // not hold the exit; the process ends and the OS frees the rest.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            served
+        }
+        Command::Helper(_) | Command::Reap { .. } => unreachable!("handled above"),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dirs = dirs_for(args.data_dir.clone());
     std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
+    burrow::env::groups::init(std::path::Path::new(&dirs.state));
     let env = burrow::env::open::open(&args).await?;
+    let defaults = burrow::search::gate::Limits::default();
+    burrow::search::gate::configure(burrow::search::gate::Limits {
+        concurrency: args.search_concurrency.map_or(defaults.concurrency, |n| n as usize),
+        queue: args.search_queue.map_or(defaults.queue, |n| n as usize),
+    });
     let state = AppState::new(env.clone(), dirs, Credentials::from_env()).await?;
-    let served = server::serve(state, &args.hostname, args.port, &args.cors).await;
+    let served = server::serve(state, &args.hostname, args.port, &args.cors, args.timeouts).await;
     env.shutdown().await;
     served
 }

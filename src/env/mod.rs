@@ -10,6 +10,7 @@
 #[cfg(feature = "docker")]
 pub mod docker;
 mod error;
+pub mod groups;
 pub mod local;
 pub mod object;
 pub mod open;

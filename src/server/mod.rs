@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod cors;
 pub mod extract;
 pub mod instance;
+mod listen;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 use instance::Instances;
+pub use listen::{Disconnect, Timeouts};
 use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
 use crate::agent::permission::Permissions;
@@ -192,7 +194,7 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.
-pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String]) -> anyhow::Result<()> {
+pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String], timeouts: Timeouts) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr: SocketAddr = listener.local_addr()?;
     let shutdown = shutdown_signal();
@@ -204,15 +206,22 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[
     let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state, cors_origins);
     // Stop running commands (so their requests finish) and end event streams
-    // (which never finish by themselves), then let in-flight requests drain.
+    // and WebSockets (which never finish by themselves); then the accept loop
+    // lets in-flight requests drain for a bounded time.
     let shutdown = async move {
         shutdown.await;
-        runs.abort_all().await;
+        if tokio::time::timeout(ABORT_GRACE, runs.abort_all()).await.is_err() {
+            tracing::warn!("running commands did not stop within {ABORT_GRACE:?}");
+        }
         bus.close();
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    listen::serve(listener, app, timeouts, shutdown).await;
     Ok(())
 }
+
+/// How long shutdown waits for running commands to wind down (then
+/// [`listen::SHUTDOWN_GRACE`] for connections): the server exits within 5 s.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for SIGINT or SIGTERM. The handlers are installed when this is
 /// called, not when it is first polled, so a signal that arrives right after
