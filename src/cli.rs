@@ -28,6 +28,10 @@ pub enum Command {
     /// hosts and calls this there. Not meant to be typed by hand.
     #[command(hide = true)]
     Helper(crate::helper::HelperArgs),
+    /// The watchdog `serve` starts: when the server dies, ends the commands it
+    /// recorded in DIR (see env/groups.rs). Not meant to be typed by hand.
+    #[command(hide = true)]
+    Reap { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +108,18 @@ pub struct ServeArgs {
     /// Keep at most this much in <data dir>/tool-output (e.g. 256M, 1G); the oldest outputs go first.
     #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_SIZE", value_name = "SIZE", default_value = "256M", value_parser = crate::env::object::options::parse_size)]
     pub tool_output_max_size: u64,
+
+    /// Text searches (`/find`, the agent's grep) that may run at once (default: one per core).
+    #[arg(long, env = "BURROW_SEARCH_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_concurrency: Option<u32>,
+
+    /// Text searches that may wait for a turn; past that a search answers 503
+    /// with `Retry-After` (default: eight per core).
+    #[arg(long, env = "BURROW_SEARCH_QUEUE", value_name = "N")]
+    pub search_queue: Option<u32>,
+
+    #[command(flatten)]
+    pub timeouts: crate::server::Timeouts,
 
     #[command(flatten)]
     pub object: crate::env::object::ObjectArgs,

@@ -132,6 +132,7 @@ impl Env for LocalEnv {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| EnvError::from_io(e, "/bin/sh"))?;
         let pid = child.id().ok_or_else(|| EnvError::Io("process exited before it started".into()))?;
+        let recorded = groups::record(pid);
         if let (Some(data), Some(mut stdin)) = (req.stdin, child.stdin.take()) {
             tokio::spawn(async move {
                 let _ = stdin.write_all(&data).await;
@@ -142,6 +143,7 @@ impl Env for LocalEnv {
         let (exit_tx, exit) = oneshot::channel();
         tokio::spawn(async move {
             let status = child.wait().await;
+            drop(recorded);
             let grace = tokio::time::sleep(PIPE_GRACE);
             tokio::pin!(grace);
             for mut reader in readers {
@@ -178,7 +180,7 @@ impl Env for LocalEnv {
                 // changes nothing, and counting it would rebuild the index after
                 // every query.
                 Ok(ev) if ev.kind.is_access() => return,
-                Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
+                Ok(ev) if ev.need_rescan() => WatchEvent::Overflow,
                 Ok(ev) => {
                     let paths: Vec<_> = ev
                         .paths
@@ -194,9 +196,9 @@ impl Env for LocalEnv {
                 }
                 Err(_) => WatchEvent::Rescan,
             };
-            // Never block notify's thread; if we fell behind, say "rescan" once
-            // there is room again, which covers every event we dropped.
-            if overflowed.load(Ordering::Relaxed) && tx.try_send(WatchEvent::Rescan).is_ok() {
+            // Never block notify's thread; if we fell behind, say "overflow"
+            // once there is room again, which covers every event we dropped.
+            if overflowed.load(Ordering::Relaxed) && tx.try_send(WatchEvent::Overflow).is_ok() {
                 overflowed.store(false, Ordering::Relaxed);
             }
             if tx.try_send(event).is_err() {
@@ -289,8 +291,10 @@ fn local_pty(req: PtyRequest, cwd: PathBuf) -> EnvResult<Pty> {
     });
     let killer = child.clone_killer();
     let (exit_tx, exit) = oneshot::channel();
+    let recorded = pid.map(groups::record);
     std::thread::spawn(move || {
         let status = child.wait().ok();
+        drop(recorded);
         let code = status.map(|s| s.exit_code() as i32);
         let _ = exit_tx.send(ExitStatus { code, signal: None });
     });

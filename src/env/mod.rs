@@ -11,6 +11,7 @@ pub mod beneath;
 #[cfg(feature = "docker")]
 pub mod docker;
 mod error;
+pub mod groups;
 pub mod local;
 pub mod object;
 pub mod open;

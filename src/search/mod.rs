@@ -7,6 +7,7 @@
 //! data any environment can provide, so they run in the server for all of them.
 
 pub mod fuzzy;
+pub mod gate;
 pub mod grep;
 pub mod ignore_rules;
 pub mod index;

@@ -6,6 +6,7 @@ pub(crate) mod cors;
 pub mod extract;
 pub mod guard;
 pub mod instance;
+mod listen;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use utoipa_axum::routes;
 pub use auth::Credentials;
 pub use guard::Policy;
 use instance::Instances;
+pub use listen::{Disconnect, Timeouts};
 use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
 use crate::agent::permission::Permissions;
@@ -201,7 +203,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.
 /// Without a password only a loopback address is served, unless
 /// `insecure_no_auth`: anyone who reaches the port could run commands.
-pub async fn serve(state: Arc<AppState>, host: &str, port: u16, insecure_no_auth: bool) -> anyhow::Result<()> {
+pub async fn serve(state: Arc<AppState>, host: &str, port: u16, insecure_no_auth: bool, timeouts: Timeouts) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr: SocketAddr = listener.local_addr()?;
     if state.credentials.is_none() && !addr.ip().is_loopback() {
@@ -220,15 +222,22 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, insecure_no_auth
     let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
     let app = router(state);
     // Stop running commands (so their requests finish) and end event streams
-    // (which never finish by themselves), then let in-flight requests drain.
+    // and WebSockets (which never finish by themselves); then the accept loop
+    // lets in-flight requests drain for a bounded time.
     let shutdown = async move {
         shutdown.await;
-        runs.abort_all().await;
+        if tokio::time::timeout(ABORT_GRACE, runs.abort_all()).await.is_err() {
+            tracing::warn!("running commands did not stop within {ABORT_GRACE:?}");
+        }
         bus.close();
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    listen::serve(listener, app, timeouts, shutdown).await;
     Ok(())
 }
+
+/// How long shutdown waits for running commands to wind down (then
+/// [`listen::SHUTDOWN_GRACE`] for connections): the server exits within 5 s.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for SIGINT or SIGTERM. The handlers are installed when this is
 /// called, not when it is first polled, so a signal that arrives right after

@@ -36,13 +36,14 @@ pub struct FindTextParams {
 
 #[utoipa::path(get, path = "/find", tag = "file", operation_id = "find.text",
     params(DirectoryParams, FindTextParams),
-    responses((status = 200, description = "Matches", body = Vec<TextMatch>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "Matches", body = Vec<TextMatch>), (status = 400, body = ErrorBody),
+        (status = 503, description = "Too many searches are running: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn text(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FindTextParams>) -> ApiResult<Json<Vec<TextMatch>>> {
     let limit = q.limit.unwrap_or(FIND_TEXT_LIMIT);
     if !(1..=FIND_TEXT_MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit must be between 1 and {FIND_TEXT_MAX_LIMIT}")));
     }
-    let result = st.env.grep(GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
+    let result = crate::search::gate::grep(&st.env, GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
     Ok(Json(result.matches.into_iter().map(TextMatch::from).collect()))
 }
 

@@ -84,10 +84,11 @@ pub async fn connect(
         return StatusCode::BAD_REQUEST.into_response();
     };
     let cursor = parse_cursor(q.cursor.as_deref());
-    upgrade.on_upgrade(move |socket| stream(socket, terminal, cursor))
+    let bus = st.bus.clone();
+    upgrade.on_upgrade(move |socket| stream(socket, terminal, cursor, bus))
 }
 
-async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i64>) {
+async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i64>, bus: crate::event::Bus) {
     let Some(attached) = terminal.attach(cursor) else {
         let _ = socket.send(close(CLOSE_GONE, "session not found")).await;
         return;
@@ -105,6 +106,11 @@ async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i
     let mut seen = cursor;
     loop {
         tokio::select! {
+            // At shutdown: say so (briefly: the client may not be reading) and close.
+            _ = bus.closed() => {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.send(close(1001, "server shutting down"))).await;
+                return;
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => terminal.write(Bytes::from(text)).await,
                 Some(Ok(Message::Binary(data))) => {

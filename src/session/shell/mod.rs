@@ -101,7 +101,7 @@ impl Shell {
         let mut part = self.part(&assistant.id, PartBody::Tool(ToolPart { call_id: call_id(), tool: SHELL_TOOL.into(), state: running(None), metadata: None }));
         store.put_part(&self.scope, part.clone()).await?;
 
-        let result = self.execute(script, &mut part, &running).await;
+        let result = self.execute(script, &req.command, &mut part, &running).await;
         let end = crate::now_ms();
         let (state, failure) = match result {
             Ok(done) => (ToolState::Completed(completed(done, input.clone(), start, end)), None),
@@ -127,9 +127,11 @@ impl Shell {
 
     /// Runs the process to its end, publishing its output as it comes (at most
     /// every [`FLUSH_EVERY`]); an abort kills it.
-    async fn execute(&self, script: String, part: &mut Part, running: &impl Fn(Option<Map<String, Value>>) -> ToolState) -> ApiResult<Finished> {
+    async fn execute(&self, script: String, command: &str, part: &mut Part, running: &impl Fn(Option<Map<String, Value>>) -> ToolState) -> ApiResult<Finished> {
         let mut req = ExecRequest::shell(script, self.inst.dir.clone());
         req.env.insert("TERM".into(), "dumb".into());
+        // The script reads the command from stdin (see `script`).
+        req.stdin = Some(bytes::Bytes::copy_from_slice(command.as_bytes()));
         let mut process = self.env.exec(req).await?;
         let mut output = BoundedOutput::new(self.sessions.data_dir());
         let mut aborted = false;
