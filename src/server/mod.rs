@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod cors;
 pub mod extract;
 pub mod instance;
+pub mod openapi;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -176,7 +177,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::document(&doc));
     api.route(
         "/doc",
         get(move || {
@@ -186,6 +187,7 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
     )
     .fallback(|| async { ApiError::not_found("no such route") })
     .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+    .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
     .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
     .layer(cors::layer(cors_origins))
     .with_state(state)
