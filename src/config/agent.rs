@@ -9,8 +9,10 @@ use utoipa::ToSchema;
 use super::permission::{self, Action, Rule};
 use super::Config;
 
+/// An agent's model; named apart from the message's `ModelRef` (which has a variant).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AgentModelRef)]
 pub struct ModelRef {
     #[serde(rename = "modelID")]
     pub model_id: String,

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod guard;
 pub mod instance;
 mod listen;
+pub mod openapi;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -183,7 +184,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: Arc<AppState>) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::document(&doc));
     api.route(
         "/doc",
         get(move || {
@@ -193,6 +194,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     )
     .fallback(|| async { ApiError::not_found("no such route") })
     .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+    .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
     .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
     .layer(cors::layer(&state.policy.cors))
     // Outermost, so a rebinding page's preflight is refused too.
