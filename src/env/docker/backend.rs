@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR, RESCAN_EVERY};
 use crate::env::*;
 use crate::helper::client::HelperHost;
-use crate::helper::slot::Replay;
 use crate::helper::protocol;
+use crate::helper::slot::Replay;
 use crate::search::stream::{self, StreamLimits};
 
 /// Listings and walks larger than this are refused rather than buffered.
