@@ -169,6 +169,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::todo))
         .routes(routes!(session::diff))
         .routes(routes!(session::abort))
+        .routes(routes!(session::fork))
         .routes(routes!(message::list))
         .routes(routes!(message::get, message::delete))
         .routes(routes!(message::shell))

@@ -1,5 +1,7 @@
 //! Prompting a session: `POST /session/{id}/message` (answers with the last
-//! assistant message when the turn is over), `prompt_async` (204 at once),
+//! assistant message when the turn is over), `prompt_async` (204 at once).
+//! A prompt sent while the session works waits its turn (see
+//! `session::runs`); the routes' answers do not change. Also
 //! slash commands, `init` and `summarize`, and the aliases other clients use
 //! (CodeTether's `prompt` and `interrupt`).
 
@@ -30,10 +32,11 @@ async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> Ap
 }
 
 /// Sends a message and waits for the agent's answer. Provider failures do
-/// not fail the request: they are in the answer's `info.error`.
+/// not fail the request: they are in the answer's `info.error`. On a busy
+/// session the message is stored at once and answered in its turn.
 #[utoipa::path(post, path = "/session/{sessionID}/message", tag = "session", operation_id = "session.prompt",
     params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object, description = "parts, model (object or \"provider/model\"), agent, system, noReply"),
-    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = start(&st, &ctx, &id, &body).await?;
     Ok(JsonBody(prompt::run(st.clone(), ctx.0, session, body).await?))
@@ -71,10 +74,10 @@ pub async fn interrupt(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> 
 }
 
 /// Runs a slash command (a config `command` or a built-in one, as `GET
-/// /command` lists them) and answers like `message`.
+/// /command` lists them) and answers like `message` (queued like it too).
 #[utoipa::path(post, path = "/session/{sessionID}/command", tag = "session", operation_id = "session.command",
     params(("sessionID" = String, Path), DirectoryParams), request_body = CommandBody,
-    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn command(
     State(st): State<Arc<AppState>>,
     ctx: Ctx,

@@ -1,5 +1,5 @@
 //! Sessions: list, create, read, change, delete, children, status, todos,
-//! diffs and abort.
+//! diffs, fork and abort.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -249,6 +249,32 @@ pub async fn diff(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query
         None => session.summary.and_then(|s| s.diffs),
     };
     Ok(JsonBody(diffs.unwrap_or_default()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForkBody {
+    /// Copy only the messages before this one (all of them without it).
+    #[serde(rename = "messageID")]
+    message_id: Option<String>,
+}
+
+/// Creates a new session with the messages of this one up to (not including)
+/// `messageID`, titled "... (fork #N)", as OpenCode does.
+#[utoipa::path(post, path = "/session/{sessionID}/fork", tag = "session", operation_id = "session.fork", params(("sessionID" = String, Path), DirectoryParams),
+    request_body(content = Option<ForkBody>, description = "Optional; without messageID the whole session is copied"),
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn fork(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<ForkBody>,
+) -> ApiResult<JsonBody<Session>> {
+    check_id(&id, "ses", "sessionID")?;
+    if let Some(m) = &body.message_id {
+        check_id(m, "msg", "messageID")?;
+    }
+    Ok(JsonBody(st.sessions.fork(&inst, &id, body.message_id.as_deref()).await?))
 }
 
 /// Stops the session's shell command (or agent turn) and answers once it has
