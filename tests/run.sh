@@ -8,7 +8,8 @@
 #      drives `opencode attach` in a pseudo-terminal;
 #   4. checks formatting (cargo fmt --check) and lints (cargo clippy -D warnings);
 #   5. runs every Rust test (unit, integration, the conformance suite over every
-#      environment) and the contract test with the real @opencode-ai/sdk.
+#      environment) and the contract test with the real @opencode-ai/sdk;
+#   6. fuzzes the server against its own OpenAPI document with schemathesis.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
 # default: all four. In CI (CI=true) a test whose service is missing fails.
@@ -53,8 +54,9 @@ cargo clippy --all-targets --locked --quiet -- -D warnings
 step "cargo test"
 cargo test --locked --no-fail-fast
 
-if [[ -x tests/sdk/run.sh ]]; then
-  step "contract test with @opencode-ai/sdk"
-  cargo build --quiet --locked
-  bash tests/sdk/run.sh "$PWD/target/debug/burrow"
-fi
+step "contract test with @opencode-ai/sdk"
+cargo build --quiet --locked
+bash tests/sdk/run.sh "$PWD/target/debug/burrow"
+
+step "schemathesis against /doc (tests/openapi/run.sh)"
+bash tests/openapi/run.sh "$PWD/target/debug/burrow"

@@ -195,7 +195,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     )
     .fallback(|| async { ApiError::not_found("no such route") })
     .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
-    .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
+    .layer(axum::middleware::from_fn(extract::refuse_control_in_directory))
     .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
     .layer(cors::layer(&state.policy.cors))
     // Outermost, so a rebinding page's preflight is refused too.

@@ -18,6 +18,10 @@ use super::extract::BODY_LIMIT;
 /// prefix, as the handlers check it (`check_id`).
 pub const ID_PREFIXES: &[(&str, &str)] = &[("sessionID", "ses"), ("messageID", "msg"), ("ptyID", "pty")];
 
+/// A string without control characters (Unicode category Cc), which no
+/// workspace path may hold.
+pub const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
 /// The complete document: utoipa's, with the rules above applied.
@@ -47,6 +51,12 @@ fn complete(op: &mut Map<String, Value>) {
         ]);
     }
     if let Some(list) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        // `WorkspacePath` refuses control characters (400), so the document says so.
+        for p in list.iter_mut().filter(|p| p["in"] == "query" && p["name"] == "directory") {
+            if let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) {
+                schema.entry("pattern").or_insert_with(|| json!(NO_CONTROL_CHARACTERS));
+            }
+        }
         for p in list.iter_mut().filter(|p| p["in"] == "path" || p["in"] == "query") {
             let Some((_, prefix)) = ID_PREFIXES.iter().find(|(name, _)| p["name"] == *name) else { continue };
             if let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) {

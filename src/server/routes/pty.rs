@@ -146,8 +146,10 @@ pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SizeBody {
     #[schema(minimum = 1, maximum = 65535)]
+    #[serde(deserialize_with = "crate::protocol::num::whole_u16")]
     pub rows: u16,
     #[schema(minimum = 1, maximum = 65535)]
+    #[serde(deserialize_with = "crate::protocol::num::whole_u16")]
     pub cols: u16,
 }
 

@@ -256,6 +256,7 @@ pub async fn diff(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query
 pub struct ForkBody {
     /// Copy only the messages before this one (all of them without it).
     #[serde(rename = "messageID")]
+    #[schema(pattern = "^msg")]
     message_id: Option<String>,
 }
 
