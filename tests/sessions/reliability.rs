@@ -122,3 +122,54 @@ async fn commands_left_by_a_crash_are_ended_at_the_next_start() {
     let _s = Server::start(&dirs);
     until_gone(&needle.0, "the next start did not end the commands of the crashed server").await;
 }
+
+/// Reads until the server closes the connection; fails if it never does.
+async fn until_closed(conn: &mut TcpStream, why: &str) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{why}: the connection is still open");
+    seen
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_dropped_but_streams_are_not() {
+    let dirs = Dirs::new();
+    let s = Server::start_with(&dirs, &[("BURROW_HEADER_TIMEOUT", "1"), ("BURROW_BODY_TIMEOUT", "1"), ("BURROW_IDLE_TIMEOUT", "1")]);
+    let addr = s.url.strip_prefix("http://").unwrap().to_string();
+
+    // Half a header, then nothing.
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(format!("GET /global/health HTTP/1.1\r\nhost: {addr}\r\n").as_bytes()).await.unwrap();
+    let seen = until_closed(&mut conn, "half a header").await;
+    assert!(!String::from_utf8_lossy(&seen).contains("200 OK"), "{}", String::from_utf8_lossy(&seen));
+
+    // A whole header and half a body.
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /session HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"title\":");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let seen = until_closed(&mut conn, "half a body").await;
+    assert!(!String::from_utf8_lossy(&seen).contains("200 OK"), "{}", String::from_utf8_lossy(&seen));
+
+    // A finished request on a keep-alive connection, then silence.
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(format!("GET /global/health HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let seen = until_closed(&mut conn, "an idle keep-alive connection").await;
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+
+    // An event stream outlives every timeout: quiet for longer than all of
+    // them, it still delivers the next event.
+    let mut events = s.events("/event").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (status, body) = s.post("/tui/publish", json!({ "type": "tui.prompt.append", "properties": { "text": "still here" } })).await;
+    assert_eq!(status, 200, "{body}");
+    events.until(|e| e["properties"]["text"] == "still here").await;
+}

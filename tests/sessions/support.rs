@@ -45,7 +45,13 @@ impl Server {
     /// Starts `burrow serve --port 0` over `dirs.root`, with a clean home (no
     /// rc files of the machine's user) and `bash` as the user's shell.
     pub fn start(dirs: &Dirs) -> Self {
+        Self::start_with(dirs, &[])
+    }
+
+    /// [`Server::start`] with more environment variables (`BURROW_*` settings).
+    pub fn start_with(dirs: &Dirs, vars: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_burrow"))
+            .envs(vars.iter().copied())
             .args(["serve", "--port", "0", "--dir"])
             .arg(&dirs.root)
             .env("BURROW_DATA_DIR", &dirs.data)
