@@ -212,7 +212,7 @@ fn include_filter(glob: Option<&str>) -> EnvResult<Option<Override>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::local::LocalEnv;
+    use burrow_env::local::LocalEnv;
 
     /// A tree with nested ignore files, a whitelist, hidden files, `.git`, a
     /// binary file and enough matches to hit limits.

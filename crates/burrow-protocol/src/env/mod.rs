@@ -7,16 +7,9 @@
 //! top of these primitives (gitignore flags in listings, fuzzy ranking, git
 //! status, output truncation, timeouts) lives outside the backends.
 
-#[cfg(feature = "docker")]
-pub mod docker;
 mod error;
-pub mod local;
-pub mod object;
-pub mod open;
 mod path;
 pub mod process;
-#[cfg(feature = "ssh")]
-pub mod ssh;
 mod types;
 
 use std::sync::Arc;

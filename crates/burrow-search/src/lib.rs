@@ -6,6 +6,12 @@
 //! container or on a remote host. `fuzzy`, `index` and `ignore_rules` work on
 //! data any environment can provide, so they run in the server for all of them.
 
+/// Lets the moved modules keep naming themselves `crate::search::...`.
+pub(crate) use crate as search;
+/// The environment contract the search code works with, under the name the
+/// moved modules use.
+pub(crate) use burrow_protocol::env;
+
 pub mod fuzzy;
 pub mod grep;
 pub mod ignore_rules;
