@@ -22,10 +22,6 @@ pub struct Cli {
 pub enum Command {
     /// Serve the OpenCode API over a workspace (the current folder by default).
     Serve(ServeArgs),
-    /// Run next to the data: Burrow uploads itself into containers and remote
-    /// hosts and calls this there. Not meant to be typed by hand.
-    #[command(hide = true)]
-    Helper(crate::helper::HelperArgs),
 }
 
 #[derive(Debug, Args)]

@@ -6,16 +6,12 @@ use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Helper(args) = cli.command {
-        std::process::exit(burrow::helper::run(args));
-    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
-        Command::Helper(_) => unreachable!("handled above"),
     }
 }
 

@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh clone on a fresh machine:
 #   1. installs and starts the real services the tests use (Docker engine,
 #      sshd on loopback, an S3-compatible server), see tests/support/services.sh;
-#   2. builds the static search helper that Burrow uploads into containers and
-#      onto SSH hosts (the same binary, statically linked);
+#   2. builds the static helper that Burrow uploads into containers and onto
+#      SSH hosts (crates/burrow-helper, by tests/build-helper.sh);
 #   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
 #      drives `opencode attach` in a pseudo-terminal;
 #   4. runs every Rust test (unit, integration, the conformance suite over every
@@ -35,11 +35,9 @@ if ((${#services[@]})); then
   source target/test-services.env
 fi
 
-step "building the static helper"
-helper_target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --profile helper --locked \
-  --target "$helper_target" --no-default-features
-export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
+step "building the static helper (crates/burrow-helper)"
+BURROW_HELPER_BIN=$(bash tests/build-helper.sh x86_64 | tail -n1)
+export BURROW_HELPER_BIN
 
 step "installing the OpenCode TUI (opencode-ai 1.18.33) for tests/tui_attach.rs"
 BURROW_OPENCODE_BIN=$(sh tests/tui/install.sh)

@@ -86,7 +86,7 @@ macro_rules! command_endpoint {
     ($name:ident, $path:literal, $op:literal, $command:literal, $what:literal) => {
         #[doc = $what]
         #[utoipa::path(post, path = $path, tag = "tui", operation_id = $op, params(DirectoryParams),
-                    responses((status = 200, body = bool)))]
+                            responses((status = 200, body = bool)))]
         pub async fn $name(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonResponse<bool> {
             command(&st, &inst, $command)
         }

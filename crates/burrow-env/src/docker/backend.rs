@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{container, exec, scripts, DockerEnv, Target, HELPER_DIR, RESCAN_EVERY};
+use super::{container, exec, scripts, DockerEnv, Target, RESCAN_EVERY};
 use crate::env::*;
 use crate::helper::client::HelperHost;
-use crate::helper::slot::Replay;
 use crate::helper::protocol;
+use crate::helper::slot::Replay;
 use crate::search::stream::{self, StreamLimits};
 
 /// Listings and walks larger than this are refused rather than buffered.
@@ -30,10 +30,6 @@ impl HelperHost for Host {
         let dir = path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()).unwrap_or("/");
         exec::op(&self.0, vec!["mkdir".into(), "-p".into(), dir.into()], None, 4096).await?;
         container::put_file(&self.0.docker, &self.0.id, path, data, 0o755).await.map_err(|e| EnvError::Io(format!("{e:#}")))
-    }
-
-    async fn helper_dir(&self) -> EnvResult<String> {
-        Ok(HELPER_DIR.into())
     }
 }
 

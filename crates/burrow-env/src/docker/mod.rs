@@ -40,9 +40,6 @@ pub use owner::Owner;
 /// file indexes are told to re-walk (lazily, on their next query) this often.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
 
-/// Where helpers are installed inside containers.
-const HELPER_DIR: &str = "/tmp/.burrow";
-
 /// The container requests go to. Replaced as a whole when it is recreated.
 pub struct Target {
     docker: Docker,

@@ -31,11 +31,11 @@ impl DockerEnv {
         }
         let Some(Method::Helper(bin)) = self.near().probed().cloned() else { return None };
         let t = self.target();
-        let argv = vec![bin, "helper".into(), "serve".into(), self.root.clone()];
+        let argv = vec!["/bin/sh".into(), "-c".into(), bin.command(&["serve", &self.root])];
         self.session
             .get(&t.name, || async {
                 let (reader, writer) = exec::attach(&t, argv).await?;
-                RemoteEnv::connect(reader, writer).await
+                RemoteEnv::connect(reader, writer, &bin.sha256).await
             })
             .await
     }

@@ -1,5 +1,7 @@
-//! The server side of the helper: find a static build of Burrow, install it in
-//! the environment once (versioned and checksummed path), run it, and fall back
+//! The server side of the helper: find the static `burrow-helper` builds, install
+//! the one for the environment's architecture once, in a folder of the exec user
+//! that nobody else can have made (`~/.cache/burrow/helper/<sha256>/`, mode
+//! 0700), check its SHA-256 where it lives before every run, and fall back
 //! to `rg --json`, then to POSIX `find` and `grep` ([`super::posix`]), when it
 //! cannot run there. `BURROW_SEARCH=helper|rg|grep|stream` forces one method.
 //!
@@ -34,15 +36,13 @@ pub trait HelperHost: Send + Sync {
     async fn run(&self, command: String, stdin: Option<Bytes>) -> EnvResult<Process>;
     /// Writes `data` to the absolute path `path` in the environment, creating its folder.
     async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()>;
-    /// The folder helpers are installed in, e.g. `/tmp/.burrow` or `~/.cache/burrow`.
-    async fn helper_dir(&self) -> EnvResult<String>;
 }
 
 /// How searches run in one environment, decided once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// The helper at this path.
-    Helper(String),
+    /// The helper installed there.
+    Helper(Installed),
     /// `rg` from the environment's PATH.
     Ripgrep,
     /// POSIX `find` and `grep`, with ignore rules and the regex applied here.
@@ -62,44 +62,123 @@ impl Method {
     }
 }
 
-/// A statically linked Burrow on this machine that can run in the environment.
+/// A statically linked helper on this machine, for environments of its architecture.
 struct LocalHelper {
     path: PathBuf,
-    /// The first 16 hex digits of its SHA-256, part of the installed name.
-    digest: String,
+    /// `uname -m` of the machines it runs on, read from its ELF header.
+    arch: &'static str,
+    /// Its SHA-256, hex: the build id it greets with, the name of its install
+    /// folder, and what the environment checks before every run.
+    sha256: String,
 }
 
-/// Finds the static helper build: `BURROW_HELPER_BIN`, or this very binary when
-/// it is statically linked. Computed once per process.
-fn local_helper() -> Option<&'static LocalHelper> {
-    static FOUND: OnceLock<Option<LocalHelper>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            let path = match std::env::var_os("BURROW_HELPER_BIN") {
-                Some(p) => PathBuf::from(p),
-                None => std::env::current_exe().ok().filter(|p| is_static_elf(p))?,
-            };
-            let bytes = std::fs::read(&path).map_err(|e| tracing::warn!("cannot read helper {}: {e}", path.display())).ok()?;
-            let digest = hex::encode(&Sha256::digest(&bytes)[..8]);
-            Some(LocalHelper { path, digest })
-        })
-        .as_ref()
+/// The static helper builds: each path of `BURROW_HELPER_BIN` (several may be
+/// given, separated by `:`, one per architecture), or `burrow-helper` next to
+/// this binary when it is statically linked. Computed once per process.
+fn local_helpers() -> &'static [LocalHelper] {
+    static FOUND: OnceLock<Vec<LocalHelper>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        let paths: Vec<PathBuf> = match std::env::var_os("BURROW_HELPER_BIN") {
+            Some(list) => std::env::split_paths(&list).collect(),
+            None => std::env::current_exe().ok().map(|me| me.with_file_name("burrow-helper")).into_iter().collect(),
+        };
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let bytes = std::fs::read(&path).map_err(|e| tracing::warn!("cannot read helper {}: {e}", path.display())).ok()?;
+                let Some(arch) = static_elf_arch(&bytes) else {
+                    tracing::warn!("{} is not a static Linux executable of a known architecture; not using it as the helper", path.display());
+                    return None;
+                };
+                Some(LocalHelper { path, arch, sha256: hex::encode(Sha256::digest(&bytes)) })
+            })
+            .collect()
+    })
 }
 
-/// An ELF executable without a `PT_INTERP` program header needs no dynamic
-/// loader, so it runs in any Linux of the same architecture.
-pub fn is_static_elf(path: &Path) -> bool {
-    let Ok(data) = std::fs::read(path) else { return false };
+/// The architecture (`uname -m`) of a 64-bit little-endian ELF executable
+/// without a `PT_INTERP` program header: one that needs no dynamic loader, so
+/// it runs in any Linux of that architecture.
+fn static_elf_arch(data: &[u8]) -> Option<&'static str> {
     let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
     let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize);
-    if data.get(..5) != Some(b"\x7fELF\x02") {
-        return false;
+    if data.get(..6) != Some(b"\x7fELF\x02\x01") {
+        return None;
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else { return false };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else { return None };
     const PT_INTERP: u32 = 3;
-    (0..phnum).all(|i| u32_at(phoff + i * phentsize) != Some(PT_INTERP))
+    if !(0..phnum).all(|i| u32_at(phoff + i * phentsize) != Some(PT_INTERP)) {
+        return None;
+    }
+    match u16_at(0x12)? {
+        0x3e => Some("x86_64"),
+        0xb7 => Some("aarch64"),
+        _ => None,
+    }
 }
+
+/// Whether `path` is a static executable ([`static_elf_arch`]).
+pub fn is_static_elf(path: &Path) -> bool {
+    std::fs::read(path).ok().is_some_and(|data| static_elf_arch(&data).is_some())
+}
+
+/// A helper installed in the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    /// Its absolute path there.
+    pub path: String,
+    /// The SHA-256 it must have, hex; also its build id.
+    pub sha256: String,
+}
+
+impl Installed {
+    /// A shell command that runs the helper with `args`, after checking where it
+    /// lives that the file still has the checksum of the build this server
+    /// uploaded: a file swapped since (by anyone who could) is never run.
+    pub fn command(&self, args: &[&str]) -> String {
+        let path = quote(&self.path);
+        let mut cmd = format!(
+            "set -- $(sha256sum {path} 2>/dev/null); if [ \"$1\" != {sum} ]; then printf 'error\\tUnavailable\\t%s\\n' 'the helper at {shown} does not have the checksum it was installed with' >&2; exit {code}; fi; exec {path}",
+            sum = self.sha256,
+            shown = self.path.replace('\'', ""),
+            code = protocol::exit_code(&EnvError::Unavailable(String::new())),
+        );
+        for arg in args {
+            cmd.push(' ');
+            cmd.push_str(&quote(arg));
+        }
+        cmd
+    }
+
+    /// What this helper's `version` prints and its session greets with.
+    pub fn version_line(&self) -> String {
+        protocol::version_line(&self.sha256)
+    }
+}
+
+/// The install folder of a build, made by [`PREPARE_DIR`]: below the exec
+/// user's home, never below a folder someone else could have made first.
+const PREPARE_DIR: &str = r#"
+umask 077
+build="$1"
+home="${HOME:-/}"
+[ "$home" = / ] && home=""
+me=$(id -u)
+mine() { [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %u "$1")" = "$me" ]; }
+refuse() { printf 'error\tPermissionDenied\t%s belongs to another user\n' "$1" >&2; exit 1; }
+for d in "$home/.cache" "$home/.cache/burrow" "$home/.cache/burrow/helper"; do
+  [ -e "$d" ] || [ -L "$d" ] || mkdir -m 0700 "$d" || exit 1
+  mine "$d" || refuse "$d"
+done
+d="$home/.cache/burrow/helper/$build"
+# Only the build's own folder is replaced when someone else made it: its parent is ours.
+if [ -e "$d" ] || [ -L "$d" ]; then mine "$d" || rm -rf "$d" || refuse "$d"; fi
+[ -d "$d" ] || mkdir -m 0700 "$d" || exit 1
+mine "$d" || refuse "$d"
+chmod 0700 "$home/.cache/burrow" "$home/.cache/burrow/helper" "$home/.cache/burrow/helper/$build"
+echo "$home/.cache/burrow/helper/$build"
+"#;
 
 /// Search next to the data for one environment.
 #[derive(Default)]
@@ -126,7 +205,7 @@ impl NearSearch {
     pub async fn walk(&self, host: &dyn HelperHost, dir: &str) -> EnvResult<Option<Vec<IndexEntry>>> {
         match self.method(host).await {
             Method::Helper(bin) => {
-                let out = finish(run(host, format!("{} helper walk {}", quote(bin), quote(dir)), None).await?)?;
+                let out = finish(run(host, bin.command(&["walk", dir]), None).await?)?;
                 protocol::parse_walk(&String::from_utf8_lossy(&out.stdout)).map(Some)
             }
             Method::Ripgrep => {
@@ -150,7 +229,7 @@ impl NearSearch {
         match self.method(host).await {
             Method::Helper(bin) => {
                 let body = Bytes::from(serde_json::to_vec(req).map_err(|e| EnvError::Io(e.to_string()))?);
-                let out = finish(run(host, format!("{} helper grep {}", quote(bin), quote(dir)), Some(body)).await?)?;
+                let out = finish(run(host, bin.command(&["grep", dir]), Some(body)).await?)?;
                 protocol::parse_grep(&String::from_utf8_lossy(&out.stdout)).map(Some)
             }
             Method::Ripgrep => ripgrep(host, dir, req).await.map(Some),
@@ -198,9 +277,9 @@ async fn probe(host: &dyn HelperHost) -> Method {
         tracing::info!("search method forced by BURROW_SEARCH: the helper (probing)");
     }
     match install(host).await {
-        Ok(Some(path)) => {
-            tracing::info!("search runs next to the data with the helper at {path}");
-            return Method::Helper(path);
+        Ok(Some(installed)) => {
+            tracing::info!("search runs next to the data with the helper at {}", installed.path);
+            return Method::Helper(installed);
         }
         Ok(None) => {}
         Err(e) => tracing::warn!("cannot install the search helper: {e}"),
@@ -225,55 +304,64 @@ async fn probe(host: &dyn HelperHost) -> Method {
     Method::Stream
 }
 
-/// Installs the helper unless the same version and checksum is already there.
-async fn install(host: &dyn HelperHost) -> EnvResult<Option<String>> {
-    let Some(local) = local_helper() else {
+/// Installs the helper for the environment's architecture unless the same
+/// build is already there, and answers where it is.
+async fn install(host: &dyn HelperHost) -> EnvResult<Option<Installed>> {
+    install_from(host, local_helpers()).await
+}
+
+/// [`install`] with these builds to choose from.
+async fn install_from(host: &dyn HelperHost, helpers: &[LocalHelper]) -> EnvResult<Option<Installed>> {
+    if helpers.is_empty() {
         tracing::info!("no static helper build (set BURROW_HELPER_BIN); skipping the helper");
         return Ok(None);
-    };
+    }
     let arch = run(host, "uname -m".into(), None).await?;
     let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
-    if arch != std::env::consts::ARCH {
-        tracing::info!("environment is {arch}, the helper is {}: skipping it", std::env::consts::ARCH);
+    let Some(local) = helpers.iter().find(|h| h.arch == arch) else {
+        let have: Vec<&str> = helpers.iter().map(|h| h.arch).collect();
+        tracing::info!("environment is {arch}, the helper builds are for {have:?}: skipping the helper");
         return Ok(None);
-    }
-    let dir = host.helper_dir().await?;
-    let path = format!("{}/burrow-helper-{}-{}", dir.trim_end_matches('/'), env!("CARGO_PKG_VERSION"), local.digest);
-    let expected = protocol::version_line();
+    };
+    let prepared = finish(run(host, format!("sh -c {} sh {}", quote(PREPARE_DIR), local.sha256), None).await?)?;
+    let dir = String::from_utf8_lossy(&prepared.stdout).trim().to_string();
+    let installed = Installed { path: format!("{dir}/burrow-helper"), sha256: local.sha256.clone() };
+    let expected = installed.version_line();
     let check = || async {
-        let out = run(host, format!("{} helper version 2>/dev/null", quote(&path)), None).await.ok()?;
+        let out = run(host, format!("{} 2>/dev/null", installed.command(&["version"])), None).await.ok()?;
         (String::from_utf8_lossy(&out.stdout).trim() == expected).then_some(())
     };
     if check().await.is_some() {
-        return Ok(Some(path));
+        return Ok(Some(installed));
     }
     // Servers starting together against one host upload once: the first takes
     // the lock (mkdir is atomic), the others wait for its helper. A lock left
     // by a server that died is ignored after LOCK_WAIT.
-    let lock = format!("{path}.lock");
-    let locked = run(host, format!("mkdir -p {} && mkdir {} 2>/dev/null", quote(&dir), quote(&lock)), None).await?;
+    let lock = format!("{}.lock", installed.path);
+    let locked = run(host, format!("mkdir {} 2>/dev/null", quote(&lock)), None).await?;
     if !locked.status.is_some_and(|s| s.success()) {
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(250)).await;
             if check().await.is_some() {
-                return Ok(Some(path));
+                return Ok(Some(installed));
             }
         }
         tracing::warn!("the helper lock {lock} is stale; installing anyway");
     }
-    let result = upload(host, local, &path).await;
+    let result = upload(host, local, &installed.path).await;
     let _ = run(host, format!("rmdir {} 2>/dev/null", quote(&lock)), None).await;
     result?;
-    Ok(check().await.map(|_| path))
+    Ok(check().await.map(|_| installed))
 }
 
-/// Uploads beside the final name and renames, so a half-written file never has it.
+/// Uploads beside the final name and renames, so a half-written file never has
+/// it; a file planted at that name is replaced.
 async fn upload(host: &dyn HelperHost, local: &LocalHelper, path: &str) -> EnvResult<()> {
     let data = tokio::fs::read(&local.path).await.map_err(|e| EnvError::from_io(e, &local.path.display().to_string()))?;
     let tmp = format!("{path}.tmp{}", fastrand::u32(..));
     host.put_file(&tmp, Bytes::from(data)).await?;
-    let out = run(host, format!("chmod 755 {t} && mv -f {t} {p}", t = quote(&tmp), p = quote(path)), None).await?;
+    let out = run(host, format!("chmod 700 {t} && rm -rf {p} && mv -f {t} {p}", t = quote(&tmp), p = quote(path)), None).await?;
     if !out.status.is_some_and(|s| s.success()) {
         return Err(EnvError::Io(format!("installing the helper failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
@@ -382,6 +470,10 @@ fn parse_rg_match(line: &[u8]) -> Option<GrepMatch> {
         submatches,
     })
 }
+
+#[cfg(test)]
+#[path = "install_tests.rs"]
+mod install_tests;
 
 #[cfg(test)]
 mod tests {

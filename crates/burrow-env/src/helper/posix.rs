@@ -308,4 +308,4 @@ fn fake_abs(path: &str) -> PathBuf {
 
 #[cfg(test)]
 #[path = "posix_tests.rs"]
-mod tests;
+pub(crate) mod tests;

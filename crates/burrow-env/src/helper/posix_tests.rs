@@ -8,21 +8,20 @@ use crate::env::local::LocalEnv;
 use crate::env::{Env, ExecRequest, Process, WorkspacePath};
 use crate::search;
 
-/// The local machine as a helper host: a real `sh`, `find` and `grep`.
-struct LocalHost(LocalEnv);
+/// The local machine as a helper host: a real `sh`, `find` and `grep`, with
+/// HOME set to the root (the install tests use it too).
+pub(crate) struct LocalHost(pub(crate) LocalEnv);
 
 #[async_trait]
 impl HelperHost for LocalHost {
     async fn run(&self, command: String, stdin: Option<Bytes>) -> EnvResult<Process> {
         let mut req = ExecRequest::shell(command, WorkspacePath::root());
         req.stdin = stdin;
+        req.env.insert("HOME".into(), self.0.root().to_string());
         self.0.exec(req).await
     }
-    async fn put_file(&self, _: &str, _: Bytes) -> EnvResult<()> {
-        Err(EnvError::Unsupported("upload in this test".into()))
-    }
-    async fn helper_dir(&self) -> EnvResult<String> {
-        Ok("/nonexistent".into())
+    async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()> {
+        std::fs::write(path, &data).map_err(|e| EnvError::from_io(e, path))
     }
 }
 

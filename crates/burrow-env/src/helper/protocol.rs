@@ -23,10 +23,16 @@ use crate::env::{DirEntry, EntryKind, EnvError, EnvResult, GrepMatch, GrepResult
 
 pub const END: &str = "end";
 
-/// `burrow-helper <version> <arch>`: what `version` prints, and what the
-/// client checks before trusting an installed helper.
-pub fn version_line() -> String {
-    format!("burrow-helper {} {}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH)
+/// The version of the helper's protocols (the line protocol and the frames).
+/// Part of the version line, so a helper that speaks another one is replaced.
+pub const PROTOCOL: u32 = 2;
+
+/// `burrow-helper <version> <arch> protocol <n> build <sha256>`: what `version`
+/// prints and what `serve` greets with. The client compares it with the line of
+/// the build it uploaded (`build` is that file's SHA-256), so a helper from
+/// another commit, or any other file at the install path, is never trusted.
+pub fn version_line(build: &str) -> String {
+    format!("burrow-helper {} {} protocol {PROTOCOL} build {build}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH)
 }
 
 fn escape(path: &str) -> std::borrow::Cow<'_, str> {

@@ -108,9 +108,9 @@ pub struct RemoteEnv {
 
 impl RemoteEnv {
     /// Starts the session over the helper's stdout (`reader`) and stdin
-    /// (`writer`) and waits for its greeting, which must come from a helper
-    /// of this very version.
-    pub async fn connect<R, W>(mut reader: R, writer: W) -> EnvResult<Self>
+    /// (`writer`) and waits for its greeting, which must come from the build
+    /// whose SHA-256 is `build` (the one this server uploaded).
+    pub async fn connect<R, W>(mut reader: R, writer: W, build: &str) -> EnvResult<Self>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -123,10 +123,14 @@ impl RemoteEnv {
             Ok(Ok(Some((Reply { event: Event::Err { error }, .. }, _)))) => return Err(protocol::decode_error(None, &error)),
             _ => None,
         };
-        let Some(hello) = hello.filter(|h| h.version == version_line()) else {
+        let Some(hello) = hello else {
             link.close();
             return Err(EnvError::Unavailable("the helper did not start its session".into()));
         };
+        if hello.version != version_line(build) {
+            link.close();
+            return Err(EnvError::Unavailable(format!("the helper is another build ({}); expected {}", hello.version, version_line(build))));
+        }
         let reading = link.clone();
         tokio::spawn(async move {
             loop {

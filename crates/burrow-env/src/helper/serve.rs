@@ -1,4 +1,4 @@
-//! `burrow helper serve ROOT`: the local environment, served over stdin and
+//! `burrow-helper serve ROOT`: the local environment, served over stdin and
 //! stdout with the framed protocol ([`protocol::frames`]).
 //!
 //! Inside a container this is the whole backend in one long-lived process:
@@ -33,24 +33,9 @@ struct Server {
     running: Arc<Mutex<HashMap<u64, Running>>>,
 }
 
-/// Runs the helper server until stdin closes; returns the exit code.
-pub fn run(root: &str) -> i32 {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
-    let rt = match rt {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{}", protocol::encode_error(&EnvError::Io(format!("runtime: {e}"))));
-            return 1;
-        }
-    };
-    let code = rt.block_on(serve(root, tokio::io::stdin(), tokio::io::stdout()));
-    // The stdin reader is a blocking thread that never returns: do not wait for it.
-    rt.shutdown_background();
-    code
-}
-
-/// Serves `root` to the requests on `input`, answering on `output`.
-pub async fn serve<R, W>(root: &str, mut input: R, output: W) -> i32
+/// Serves `root` to the requests on `input`, answering on `output`; greets with
+/// the version line of `build` (the helper's SHA-256). Returns the exit code.
+pub async fn serve<R, W>(root: &str, build: &str, mut input: R, output: W) -> i32
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -64,7 +49,7 @@ where
     };
     let (out, mut writer) = frames::writer(output);
     let server = Server { env: env.clone(), out, running: Arc::default() };
-    let hello = Hello { version: version_line(), root: env.root().to_string() };
+    let hello = Hello { version: version_line(build), root: env.root().to_string() };
     server.send(0, Event::Ok { value: serde_json::to_value(hello).unwrap_or_default() }, &[]).await;
     loop {
         match frames::read::<Request, _>(&mut input).await {

@@ -9,6 +9,9 @@ use super::remote::RemoteEnv;
 use super::serve::serve;
 use crate::env::*;
 
+/// The build id the in-process helper greets with.
+const BUILD: &str = "0123abcd";
+
 fn p(s: &str) -> WorkspacePath {
     WorkspacePath::from_relative(s).unwrap()
 }
@@ -20,12 +23,29 @@ async fn session(dir: &std::path::Path) -> (RemoteEnv, tokio::task::JoinHandle<(
     let (helper_out, mut relay_in) = tokio::io::duplex(1 << 16);
     let (mut relay_out, client_in) = tokio::io::duplex(1 << 16);
     let root = dir.to_string_lossy().into_owned();
-    tokio::spawn(async move { serve(&root, helper_in, helper_out).await });
+    tokio::spawn(async move { serve(&root, BUILD, helper_in, helper_out).await });
     let relay = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut relay_in, &mut relay_out).await;
     });
-    let remote = RemoteEnv::connect(client_in, client_out).await.expect("greeting");
+    let remote = RemoteEnv::connect(client_in, client_out, BUILD).await.expect("greeting");
     (remote, relay)
+}
+
+/// A helper of another build (another commit, or another file at the install
+/// path) greets with another version line: the session is refused, so the
+/// client installs its own build instead of talking to this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helper_of_another_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client_out, helper_in) = tokio::io::duplex(1 << 16);
+    let (helper_out, client_in) = tokio::io::duplex(1 << 16);
+    let root = dir.path().to_string_lossy().into_owned();
+    tokio::spawn(async move { serve(&root, "ffff0000", helper_in, helper_out).await });
+    match RemoteEnv::connect(client_in, client_out, BUILD).await {
+        Err(EnvError::Unavailable(msg)) => assert!(msg.contains("another build") && msg.contains("ffff0000"), "{msg}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a helper of another build was accepted"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -148,11 +148,6 @@ impl HelperHost for SshEnv {
         })
         .await
     }
-
-    async fn helper_dir(&self) -> EnvResult<String> {
-        let conn = self.link.get().await?;
-        Ok(format!("{}/.cache/burrow", conn.home.trim_end_matches('/')))
-    }
 }
 
 #[async_trait]

@@ -1,4 +1,4 @@
-//! The helper session on the host ([`SessionSlot`]): `burrow helper serve`
+//! The helper session on the host ([`SessionSlot`]): `burrow-helper serve`
 //! on one exec channel of the shared connection, started once the helper is
 //! installed. Searches, commands and terminals then cost a message instead of
 //! a new channel and three shells, and the helper's watcher keeps file
@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::{exec, SshEnv};
-use crate::helper::client::{quote, Method};
+use crate::helper::client::Method;
 use crate::helper::remote::RemoteEnv;
 
 impl SshEnv {
@@ -18,12 +18,12 @@ impl SshEnv {
             return Some(r);
         }
         let Some(Method::Helper(bin)) = self.search.probed().cloned() else { return None };
-        let command = format!("{} helper serve {}", quote(&bin), quote(&self.root));
+        let command = bin.command(&["serve", &self.root]);
         let what = self.link.target().display();
         self.session
             .get(&what, || async {
                 let (reader, writer) = exec::attach(&self.link, &command).await?;
-                RemoteEnv::connect(reader, writer).await
+                RemoteEnv::connect(reader, writer, &bin.sha256).await
             })
             .await
     }

@@ -134,7 +134,7 @@ pub enum Event {
 /// The helper's greeting.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
-    /// [`super::version_line`] of the helper.
+    /// [`super::version_line`] of the helper: version, protocol and build id.
     pub version: String,
     /// The canonical root it serves.
     pub root: String,
