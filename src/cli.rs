@@ -18,10 +18,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+// The arguments are parsed once at start; boxing ServeArgs would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the OpenCode API over a workspace (the current folder by default).
     Serve(ServeArgs),
+    /// The watchdog `serve` starts: when the server dies, ends the commands it
+    /// recorded in DIR (see env/groups.rs). Not meant to be typed by hand.
+    #[command(hide = true)]
+    Reap { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -65,18 +71,51 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 4096)]
     pub port: u16,
 
-    /// The address to listen on. Keep the default (loopback) unless you set
-    /// OPENCODE_SERVER_PASSWORD: anyone who reaches the port can run commands.
+    /// The address to listen on. A non-loopback address needs
+    /// OPENCODE_SERVER_PASSWORD (or --insecure-no-auth): anyone who reaches the
+    /// port can run commands.
     #[arg(long, default_value = "127.0.0.1")]
     pub hostname: String,
 
-    /// Also allow browser pages from this origin (repeatable); localhost is always allowed.
+    /// Also allow browser pages from this origin (repeatable); localhost is always
+    /// allowed. Without a password, the origin's host is also accepted as a Host.
     #[arg(long = "cors", value_name = "ORIGIN")]
     pub cors: Vec<String>,
+
+    /// Serve a non-loopback address without a password. Anyone who reaches the
+    /// port can then read the workspace and run commands in it.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+
+    /// Server environment variables that a workspace's own config files may
+    /// read with `{env:NAME}` (comma-separated). Others stay literal: a project
+    /// must not read the server's secrets.
+    #[arg(long, env = "BURROW_CONFIG_ENV_ALLOW", value_name = "VAR,...", value_delimiter = ',')]
+    pub config_env_allow: Vec<String>,
 
     /// Where sessions and messages are stored (default: $XDG_DATA_HOME/burrow).
     #[arg(long, env = "BURROW_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+
+    /// Delete saved tool outputs (<data dir>/tool-output) older than this many days.
+    #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_AGE", value_name = "DAYS", default_value_t = 7)]
+    pub tool_output_max_age: u64,
+
+    /// Keep at most this much in <data dir>/tool-output (e.g. 256M, 1G); the oldest outputs go first.
+    #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_SIZE", value_name = "SIZE", default_value = "256M", value_parser = crate::env::object::options::parse_size)]
+    pub tool_output_max_size: u64,
+
+    /// Text searches (`/find`, the agent's grep) that may run at once (default: one per core).
+    #[arg(long, env = "BURROW_SEARCH_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_concurrency: Option<u32>,
+
+    /// Text searches that may wait for a turn; past that a search answers 503
+    /// with `Retry-After` (default: eight per core).
+    #[arg(long, env = "BURROW_SEARCH_QUEUE", value_name = "N")]
+    pub search_queue: Option<u32>,
+
+    #[command(flatten)]
+    pub timeouts: crate::server::Timeouts,
 
     #[command(flatten)]
     pub object: crate::env::object::ObjectArgs,

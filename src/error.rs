@@ -34,11 +34,13 @@ pub struct ApiError {
     pub name: &'static str,
     pub message: String,
     pub extra: std::collections::BTreeMap<&'static str, String>,
+    /// Seconds for a `Retry-After` header (503 for a full search queue).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, name, message: message.into(), extra: Default::default() }
+        Self { status, name, message: message.into(), extra: Default::default(), retry_after: None }
     }
     /// Adds a top-level string field to the body, next to `name` and `data`.
     pub fn with_field(mut self, key: &'static str, value: impl Into<String>) -> Self {
@@ -74,6 +76,9 @@ impl From<EnvError> for ApiError {
             EnvError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "FileTooLargeError", message),
             EnvError::Unsupported(_) => Self::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", message),
             EnvError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "EnvironmentUnavailableError", message),
+            EnvError::Busy(_) => {
+                Self { retry_after: Some(crate::search::gate::RETRY_AFTER_SECS), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "BusyError", message) }
+            }
             EnvError::Io(_) => Self::internal(message),
         }
     }
@@ -85,7 +90,11 @@ impl IntoResponse for ApiError {
             tracing::error!(status = %self.status, name = self.name, "{}", self.message);
         }
         let body = ErrorBody { name: self.name.to_string(), data: ErrorData { message: self.message }, extra: self.extra };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -1,26 +1,52 @@
 use anyhow::Context;
 use burrow::cli::{Cli, Command, ServeArgs};
-use burrow::server::{self, AppState, Credentials, Dirs};
+use burrow::server::{self, AppState, Credentials, Dirs, Policy};
 use clap::Parser;
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Reap { dir } = &cli.command {
+        std::process::exit(burrow::env::groups::watchdog(dir));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve(args)),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let served = runtime.block_on(serve(args));
+            // Blocking work still running (a search deep in a large tree) must
+            // not hold the exit; the process ends and the OS frees the rest.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            served
+        }
+        Command::Reap { .. } => unreachable!("handled above"),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dirs = dirs_for(args.data_dir.clone());
-    std::fs::create_dir_all(&dirs.state).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
+    burrow::session::datadir::create_private_dir(std::path::Path::new(&dirs.state)).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
+    burrow::session::datadir::set_retention(burrow::session::datadir::Retention {
+        max_age: std::time::Duration::from_secs(args.tool_output_max_age.saturating_mul(24 * 3600)),
+        max_bytes: args.tool_output_max_size,
+    });
+    burrow::env::groups::init(std::path::Path::new(&dirs.state));
     let env = burrow::env::open::open(&args).await?;
-    let state = AppState::new(env.clone(), dirs, Credentials::from_env()).await?;
-    let served = server::serve(state, &args.hostname, args.port, &args.cors).await;
+    let defaults = burrow::search::gate::Limits::default();
+    burrow::search::gate::configure(burrow::search::gate::Limits {
+        concurrency: args.search_concurrency.map_or(defaults.concurrency, |n| n as usize),
+        queue: args.search_queue.map_or(defaults.queue, |n| n as usize),
+    });
+    let policy = Policy {
+        hostname: args.hostname.clone(),
+        cors: args.cors.clone(),
+        config_env_allow: args.config_env_allow.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
+    };
+    let state = AppState::new(env.clone(), dirs, Credentials::from_env(), policy).await?;
+    let served = server::serve(state, &args.hostname, args.port, args.insecure_no_auth, args.timeouts).await;
     env.shutdown().await;
     served
 }

@@ -15,7 +15,7 @@ fn base_args<'a>(image: &'a str, fx: &'a Path) -> Vec<&'a str> {
 
 /// Files, search and index freshness, with or without the helper.
 async fn files_and_search(helper: Option<&Path>) {
-    let _turn = serial();
+    let _turn = serial().await;
     let Some(image) = image() else { return };
     let fx = fixture();
     let name = unique("burrow-files");
@@ -96,7 +96,7 @@ async fn files_without_the_helper() {
 
 #[tokio::test]
 async fn sigterm_removes_the_container() {
-    let _turn = serial();
+    let _turn = serial().await;
     let Some(image) = image() else { return };
     let fx = fixture();
     let name = unique("burrow-term");
@@ -112,7 +112,7 @@ async fn sigterm_removes_the_container() {
 
 #[tokio::test]
 async fn keep_leaves_the_container_and_attach_serves_it() {
-    let _turn = serial();
+    let _turn = serial().await;
     let Some(image) = image() else { return };
     let fx = fixture();
     let name = unique("burrow-keep");
@@ -138,7 +138,7 @@ fn attach(name: &str) -> Server {
 
 #[tokio::test]
 async fn an_orphan_of_a_killed_burrow_is_reaped_on_the_next_start() {
-    let _turn = serial();
+    let _turn = serial().await;
     let Some(image) = image() else { return };
     let fx = fixture();
     let orphan = unique("burrow-orphan");
@@ -158,7 +158,7 @@ async fn an_orphan_of_a_killed_burrow_is_reaped_on_the_next_start() {
 
 #[tokio::test]
 async fn a_stopped_container_is_a_clear_error_until_recreated() {
-    let _turn = serial();
+    let _turn = serial().await;
     let Some(image) = image() else { return };
     let fx = fixture();
     let name = unique("burrow-stop");
@@ -184,7 +184,7 @@ async fn a_stopped_container_is_a_clear_error_until_recreated() {
 
 #[tokio::test]
 async fn a_mounted_folder_is_shared_with_the_host_under_limits() {
-    let _turn = serial();
+    let _turn = serial().await;
     let Some(image) = image() else { return };
     let fx = fixture();
     let name = unique("burrow-mount");
@@ -204,7 +204,7 @@ async fn a_mounted_folder_is_shared_with_the_host_under_limits() {
 
 #[tokio::test]
 async fn a_missing_image_that_cannot_be_pulled_is_a_clear_error() {
-    let _turn = serial();
+    let _turn = serial().await;
     if image().is_none() {
         return;
     }

@@ -6,7 +6,8 @@
 #      SSH hosts (crates/burrow-helper, by tests/build-helper.sh);
 #   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
 #      drives `opencode attach` in a pseudo-terminal;
-#   4. runs every Rust test (unit, integration, the conformance suite over every
+#   4. checks formatting (cargo fmt --check) and lints (cargo clippy -D warnings);
+#   5. runs every Rust test (unit, integration, the conformance suite over every
 #      environment) and the contract test with the real @opencode-ai/sdk.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
@@ -42,6 +43,10 @@ export BURROW_HELPER_BIN
 step "installing the OpenCode TUI (opencode-ai 1.18.33) for tests/tui_attach.rs"
 BURROW_OPENCODE_BIN=$(sh tests/tui/install.sh)
 export BURROW_OPENCODE_BIN
+
+step "cargo fmt --check and cargo clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --all-targets --locked --quiet -- -D warnings
 
 step "cargo test"
 cargo test --locked --no-fail-fast

@@ -62,8 +62,7 @@ pub fn evaluate(permission: &str, pattern: &str, rulesets: &[&[Rule]]) -> Action
     rulesets
         .iter()
         .flat_map(|r| r.iter())
-        .filter(|r| wildcard(permission, &r.permission) && wildcard(pattern, &r.pattern))
-        .last()
+        .rfind(|r| wildcard(permission, &r.permission) && wildcard(pattern, &r.pattern))
         .map(|r| r.action)
         .unwrap_or(Action::Ask)
 }

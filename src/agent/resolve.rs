@@ -114,7 +114,7 @@ mod tests {
     use serde_json::Map;
 
     fn config(data: Value) -> Config {
-        Config { data: data.as_object().cloned().unwrap(), global: Map::new(), vars: Default::default() }
+        Config { data: data.as_object().cloned().unwrap(), global: Map::new(), ..Default::default() }
     }
 
     fn paths() -> AgentPaths {

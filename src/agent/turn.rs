@@ -20,6 +20,10 @@ use super::provider::{ChatMessage, ChatRequest, FinishReason, Provider, Provider
 use super::tools::{Registry, ToolContext, ToolError, ToolOutput};
 use crate::id::{self, Prefix};
 
+/// A tool call the step started: its call id, the call, and the task running it
+/// (which yields the call id, start and end times, and the result).
+type ToolTask = (String, ToolCall, tokio::task::JoinHandle<(String, u64, u64, Result<ToolOutput, ToolError>)>);
+
 /// How many steps a turn may take before it stops asking the model.
 pub const MAX_STEPS: usize = 50;
 /// Attempts at starting a step's stream when the provider fails in a retryable way.
@@ -200,7 +204,7 @@ impl Turn {
     async fn step(&self, step: usize, message_id: &str, mut stream: super::provider::EventStream) -> StepResult {
         let mut open: Option<(String, Streamed, String, u64)> = None;
         let mut text = String::new();
-        let mut tools: Vec<(String, ToolCall, tokio::task::JoinHandle<(String, u64, u64, Result<ToolOutput, ToolError>)>)> = Vec::new();
+        let mut tools: Vec<ToolTask> = Vec::new();
         let mut pending: Vec<(String, String)> = Vec::new();
         let mut finish: Option<(FinishReason, Usage)> = None;
         loop {
@@ -322,7 +326,7 @@ impl Turn {
     }
 
     /// Waits for the running tools, which see the abort and end with an error.
-    async fn abort_tools(&self, tools: Vec<(String, ToolCall, tokio::task::JoinHandle<(String, u64, u64, Result<ToolOutput, ToolError>)>)>) -> StepResult {
+    async fn abort_tools(&self, tools: Vec<ToolTask>) -> StepResult {
         for (_, _, handle) in tools {
             let _ = handle.await;
         }

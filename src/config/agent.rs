@@ -9,8 +9,10 @@ use utoipa::ToSchema;
 use super::permission::{self, Action, Rule};
 use super::Config;
 
+/// An agent's model; named apart from the message's `ModelRef` (which has a variant).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AgentModelRef)]
 pub struct ModelRef {
     #[serde(rename = "modelID")]
     pub model_id: String,
@@ -50,7 +52,9 @@ pub struct Agent {
     pub variant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// Sent with secrets hidden: an agent's options may carry a key.
     #[schema(value_type = Object)]
+    #[serde(serialize_with = "super::secret::serialize_redacted")]
     pub options: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<u64>,

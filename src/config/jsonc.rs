@@ -31,9 +31,10 @@ fn tokens<'a>(text: &'a str, open: &str) -> Vec<(usize, usize, &'a str)> {
     out
 }
 
-/// Replaces `{env:NAME}` with the variable (empty when unset) and
-/// `{file:path}` with the file's text, escaped to sit inside a JSON string,
-/// as OpenCode does. `files` answers for each path of [`file_refs`].
+/// Replaces `{env:NAME}` with what `env` gives (the token stays as written
+/// when it gives `None`: a variable this file may not read) and `{file:path}`
+/// with the file's text, escaped to sit inside a JSON string, as OpenCode
+/// does. `files` answers for each path of [`file_refs`].
 pub fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>, files: &dyn Fn(&str) -> Option<String>) -> String {
     let replace = |text: &str, open: &str, value: &dyn Fn(&str) -> String| {
         let mut out = String::with_capacity(text.len());
@@ -46,7 +47,7 @@ pub fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>, files: &dyn 
         out.push_str(&text[last..]);
         out
     };
-    let text = replace(text, "{env:", &|name| env(name.trim()).unwrap_or_default());
+    let text = replace(text, "{env:", &|name| env(name.trim()).unwrap_or_else(|| format!("{{env:{name}}}")));
     replace(&text, "{file:", &|path| {
         let content = files(path.trim()).unwrap_or_default();
         let quoted = serde_json::to_string(content.trim_end()).unwrap_or_default();
@@ -123,10 +124,14 @@ mod tests {
 
     #[test]
     fn substitutes_env_and_files() {
-        let env = |n: &str| (n == "KEY").then(|| "sekrit".to_string());
+        let env = |n: &str| match n {
+            "KEY" => Some("sekrit".to_string()),
+            "NOPE" => Some(String::new()),
+            _ => None,
+        };
         let files = |p: &str| (p == "./prompt.txt").then(|| "line \"one\"\n".to_string());
-        let out = substitute(r#"{"k": "{env:KEY}", "m": "{env:NOPE}", "p": "{file:./prompt.txt}"}"#, &env, &files);
-        assert_eq!(out, r#"{"k": "sekrit", "m": "", "p": "line \"one\""}"#);
+        let out = substitute(r#"{"k": "{env:KEY}", "m": "{env:NOPE}", "p": "{file:./prompt.txt}", "x": "{env:HIDDEN}"}"#, &env, &files);
+        assert_eq!(out, r#"{"k": "sekrit", "m": "", "p": "line \"one\"", "x": "{env:HIDDEN}"}"#);
         assert_eq!(file_refs("{file:a} {file:b}"), vec!["a", "b"]);
     }
 

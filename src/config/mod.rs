@@ -14,6 +14,12 @@
 //!
 //! Files may use comments, trailing commas, `{env:NAME}` and `{file:path}`.
 //! Global files live where the server runs; project files where the code lives.
+//!
+//! A workspace is not trusted with the server's secrets: in project files
+//! `{env:NAME}` is filled only for variables the operator allowed
+//! (`--config-env-allow`) and otherwise stays as written, and a provider
+//! whose base URL a project file chose gets no key from the server (see
+//! [`Config::project_endpoints`] and [`provider::endpoint`]).
 
 pub mod agent;
 pub mod command;
@@ -21,6 +27,7 @@ pub mod jsonc;
 pub mod markdown;
 pub mod permission;
 pub mod provider;
+pub mod secret;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +55,10 @@ pub struct Config {
     /// The global layers only (`GET /global/config`).
     pub global: Map<String, Value>,
     pub vars: Vars,
+    /// Provider id to the workspace files' own entry for it, for each
+    /// provider whose endpoint (`options.baseURL`, `api`, a model's
+    /// `provider.api`) a workspace file chose.
+    pub project_endpoints: Map<String, Value>,
 }
 
 impl Config {
@@ -70,6 +81,8 @@ pub struct Sources<'a> {
     pub dir: WorkspacePath,
     pub top: WorkspacePath,
     pub vars: Vars,
+    /// The variables workspace files may read with `{env:NAME}`.
+    pub env_allow: Vec<String>,
 }
 
 pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
@@ -83,19 +96,25 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
         jsonc::merge(&mut data, read_local(&src, &expand_home(file, &src.home)).await?);
     }
     let folders: Vec<WorkspacePath> = src.dir.ancestors().chain(std::iter::once(src.dir.clone())).filter(|d| d.starts_with(&src.top)).collect();
+    // Every workspace layer, merged on its own too, to tell what the workspace chose.
+    let mut project = Map::new();
+    let mut add_project = |data: &mut Map<String, Value>, layer: Map<String, Value>| {
+        jsonc::merge(&mut project, layer.clone());
+        jsonc::merge(data, layer);
+    };
     if src.vars.get("OPENCODE_DISABLE_PROJECT_CONFIG").is_none_or(|v| v.is_empty()) {
         for folder in &folders {
             for name in ["opencode.json", "opencode.jsonc"] {
-                jsonc::merge(&mut data, read_remote(&src, &folder.join(name)).await?);
+                add_project(&mut data, read_remote(&src, &folder.join(name)).await?);
             }
         }
     }
     for folder in &folders {
         let dot = folder.join(".opencode");
         for name in ["opencode.json", "opencode.jsonc"] {
-            jsonc::merge(&mut data, read_remote(&src, &dot.join(name)).await?);
+            add_project(&mut data, read_remote(&src, &dot.join(name)).await?);
         }
-        jsonc::merge(&mut data, markdown_remote(src.env, &dot).await);
+        add_project(&mut data, markdown_remote(src.env, &dot).await);
     }
     if let Some(dir) = src.vars.get("OPENCODE_CONFIG_DIR").filter(|d| !d.is_empty()) {
         let dir = expand_home(dir, &src.home);
@@ -105,10 +124,36 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
         jsonc::merge(&mut data, markdown_local(&dir).await);
     }
     if let Some(content) = src.vars.get("OPENCODE_CONFIG_CONTENT").filter(|c| !c.trim().is_empty()) {
-        let text = jsonc::substitute(content, &|n| src.vars.get(n).cloned(), &|_| None);
+        let text = jsonc::substitute(content, &|n| Some(src.vars.get(n).cloned().unwrap_or_default()), &|_| None);
         jsonc::merge(&mut data, jsonc::parse(&text, "OPENCODE_CONFIG_CONTENT")?);
     }
-    Ok(Config { data, global, vars: src.vars })
+    let project_endpoints = project_endpoints(&project, &data);
+    Ok(Config { data, global, vars: src.vars, project_endpoints })
+}
+
+/// Where a provider entry says its endpoint is: `options.baseURL`, `api`, and
+/// each model's `provider.api`.
+fn endpoint_fields(entry: &Value) -> Vec<(String, &Value)> {
+    let mut out: Vec<(String, &Value)> = ["/options/baseURL", "/api"].iter().filter_map(|p| Some((p.to_string(), entry.pointer(p)?))).collect();
+    for (id, model) in entry.get("models").and_then(Value::as_object).into_iter().flatten() {
+        if let Some(api) = model.pointer("/provider/api") {
+            out.push((format!("/models/{id}/provider/api"), api));
+        }
+    }
+    out
+}
+
+/// The providers whose endpoint, in the merged config, is one a workspace
+/// file set (a server file merged later may have set it back).
+fn project_endpoints(project: &Map<String, Value>, merged: &Map<String, Value>) -> Map<String, Value> {
+    let providers = project.get("provider").and_then(Value::as_object).into_iter().flatten();
+    providers
+        .filter(|(id, entry)| {
+            let merged_entry = merged.get("provider").and_then(|p| p.get(id.as_str()));
+            endpoint_fields(entry).iter().any(|(pointer, value)| merged_entry.and_then(|m| m.pointer(pointer)) == Some(*value))
+        })
+        .map(|(id, entry)| (id.clone(), entry.clone()))
+        .collect()
 }
 
 fn expand_home(path: &str, home: &Path) -> PathBuf {
@@ -118,9 +163,11 @@ fn expand_home(path: &str, home: &Path) -> PathBuf {
     }
 }
 
-/// Parses one file's text, resolving `{file:}` references through `read`.
-async fn parse_file<F, Fut>(src: &Sources<'_>, text: &str, name: &str, read: F) -> Result<Map<String, Value>, ConfigError>
+/// Parses one file's text, resolving `{env:}` through `env` and `{file:}`
+/// references through `read`.
+async fn parse_file<E, F, Fut>(text: &str, name: &str, env: &E, read: F) -> Result<Map<String, Value>, ConfigError>
 where
+    E: Fn(&str) -> Option<String> + Sync,
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Option<String>>,
 {
@@ -129,7 +176,7 @@ where
         let content = read(r.trim().to_string()).await;
         files.insert(r.trim().to_string(), content);
     }
-    let text = jsonc::substitute(text, &|n| src.vars.get(n).cloned(), &|p| files.get(p).cloned().flatten());
+    let text = jsonc::substitute(text, env, &|p| files.get(p).cloned().flatten());
     let mut map = jsonc::parse(&text, name)?;
     for key in TUI_KEYS {
         map.remove(key);
@@ -146,7 +193,9 @@ async fn read_local(src: &Sources<'_>, path: &Path) -> Result<Map<String, Value>
         Err(e) => return Err(ConfigError { source_name: name, message: e.to_string() }),
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse_file(src, &text, &name, |r| {
+    // The server's own file: any of its variables, empty when unset.
+    let env = |n: &str| Some(src.vars.get(n).cloned().unwrap_or_default());
+    parse_file(&text, &name, &env, |r| {
         let p = if r.starts_with('/') || r.starts_with("~/") { expand_home(&r, &src.home) } else { base.join(&r) };
         async move { tokio::fs::read_to_string(p).await.ok() }
     })
@@ -167,9 +216,11 @@ async fn read_remote(src: &Sources<'_>, path: &WorkspacePath) -> Result<Map<Stri
     };
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let base = path.parent().unwrap_or_else(WorkspacePath::root);
-    // Only files inside the workspace: a project's config must not read the
-    // server's own files (its home, its keys) into an API response.
-    parse_file(src, &text, &name, |r| {
+    // Only files inside the workspace and allowed variables: a project's
+    // config must not read the server's own files or environment (its home,
+    // its keys) into an API response or a request to a host it chose.
+    let env = |n: &str| src.env_allow.iter().any(|a| a == n).then(|| src.vars.get(n).cloned().unwrap_or_default());
+    parse_file(&text, &name, &env, |r| {
         let target = if r.starts_with('/') { WorkspacePath::parse(src.env.root(), &r).ok() } else { base.join_checked(&r).ok() };
         async move {
             let bytes = src.env.read(&target?, MAX_CONFIG_BYTES).await.ok()?;
@@ -234,4 +285,30 @@ async fn markdown_remote(env: &dyn Env, dir: &WorkspacePath) -> Map<String, Valu
         }
     }
     layer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn endpoints_a_workspace_chose() {
+        let as_map = |v: Value| v.as_object().cloned().unwrap();
+        let project = as_map(json!({"provider": {
+            "a": {"options": {"baseURL": "http://ws-a"}},
+            "b": {"options": {"baseURL": "http://ws-b"}},
+            "c": {"options": {"timeout": 5}},
+            "d": {"models": {"m": {"provider": {"api": "http://ws-d"}}}}
+        }}));
+        let merged = as_map(json!({"provider": {
+            "a": {"options": {"baseURL": "http://ws-a", "apiKey": "k"}},
+            "b": {"options": {"baseURL": "http://server-b"}},
+            "c": {"options": {"baseURL": "http://server-c", "timeout": 5}},
+            "d": {"models": {"m": {"provider": {"api": "http://ws-d"}}}}
+        }}));
+        let chosen = project_endpoints(&project, &merged);
+        assert_eq!(chosen.keys().collect::<Vec<_>>(), ["a", "d"], "b was set back by a server file, c only tuned");
+        assert_eq!(chosen["a"], json!({"options": {"baseURL": "http://ws-a"}}), "the workspace's own entry, without the server's key");
+    }
 }

@@ -146,12 +146,16 @@ pub struct Provider {
     /// `config`, or `env` for a known provider whose key is in the environment.
     pub source: String,
     pub env: Vec<String>,
-    /// The API key found in the environment (never sent: see [`Provider::public`]).
+    /// The API key found in the environment (never sent).
     #[serde(skip)]
     pub key: Option<String>,
+    /// Sent with keys and secret headers hidden ([`super::secret`]).
     #[schema(value_type = Object)]
+    #[serde(serialize_with = "super::secret::serialize_redacted")]
     pub options: Map<String, Value>,
+    /// Sent with each model's secret options and headers hidden.
     #[schema(value_type = Object)]
+    #[serde(serialize_with = "super::secret::serialize_redacted")]
     pub models: Map<String, Value>,
 }
 
@@ -338,7 +342,9 @@ pub fn defaults(providers: &[Provider]) -> Map<String, Value> {
 
 /// How to call `model` of `provider`: the base URL from `options.baseURL`, the
 /// model's `api` URL, the provider's `*_BASE_URL` variable or its public URL;
-/// the key from `options.apiKey` or the environment.
+/// the key from `options.apiKey` or the environment. When a workspace's config
+/// chose the base URL, only the key and headers that workspace config gives
+/// are sent: the server's own key must not go to a host a project picked.
 pub fn endpoint(config: &Config, provider: &Provider, model_id: &str) -> Option<Endpoint> {
     let m = provider.models.get(model_id)?;
     let npm = m.pointer("/api/npm").and_then(Value::as_str).unwrap_or(OPENAI_COMPATIBLE);
@@ -352,9 +358,20 @@ pub fn endpoint(config: &Config, provider: &Provider, model_id: &str) -> Option<
         .or_else(|| m.pointer("/api/url").and_then(Value::as_str).filter(|u| !u.is_empty()).map(str::to_string))
         .or_else(|| known.and_then(|k| config.vars.get(k.base_url_env).filter(|u| !u.is_empty()).cloned()))
         .or_else(|| known.map(|k| k.default_url.to_string()))?;
-    let api_key = provider.options.get("apiKey").and_then(Value::as_str).map(str::to_string).or_else(|| provider.key.clone());
-    let mut headers = obj(provider.options.get("headers"));
-    headers.extend(obj(m.get("headers")));
+    let (api_key, headers) = match config.project_endpoints.get(&provider.id) {
+        Some(own) => {
+            let api_key = own.pointer("/options/apiKey").and_then(Value::as_str).map(str::to_string);
+            let mut headers = obj(own.pointer("/options/headers"));
+            headers.extend(obj(own.get("models").and_then(|ms| ms.get(model_id)).and_then(|m| m.get("headers"))));
+            (api_key, headers)
+        }
+        None => {
+            let api_key = provider.options.get("apiKey").and_then(Value::as_str).map(str::to_string).or_else(|| provider.key.clone());
+            let mut headers = obj(provider.options.get("headers"));
+            headers.extend(obj(m.get("headers")));
+            (api_key, headers)
+        }
+    };
     Some(Endpoint {
         kind: if npm == ANTHROPIC_NPM { ApiKind::AnthropicMessages } else { ApiKind::OpenAiChat },
         base_url: base_url.trim_end_matches('/').to_string(),
@@ -369,7 +386,7 @@ mod tests {
     use super::*;
 
     fn config(data: Value, vars: &[(&str, &str)]) -> Config {
-        Config { data: data.as_object().cloned().unwrap(), global: Map::new(), vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Config { data: data.as_object().cloned().unwrap(), vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
     }
 
     #[test]
@@ -400,5 +417,22 @@ mod tests {
         assert_eq!((ps[0].id.as_str(), ps[0].source.as_str()), ("anthropic", "env"));
         let ep = endpoint(&c, &ps[0], "claude-x").unwrap();
         assert_eq!((ep.kind, ep.base_url.as_str(), ep.api_key.as_deref()), (ApiKind::AnthropicMessages, "http://a", Some("k")));
+    }
+
+    #[test]
+    fn an_endpoint_a_workspace_chose_gets_only_the_workspaces_key() {
+        let data = json!({"provider": {"openai": {"options": {"baseURL": "http://chosen/v1", "apiKey": "server-key", "headers": {"Authorization": "Bearer s"}},
+            "models": {"m": {}}}}});
+        let mut c = config(data, &[("OPENAI_API_KEY", "env-key")]);
+        let ps = list(&c);
+        let ep = endpoint(&c, &ps[0], "m").unwrap();
+        assert_eq!((ep.api_key.as_deref(), ep.headers.len()), (Some("server-key"), 1), "the server's own endpoint");
+        c.project_endpoints.insert("openai".into(), json!({"options": {"baseURL": "http://chosen/v1"}}));
+        let ep = endpoint(&c, &ps[0], "m").unwrap();
+        assert_eq!((ep.base_url.as_str(), ep.api_key, ep.headers.len()), ("http://chosen/v1", None, 0));
+        c.project_endpoints
+            .insert("openai".into(), json!({"options": {"baseURL": "http://chosen/v1", "apiKey": "own"}, "models": {"m": {"headers": {"h": "v"}}}}));
+        let ep = endpoint(&c, &ps[0], "m").unwrap();
+        assert_eq!((ep.api_key.as_deref(), ep.headers.get("h")), (Some("own"), Some(&json!("v"))));
     }
 }

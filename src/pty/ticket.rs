@@ -25,17 +25,20 @@ impl Tickets {
     /// A new ticket for `pty` in `directory`.
     pub fn issue(&self, pty: &str, directory: &str) -> String {
         let now = Instant::now();
-        let id = uuid(fastrand::u128(..));
+        // From the OS generator: a ticket is a credential for a terminal.
+        let id = uuid(u128::from_le_bytes(crate::id::random()));
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, t| t.expires > now);
         map.insert(id.clone(), Ticket { pty: pty.into(), directory: directory.into(), expires: now + TICKET_TTL });
         id
     }
 
-    /// Uses up `ticket`; true when it was issued for `pty` in `directory` and is still good.
-    pub fn consume(&self, ticket: &str, pty: &str, directory: &str) -> bool {
-        let taken = self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(ticket);
-        taken.is_some_and(|t| t.pty == pty && t.directory == directory && t.expires > Instant::now())
+    /// Uses up `ticket`: the directory it was issued in, when it was issued for
+    /// `pty` and is still good. Needs nothing but the request's path, so the
+    /// server checks it before it resolves the directory or runs anything.
+    pub fn take(&self, ticket: &str, pty: &str) -> Option<String> {
+        let taken = self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(ticket)?;
+        (taken.pty == pty && taken.expires > Instant::now()).then_some(taken.directory)
     }
 }
 
@@ -56,10 +59,24 @@ mod tests {
         let a = t.issue("pty_1", "/w");
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
-        assert!(!t.consume(&a, "pty_2", "/w"));
+        assert_eq!(t.take(&a, "pty_2"), None);
+        assert_eq!(t.take(&a, "pty_1"), None, "a ticket tried on another terminal is used up");
         let b = t.issue("pty_1", "/w");
-        assert!(t.consume(&b, "pty_1", "/w"));
-        assert!(!t.consume(&b, "pty_1", "/w"));
-        assert!(!t.consume("bogus", "pty_1", "/w"));
+        assert_eq!(t.take(&b, "pty_1").as_deref(), Some("/w"));
+        assert_eq!(t.take(&b, "pty_1"), None);
+        assert_eq!(t.take("bogus", "pty_1"), None);
+    }
+
+    #[test]
+    fn tickets_are_unique_version_4_uuids() {
+        let t = Tickets::default();
+        let all: std::collections::HashSet<String> = (0..10_000).map(|_| t.issue("pty_1", "/w")).collect();
+        assert_eq!(all.len(), 10_000);
+        for a in &all {
+            let groups: Vec<usize> = a.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{a}");
+            assert_eq!(&a[14..15], "4", "{a}");
+            assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        }
     }
 }

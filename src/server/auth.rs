@@ -57,11 +57,19 @@ impl Credentials {
 }
 
 /// A terminal's WebSocket may carry a one-use ticket from
-/// `POST /pty/{id}/connect-token` instead of credentials; the connect handler
-/// checks the ticket before anything else.
-fn carries_pty_ticket(req: &Request) -> bool {
-    crate::server::routes::pty_connect::is_connect_path(req.uri().path())
-        && req.uri().query().is_some_and(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default().iter().any(|(k, _)| k == "ticket"))
+/// `POST /pty/{id}/connect-token` instead of credentials: (terminal id, ticket).
+fn pty_ticket(req: &Request) -> Option<(String, String)> {
+    let id = crate::server::routes::pty_connect::connect_path_id(req.uri().path())?;
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(req.uri().query()?).ok()?;
+    let (_, ticket) = pairs.into_iter().find(|(k, _)| k == "ticket")?;
+    Some((id.to_string(), ticket))
+}
+
+/// A ticket that was good: the directory it was issued in, which the connect
+/// handler compares with the request's once it has resolved it.
+#[derive(Clone, Debug)]
+pub struct TicketGrant {
+    pub directory: String,
 }
 
 /// Compares without an early exit, so timing does not leak the password.
@@ -73,13 +81,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-pub async fn require_auth(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn require_auth(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    // A ticket is checked (and used up) here, before any extractor resolves a
+    // directory or runs `stat` and `git` for a caller who may be anonymous.
+    if let Some((pty, ticket)) = pty_ticket(&req) {
+        let Some(directory) = st.ptys.tickets.take(&ticket, &pty) else {
+            return ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", "the terminal ticket is unknown, used or expired").into_response();
+        };
+        req.extensions_mut().insert(TicketGrant { directory });
+        return next.run(req).await;
+    }
     let Some(creds) = &st.credentials else { return next.run(req).await };
     // CORS preflights carry no credentials by design.
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    if creds.accepts(&req) || carries_pty_ticket(&req) {
+    if creds.accepts(&req) {
         return next.run(req).await;
     }
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", "authentication required").into_response();

@@ -1,10 +1,11 @@
 //! CORS, as `opencode serve` answers it: browser pages on this machine, the
-//! desktop app, OpenCode's own web app (`https://*.opencode.ai`), pages served
-//! from the server's own host, and any origin given with `--cors`.
+//! desktop app, OpenCode's own web app (`https://*.opencode.ai`), and any
+//! origin given with `--cors`. Nothing else: the request's own `Host` never
+//! makes an origin trusted, since a DNS-rebinding page controls both.
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{HeaderValue, Method};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 /// How long a browser may cache a preflight answer, as OpenCode says.
@@ -13,10 +14,7 @@ const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(86_400);
 pub fn layer(extra: &[String]) -> CorsLayer {
     let extra: Vec<String> = extra.to_vec();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, parts| {
-            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-            origin.to_str().is_ok_and(|o| allowed(o, host, &extra))
-        }))
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| origin.to_str().is_ok_and(|o| allowed(o, &extra))))
         .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::PATCH, Method::POST, Method::DELETE])
         // Mirror what the page asks for: a wildcard would not cover `authorization`,
         // which a page sends when the server has a password.
@@ -24,14 +22,13 @@ pub fn layer(extra: &[String]) -> CorsLayer {
         .max_age(PREFLIGHT_MAX_AGE)
 }
 
-/// Whether a page from `origin` may call the server reached as `host`.
-pub fn allowed(origin: &str, host: Option<&str>, extra: &[String]) -> bool {
+/// Whether a page from `origin` may call the server.
+pub fn allowed(origin: &str, extra: &[String]) -> bool {
     let local = ["http://localhost", "http://127.0.0.1", "https://localhost", "https://127.0.0.1"]
         .iter()
         .any(|p| origin == *p || origin.strip_prefix(p).is_some_and(|rest| rest.starts_with(':')));
     let app = ["tauri://localhost", "http://tauri.localhost", "https://tauri.localhost"].contains(&origin) || origin.starts_with("oc://renderer");
-    let same_host = host.is_some_and(|h| origin.split_once("://").is_some_and(|(_, rest)| rest == h));
-    local || app || same_host || opencode_web(origin) || extra.iter().any(|o| o == origin)
+    local || app || opencode_web(origin) || extra.iter().any(|o| o == origin)
 }
 
 /// `https://opencode.ai` and its subdomains (OpenCode's `^https://([a-z0-9-]+\.)*opencode\.ai$`).
@@ -62,7 +59,7 @@ mod tests {
             "https://a-b.c1.opencode.ai",
             "https://my.example",
         ] {
-            assert!(allowed(ok, None, &extra), "{ok}");
+            assert!(allowed(ok, &extra), "{ok}");
         }
         for bad in [
             "http://example.com",
@@ -72,9 +69,8 @@ mod tests {
             "https://opencode.ai.evil.com",
             "http://localhost.evil.com",
         ] {
-            assert!(!allowed(bad, None, &extra), "{bad}");
+            assert!(!allowed(bad, &extra), "{bad}");
         }
-        assert!(allowed("http://devbox:4096", Some("devbox:4096"), &[]), "a page from the server's own host");
-        assert!(!allowed("http://devbox:4097", Some("devbox:4096"), &[]));
+        assert!(!allowed("http://devbox:4096", &extra), "the server's own host is not trusted by itself");
     }
 }

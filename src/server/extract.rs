@@ -23,14 +23,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A JSON body; a malformed one is a 400 that says why.
+/// A body axum could not read: one over the size limit is a 413 (the client
+/// must send less, not fix its syntax), anything else a 400 that says why.
+fn body_rejection(status: axum::http::StatusCode, text: String) -> ApiError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(status, "PayloadTooLargeError", format!("the body is larger than {} bytes", BODY_LIMIT))
+    } else {
+        ApiError::bad_request(text)
+    }
+}
+
+/// axum's default request body limit, which every JSON body is read under.
+pub const BODY_LIMIT: usize = 2 << 20;
+
+/// A JSON body; a malformed one is a 400 that says why, an oversized one a 413.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Json(v)).map_err(|e| ApiError::bad_request(e.body_text()))
+        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Json(v)).map_err(|e| body_rejection(e.status(), e.body_text()))
     }
 }
 
@@ -45,7 +58,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
-/// A JSON body that may be empty (then `T::default()`), read whatever the
+/// A JSON body that may be empty or `null` (then `T::default()`), read whatever the
 /// content type: OpenCode's `POST /session` accepts no body, `{}`, or JSON sent
 /// as `application/x-www-form-urlencoded` by a bare `curl -d`.
 pub struct OptionalJson<T>(pub T);
@@ -54,11 +67,15 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| body_rejection(e.status(), e.body_text()))?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        // `null` is "no body" too: the document says the body is optional (nullable).
+        if value.is_null() {
+            return Ok(OptionalJson(T::default()));
+        }
         if !value.is_object() {
             return Err(ApiError::bad_request("the body must be a JSON object"));
         }

@@ -4,7 +4,10 @@
 mod auth;
 pub(crate) mod cors;
 pub mod extract;
+pub mod guard;
 pub mod instance;
+mod listen;
+pub mod openapi;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -19,7 +22,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::Credentials;
+pub use guard::Policy;
 use instance::Instances;
+pub use listen::{Disconnect, Timeouts};
 use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
 
 use crate::agent::permission::Permissions;
@@ -44,6 +49,8 @@ pub struct AppState {
     pub instances: Instances,
     pub dirs: Dirs,
     pub credentials: Option<Credentials>,
+    /// Which hosts, origins and server variables the operator allowed.
+    pub policy: Policy,
     pub started_ms: u64,
     pub bus: Bus,
     pub permissions: Arc<Permissions>,
@@ -56,7 +63,7 @@ pub struct AppState {
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>) -> anyhow::Result<Arc<Self>> {
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>, policy: Policy) -> anyhow::Result<Arc<Self>> {
         let watching = env.capabilities().watch;
         let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
         let watching = watching && indexes.start_watching().await;
@@ -72,6 +79,7 @@ impl AppState {
             instances: Instances::default(),
             dirs,
             credentials,
+            policy,
             started_ms,
             bus,
             permissions,
@@ -161,6 +169,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::todo))
         .routes(routes!(session::diff))
         .routes(routes!(session::abort))
+        .routes(routes!(session::fork))
         .routes(routes!(message::list))
         .routes(routes!(message::get, message::delete))
         .routes(routes!(message::shell))
@@ -174,9 +183,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::document(&doc));
     api.route(
         "/doc",
         get(move || {
@@ -186,33 +195,52 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String]) -> Router {
     )
     .fallback(|| async { ApiError::not_found("no such route") })
     .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+    .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
     .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-    .layer(cors::layer(cors_origins))
+    .layer(cors::layer(&state.policy.cors))
+    // Outermost, so a rebinding page's preflight is refused too.
+    .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
     .with_state(state)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.
-pub async fn serve(state: Arc<AppState>, host: &str, port: u16, cors_origins: &[String]) -> anyhow::Result<()> {
+/// Without a password only a loopback address is served, unless
+/// `insecure_no_auth`: anyone who reaches the port could run commands.
+pub async fn serve(state: Arc<AppState>, host: &str, port: u16, insecure_no_auth: bool, timeouts: Timeouts) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr: SocketAddr = listener.local_addr()?;
+    if state.credentials.is_none() && !addr.ip().is_loopback() {
+        if !insecure_no_auth {
+            anyhow::bail!(
+                "refusing to listen on {} without a password: anyone who reaches the port could run commands. \
+                 Set OPENCODE_SERVER_PASSWORD, keep a loopback --hostname, or pass --insecure-no-auth",
+                addr.ip()
+            );
+        }
+        eprintln!("warning: --insecure-no-auth: the server is unsecured on the non-loopback address {}", addr.ip());
+    }
     let shutdown = shutdown_signal();
     let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
     println!("burrow server listening on http://{shown}:{}", addr.port());
-    if state.credentials.is_none() && !addr.ip().is_loopback() {
-        eprintln!("warning: OPENCODE_SERVER_PASSWORD is not set; the server is unsecured on a non-loopback address");
-    }
     let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
-    let app = router(state, cors_origins);
+    let app = router(state);
     // Stop running commands (so their requests finish) and end event streams
-    // (which never finish by themselves), then let in-flight requests drain.
+    // and WebSockets (which never finish by themselves); then the accept loop
+    // lets in-flight requests drain for a bounded time.
     let shutdown = async move {
         shutdown.await;
-        runs.abort_all().await;
+        if tokio::time::timeout(ABORT_GRACE, runs.abort_all()).await.is_err() {
+            tracing::warn!("running commands did not stop within {ABORT_GRACE:?}");
+        }
         bus.close();
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    listen::serve(listener, app, timeouts, shutdown).await;
     Ok(())
 }
+
+/// How long shutdown waits for running commands to wind down (then
+/// [`listen::SHUTDOWN_GRACE`] for connections): the server exits within 5 s.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for SIGINT or SIGTERM. The handlers are installed when this is
 /// called, not when it is first polled, so a signal that arrives right after

@@ -58,6 +58,14 @@ const MIGRATIONS: &[&str] = &[
         session_id TEXT PRIMARY KEY REFERENCES session(id) ON DELETE CASCADE,
         data TEXT NOT NULL
     );",
+    // 2: prompts waiting for a busy session. Each row holds the assistant
+    // message (with its error) to store if the server stops before the prompt
+    // runs; the prompt deletes its row when its turn comes or an abort drops it.
+    "CREATE TABLE queued (
+        message_id TEXT PRIMARY KEY REFERENCES message(id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 4;

@@ -1,6 +1,7 @@
 //! Sessions: the store (SQLite), the runs that hold a session while they
 //! work, and the runners (the user's shell commands now, agent turns later).
 
+pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod events;

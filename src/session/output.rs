@@ -50,8 +50,15 @@ struct Spool {
 impl Spool {
     async fn create(dir: &Path, max: u64, first: &[&[u8]]) -> std::io::Result<Self> {
         let path = dir.join(format!("tool_{}", crate::id::ascending(crate::id::Prefix::Part).trim_start_matches("prt_")));
-        tokio::fs::create_dir_all(dir).await?;
-        let file = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
+        let (d, p) = (dir.to_path_buf(), path.clone());
+        let file = tokio::task::spawn_blocking(move || {
+            super::datadir::create_private_dir(&d)?;
+            super::datadir::create_private_file(&p)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        super::datadir::prune_in_background(dir, Some(&path));
+        let file = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
         let mut spool = Self { path, file: Some(file), written: 0, max };
         for chunk in first {
             spool.write(chunk).await?;

@@ -1,15 +1,22 @@
-//! Which sessions are working, and how to stop them.
+//! Which sessions are working, what waits for them, and how to stop them.
 //!
-//! A run (a shell command now, an agent turn later) holds its session for as
-//! long as it works: a second run gets `Busy` (409), `GET /session/status`
-//! lists the session, and `abort` cancels the run and waits until it has
-//! wound down. Starting publishes `session.status` busy; finishing publishes
-//! `session.status` idle and then `session.idle`, as OpenCode does.
+//! A run (a shell command, an agent turn) holds its session for as long as it
+//! works: `GET /session/status` lists the session, and `abort` cancels the run
+//! and waits until it has wound down. Starting publishes `session.status`
+//! busy; finishing publishes `session.status` idle and then `session.idle`, as
+//! OpenCode does.
+//!
+//! A shell command on a busy session is refused (`Busy`, 409), as OpenCode's
+//! runner refuses it. A prompt is never refused: it takes a place in the
+//! session's queue ([`Runs::enqueue`]) and gets the session when the runs
+//! before it are over, first come first served, without the session going
+//! idle in between. An abort cancels the running run and drops every prompt
+//! still waiting, as OpenCode's `cancel` interrupts its loop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::error::StoreError;
@@ -23,6 +30,44 @@ struct Entry {
     cancel: CancellationToken,
     /// Changes (to closed) once the run has finished.
     done: watch::Receiver<()>,
+    /// Prompts waiting for the session, in the order they came.
+    waiting: VecDeque<Waiter>,
+}
+
+/// A prompt's place in a session's queue: the run is handed over on `tx`.
+struct Waiter {
+    message_id: String,
+    tx: oneshot::Sender<Result<RunGuard, Dropped>>,
+}
+
+/// Why a waiting prompt will not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// The session was aborted: like OpenCode, the prompt's user message stays, unanswered.
+    Aborted,
+    /// The server is stopping: the next start marks the prompt as failed.
+    Shutdown,
+}
+
+/// What [`Runs::enqueue`] gives: the session at once, or a place in its queue.
+pub enum Ticket {
+    Now(RunGuard),
+    Queued(oneshot::Receiver<Result<RunGuard, Dropped>>),
+}
+
+impl Ticket {
+    pub fn is_queued(&self) -> bool {
+        matches!(self, Ticket::Queued(_))
+    }
+
+    /// Waits for the prompt's turn, or says why it will not come.
+    pub async fn turn(self) -> Result<RunGuard, Dropped> {
+        match self {
+            Ticket::Now(guard) => Ok(guard),
+            // Dropped without a word: the abort that drained the queue went away before the run ended.
+            Ticket::Queued(rx) => rx.await.unwrap_or(Err(Dropped::Aborted)),
+        }
+    }
 }
 
 pub struct Runs {
@@ -45,12 +90,40 @@ impl Runs {
         if map.contains_key(session_id) {
             return Err(StoreError::Busy(session_id.to_string()));
         }
-        let cancel = CancellationToken::new();
-        let (done_tx, done) = watch::channel(());
+        Ok(self.insert(&mut map, scope, session_id))
+    }
+
+    fn insert(self: &Arc<Self>, map: &mut HashMap<String, Entry>, scope: &Scope, session_id: &str) -> RunGuard {
+        let (guard, cancel, done) = self.guard(session_id);
         let status = SessionStatus::Busy;
         events::transient(&self.bus, scope, events::SESSION_STATUS, StatusChanged { session_id, status: &status });
-        map.insert(session_id.to_string(), Entry { status, scope: scope.clone(), cancel: cancel.clone(), done });
-        Ok(RunGuard { runs: self.clone(), session_id: session_id.to_string(), cancel, done: Some(done_tx) })
+        map.insert(session_id.to_string(), Entry { status, scope: scope.clone(), cancel, done, waiting: VecDeque::new() });
+        guard
+    }
+
+    fn guard(self: &Arc<Self>, session_id: &str) -> (RunGuard, CancellationToken, watch::Receiver<()>) {
+        let cancel = CancellationToken::new();
+        let (done_tx, done) = watch::channel(());
+        (RunGuard { runs: self.clone(), session_id: session_id.to_string(), cancel: cancel.clone(), done: Some(done_tx) }, cancel, done)
+    }
+
+    /// Claims the session for the prompt whose user message is `message_id`,
+    /// or queues it behind the runs already there.
+    pub fn enqueue(self: &Arc<Self>, scope: &Scope, session_id: &str, message_id: &str) -> Ticket {
+        let mut map = self.lock();
+        match map.get_mut(session_id) {
+            None => Ticket::Now(self.insert(&mut map, scope, session_id)),
+            Some(entry) => {
+                let (tx, rx) = oneshot::channel();
+                entry.waiting.push_back(Waiter { message_id: message_id.to_string(), tx });
+                Ticket::Queued(rx)
+            }
+        }
+    }
+
+    /// The user messages of the prompts waiting in the session's queue.
+    pub fn queued(&self, session_id: &str) -> Vec<String> {
+        self.lock().get(session_id).map(|e| e.waiting.iter().map(|w| w.message_id.clone()).collect()).unwrap_or_default()
     }
 
     /// The status of every working session (idle ones are absent).
@@ -62,19 +135,32 @@ impl Runs {
         self.lock().contains_key(session_id)
     }
 
-    /// Cancels the session's run and waits until it has finished. With no run,
-    /// publishes idle anyway, as OpenCode does, so every client settles.
+    /// Cancels the session's run, drops the prompts waiting for it, and waits
+    /// until the run has finished. With no run, publishes idle anyway, as
+    /// OpenCode does, so every client settles.
     pub async fn abort(&self, scope: &Scope, session_id: &str) {
-        let waiting = {
-            let map = self.lock();
-            map.get(session_id).map(|e| {
+        self.stop(scope, session_id, Dropped::Aborted).await
+    }
+
+    /// The waiting prompts leave the queue at once, and learn why once the run
+    /// has ended (as in OpenCode, where they wait on the interrupted run), so
+    /// what they answer already holds the run's end.
+    async fn stop(&self, scope: &Scope, session_id: &str, why: Dropped) {
+        let running = {
+            let mut map = self.lock();
+            map.get_mut(session_id).map(|e| {
                 e.cancel.cancel();
-                e.done.clone()
+                (e.done.clone(), e.waiting.drain(..).collect::<Vec<_>>())
             })
         };
-        match waiting {
-            // Ends with an error once the run drops its sender: that is the signal.
-            Some(mut done) => while done.changed().await.is_ok() {},
+        match running {
+            Some((mut done, waiters)) => {
+                // Ends with an error once the run drops its sender: that is the signal.
+                while done.changed().await.is_ok() {}
+                for waiter in waiters {
+                    let _ = waiter.tx.send(Err(why));
+                }
+            }
             None => publish_idle(&self.bus, scope, session_id),
         }
     }
@@ -82,14 +168,28 @@ impl Runs {
     /// Aborts every run (at shutdown) and waits for them to wind down.
     pub async fn abort_all(&self) {
         let running: Vec<(String, Scope)> = self.lock().iter().map(|(id, e)| (id.clone(), e.scope.clone())).collect();
-        futures::future::join_all(running.iter().map(|(id, scope)| self.abort(scope, id))).await;
+        futures::future::join_all(running.iter().map(|(id, scope)| self.stop(scope, id, Dropped::Shutdown))).await;
     }
 
-    fn finish(&self, session_id: &str) {
-        let mut map = self.lock();
-        if let Some(entry) = map.remove(session_id) {
-            publish_idle(&self.bus, &entry.scope, session_id);
-        }
+    /// Hands the session to the next waiting prompt, or frees it. A prompt
+    /// that stopped waiting refuses the hand-over: the guard comes back and,
+    /// dropped outside the lock, passes the session on again.
+    fn finish(self: &Arc<Self>, session_id: &str) {
+        let (waiter, guard) = {
+            let mut map = self.lock();
+            let Some(entry) = map.get_mut(session_id) else { return };
+            let Some(waiter) = entry.waiting.pop_front() else {
+                if let Some(entry) = map.remove(session_id) {
+                    publish_idle(&self.bus, &entry.scope, session_id);
+                }
+                return;
+            };
+            let (guard, cancel, done) = self.guard(session_id);
+            (entry.cancel, entry.done, entry.status) = (cancel, done, SessionStatus::Busy);
+            events::transient(&self.bus, &entry.scope, events::SESSION_STATUS, StatusChanged { session_id, status: &entry.status });
+            (waiter, guard)
+        };
+        drop(waiter.tx.send(Ok(guard)));
     }
 }
 
@@ -174,5 +274,76 @@ mod tests {
         assert!(runs.statuses().is_empty());
         let kinds: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).map(|p| p.event.kind.clone()).collect();
         assert_eq!(kinds, ["session.status", "session.status", "session.idle"]);
+    }
+
+    fn kinds(rx: &mut tokio::sync::broadcast::Receiver<Arc<crate::event::Published>>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|p| p.event.kind.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn queued_prompts_get_the_session_in_order_without_an_idle_between() {
+        let bus = Bus::new();
+        let mut rx = bus.subscribe();
+        let runs = Runs::new(bus);
+        let first = match runs.enqueue(&scope(), "ses_a", "msg_1") {
+            Ticket::Now(guard) => guard,
+            Ticket::Queued(_) => panic!("an idle session is claimed at once"),
+        };
+        let second = runs.enqueue(&scope(), "ses_a", "msg_2");
+        let third = runs.enqueue(&scope(), "ses_a", "msg_3");
+        assert!(second.is_queued() && third.is_queued());
+        assert_eq!(runs.queued("ses_a"), ["msg_2", "msg_3"]);
+        // A shell command is still refused while anything holds or waits for the session.
+        assert!(matches!(runs.start(&scope(), "ses_a"), Err(StoreError::Busy(_))));
+        drop(first);
+        let second = second.turn().await.expect("the second prompt runs next");
+        assert_eq!(runs.queued("ses_a"), ["msg_3"]);
+        assert!(runs.is_busy("ses_a"));
+        drop(second);
+        let third = third.turn().await.expect("then the third");
+        drop(third);
+        assert!(!runs.is_busy("ses_a"));
+        assert_eq!(kinds(&mut rx), ["session.status", "session.status", "session.status", "session.status", "session.idle"]);
+    }
+
+    #[tokio::test]
+    async fn a_prompt_that_stopped_waiting_passes_its_turn_on() {
+        let runs = Runs::new(Bus::new());
+        let first = runs.enqueue(&scope(), "ses_a", "msg_1").turn().await.unwrap();
+        drop(runs.enqueue(&scope(), "ses_a", "msg_2"));
+        let third = runs.enqueue(&scope(), "ses_a", "msg_3");
+        drop(first);
+        let third = third.turn().await.expect("the third prompt gets the turn the second gave up");
+        drop(third);
+        assert!(runs.statuses().is_empty());
+    }
+
+    #[tokio::test]
+    async fn abort_drops_the_waiting_prompts_and_shutdown_says_so() {
+        let runs = Runs::new(Bus::new());
+        let first = runs.enqueue(&scope(), "ses_a", "msg_1").turn().await.unwrap();
+        let waiting = runs.enqueue(&scope(), "ses_a", "msg_2");
+        let aborter = {
+            let runs = runs.clone();
+            tokio::spawn(async move { runs.abort(&scope(), "ses_a").await })
+        };
+        first.cancelled().await;
+        // The waiting prompt leaves the queue at once: the run's end frees the session.
+        drop(first);
+        assert_eq!(waiting.turn().await.err(), Some(Dropped::Aborted));
+        aborter.await.unwrap();
+        assert!(runs.statuses().is_empty());
+
+        let first = runs.enqueue(&scope(), "ses_b", "msg_3").turn().await.unwrap();
+        let waiting = runs.enqueue(&scope(), "ses_b", "msg_4");
+        let stopping = {
+            let runs = runs.clone();
+            tokio::spawn(async move { runs.abort_all().await })
+        };
+        first.cancelled().await;
+        drop(first);
+        assert_eq!(waiting.turn().await.err(), Some(Dropped::Shutdown));
+        stopping.await.unwrap();
+        assert!(runs.statuses().is_empty());
     }
 }

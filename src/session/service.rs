@@ -1,27 +1,25 @@
 //! `Sessions`: the store and the runs together, and the rules OpenCode applies
 //! when it creates, changes and deletes sessions.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::db::Db;
 use super::error::{StoreError, StoreResult};
 use super::events::Scope;
 use super::runs::Runs;
 use super::store::Store;
-use super::{output, slug};
+use super::{datadir, output, slug};
 use crate::event::Bus;
 use crate::id::{self, Prefix};
-use crate::protocol::message::ModelRef;
+use crate::protocol::message::{Message, ModelRef};
+use crate::protocol::part::PartBody;
 use crate::protocol::session::{PermissionRule, Session, SessionModel, SessionTime, Tokens};
 use crate::server::instance::Instance;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "burrow.db";
-
-/// How long spooled full outputs are kept.
-const SPOOL_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The model a message names when neither the request, the session nor an
 /// earlier message chose one (OpenCode's default with no provider configured).
@@ -52,14 +50,22 @@ impl Sessions {
     /// left unfinished.
     pub async fn open(data_dir: &Path, bus: Bus) -> StoreResult<Arc<Self>> {
         let path = data_dir.join(DB_FILE);
-        let db = tokio::task::spawn_blocking(move || Db::open(&path)).await.map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
+        let dir = data_dir.to_path_buf();
+        let db = tokio::task::spawn_blocking(move || {
+            datadir::secure(&dir).map_err(|e| StoreError::Db(format!("cannot make the data folder {} private: {e}", dir.display())))?;
+            Db::open(&path)
+        })
+        .await
+        .map_err(|e| StoreError::Db(format!("cannot open the session store: {e}")))??;
         let store = Store::new(db, bus.clone());
-        let repaired = store.settle_interrupted().await?;
+        let (repaired, queued) = store.settle_interrupted().await?;
         if repaired > 0 {
             tracing::info!(parts = repaired, "marked tool calls cut short by the last shutdown as failed");
         }
-        let spool = data_dir.join(output::SPOOL_DIR);
-        tokio::task::spawn_blocking(move || remove_old_files(&spool, SPOOL_RETENTION));
+        if queued > 0 {
+            tracing::info!(prompts = queued, "answered prompts still queued at the last shutdown with an error");
+        }
+        datadir::prune_in_background(&data_dir.join(output::SPOOL_DIR), None);
         Ok(Arc::new(Self { store, runs: Runs::new(bus), data_dir: data_dir.to_path_buf() }))
     }
 
@@ -98,6 +104,46 @@ impl Sessions {
         self.store.create_session(&Scope::of(inst), session).await
     }
 
+    /// A new session with the messages of session `id` that come before
+    /// `before` (all of them without it), as OpenCode's `fork`: the title gets
+    /// "(fork #N)", the copies get new ids (answers point at the copied user
+    /// messages), and nothing else carries over (no parent, agent, model or
+    /// permission). Each copy is published like any new message.
+    pub async fn fork(&self, inst: &Instance, id: &str, before: Option<&str>) -> StoreResult<Session> {
+        let original = self.store.session(id).await?;
+        let messages = self.store.messages(id, None, None).await?.messages;
+        let input = NewSession { title: Some(fork_title(&original.title)), workspace_id: original.workspace_id, ..Default::default() };
+        let session = self.create(inst, input).await?;
+        let scope = Scope::of(inst);
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for m in messages {
+            if before.is_some_and(|b| m.info.id() >= b) {
+                break;
+            }
+            let new_id = id::ascending(Prefix::Message);
+            ids.insert(m.info.id().to_string(), new_id.clone());
+            let mut info = m.info;
+            match &mut info {
+                Message::User(u) => (u.id, u.session_id) = (new_id.clone(), session.id.clone()),
+                Message::Assistant(a) => {
+                    (a.id, a.session_id) = (new_id.clone(), session.id.clone());
+                    if let Some(parent) = ids.get(&a.parent_id) {
+                        a.parent_id = parent.clone();
+                    }
+                }
+            }
+            self.store.put_message(&scope, info).await?;
+            for mut part in m.parts {
+                (part.id, part.session_id, part.message_id) = (id::ascending(Prefix::Part), session.id.clone(), new_id.clone());
+                if let PartBody::Compaction(c) = &mut part.body {
+                    c.tail_start_id = c.tail_start_id.as_ref().and_then(|t| ids.get(t).cloned());
+                }
+                self.store.put_part(&scope, part).await?;
+            }
+        }
+        Ok(session)
+    }
+
     /// Stops whatever runs in the session and its children, then deletes them.
     pub async fn delete(&self, scope: &Scope, id: &str) -> StoreResult<Vec<Session>> {
         for session_id in self.store.tree(id).await? {
@@ -116,6 +162,18 @@ impl Sessions {
             return Ok(ModelRef { provider_id: m.provider_id.clone(), model_id: m.id.clone(), variant });
         }
         Ok(self.store.last_user_model(&session.id).await?.unwrap_or_else(default_model))
+    }
+}
+
+/// OpenCode's title of a fork: "T (fork #1)", then "T (fork #2)" for a fork of that.
+fn fork_title(title: &str) -> String {
+    let numbered = title.strip_suffix(')').and_then(|t| t.rsplit_once(" (fork #")).and_then(|(base, n)| {
+        let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        Some((base, n.parse::<u64>().ok().filter(|_| digits)?))
+    });
+    match numbered {
+        Some((base, n)) if !base.is_empty() && n < u64::MAX => format!("{base} (fork #{})", n + 1),
+        _ => format!("{title} (fork #1)"),
     }
 }
 
@@ -145,16 +203,6 @@ pub fn iso_time(ms: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }
 
-fn remove_old_files(dir: &Path, age: Duration) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let old = entry.metadata().and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default() > age).unwrap_or(false);
-        if old {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +213,16 @@ mod tests {
         assert_eq!(iso_time(1795239459145), "2026-11-21T05:37:39.145Z");
         assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn fork_titles_count_up() {
+        assert_eq!(fork_title("Fix the bug"), "Fix the bug (fork #1)");
+        assert_eq!(fork_title("Fix the bug (fork #1)"), "Fix the bug (fork #2)");
+        assert_eq!(fork_title("Fix the bug (fork #12)"), "Fix the bug (fork #13)");
+        assert_eq!(fork_title("(fork #1)"), "(fork #1) (fork #1)");
+        assert_eq!(fork_title("Fix (fork #x)"), "Fix (fork #x) (fork #1)");
+        assert_eq!(fork_title("Fix (fork #+1)"), "Fix (fork #+1) (fork #1)");
     }
 
     #[test]

@@ -92,7 +92,8 @@ async fn global_and_project_config_are_merged_like_opencode() {
         assert_eq!(config["$schema"], "https://opencode.ai/config.json");
         assert_eq!(config["model"], "local/tiny", "the project overrides the global model");
         assert_eq!(config["small_model"], "local/tiny");
-        assert_eq!(config["provider"]["local"]["options"], json!({"baseURL": "http://127.0.0.1:9/v1", "apiKey": "sekrit"}));
+        // The global file's `{env:}` was filled (the key is set), and the key itself is never shown.
+        assert_eq!(config["provider"]["local"]["options"], json!({"baseURL": "http://127.0.0.1:9/v1", "apiKey": "[redacted]"}));
         assert_eq!(config["command"]["hello"]["template"], "Say hello to $ARGUMENTS");
         assert_eq!(config["command"]["proj"]["template"], "project $1");
         assert_eq!(config["agent"]["reviewer"]["prompt"], "You review \"carefully\".");

@@ -192,7 +192,7 @@ pub async fn changes_reach_the_watch_channel(b: &Box_, helper: bool) {
             WatchEvent::Changed(paths) if paths.contains(&p("watched.txt")) => break,
             // Without the helper's watcher, a periodic rescan is the signal.
             WatchEvent::Rescan if !helper => break,
-            WatchEvent::Rescan | WatchEvent::Changed(_) => {}
+            WatchEvent::Rescan | WatchEvent::Overflow | WatchEvent::Changed(_) => {}
         }
     }
 }

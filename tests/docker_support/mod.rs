@@ -203,7 +203,8 @@ impl Drop for Server {
 
 /// Tests that start servers take turns: a Burrow that starts reaps the
 /// containers of Burrows that were killed, which another test may be looking at.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// An async lock: each test has its own runtime and holds the turn across awaits.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }

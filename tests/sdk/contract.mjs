@@ -85,6 +85,15 @@ async function v2() {
   const one = await client.session.message({ sessionID: session.id, messageID: shell.data.info.id }, { throwOnError: true });
   assert.deepEqual(one.data, shell.data);
 
+  const forked = await client.session.fork({ sessionID: session.id, messageID: shell.data.info.id }, { throwOnError: true });
+  assert.equal(forked.data.title, "sdk contract (fork #1)");
+  assert.notEqual(forked.data.id, session.id);
+  const copied = await client.session.messages({ sessionID: forked.data.id }, { throwOnError: true });
+  assert.equal(copied.data.length, 1, "the messages before the shell's answer");
+  assert.equal(copied.data[0].parts[0].text, messages.data[0].parts[0].text);
+  assert.notEqual(copied.data[0].info.id, messages.data[0].info.id);
+  assert.equal((await client.session.delete({ sessionID: forked.data.id }, { throwOnError: true })).data, true);
+
   const renamed = await client.session.update({ sessionID: session.id, title: "renamed" }, { throwOnError: true });
   assert.equal(renamed.data.title, "renamed");
   const listed = await client.session.list({ roots: true }, { throwOnError: true });

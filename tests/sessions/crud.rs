@@ -45,6 +45,28 @@ async fn create_accepts_what_opencode_accepts() {
     assert!(child["title"].as_str().unwrap().starts_with("Child session - "));
     // Unknown fields are ignored, like OpenCode.
     assert_eq!(s.post("/session", json!({ "bogus": 1 })).await.0, 200);
+    // The document calls the body optional (nullable): `null` is no body.
+    let (status, from_null) = s.post("/session", Value::Null).await;
+    assert_eq!((status, from_null["parentID"].clone()), (200, Value::Null), "{from_null}");
+}
+
+/// A body over the limit is a 413 with an OpenCode error body, not a 400:
+/// the request is well-formed, just too large. Checked for both extractors
+/// (the optional body of `POST /session` and a required one).
+#[tokio::test]
+async fn an_oversized_body_is_a_413() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    let id = s.session("small").await;
+    let huge = json!({ "title": "x".repeat(3 << 20) });
+    for (status, err) in [s.post("/session", huge.clone()).await, s.patch(&format!("/session/{id}"), huge).await] {
+        assert_eq!(status, 413, "{err}");
+        assert_eq!(err["name"], "PayloadTooLargeError");
+        assert!(err["data"]["message"].as_str().is_some_and(|m| m.contains("larger than")), "{err}");
+    }
+    // Just under the limit is fine.
+    let (status, _) = s.patch(&format!("/session/{id}"), json!({ "title": "x".repeat(1 << 20) })).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
@@ -67,9 +89,11 @@ async fn bad_bodies_and_ids_are_400_and_unknown_sessions_404() {
     assert_eq!(s.get("/session/ses_doesnotexist/children").await, (404, missing.clone()));
     assert_eq!(s.get("/session/ses_doesnotexist/message").await, (404, missing.clone()));
     assert_eq!(s.get("/session/ses_doesnotexist/todo").await, (404, missing.clone()));
-    assert_eq!(s.shell("ses_doesnotexist", "echo hi").await, (404, missing));
-    // Like OpenCode: an unknown session has no diff, and aborting it is fine.
-    assert_eq!(s.get("/session/ses_doesnotexist/diff").await, (200, json!([])));
+    assert_eq!(s.shell("ses_doesnotexist", "echo hi").await, (404, missing.clone()));
+    // Unlike OpenCode (200 []), a missing session's diff is a 404 like its other sub-resources.
+    assert_eq!(s.get("/session/ses_doesnotexist/diff").await, (404, missing.clone()));
+    assert_eq!(s.get("/session/ses_doesnotexist/diff?messageID=msg_x").await, (404, missing));
+    // Like OpenCode: aborting an unknown session is fine.
     assert_eq!(s.post("/session/ses_doesnotexist/abort", json!({})).await, (200, json!(true)));
 
     // OpenCode answers a 500 for ids without their prefix; Burrow says what is wrong.
@@ -163,6 +187,10 @@ async fn update_and_delete_publish_their_events() {
     assert_eq!(s.get(&format!("/session/{parent}")).await.0, 404);
     assert_eq!(s.get(&format!("/session/{}", child["id"].as_str().unwrap())).await.0, 404);
     assert_eq!(s.delete(&format!("/session/{parent}")).await.0, 404);
+    // A deleted session's sub-resources are gone too, its diff included.
+    for sub in ["diff", "children", "todo", "message"] {
+        assert_eq!(s.get(&format!("/session/{parent}/{sub}")).await.0, 404, "{sub}");
+    }
 
     let seen = events.until(|e| kind(e) == "session.deleted" && e["properties"]["sessionID"] == parent.as_str()).await;
     let summary: Vec<(String, String)> = seen.iter().map(|e| (kind(e).to_string(), e["properties"]["sessionID"].as_str().unwrap_or("").to_string())).collect();

@@ -2,6 +2,7 @@
 
 mod crud;
 mod persistence;
+mod reliability;
 mod shapes;
 mod shell;
 mod support;

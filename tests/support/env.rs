@@ -115,6 +115,19 @@ trait BackdoorFiles: Send + Sync {
     async fn write(&self, rel: &str, data: &[u8]) -> anyhow::Result<()>;
 }
 
+/// Serves an existing folder on this machine: with `--env local`, or as the
+/// object-storage backend `fs:///folder` when `object` is set.
+pub fn serve_folder(tree: &Path, object: bool) -> anyhow::Result<Workspace> {
+    let mut ws = place_local(tree)?;
+    if object {
+        let root = ws.root.clone();
+        ws.env = "object";
+        ws.root = format!("fs://{root}");
+        ws.args = vec!["--env".into(), ws.root.clone()];
+    }
+    Ok(ws)
+}
+
 fn place_local(tree: &Path) -> anyhow::Result<Workspace> {
     // The server canonicalizes its root; name it the same way.
     let root = std::fs::canonicalize(tree).with_context(|| format!("fixture at {}", tree.display()))?;

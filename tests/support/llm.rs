@@ -38,11 +38,20 @@ pub enum Turn {
     Hang(Vec<Step>),
     /// Answers with an HTTP error.
     Fail { status: u16, message: String },
+    /// Streams `text`, then holds the answer open until the test sets the
+    /// gate to `true`, then finishes with `stop`: a slow model whose end the
+    /// test decides.
+    Held { text: String, gate: watch::Receiver<bool> },
 }
 
 impl Turn {
     pub fn text(text: &str) -> Self {
         Turn::Stream { steps: vec![Step::Text(text.into())], finish: "stop".into(), input_tokens: 10, output_tokens: 2 }
+    }
+
+    /// A turn that streams `text` and finishes once `gate` is `true`.
+    pub fn held(text: &str, gate: watch::Receiver<bool>) -> Self {
+        Turn::Held { text: text.into(), gate }
     }
 
     pub fn tool(id: &str, name: &str, input: Value) -> Self {
@@ -77,6 +86,8 @@ struct Script {
     wire: Wire,
     turns: Mutex<VecDeque<Turn>>,
     requests: Mutex<Vec<Value>>,
+    /// The `Authorization` and `x-api-key` headers of each request, in order.
+    credentials: Mutex<Vec<Option<String>>>,
     /// Turns true when a hanging stream's client went away.
     hung_up: watch::Sender<bool>,
 }
@@ -98,7 +109,13 @@ impl ScriptedLlm {
     }
 
     async fn start(wire: Wire, turns: Vec<Turn>) -> Self {
-        let script = Arc::new(Script { wire, turns: Mutex::new(turns.into()), requests: Mutex::new(Vec::new()), hung_up: watch::Sender::new(false) });
+        let script = Arc::new(Script {
+            wire,
+            turns: Mutex::new(turns.into()),
+            requests: Mutex::new(Vec::new()),
+            credentials: Mutex::new(Vec::new()),
+            hung_up: watch::Sender::new(false),
+        });
         let app = Router::new().route("/v1/chat/completions", post(answer)).route("/v1/messages", post(answer)).with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the scripted LLM");
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -116,6 +133,12 @@ impl ScriptedLlm {
     /// Every request body received so far.
     pub fn requests(&self) -> Vec<Value> {
         self.script.requests.lock().unwrap().clone()
+    }
+
+    /// The credentials each request carried (`Authorization`, else
+    /// `x-api-key`), in order; `None` for a request without any.
+    pub fn credentials(&self) -> Vec<Option<String>> {
+        self.script.credentials.lock().unwrap().clone()
     }
 
     /// Waits until a hanging stream's client disconnects (an abort reached the
@@ -138,7 +161,9 @@ pub async fn unreachable_url() -> String {
     format!("http://{addr}/v1")
 }
 
-async fn answer(State(script): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
+async fn answer(State(script): State<Arc<Script>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
+    let credential = ["authorization", "x-api-key"].iter().find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_string));
+    script.credentials.lock().unwrap().push(credential);
     script.requests.lock().unwrap().push(body);
     let turn = script.turns.lock().unwrap().pop_front();
     let (steps, finish, tokens, hang) = match turn {
@@ -149,11 +174,19 @@ async fn answer(State(script): State<Arc<Script>>, Json(body): Json<Value>) -> R
         }
         Some(Turn::Stream { steps, finish, input_tokens, output_tokens }) => (steps, finish, (input_tokens, output_tokens), false),
         Some(Turn::Hang(steps)) => (steps, String::new(), (0, 0), true),
+        Some(Turn::Held { text, mut gate }) => {
+            let steps = [Step::Text(text)];
+            let mut head = wire_events(script.wire, &steps, Some((&"stop".to_string(), (10, 2))));
+            let tail = head.split_off(wire_events(script.wire, &steps, None).len());
+            let rest = futures::stream::once(async move {
+                let _ = gate.wait_for(|open| *open).await;
+            })
+            .flat_map(move |_| futures::stream::iter(tail.clone().into_iter().map(|e| Ok::<_, Infallible>(Bytes::from(e)))));
+            let body = Body::from_stream(futures::stream::iter(head.into_iter().map(|e| Ok::<_, Infallible>(Bytes::from(e)))).chain(rest));
+            return Response::builder().header("content-type", "text/event-stream").body(body).unwrap();
+        }
     };
-    let events = match script.wire {
-        Wire::OpenAi => openai_events(&steps, (!hang).then_some((&finish, tokens))),
-        Wire::Anthropic => anthropic_events(&steps, (!hang).then_some((&finish, tokens))),
-    };
+    let events = wire_events(script.wire, &steps, (!hang).then_some((&finish, tokens)));
     let chunks = futures::stream::iter(events.into_iter().map(|e| Ok::<_, Infallible>(Bytes::from(e))));
     let body = if hang {
         let guard = HangUp(script.clone());
@@ -174,6 +207,13 @@ struct HangUp(Arc<Script>);
 impl Drop for HangUp {
     fn drop(&mut self) {
         self.0.hung_up.send_replace(true);
+    }
+}
+
+fn wire_events(wire: Wire, steps: &[Step], end: Option<(&String, (u64, u64))>) -> Vec<String> {
+    match wire {
+        Wire::OpenAi => openai_events(steps, end),
+        Wire::Anthropic => anthropic_events(steps, end),
     }
 }
 

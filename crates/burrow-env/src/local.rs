@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use super::beneath::{blocking, open_regular_beneath, Beneath};
 use super::*;
 use crate::search;
 
@@ -22,8 +23,9 @@ use crate::search;
 const PIPE_GRACE: Duration = Duration::from_millis(200);
 
 pub struct LocalEnv {
-    /// Canonical absolute root.
-    root: PathBuf,
+    /// The canonical absolute root, and a descriptor of it that every file
+    /// operation goes through (see `env::beneath`).
+    fs: Arc<Beneath>,
     root_str: String,
     /// Keeps the file watcher alive for as long as the environment.
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
@@ -37,53 +39,14 @@ impl LocalEnv {
             return Err(EnvError::NotADirectory(root.display().to_string()));
         }
         let root_str = root.to_string_lossy().into_owned();
-        Ok(Self { root, root_str, watcher: Mutex::new(None) })
+        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None) })
     }
 
-    fn host_path(&self, path: &WorkspacePath) -> PathBuf {
-        if path.is_root() {
-            self.root.clone()
-        } else {
-            self.root.join(path.as_str())
-        }
-    }
-
-    /// The host path of `path`, after checking that symlinks keep it inside.
+    /// The host path of `path`, after checking that symlinks keep it inside
+    /// (for a process's working folder and the walks, which go by name).
     async fn confined(&self, path: &WorkspacePath) -> EnvResult<PathBuf> {
-        let host = self.host_path(path);
-        let root = self.root.clone();
-        let shown = path.to_string();
-        blocking(move || {
-            // The nearest existing ancestor decides where a new file would land.
-            let mut probe = host.as_path();
-            loop {
-                match std::fs::canonicalize(probe) {
-                    Ok(real) if real.starts_with(&root) => return Ok(host),
-                    Ok(_) => return Err(EnvError::Escape(shown)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => match probe.parent() {
-                        // A dangling symlink at `probe` points somewhere we cannot see: refuse.
-                        _ if probe.symlink_metadata().is_ok() => return Err(EnvError::Escape(shown)),
-                        Some(parent) if parent.starts_with(&root) => probe = parent,
-                        _ => return Err(EnvError::Escape(shown)),
-                    },
-                    Err(e) => return Err(EnvError::from_io(e, &shown)),
-                }
-            }
-        })
-        .await
-    }
-}
-
-/// Runs blocking filesystem work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> EnvResult<T> + Send + 'static) -> EnvResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| EnvError::Io(format!("blocking task failed: {e}")))?
-}
-
-fn kind_of(meta: &std::fs::Metadata) -> EntryKind {
-    if meta.is_dir() {
-        EntryKind::Directory
-    } else {
-        EntryKind::File
+        let path = path.clone();
+        self.fs.with(move |fs| fs.resolve(&path)).await
     }
 }
 
@@ -106,108 +69,38 @@ impl Env for LocalEnv {
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
-        let host = self.confined(dir).await?;
-        let shown = dir.to_string();
-        blocking(move || {
-            let mut out = Vec::new();
-            for entry in std::fs::read_dir(&host).map_err(|e| EnvError::from_io(e, &shown))? {
-                let Ok(entry) = entry else { continue };
-                let Ok(ft) = entry.file_type() else { continue };
-                if ft.is_symlink() {
-                    continue;
-                }
-                let kind = if ft.is_dir() { EntryKind::Directory } else { EntryKind::File };
-                out.push(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), kind });
-            }
-            Ok(out)
-        })
-        .await
+        let dir = dir.clone();
+        self.fs.with(move |fs| fs.list(&dir)).await
     }
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata> {
-        let host = self.confined(path).await?;
-        let shown = path.to_string();
-        blocking(move || {
-            let m = std::fs::metadata(&host).map_err(|e| EnvError::from_io(e, &shown))?;
-            let modified_ms = m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64);
-            Ok(Metadata { kind: kind_of(&m), size: m.len(), modified_ms })
-        })
-        .await
+        let path = path.clone();
+        self.fs.with(move |fs| fs.stat(&path)).await
     }
 
     async fn read(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
-        let host = self.confined(path).await?;
-        let shown = path.to_string();
-        blocking(move || {
-            let m = std::fs::metadata(&host).map_err(|e| EnvError::from_io(e, &shown))?;
-            if m.is_dir() {
-                return Err(EnvError::IsADirectory(shown));
-            }
-            if m.len() > max_bytes {
-                return Err(EnvError::TooLarge { path: shown, size: m.len(), limit: max_bytes });
-            }
-            std::fs::read(&host).map(Bytes::from).map_err(|e| EnvError::from_io(e, &shown))
-        })
-        .await
+        let path = path.clone();
+        self.fs.with(move |fs| fs.read(&path, max_bytes)).await
     }
 
     async fn write(&self, path: &WorkspacePath, data: Bytes) -> EnvResult<()> {
-        if path.is_root() {
-            return Err(EnvError::IsADirectory(path.to_string()));
-        }
-        let host = self.confined(path).await?;
-        let shown = path.to_string();
-        blocking(move || {
-            let parent = host.parent().ok_or_else(|| EnvError::InvalidInput(shown.clone()))?;
-            std::fs::create_dir_all(parent).map_err(|e| EnvError::from_io(e, &shown))?;
-            if host.is_dir() {
-                return Err(EnvError::IsADirectory(shown));
-            }
-            // A new file gets the usual 0666 less the umask, not a temp file's 0600.
-            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
-            let mut tmp = tempfile::Builder::new().prefix(".burrow-").permissions(mode).tempfile_in(parent).map_err(|e| EnvError::from_io(e, &shown))?;
-            std::io::Write::write_all(&mut tmp, &data).map_err(|e| EnvError::from_io(e, &shown))?;
-            // Keep the mode of the file we replace (an executable stays executable).
-            if let Ok(old) = std::fs::metadata(&host) {
-                let _ = std::fs::set_permissions(tmp.path(), old.permissions());
-            }
-            tmp.persist(&host).map_err(|e| EnvError::from_io(e.error, &shown))?;
-            Ok(())
-        })
-        .await
+        let path = path.clone();
+        self.fs.with(move |fs| fs.write(&path, &data)).await
     }
 
     async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
-        let host = self.confined(path).await?;
-        let shown = path.to_string();
-        blocking(move || std::fs::create_dir_all(&host).map_err(|e| EnvError::from_io(e, &shown))).await
+        let path = path.clone();
+        self.fs.with(move |fs| fs.mkdir_all(&path).map(drop)).await
     }
 
     async fn remove(&self, path: &WorkspacePath) -> EnvResult<()> {
-        if path.is_root() {
-            return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
-        }
-        let host = self.confined(path).await?;
-        let shown = path.to_string();
-        blocking(move || {
-            let m = std::fs::symlink_metadata(&host).map_err(|e| EnvError::from_io(e, &shown))?;
-            let r = if m.is_dir() { std::fs::remove_dir_all(&host) } else { std::fs::remove_file(&host) };
-            r.map_err(|e| EnvError::from_io(e, &shown))
-        })
-        .await
+        let path = path.clone();
+        self.fs.with(move |fs| fs.remove(&path)).await
     }
 
     async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
-        let src = self.confined(from).await?;
-        let dst = self.confined(to).await?;
-        let shown = format!("{from} -> {to}");
-        blocking(move || {
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| EnvError::from_io(e, &shown))?;
-            }
-            std::fs::rename(&src, &dst).map_err(|e| EnvError::from_io(e, &shown))
-        })
-        .await
+        let (from, to) = (from.clone(), to.clone());
+        self.fs.with(move |fs| fs.rename(&from, &to)).await
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
@@ -218,7 +111,17 @@ impl Env for LocalEnv {
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
         let dir = WorkspacePath::from_relative(&req.dir)?;
         let host = self.confined(&dir).await?;
-        blocking(move || search::grep::grep(&host, &req)).await
+        let fs = self.fs.clone();
+        // Each file is opened through the root's descriptor, so a folder
+        // swapped for a link during the walk cannot hand the search outside data.
+        blocking(move || {
+            let open = |p: &Path| {
+                let rel = p.strip_prefix(fs.root()).ok().and_then(|r| r.to_str()).ok_or_else(|| std::io::Error::other("outside the root"))?;
+                open_regular_beneath(&fs, &WorkspacePath::from_relative(rel).map_err(std::io::Error::other)?)
+            };
+            search::grep::grep_with(&host, &req, &open)
+        })
+        .await
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
@@ -229,6 +132,7 @@ impl Env for LocalEnv {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| EnvError::from_io(e, "/bin/sh"))?;
         let pid = child.id().ok_or_else(|| EnvError::Io("process exited before it started".into()))?;
+        let recorded = groups::record(pid);
         if let (Some(data), Some(mut stdin)) = (req.stdin, child.stdin.take()) {
             tokio::spawn(async move {
                 let _ = stdin.write_all(&data).await;
@@ -239,6 +143,7 @@ impl Env for LocalEnv {
         let (exit_tx, exit) = oneshot::channel();
         tokio::spawn(async move {
             let status = child.wait().await;
+            drop(recorded);
             let grace = tokio::time::sleep(PIPE_GRACE);
             tokio::pin!(grace);
             for mut reader in readers {
@@ -266,7 +171,7 @@ impl Env for LocalEnv {
 
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
         let (tx, rx) = mpsc::channel(1024);
-        let root = self.root.clone();
+        let root = self.fs.root().to_path_buf();
         let overflowed = AtomicBool::new(false);
         let handler = move |res: notify::Result<notify::Event>| {
             let event = match res {
@@ -275,7 +180,7 @@ impl Env for LocalEnv {
                 // changes nothing, and counting it would rebuild the index after
                 // every query.
                 Ok(ev) if ev.kind.is_access() => return,
-                Ok(ev) if ev.need_rescan() => WatchEvent::Rescan,
+                Ok(ev) if ev.need_rescan() => WatchEvent::Overflow,
                 Ok(ev) => {
                     let paths: Vec<_> = ev
                         .paths
@@ -291,9 +196,9 @@ impl Env for LocalEnv {
                 }
                 Err(_) => WatchEvent::Rescan,
             };
-            // Never block notify's thread; if we fell behind, say "rescan" once
-            // there is room again, which covers every event we dropped.
-            if overflowed.load(Ordering::Relaxed) && tx.try_send(WatchEvent::Rescan).is_ok() {
+            // Never block notify's thread; if we fell behind, say "overflow"
+            // once there is room again, which covers every event we dropped.
+            if overflowed.load(Ordering::Relaxed) && tx.try_send(WatchEvent::Overflow).is_ok() {
                 overflowed.store(false, Ordering::Relaxed);
             }
             if tx.try_send(event).is_err() {
@@ -301,7 +206,7 @@ impl Env for LocalEnv {
             }
         };
         let mut watcher = notify::recommended_watcher(handler).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
-        watcher.watch(&self.root, RecursiveMode::Recursive).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
+        watcher.watch(self.fs.root(), RecursiveMode::Recursive).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         Ok(Some(rx))
     }
@@ -386,8 +291,10 @@ fn local_pty(req: PtyRequest, cwd: PathBuf) -> EnvResult<Pty> {
     });
     let killer = child.clone_killer();
     let (exit_tx, exit) = oneshot::channel();
+    let recorded = pid.map(groups::record);
     std::thread::spawn(move || {
         let status = child.wait().ok();
+        drop(recorded);
         let code = status.map(|s| s.exit_code() as i32);
         let _ = exit_tx.send(ExitStatus { code, signal: None });
     });

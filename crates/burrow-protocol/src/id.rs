@@ -1,6 +1,10 @@
 //! OpenCode's sortable identifiers: `prefix_` + 12 hex digits of time and a
 //! counter + 14 random base62 characters. Ascending ids sort oldest first;
 //! descending ones (sessions) sort newest first.
+//!
+//! The random part comes from the operating system's generator ([`random`]),
+//! not a fast seeded one: ids name sessions, permissions and saved outputs,
+//! and one that can be predicted from another can be guessed.
 
 use std::sync::Mutex;
 
@@ -66,10 +70,24 @@ fn create(prefix: Prefix, descending: bool) -> String {
         let byte = (now >> (40 - 8 * i)) & 0xff;
         out.push_str(&format!("{byte:02x}"));
     }
-    for _ in 0..RANDOM_LEN {
-        out.push(BASE62[fastrand::usize(..BASE62.len())] as char);
+    let mut taken = 0;
+    while taken < RANDOM_LEN {
+        // 248 = 4 × 62: bytes above it are dropped so every character is equally likely.
+        for b in random::<32>().into_iter().filter(|&b| b < 248).take(RANDOM_LEN - taken) {
+            out.push(BASE62[usize::from(b) % BASE62.len()] as char);
+            taken += 1;
+        }
     }
     out
+}
+
+/// `N` bytes from the operating system's cryptographic generator.
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // Linux's getrandom(2) cannot fail once the pool is seeded (it blocks until
+    // then), so an error here means a broken system, not a bad request.
+    getrandom::fill(&mut buf).expect("the operating system's random generator failed");
+    buf
 }
 
 #[cfg(test)]
@@ -85,5 +103,24 @@ mod tests {
         let x = descending(Prefix::Session);
         let y = descending(Prefix::Session);
         assert!(x[4..16] > y[4..16], "{x} {y}");
+    }
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let ids: Vec<String> = (0..20_000).map(|_| ascending(Prefix::Part)).collect();
+        let unique: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        assert_eq!(unique.len(), ids.len());
+        for id in &ids {
+            let (prefix, rest) = id.split_once('_').unwrap();
+            assert_eq!(prefix, "prt");
+            assert_eq!(rest.len(), 12 + RANDOM_LEN, "{id}");
+            assert!(rest[..12].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+            assert!(rest[12..].bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
+        // The random tails alone are unique too, and use the whole alphabet.
+        let tails: std::collections::HashSet<&str> = ids.iter().map(|i| &i[16..]).collect();
+        assert_eq!(tails.len(), ids.len());
+        let used: std::collections::HashSet<u8> = ids.iter().flat_map(|i| i[16..].bytes()).collect();
+        assert_eq!(used.len(), BASE62.len());
     }
 }

@@ -35,6 +35,20 @@ pub mod opt {
     }
 }
 
+/// The largest integer a JavaScript client can hold exactly (2^53 - 1), the
+/// bound OpenCode's schema puts on counts and times.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// `#[serde(default, deserialize_with = "crate::protocol::num::safe")]` for an
+/// `Option<u64>` that the document bounds by [`MAX_SAFE_INTEGER`]: a larger
+/// value is refused, as the document says, instead of being taken silently.
+pub fn safe<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<u64>::deserialize(d)? {
+        Some(v) if v > MAX_SAFE_INTEGER => Err(serde::de::Error::custom(format!("{v} is larger than {MAX_SAFE_INTEGER}"))),
+        v => Ok(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Serialize, serde::Deserialize)]

@@ -25,17 +25,60 @@ pub const MAX_LINE_CHARS: usize = 2000;
 /// OpenCode keeps at most this many submatches of one line.
 pub const MAX_SUBMATCHES: usize = 100;
 
-/// Compiles a pattern the way ripgrep does, so that a bad one is a clear 400.
+/// The longest pattern a search takes, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 4 << 10;
+/// The most memory one compiled pattern may take. grep-regex allows 100 MiB, in
+/// which `\p{L}{8000}` compiles for 12 s; real searches need a few KiB.
+pub const REGEX_SIZE_LIMIT: usize = 10 << 20;
+/// The most memory the lazy DFA of one search may grow to (grep-regex: 1000 MiB).
+pub const DFA_SIZE_LIMIT: usize = 64 << 20;
+
+/// Compiles a pattern the way ripgrep does, so that a bad one is a clear 400,
+/// within limits that make a hostile one a 400 too, at once, rather than
+/// seconds of CPU and hundreds of megabytes per request.
 pub fn compile(req: &GrepRequest) -> EnvResult<RegexMatcher> {
+    if req.pattern.len() > MAX_PATTERN_BYTES {
+        return Err(EnvError::InvalidInput(format!("the pattern is {} bytes long, more than the limit of {MAX_PATTERN_BYTES}", req.pattern.len())));
+    }
     RegexMatcherBuilder::new()
         .case_insensitive(req.case_insensitive)
         .line_terminator(Some(b'\n'))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(DFA_SIZE_LIMIT)
         .build(&req.pattern)
         .map_err(|e| EnvError::InvalidInput(format!("invalid regex {:?}: {}", req.pattern, e)))
 }
 
+/// Opens a walked file for searching.
+pub type Opener<'a> = dyn Fn(&Path) -> io::Result<std::fs::File> + Sync + 'a;
+
 /// Searches the tree at `base` (the request's directory, resolved by the caller).
 pub fn grep(base: &Path, req: &GrepRequest) -> EnvResult<GrepResult> {
+    grep_with(base, req, &open_regular)
+}
+
+/// Opens a regular file for reading, refusing anything else without blocking
+/// on it: what text search opens each walked file with.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    regular(rustix::fs::open(path, flags, Mode::empty())?)
+}
+
+/// `fd` as a file to read, if it is a regular file: a FIFO, socket or device
+/// would block or never end. Shared with the local environment's confined opens.
+pub fn regular(fd: std::os::fd::OwnedFd) -> io::Result<std::fs::File> {
+    use rustix::fs::FileType;
+    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(std::fs::File::from(fd))
+}
+
+/// [`grep`], opening each file with `open`: the local environment opens them
+/// through its root's descriptor, so that no link swapped in during the walk
+/// leads outside; whatever `open` refuses is skipped, as unreadable files are.
+pub fn grep_with(base: &Path, req: &GrepRequest, open: &Opener<'_>) -> EnvResult<GrepResult> {
     let matcher = compile(req)?;
     super::hold_for_tests();
     if !base.exists() {
@@ -43,7 +86,7 @@ pub fn grep(base: &Path, req: &GrepRequest) -> EnvResult<GrepResult> {
     }
     let shared = Shared { found: Mutex::new(Vec::new()), count: AtomicUsize::new(0), stop: AtomicBool::new(false), limit: req.limit };
     let walker = builder(base, req.include.as_deref())?.threads(threads()).build_parallel();
-    walker.visit(&mut GrepBuilder { base, matcher: &matcher, shared: &shared });
+    walker.visit(&mut GrepBuilder { base, matcher: &matcher, shared: &shared, open });
     let mut matches = shared.found.into_inner().unwrap_or_else(|e| e.into_inner());
     // Threads finish in any order; sort so a response is stable for a given set.
     matches.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.line_number.cmp(&b.line_number)));
@@ -63,11 +106,12 @@ struct GrepBuilder<'a> {
     base: &'a Path,
     matcher: &'a RegexMatcher,
     shared: &'a Shared,
+    open: &'a Opener<'a>,
 }
 
 impl<'s> ParallelVisitorBuilder<'s> for GrepBuilder<'s> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(GrepVisitor { base: self.base, matcher: self.matcher.clone(), searcher: searcher(), shared: self.shared, local: Vec::new() })
+        Box::new(GrepVisitor { base: self.base, matcher: self.matcher.clone(), searcher: searcher(), shared: self.shared, open: self.open, local: Vec::new() })
     }
 }
 
@@ -76,6 +120,7 @@ struct GrepVisitor<'a> {
     matcher: RegexMatcher,
     searcher: Searcher,
     shared: &'a Shared,
+    open: &'a Opener<'a>,
     local: Vec<GrepMatch>,
 }
 
@@ -94,8 +139,11 @@ impl ParallelVisitor for GrepVisitor<'_> {
         let shared = self.shared;
         let keep_going = |found: usize| shared.count.load(Ordering::Relaxed) + found <= shared.limit && !shared.stop.load(Ordering::Relaxed);
         let sink = LineSink { matcher: &self.matcher, rel: &rel, out: &mut self.local, keep_going };
-        // Unreadable files are skipped silently, as `rg --no-messages` does.
-        let _ = self.searcher.search_path(&self.matcher, path, sink);
+        // Unreadable files are skipped silently, as `rg --no-messages` does;
+        // so is anything that is no longer a regular file (a FIFO would block).
+        if let Ok(file) = (self.open)(path) {
+            let _ = self.searcher.search_file(&self.matcher, &file, sink);
+        }
         if !self.local.is_empty() {
             let n = self.local.len();
             self.shared.found.lock().unwrap_or_else(|e| e.into_inner()).append(&mut self.local);
@@ -205,6 +253,19 @@ mod tests {
         assert!(r.truncated);
         let err = grep(dir.path(), &GrepRequest { dir: String::new(), pattern: "foo(".into(), include: None, limit: 1, case_insensitive: false });
         assert!(matches!(err, Err(EnvError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn costly_patterns_are_invalid_input() {
+        let req = |pattern: String| GrepRequest { dir: String::new(), pattern, include: None, limit: 1, case_insensitive: false };
+        // Over the compiled-size limit (grep-regex's default of 100 MiB takes it, in seconds).
+        let err = compile(&req("\\p{L}{8000}".into())).err();
+        assert!(matches!(&err, Some(EnvError::InvalidInput(m)) if m.contains("size limit")), "{err:?}");
+        // Over the length cap, however cheap.
+        let err = compile(&req("a".repeat(MAX_PATTERN_BYTES + 1))).err();
+        assert!(matches!(&err, Some(EnvError::InvalidInput(m)) if m.contains("limit")), "{err:?}");
+        assert!(compile(&req("a".repeat(MAX_PATTERN_BYTES))).is_ok());
+        assert!(compile(&req("\\p{L}{20}".into())).is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub(crate) use crate as search;
 pub(crate) use burrow_protocol::env;
 
 pub mod fuzzy;
+pub mod gate;
 pub mod grep;
 pub mod ignore_rules;
 pub mod index;

@@ -124,7 +124,7 @@ impl Tool for Grep {
         let (dir, file) = search_root(ctx, a.path.as_deref()).await?;
         let mut req = GrepRequest::new(&dir, a.pattern.clone(), LIMIT);
         req.include = file.map(|f| globset::escape(&f)).or(a.include.clone());
-        let result = ctx.env.grep(req).await?;
+        let result = crate::search::gate::grep(&ctx.env, req).await?;
         if result.matches.is_empty() {
             return Ok(ToolOutput::new(a.pattern, "No files found", json!({"matches": 0, "truncated": false})));
         }

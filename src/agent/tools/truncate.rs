@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::id::{self, Prefix};
+use crate::session::datadir;
 
 pub const MAX_LINES: usize = 2000;
 pub const MAX_BYTES: usize = 50 * 1024;
@@ -62,11 +63,21 @@ impl Truncator {
         Truncated { content, truncated: true, output_path: saved }
     }
 
-    /// Saves a full output; `None` when the server cannot write there.
+    /// Saves a full output, readable by the server's user only (it may hold
+    /// anything a command printed), then prunes the folder to its retention
+    /// (`session::datadir`); `None` when the server cannot write there.
     pub async fn save(&self, text: &str) -> Option<String> {
         let path = self.dir.join(id::ascending(Prefix::Tool));
-        tokio::fs::create_dir_all(&self.dir).await.ok()?;
-        tokio::fs::write(&path, text).await.ok()?;
+        let (dir, file, text) = (self.dir.clone(), path.clone(), text.to_string());
+        let saved = tokio::task::spawn_blocking(move || {
+            datadir::create_private_dir(&dir)?;
+            std::io::Write::write_all(&mut datadir::create_private_file(&file)?, text.as_bytes())
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            return None;
+        }
+        datadir::prune_in_background(&self.dir, Some(&path));
         Some(path.to_string_lossy().into_owned())
     }
 }
@@ -130,5 +141,8 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         assert!(out.content.contains("...11 lines truncated..."), "{}", &out.content[out.content.len() - 300..]);
         assert!(out.content.contains(&format!("Full output saved to: {path}")));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(t.dir()).unwrap().permissions().mode() & 0o777, 0o700);
     }
 }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::DirectoryParams;
 use crate::config::agent::{relative_path, AgentPaths};
 use crate::config::provider::{self, Provider};
-use crate::config::{self, Config, Sources, SCHEMA_URL};
+use crate::config::{self, secret, Config, Sources, SCHEMA_URL};
 use crate::env::WorkspacePath;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Ctx;
@@ -32,6 +32,7 @@ pub async fn load(st: &AppState, inst: &Instance) -> ApiResult<Config> {
         dir: inst.dir.clone(),
         top,
         vars: std::env::vars().collect(),
+        env_allow: st.policy.config_env_allow.clone(),
     };
     config::load(sources).await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "ConfigJsonError", e.to_string()))
 }
@@ -75,7 +76,9 @@ fn shown(data: &Map<String, Value>, vars: &config::Vars) -> Map<String, Value> {
     responses((status = 200, description = "The merged configuration", body = Object), (status = 400, body = ErrorBody)))]
 pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
     let c = load(&st, &inst).await?;
-    Ok(Json(shown(&c.data, &c.vars)))
+    let mut out = shown(&c.data, &c.vars);
+    secret::redact_map(&mut out);
+    Ok(Json(out))
 }
 
 #[utoipa::path(get, path = "/global/config", tag = "global", operation_id = "global.config.get",
@@ -85,6 +88,7 @@ pub async fn global(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResul
     let mut out = Map::new();
     out.insert("$schema".into(), c.global.get("$schema").cloned().unwrap_or_else(|| json!(SCHEMA_URL)));
     out.extend(c.global);
+    secret::redact_map(&mut out);
     Ok(Json(out))
 }
 

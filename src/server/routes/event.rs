@@ -3,6 +3,7 @@
 //! Each connection starts with `server.connected` and gets `server.heartbeat`
 //! every ten seconds, like the reference. Frames are `data: <json>\n\n` only.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,22 +11,24 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::DirectoryParams;
-use crate::event::{local_event, Event, GlobalEnvelope, Published};
+use crate::event::{local_event, Event, GlobalEnvelope, Published, BUS_CAPACITY};
 use crate::server::extract::Ctx;
-use crate::server::AppState;
+use crate::server::{AppState, Disconnect};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(get, path = "/event", tag = "event", operation_id = "event.subscribe", params(DirectoryParams),
     responses((status = 200, description = "Event stream", content_type = "text/event-stream")))]
-pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Response {
+pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, disconnect: Option<Extension<Disconnect>>) -> Response {
     let directory = inst.directory.clone();
     sse(
         &st,
+        disconnect,
         move |p: &Published| {
             // Server-wide events, and those of this directory.
             if p.directory.as_deref().is_some_and(|d| d != directory) {
@@ -39,10 +42,11 @@ pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Respo
 
 #[utoipa::path(get, path = "/global/event", tag = "global", operation_id = "global.event",
     responses((status = 200, description = "Event stream of every directory", content_type = "text/event-stream")))]
-pub async fn global(State(st): State<Arc<AppState>>) -> Response {
+pub async fn global(State(st): State<Arc<AppState>>, disconnect: Option<Extension<Disconnect>>) -> Response {
     let wrap = |directory: Option<&str>, project: Option<&str>, e: &Event| frame(&GlobalEnvelope { directory, project, payload: e });
     sse(
         &st,
+        disconnect,
         move |p: &Published| {
             let (directory, project) = (p.directory.as_deref(), p.project.as_deref());
             let event = wrap(directory, project, &p.event);
@@ -56,6 +60,54 @@ pub async fn global(State(st): State<Arc<AppState>>) -> Response {
     )
 }
 
+/// A subscriber further behind than this many bytes of unread events is
+/// disconnected too, so a few very large events cannot pile up in memory.
+const BACKLOG_BYTES: usize = 16 << 20;
+
+/// What a subscriber has not been handed yet.
+#[derive(Default)]
+struct Backlog {
+    chunks: VecDeque<Bytes>,
+    bytes: usize,
+}
+
+impl Backlog {
+    fn push(&mut self, chunk: Bytes) {
+        self.bytes += chunk.len();
+        self.chunks.push_back(chunk);
+    }
+
+    /// The oldest chunk; only called when there is one.
+    fn pop(&mut self) -> Bytes {
+        let chunk = self.chunks.pop_front().unwrap_or_default();
+        self.bytes -= chunk.len();
+        chunk
+    }
+}
+
+/// Ends a lagging client's response with an error (where the connection
+/// cannot be dropped directly), so that it is not ended as if complete.
+#[derive(Debug)]
+struct Lagging(u64);
+
+impl std::fmt::Display for Lagging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "event subscriber fell {} events behind", self.0)
+    }
+}
+
+impl std::error::Error for Lagging {}
+
+fn lagged(tx: &tokio::sync::mpsc::Sender<Result<Bytes, Lagging>>, disconnect: Option<Extension<Disconnect>>, behind: u64) {
+    tracing::warn!(behind, "event subscriber fell behind; disconnecting it");
+    // The channel may be full of what the client did not read: never wait for
+    // room, and drop the connection, which is stuck writing to the client.
+    let _ = tx.try_send(Err(Lagging(behind)));
+    if let Some(Extension(d)) = disconnect {
+        d.now();
+    }
+}
+
 fn frame(value: &impl serde::Serialize) -> Bytes {
     let mut out = b"data: ".to_vec();
     serde_json::to_writer(&mut out, value).unwrap_or_default();
@@ -64,37 +116,50 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
 }
 
 /// The stream: `server.connected`, then bus events through `filter`, with
-/// heartbeats (made by `local`) in between. The task feeding it stops when the
-/// client goes away, and disconnects a client that lags behind the bus.
-fn sse(st: &AppState, filter: impl Fn(&Published) -> Option<Bytes> + Send + 'static, local: impl Fn(&Event) -> Bytes + Send + 'static) -> Response {
+/// heartbeats (made by `local`) in between.
+///
+/// The feeding task keeps receiving from the bus while the client reads
+/// slowly, holding what it could not hand over yet; once a client is more
+/// than [`BUS_CAPACITY`] events behind (in the bus or in that backlog), it is
+/// disconnected rather than buffered without bound. It also watches shutdown
+/// at every step, so a client that stops reading cannot hold the server.
+fn sse(
+    st: &AppState,
+    disconnect: Option<Extension<Disconnect>>,
+    filter: impl Fn(&Published) -> Option<Bytes> + Send + 'static,
+    local: impl Fn(&Event) -> Bytes + Send + 'static,
+) -> Response {
     let mut rx = st.bus.subscribe();
     let bus = st.bus.clone();
-    // Small on purpose: a client that stops reading stalls only its own task.
-    let (tx, out) = tokio::sync::mpsc::channel::<Bytes>(16);
+    // Small on purpose: what a slow client has not read waits in `backlog`,
+    // where it is counted.
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, Lagging>>(16);
     tokio::spawn(async move {
-        if tx.send(local(&local_event("server.connected"))).await.is_err() {
-            return;
-        }
+        let mut backlog = Backlog::default();
+        backlog.push(local(&local_event("server.connected")));
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         loop {
-            let chunk = tokio::select! {
+            tokio::select! {
                 _ = bus.closed() => return,
-                _ = beat.tick() => local(&local_event("server.heartbeat")),
+                permit = tx.reserve(), if !backlog.chunks.is_empty() => match permit {
+                    Ok(permit) => permit.send(Ok(backlog.pop())),
+                    Err(_) => return,
+                },
+                _ = tx.closed() => return,
+                // A client that has not taken the last heartbeat needs no other.
+                _ = beat.tick() => if backlog.chunks.is_empty() { backlog.push(local(&local_event("server.heartbeat"))) },
                 got = rx.recv() => match got {
-                    Ok(p) => match filter(&p) { Some(b) => b, None => continue },
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(skipped = n, "event subscriber fell behind; disconnecting it");
-                        return;
-                    }
+                    Ok(p) => if let Some(b) = filter(&p) { backlog.push(b) },
+                    Err(RecvError::Lagged(n)) => return lagged(&tx, disconnect, n),
                     Err(RecvError::Closed) => return,
                 },
-            };
-            if tx.send(chunk).await.is_err() {
-                return;
+            }
+            if backlog.chunks.len() > BUS_CAPACITY || backlog.bytes > BACKLOG_BYTES {
+                return lagged(&tx, disconnect, backlog.chunks.len() as u64);
             }
         }
     });
-    let stream = futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(out), Ok::<_, std::convert::Infallible>);
+    let stream = tokio_stream::wrappers::ReceiverStream::new(out);
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

@@ -31,18 +31,20 @@ pub struct FindTextParams {
     /// A regular expression (Rust regex syntax, as ripgrep).
     pub pattern: String,
     /// Burrow extension: how many matching lines to return (default 10, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/find", tag = "file", operation_id = "find.text",
     params(DirectoryParams, FindTextParams),
-    responses((status = 200, description = "Matches", body = Vec<TextMatch>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "Matches", body = Vec<TextMatch>), (status = 400, body = ErrorBody),
+        (status = 503, description = "Too many searches are running: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn text(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FindTextParams>) -> ApiResult<Json<Vec<TextMatch>>> {
     let limit = q.limit.unwrap_or(FIND_TEXT_LIMIT);
     if !(1..=FIND_TEXT_MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit must be between 1 and {FIND_TEXT_MAX_LIMIT}")));
     }
-    let result = st.env.grep(GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
+    let result = crate::search::gate::grep(&st.env, GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
     Ok(Json(result.matches.into_iter().map(TextMatch::from).collect()))
 }
 
@@ -67,11 +69,13 @@ impl From<KindParam> for EntryKind {
 pub struct FindFileParams {
     pub query: String,
     /// `"false"` leaves directories out.
+    #[param(pattern = "^(true|false)$")]
     pub dirs: Option<String>,
     #[serde(rename = "type")]
     #[param(inline)]
     pub kind: Option<KindParam>,
     /// 1 to 200, default 10.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
@@ -98,11 +102,16 @@ async fn fuzzy(st: &AppState, inst: &Instance, query: &str, kind: Option<EntryKi
     responses((status = 200, description = "File paths", body = Vec<String>), (status = 400, body = ErrorBody)))]
 pub async fn files(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FindFileParams>) -> ApiResult<Json<Vec<String>>> {
     let limit = check_limit(q.limit)?;
-    let kind = match (q.kind, q.dirs.as_deref()) {
+    // `dirs` is checked even when `type` overrides it, as the document says.
+    let dirs = match q.dirs.as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => return Err(ApiError::bad_request(format!("dirs must be \"true\" or \"false\", not {other:?}"))),
+    };
+    let kind = match (q.kind, dirs) {
         (Some(k), _) => Some(k.into()),
-        (None, Some("false")) => Some(EntryKind::File),
-        (None, None | Some("true")) => None,
-        (None, Some(other)) => return Err(ApiError::bad_request(format!("dirs must be \"true\" or \"false\", not {other:?}"))),
+        (None, false) => Some(EntryKind::File),
+        (None, true) => None,
     };
     let hits = fuzzy(&st, &inst, &q.query, kind, limit).await?;
     Ok(Json(hits.into_iter().map(|(p, _)| p).collect()))
@@ -130,7 +139,8 @@ pub struct FsFindParams {
     #[serde(rename = "type")]
     #[param(inline)]
     pub kind: Option<KindParam>,
-    /// A number, sent as a string by the TUI.
+    /// A number from 1 to 200, sent as a string by the TUI; empty means the default (10).
+    #[param(pattern = r"^(\+?0*([1-9][0-9]?|1[0-9][0-9]|200))?$")]
     pub limit: Option<String>,
 }
 

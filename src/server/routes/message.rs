@@ -27,6 +27,8 @@ pub struct MessagesParams {
     directory: Option<String>,
     workspace: Option<String>,
     /// The newest this many messages; 0 or absent means all of them.
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[param(maximum = 9007199254740991_u64)]
     limit: Option<u64>,
     /// The cursor of the next (older) page, from `X-Next-Cursor` or `Link`.
     before: Option<String>,
@@ -44,7 +46,8 @@ pub async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    check_id(&id, "ses", "sessionID")?;
+    // The session first: a missing one is a 404 whatever the cursor says.
+    require(&st, &id).await?;
     let before = match q.before.as_deref() {
         None => None,
         Some(_) if q.limit.is_none() => return Err(ApiError::bad_request("before needs a limit")),
@@ -115,10 +118,14 @@ pub struct ShellModel {
 pub struct ShellBody {
     /// The id to give the user message.
     #[serde(rename = "messageID")]
+    #[schema(pattern = "^msg")]
     message_id: Option<String>,
+    /// An agent's name: not blank.
+    #[schema(pattern = r"\S")]
     agent: String,
     model: Option<ShellModel>,
-    /// A command line for the user's shell.
+    /// A command line for the user's shell (no NUL byte).
+    #[schema(pattern = r"^[^\u0000]*$")]
     command: String,
 }
 

@@ -69,6 +69,9 @@ pub struct RespondBody {
     params(("sessionID" = String, Path), ("permissionID" = String, Path), DirectoryParams), request_body = RespondBody,
     responses((status = 200, description = "Permission processed successfully", body = bool),
         (status = 400, body = ErrorBody), (status = 404, body = PermissionNotFound)))]
-pub async fn respond(State(st): State<Arc<AppState>>, Path((_session, id)): Path<(String, String)>, Json(body): Json<RespondBody>) -> Response {
+pub async fn respond(State(st): State<Arc<AppState>>, Path((session, id)): Path<(String, String)>, Json(body): Json<RespondBody>) -> Response {
+    if let Err(e) = super::session::check_id(&session, "ses", "sessionID") {
+        return e.into_response();
+    }
     answer(&st, &id, body.response, None)
 }

@@ -1,5 +1,7 @@
 //! Prompting a session: `POST /session/{id}/message` (answers with the last
-//! assistant message when the turn is over), `prompt_async` (204 at once),
+//! assistant message when the turn is over), `prompt_async` (204 at once).
+//! A prompt sent while the session works waits its turn (see
+//! `session::runs`); the routes' answers do not change. Also
 //! slash commands, `init` and `summarize`, and the aliases other clients use
 //! (CodeTether's `prompt` and `interrupt`).
 
@@ -30,10 +32,11 @@ async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> Ap
 }
 
 /// Sends a message and waits for the agent's answer. Provider failures do
-/// not fail the request: they are in the answer's `info.error`.
+/// not fail the request: they are in the answer's `info.error`. On a busy
+/// session the message is stored at once and answered in its turn.
 #[utoipa::path(post, path = "/session/{sessionID}/message", tag = "session", operation_id = "session.prompt",
-    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Value, description = "parts, model (object or \"provider/model\"), agent, system, noReply"),
-    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object, description = "parts, model (object or \"provider/model\"), agent, system, noReply"),
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = start(&st, &ctx, &id, &body).await?;
     Ok(JsonBody(prompt::run(st.clone(), ctx.0, session, body).await?))
@@ -41,7 +44,7 @@ pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<S
 
 /// Sends a message and answers at once; the turn goes on in the background.
 #[utoipa::path(post, path = "/session/{sessionID}/prompt_async", tag = "session", operation_id = "session.prompt_async",
-    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Value),
+    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object),
     responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<StatusCode> {
     let session = start(&st, &ctx, &id, &body).await?;
@@ -56,7 +59,7 @@ pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): P
 
 /// CodeTether's name for `prompt_async`.
 #[utoipa::path(post, path = "/session/{sessionID}/prompt", tag = "session", operation_id = "session.prompt_alias",
-    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Value),
+    params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object),
     responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn prompt_alias(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, body: Json<PromptBody>) -> ApiResult<StatusCode> {
     prompt_async(st, ctx, id, body).await
@@ -71,10 +74,10 @@ pub async fn interrupt(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> 
 }
 
 /// Runs a slash command (a config `command` or a built-in one, as `GET
-/// /command` lists them) and answers like `message`.
+/// /command` lists them) and answers like `message` (queued like it too).
 #[utoipa::path(post, path = "/session/{sessionID}/command", tag = "session", operation_id = "session.command",
     params(("sessionID" = String, Path), DirectoryParams), request_body = CommandBody,
-    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn command(
     State(st): State<Arc<AppState>>,
     ctx: Ctx,
@@ -117,6 +120,7 @@ pub struct InitBody {
     #[serde(rename = "modelID")]
     model_id: String,
     #[serde(rename = "messageID")]
+    #[schema(pattern = "^msg")]
     message_id: String,
 }
 

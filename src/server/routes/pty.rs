@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonResponse;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,14 @@ pub struct PtyNotFound {
     pub message: String,
 }
 
+/// The body of a 403 for a connect ticket asked for the wrong way.
+#[derive(Serialize, ToSchema)]
+pub struct PtyForbidden {
+    #[serde(rename = "_tag")]
+    pub tag: &'static str,
+    pub message: &'static str,
+}
+
 impl IntoResponse for PtyError {
     fn into_response(self) -> Response {
         match self {
@@ -47,7 +55,7 @@ impl IntoResponse for PtyError {
                 (StatusCode::NOT_FOUND, JsonResponse(body)).into_response()
             }
             PtyError::Forbidden => {
-                let body = serde_json::json!({ "_tag": "PtyForbiddenError", "message": "Invalid PTY connect token request" });
+                let body = PtyForbidden { tag: "PtyForbiddenError", message: "Invalid PTY connect token request" };
                 (StatusCode::FORBIDDEN, JsonResponse(body)).into_response()
             }
         }
@@ -74,7 +82,9 @@ pub fn find(st: &AppState, inst: &Instance, id: &str) -> Result<Arc<Terminal>, P
     st.ptys.get(&inst.directory, id).ok_or_else(|| PtyError::NotFound(id.to_string()))
 }
 
+/// `POST /pty`'s body (named apart from `POST /session`'s in the document).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = PtyCreateBody)]
 pub struct CreateBody {
     /// The program to run; the user's shell by default.
     pub command: Option<String>,
@@ -135,11 +145,15 @@ pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SizeBody {
+    #[schema(minimum = 1, maximum = 65535)]
     pub rows: u16,
+    #[schema(minimum = 1, maximum = 65535)]
     pub cols: u16,
 }
 
+/// `PUT /pty/{ptyID}`'s body (named apart from `PATCH /session/{sessionID}`'s).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PtyUpdateBody)]
 pub struct UpdateBody {
     /// A new title; an empty one is ignored.
     pub title: Option<String>,
@@ -173,14 +187,6 @@ pub async fn remove(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): P
     Ok(JsonResponse(true))
 }
 
-/// Whether a browser request comes from a page this server may trust: no
-/// `Origin` (not a browser), or one CORS allows.
-pub fn trusted_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    crate::server::cors::allowed(origin, host, &[])
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct ConnectToken {
     pub ticket: String,
@@ -190,7 +196,7 @@ pub struct ConnectToken {
 
 #[utoipa::path(post, path = "/pty/{ptyID}/connect-token", tag = "pty", operation_id = "pty.connectToken",
     params(DirectoryParams, ("ptyID" = String, Path)),
-    responses((status = 200, body = ConnectToken), (status = 403, description = "Not asked for with x-opencode-ticket: 1, or from a foreign page"),
+    responses((status = 200, body = ConnectToken), (status = 403, description = "Not asked for with x-opencode-ticket: 1, or from a foreign page", body = PtyForbidden),
         (status = 404, body = PtyNotFound)))]
 pub async fn connect_token(
     State(st): State<Arc<AppState>>,
@@ -198,7 +204,7 @@ pub async fn connect_token(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<JsonResponse<ConnectToken>, PtyError> {
-    if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || !trusted_origin(&headers) {
+    if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || st.policy.foreign_page(&headers) {
         return Err(PtyError::Forbidden);
     }
     find(&st, &inst, &id)?;

@@ -13,16 +13,18 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::pty::trusted_origin;
 use super::DirectoryParams;
+use crate::error::ApiError;
 use crate::pty::{Attached, Live, Terminal};
+use crate::server::auth::TicketGrant;
 use crate::server::extract::{Ctx, Query};
 use crate::server::AppState;
 
@@ -41,9 +43,9 @@ pub struct ConnectParams {
     pub ticket: Option<String>,
 }
 
-/// Whether `path` is a terminal's WebSocket, `/pty/{id}/connect`.
-pub fn is_connect_path(path: &str) -> bool {
-    path.strip_prefix("/pty/").and_then(|rest| rest.strip_suffix("/connect")).is_some_and(|id| !id.is_empty() && !id.contains('/'))
+/// The terminal id when `path` is a terminal's WebSocket, `/pty/{id}/connect`.
+pub fn connect_path_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/pty/").and_then(|rest| rest.strip_suffix("/connect")).filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Parses `cursor` as the reference does: whole numbers from -1 up count.
@@ -67,15 +69,13 @@ pub async fn connect(
     Ctx(inst): Ctx,
     Path(id): Path<String>,
     Query(q): Query<ConnectParams>,
-    headers: HeaderMap,
+    grant: Option<Extension<TicketGrant>>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    // A ticket stands in for credentials (see auth), so it is checked before
-    // anything about the terminal is revealed.
-    if let Some(ticket) = q.ticket.as_deref() {
-        if !(trusted_origin(&headers) && st.ptys.tickets.consume(ticket, &id, &inst.directory)) {
-            return StatusCode::FORBIDDEN.into_response();
-        }
+    // The auth middleware checked and used up the ticket (and the guard the
+    // Origin) before this ran; here the ticket must also match the directory.
+    if q.ticket.is_some() && grant.is_none_or(|Extension(g)| g.directory != inst.directory) {
+        return ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", "the terminal ticket was issued for another directory").into_response();
     }
     let Some(terminal) = st.ptys.get(&inst.directory, &id) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -84,10 +84,11 @@ pub async fn connect(
         return StatusCode::BAD_REQUEST.into_response();
     };
     let cursor = parse_cursor(q.cursor.as_deref());
-    upgrade.on_upgrade(move |socket| stream(socket, terminal, cursor))
+    let bus = st.bus.clone();
+    upgrade.on_upgrade(move |socket| stream(socket, terminal, cursor, bus))
 }
 
-async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i64>) {
+async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i64>, bus: crate::event::Bus) {
     let Some(attached) = terminal.attach(cursor) else {
         let _ = socket.send(close(CLOSE_GONE, "session not found")).await;
         return;
@@ -105,6 +106,11 @@ async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i
     let mut seen = cursor;
     loop {
         tokio::select! {
+            // At shutdown: say so (briefly: the client may not be reading) and close.
+            _ = bus.closed() => {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.send(close(1001, "server shutting down"))).await;
+                return;
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => terminal.write(Bytes::from(text)).await,
                 Some(Ok(Message::Binary(data))) => {

@@ -1,5 +1,5 @@
 //! Sessions: list, create, read, change, delete, children, status, todos,
-//! diffs and abort.
+//! diffs, fork and abort.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,10 +50,14 @@ pub struct ListParams {
     /// Only sessions without a parent.
     roots: Option<bool>,
     /// Only sessions updated at or after this time (ms).
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[param(maximum = 9007199254740991_u64)]
     start: Option<u64>,
     /// Only sessions whose title contains this text.
     search: Option<String>,
     /// At most this many (default 100).
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[param(maximum = 9007199254740991_u64)]
     limit: Option<u64>,
 }
 
@@ -73,9 +77,12 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
     Ok(JsonBody(st.sessions.store.sessions(filter).await?))
 }
 
+/// `POST /session`'s body (named apart from `POST /pty`'s in the document).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = SessionCreateBody)]
 pub struct CreateBody {
     #[serde(rename = "parentID")]
+    #[schema(pattern = "^ses")]
     parent_id: Option<String>,
     title: Option<String>,
     agent: Option<String>,
@@ -84,6 +91,7 @@ pub struct CreateBody {
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
     permission: Option<Vec<PermissionRule>>,
     #[serde(rename = "workspaceID")]
+    #[schema(pattern = "^wrk")]
     workspace_id: Option<String>,
 }
 
@@ -137,7 +145,9 @@ pub struct UpdateTime {
     archived: Option<f64>,
 }
 
+/// `PATCH /session/{sessionID}`'s body (named apart from `PUT /pty/{ptyID}`'s).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = SessionUpdateBody)]
 pub struct UpdateBody {
     title: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -216,20 +226,19 @@ pub struct DiffParams {
     message_id: Option<String>,
 }
 
-/// The files the session (or one turn of it) changed. Like OpenCode, an
-/// unknown session has no changes rather than a 404.
+/// The files the session (or one turn of it) changed. A missing session is a
+/// 404 like every other sub-resource of a session (OpenCode answers `[]`,
+/// which a client cannot tell from "nothing changed"); an unknown message of
+/// an existing session has no changes.
 #[utoipa::path(get, path = "/session/{sessionID}/diff", tag = "session", operation_id = "session.diff", params(("sessionID" = String, Path), DiffParams),
-    responses((status = 200, body = Vec<SnapshotFileDiff>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<SnapshotFileDiff>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn diff(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<DiffParams>) -> ApiResult<JsonBody<Vec<SnapshotFileDiff>>> {
-    check_id(&id, "ses", "sessionID")?;
     if let Some(m) = &q.message_id {
         check_id(m, "msg", "messageID")?;
     }
-    let store = &st.sessions.store;
-    let diffs = match (store.session(&id).await, q.message_id) {
-        (Err(StoreError::NotFound(_)), _) => None,
-        (Err(e), _) => return Err(e.into()),
-        (Ok(_), Some(message_id)) => match store.message(&id, &message_id).await {
+    let session = require(&st, &id).await?;
+    let diffs = match q.message_id {
+        Some(message_id) => match st.sessions.store.message(&id, &message_id).await {
             Ok(m) => match m.info {
                 Message::User(u) => u.summary.map(|s| s.diffs),
                 Message::Assistant(_) => None,
@@ -237,9 +246,35 @@ pub async fn diff(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query
             Err(StoreError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
         },
-        (Ok(session), None) => session.summary.and_then(|s| s.diffs),
+        None => session.summary.and_then(|s| s.diffs),
     };
     Ok(JsonBody(diffs.unwrap_or_default()))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForkBody {
+    /// Copy only the messages before this one (all of them without it).
+    #[serde(rename = "messageID")]
+    message_id: Option<String>,
+}
+
+/// Creates a new session with the messages of this one up to (not including)
+/// `messageID`, titled "... (fork #N)", as OpenCode does.
+#[utoipa::path(post, path = "/session/{sessionID}/fork", tag = "session", operation_id = "session.fork", params(("sessionID" = String, Path), DirectoryParams),
+    request_body(content = Option<ForkBody>, description = "Optional; without messageID the whole session is copied"),
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn fork(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<ForkBody>,
+) -> ApiResult<JsonBody<Session>> {
+    check_id(&id, "ses", "sessionID")?;
+    if let Some(m) = &body.message_id {
+        check_id(m, "msg", "messageID")?;
+    }
+    Ok(JsonBody(st.sessions.fork(&inst, &id, body.message_id.as_deref()).await?))
 }
 
 /// Stops the session's shell command (or agent turn) and answers once it has

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json as JsonResponse;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
@@ -85,8 +85,7 @@ pub async fn append_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json
 macro_rules! command_endpoint {
     ($name:ident, $path:literal, $op:literal, $command:literal, $what:literal) => {
         #[doc = $what]
-        #[utoipa::path(post, path = $path, tag = "tui", operation_id = $op, params(DirectoryParams),
-                            responses((status = 200, body = bool)))]
+        #[utoipa::path(post, path = $path, tag = "tui", operation_id = $op, params(DirectoryParams), responses((status = 200, body = bool)))]
         pub async fn $name(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonResponse<bool> {
             command(&st, &inst, $command)
         }
@@ -116,76 +115,100 @@ pub async fn execute_command(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Js
     command(&st, &inst, id)
 }
 
-/// A toast's fields, checked; `duration` defaults to five seconds.
-fn toast(v: &Map<String, Value>) -> ApiResult<Value> {
-    let message = v.get("message").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("message is required and must be a string"))?;
-    let variant = v.get("variant").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("variant is required"))?;
-    if !["info", "success", "warning", "error"].contains(&variant) {
-        return Err(ApiError::bad_request(format!("variant must be \"info\", \"success\", \"warning\" or \"error\", not {variant:?}")));
-    }
-    let duration = match v.get("duration") {
-        None | Some(Value::Null) => TOAST_DURATION,
-        Some(d) => d.as_u64().filter(|d| *d > 0).ok_or_else(|| ApiError::bad_request("duration must be a whole number of milliseconds greater than 0"))?,
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToastVariant {
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+/// A toast: `message` and `variant` are required, `duration` defaults to five seconds.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ShowToast {
+    /// A title, if any (a string: `null` is refused).
+    #[serde(default, deserialize_with = "no_null")]
+    #[schema(nullable = false)]
+    pub title: Option<String>,
+    pub message: String,
+    pub variant: ToastVariant,
+    /// Milliseconds, greater than 0.
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[schema(exclusive_minimum = 0, maximum = 9007199254740991_u64)]
+    pub duration: Option<u64>,
+}
+
+/// A field that may be absent but not `null`.
+fn no_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// The toast as the `tui.toast.show` event carries it.
+fn toast(t: ShowToast) -> ApiResult<Value> {
+    let duration = match t.duration {
+        None => TOAST_DURATION,
+        Some(0) => return Err(ApiError::bad_request("duration must be a whole number of milliseconds greater than 0")),
+        Some(d) => d,
     };
     let mut out = Map::new();
-    if let Some(title) = v.get("title") {
-        out.insert("title".into(), Value::String(title.as_str().ok_or_else(|| ApiError::bad_request("title must be a string"))?.into()));
+    if let Some(title) = t.title {
+        out.insert("title".into(), json!(title));
     }
-    out.insert("message".into(), json!(message));
-    out.insert("variant".into(), json!(variant));
+    out.insert("message".into(), json!(t.message));
+    out.insert("variant".into(), json!(t.variant));
     out.insert("duration".into(), json!(duration));
     Ok(Value::Object(out))
 }
 
 #[utoipa::path(post, path = "/tui/show-toast", tag = "tui", operation_id = "tui.showToast", params(DirectoryParams),
-    request_body = Object, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
-pub async fn show_toast(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(b): Json<Map<String, Value>>) -> ApiResult<JsonResponse<bool>> {
-    Ok(publish(&st, &inst, "tui.toast.show", toast(&b)?))
-}
-
-fn session_id(v: Option<&Value>) -> ApiResult<String> {
-    let id = v.and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("sessionID is required"))?;
-    if !id.starts_with("ses") {
-        return Err(ApiError::bad_request(format!("Expected a string starting with \"ses\", got {id:?}")));
-    }
-    Ok(id.to_string())
-}
-
-#[utoipa::path(post, path = "/tui/select-session", tag = "tui", operation_id = "tui.selectSession", params(DirectoryParams),
-    request_body = Object, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
-pub async fn select_session(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(b): Json<Map<String, Value>>) -> ApiResult<JsonResponse<bool>> {
-    let id = session_id(b.get("sessionID"))?;
-    Ok(publish(&st, &inst, "tui.session.select", json!({ "sessionID": id })))
+    request_body = ShowToast, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
+pub async fn show_toast(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(b): Json<ShowToast>) -> ApiResult<JsonResponse<bool>> {
+    Ok(publish(&st, &inst, "tui.toast.show", toast(b)?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct PublishBody {
-    /// `tui.prompt.append`, `tui.command.execute`, `tui.toast.show` or `tui.session.select`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[schema(value_type = Object)]
-    pub properties: Map<String, Value>,
+pub struct SelectSession {
+    #[serde(rename = "sessionID")]
+    #[schema(pattern = "^ses")]
+    pub session_id: String,
+}
+
+fn session_id(b: SelectSession) -> ApiResult<Value> {
+    super::session::check_id(&b.session_id, "ses", "sessionID")?;
+    Ok(json!({ "sessionID": b.session_id }))
+}
+
+#[utoipa::path(post, path = "/tui/select-session", tag = "tui", operation_id = "tui.selectSession", params(DirectoryParams),
+    request_body = SelectSession, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
+pub async fn select_session(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(b): Json<SelectSession>) -> ApiResult<JsonResponse<bool>> {
+    Ok(publish(&st, &inst, "tui.session.select", session_id(b)?))
+}
+
+/// An event for the TUI: its `type` says which `properties` it carries.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", content = "properties")]
+pub enum PublishBody {
+    #[serde(rename = "tui.prompt.append")]
+    PromptAppend(AppendPrompt),
+    #[serde(rename = "tui.command.execute")]
+    CommandExecute(ExecuteCommand),
+    #[serde(rename = "tui.toast.show")]
+    ToastShow(ShowToast),
+    #[serde(rename = "tui.session.select")]
+    SessionSelect(SelectSession),
 }
 
 #[utoipa::path(post, path = "/tui/publish", tag = "tui", operation_id = "tui.publish", params(DirectoryParams),
     request_body = PublishBody, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
 pub async fn publish_event(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(b): Json<PublishBody>) -> ApiResult<JsonResponse<bool>> {
-    let p = &b.properties;
-    let string = |k: &str| {
-        p.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| ApiError::bad_request(format!("properties.{k} is required and must be a string")))
+    let (kind, properties) = match b {
+        PublishBody::PromptAppend(p) => ("tui.prompt.append", json!({ "text": p.text })),
+        PublishBody::CommandExecute(c) => ("tui.command.execute", json!({ "command": c.command })),
+        PublishBody::ToastShow(t) => ("tui.toast.show", toast(t)?),
+        PublishBody::SessionSelect(s) => ("tui.session.select", session_id(s)?),
     };
-    let properties = match b.kind.as_str() {
-        "tui.prompt.append" => json!({ "text": string("text")? }),
-        "tui.command.execute" => json!({ "command": string("command")? }),
-        "tui.toast.show" => toast(p)?,
-        "tui.session.select" => json!({ "sessionID": session_id(p.get("sessionID"))? }),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "type must be tui.prompt.append, tui.command.execute, tui.toast.show or tui.session.select, not {other:?}"
-            )))
-        }
-    };
-    Ok(publish(&st, &inst, &b.kind, properties))
+    Ok(publish(&st, &inst, kind, properties))
 }
 
 #[utoipa::path(get, path = "/tui/control/next", tag = "tui", operation_id = "tui.control.next", params(DirectoryParams),
@@ -196,6 +219,6 @@ pub async fn control_next(State(st): State<Arc<AppState>>, _ctx: Ctx) -> JsonRes
 
 #[utoipa::path(post, path = "/tui/control/response", tag = "tui", operation_id = "tui.control.response", params(DirectoryParams),
     request_body = Object, responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
-pub async fn control_response(_ctx: Ctx, Json(_answer): Json<Value>) -> JsonResponse<bool> {
+pub async fn control_response(_ctx: Ctx, Json(_answer): Json<Map<String, Value>>) -> JsonResponse<bool> {
     JsonResponse(true)
 }

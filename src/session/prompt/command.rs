@@ -31,9 +31,11 @@ const SHELL_MAX_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CommandBody {
     #[serde(rename = "messageID")]
+    #[schema(pattern = "^msg")]
     pub message_id: Option<String>,
     pub agent: Option<String>,
     /// `provider/model`.
+    #[schema(pattern = r"^[^/]+/[\s\S]+$")]
     pub model: Option<String>,
     /// What the user typed after the command name.
     pub arguments: String,

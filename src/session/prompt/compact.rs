@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{detach, history, model_of, Prompt};
+use super::{detach, history, model_of, Base, Prompt};
 use crate::agent::compaction;
 use crate::agent::input::ModelChoice;
 use crate::agent::provider::{ChatMessage, ChatRequest};
@@ -29,7 +29,7 @@ const CONTINUE: &str = "Continue if you have next steps, or stop and ask for cla
 /// Compacts the session with `model`; `true` once the turn is over (a failed
 /// summary is in the message's `info.error`, as for any prompt).
 pub async fn summarize(st: Arc<AppState>, inst: Arc<Instance>, session: Session, model: ModelChoice, auto: bool) -> ApiResult<bool> {
-    let p = Prompt::claim(st, inst, session).await?;
+    let p = Base::load(st, inst, session).await?.claim().await?;
     detach(p.compact(model, auto)).await
 }
 

@@ -37,6 +37,28 @@ fn text_of(parts: &[Value]) -> String {
     parts.iter().filter(|p| p["type"] == "text").filter_map(|p| p["text"].as_str()).collect()
 }
 
+/// The stored messages as the turn answering the oldest unanswered prompt
+/// reads them: without the user messages still `waiting` in the session's
+/// queue (their turns come later), and each assistant message right after the
+/// user message it answers. Messages are stored in time order, so a prompt
+/// queued while another turn ran sits between that turn's messages.
+pub fn turn_order(messages: Vec<MessageWithParts>, waiting: &[String]) -> Vec<MessageWithParts> {
+    let kept: Vec<MessageWithParts> = messages.into_iter().filter(|m| !waiting.iter().any(|w| w == m.info.id())).collect();
+    let position = |id: &str, kept: &[MessageWithParts]| kept.iter().position(|m| matches!(m.info, Message::User(_)) && m.info.id() == id);
+    let keys: Vec<(usize, bool)> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match &m.info {
+            Message::Assistant(a) => (position(&a.parent_id, &kept).unwrap_or(i), true),
+            Message::User(_) => (i, false),
+        })
+        .collect();
+    let mut keyed: Vec<((usize, bool), MessageWithParts)> = keys.into_iter().zip(kept).collect();
+    // Stable: the steps of one answer keep their order.
+    keyed.sort_by_key(|(key, _)| *key);
+    keyed.into_iter().map(|(_, m)| m).collect()
+}
+
 /// The conversation the next step sends, from the last finished compaction on.
 pub fn chat(messages: &[MessageWithParts]) -> Vec<ChatMessage> {
     let start = compactions(messages).last().map(|(user, _)| *user).unwrap_or(0);

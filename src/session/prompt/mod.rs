@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::events::{self, Scope};
-use super::runs::RunGuard;
+use super::runs::{Dropped, RunGuard, Ticket};
 use crate::agent::changes::Changes;
 use crate::agent::input::{user_text, ModelChoice, PromptBody};
 use crate::agent::parts::PartMapper;
@@ -43,10 +43,11 @@ pub use command::{command, init, CommandBody};
 pub use compact::summarize;
 use writer::{ChannelSink, Writer};
 
-/// Runs a prompt to its end and returns the last assistant message with its parts.
+/// Runs a prompt to its end and returns the last assistant message with its
+/// parts. On a busy session the prompt waits its turn (see [`Base::prompt`]).
 pub async fn run(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: PromptBody) -> ApiResult<MessageWithParts> {
-    let p = Prompt::claim(st, inst, session).await?;
-    detach(p.prompt(body)).await
+    let base = Base::load(st, inst, session).await?;
+    detach(base.prompt(body)).await
 }
 
 /// Runs `work` in a task of its own, so a client that hangs up does not cut
@@ -55,26 +56,52 @@ async fn detach<T: Send + 'static>(work: impl Future<Output = ApiResult<T>> + Se
     tokio::spawn(work).await.map_err(|e| ApiError::internal(format!("the prompt task failed: {e}")))?
 }
 
-/// A session held for a run, with the config it runs under.
+/// What a prompt is told when the queue drops it before its turn.
+const NEVER_RAN: &str = "The server stopped before this queued prompt ran";
+
+/// A session with the config a prompt runs under, before it holds the session.
 #[derive(Clone)]
-pub(crate) struct Prompt {
+pub(crate) struct Base {
     st: Arc<AppState>,
     inst: Arc<Instance>,
     scope: Scope,
     session: Session,
-    guard: Arc<RunGuard>,
     cfg: Arc<Config>,
     paths: Arc<AgentPaths>,
 }
 
-impl Prompt {
-    /// Loads the config and holds the session (409 when it is busy).
-    async fn claim(st: Arc<AppState>, inst: Arc<Instance>, session: Session) -> ApiResult<Self> {
+/// A session held for a run, with the config it runs under.
+#[derive(Clone)]
+pub(crate) struct Prompt {
+    base: Base,
+    guard: Arc<RunGuard>,
+}
+
+impl std::ops::Deref for Prompt {
+    type Target = Base;
+
+    fn deref(&self) -> &Base {
+        &self.base
+    }
+}
+
+impl Base {
+    /// Loads the config the prompt runs under.
+    async fn load(st: Arc<AppState>, inst: Arc<Instance>, session: Session) -> ApiResult<Self> {
         let cfg = Arc::new(config::load(&st, &inst).await?);
         let paths = Arc::new(config::agent_paths(&st, &inst));
         let scope = Scope::of(&inst);
-        let guard = Arc::new(st.sessions.runs.start(&scope, &session.id)?);
-        Ok(Self { st, inst, scope, session, guard, cfg, paths })
+        Ok(Self { st, inst, scope, session, cfg, paths })
+    }
+
+    /// Holds the session once the runs before this one are over (a
+    /// compaction, a subtask). An abort while it waits is a 409.
+    async fn claim(self) -> ApiResult<Prompt> {
+        let ticket = self.sessions().runs.enqueue(&self.scope, &self.session.id, "");
+        match ticket.turn().await {
+            Ok(guard) if !guard.is_cancelled() => Ok(Prompt { base: self, guard: Arc::new(guard) }),
+            _ => Err(crate::session::error::busy(&self.session.id)),
+        }
     }
 
     fn sessions(&self) -> &Arc<Sessions> {
@@ -90,6 +117,8 @@ impl Prompt {
         agents::default_agent(&self.cfg, &agents::list(&self.cfg, &self.paths))
     }
 
+    /// Stores the user message at once (so clients show it, queued if the
+    /// session is busy), waits for its turn, then answers it.
     async fn prompt(self, body: PromptBody) -> ApiResult<MessageWithParts> {
         let resolved = self.resolve(body.agent.as_deref(), body.model.as_ref());
         let (agent, model) = match &resolved {
@@ -98,26 +127,73 @@ impl Prompt {
         };
         let first = self.sessions().store.messages(&self.session.id, Some(1), None).await?.messages.is_empty();
         let input = body.input_parts();
-        let user = self.store_user(body.message_id.clone(), &agent, &model, body.system.clone(), &input).await?;
+        let id = body.message_id.clone().unwrap_or_else(|| id::ascending(Prefix::Message));
         if body.no_reply {
+            let user = self.store_user(Some(id), &agent, &model, body.system.clone(), &input).await?;
             return Ok(self.sessions().store.message(&self.session.id, &user.id).await?);
         }
+        // The place in the queue is taken before the message is stored, so
+        // turns run in the order their messages were stored.
+        let ticket = self.sessions().runs.enqueue(&self.scope, &self.session.id, &id);
+        let user = self.store_prompt(Some(id), &agent, &model, body.system.clone(), &input, ticket.is_queued()).await?;
+        let guard = match self.wait(ticket, &user).await? {
+            Ok(guard) => guard,
+            Err(answer) => return Ok(answer),
+        };
+        let p = Prompt { base: self, guard: Arc::new(guard) };
         let resolved = match resolved {
             Ok(r) => r,
-            Err(e) => return self.refuse(&user, e).await,
+            Err(e) => return p.refuse(&user, e).await,
         };
-        if first && self.session.title.starts_with("New session - ") {
-            self.spawn_title(resolve::small(&self.cfg, &resolved), user_text(&input));
+        if first && p.session.title.starts_with("New session - ") {
+            p.spawn_title(resolve::small(&p.cfg, &resolved), user_text(&input));
         }
         if let Some(task) = input.iter().find(|p| p["type"] == "subtask") {
             let task = serde_json::from_value(task.clone()).map_err(|e| ApiError::bad_request(format!("invalid subtask part: {e}")))?;
-            return self.subtask(&user, &resolved, task, body.system).await;
+            return p.subtask(&user, &resolved, task, body.system).await;
         }
-        self.reply(&user, &resolved, body.system).await
+        p.reply(&user, &resolved, body.system).await
+    }
+
+    /// Waits for the turn of `user`'s prompt, then forgets the error answer
+    /// kept for it (unless the server is stopping: the next start stores it).
+    /// A prompt that an abort dropped gets, as in OpenCode, the session's last
+    /// assistant message, and its user message stays unanswered.
+    async fn wait(&self, ticket: Ticket, user: &UserMessage) -> ApiResult<Result<RunGuard, MessageWithParts>> {
+        let store = &self.sessions().store;
+        let queued = ticket.is_queued();
+        let turn = ticket.turn().await;
+        if queued && turn.as_ref().err() != Some(&Dropped::Shutdown) {
+            store.unmark_queued(&user.id).await?;
+        }
+        match turn {
+            Ok(guard) if !guard.is_cancelled() => Ok(Ok(guard)),
+            _ => {
+                let messages = store.messages(&self.session.id, None, None).await?.messages;
+                let last = messages.iter().rev().find(|m| matches!(m.info, Message::Assistant(_))).or(messages.last()).cloned();
+                Ok(Err(last.unwrap_or(store.message(&self.session.id, &user.id).await?)))
+            }
+        }
     }
 
     /// Stores a user message and its parts (given ids kept, others made).
     async fn store_user(&self, id: Option<String>, agent: &str, model: &ModelRef, system: Option<String>, parts: &[Value]) -> ApiResult<UserMessage> {
+        self.store_prompt(id, agent, model, system, parts, false).await
+    }
+
+    /// [`Self::store_user`]; with `queued`, also keeps the error answer that the
+    /// next start stores if the server stops before the prompt's turn. It is
+    /// kept before the parts are stored, so a client that has seen the parts
+    /// knows the prompt will not be forgotten.
+    async fn store_prompt(
+        &self,
+        id: Option<String>,
+        agent: &str,
+        model: &ModelRef,
+        system: Option<String>,
+        parts: &[Value],
+        queued: bool,
+    ) -> ApiResult<UserMessage> {
         let store = &self.sessions().store;
         let user = UserMessage {
             id: id.unwrap_or_else(|| id::ascending(Prefix::Message)),
@@ -131,6 +207,11 @@ impl Prompt {
             tools: None,
         };
         store.put_message(&self.scope, Message::User(user.clone())).await?;
+        if queued {
+            let mut answer = self.assistant(&user, agent, model, &id::ascending(Prefix::Message));
+            answer.error = Some(MessageError::MessageAbortedError { message: NEVER_RAN.into() });
+            store.mark_queued(&answer).await?;
+        }
         for raw in parts {
             let mut v = raw.clone();
             v["id"] = json!(v.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| id::ascending(Prefix::Part)));
@@ -142,11 +223,19 @@ impl Prompt {
         Ok(user)
     }
 
+    fn assistant(&self, user: &UserMessage, agent: &str, model: &ModelRef, id: &str) -> AssistantMessage {
+        let path = MessagePath { cwd: self.inst.directory.clone(), root: self.inst.project.worktree.clone() };
+        AssistantMessage::new(id.to_string(), self.session.id.clone(), user.id.clone(), agent.to_string(), model, path)
+    }
+}
+
+impl Prompt {
     /// Answers `user` with a chat turn over the session's history.
     async fn reply(&self, user: &UserMessage, r: &Resolved, extra_system: Option<String>) -> ApiResult<MessageWithParts> {
         let mut system = prompt::system(&*self.st.env, &self.inst.dir, r.agent.prompt.as_deref(), self.inst.project.vcs.is_some()).await;
         system.extend(extra_system);
-        let messages = history::chat(&self.sessions().store.messages(&self.session.id, None, None).await?.messages);
+        let stored = self.sessions().store.messages(&self.session.id, None, None).await?.messages;
+        let messages = history::chat(&history::turn_order(stored, &self.sessions().runs.queued(&self.session.id)));
         let request = ChatRequest { model: r.api_model.clone(), system, messages, tools: self.tools(r), ..Default::default() };
         let (writer, sink) = self.writer(user, r, &r.agent.name, model_of(r), false);
         let turn = self.turn(r, sink);
@@ -258,11 +347,6 @@ impl Prompt {
         let retry_base =
             std::env::var("BURROW_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis).unwrap_or(turn::RETRY_BASE);
         Turn { provider: r.provider.clone(), registry: Registry::builtin(), tools, sink, abort, retry_base }
-    }
-
-    fn assistant(&self, user: &UserMessage, agent: &str, model: &ModelRef, id: &str) -> AssistantMessage {
-        let path = MessagePath { cwd: self.inst.directory.clone(), root: self.inst.project.worktree.clone() };
-        AssistantMessage::new(id.to_string(), self.session.id.clone(), user.id.clone(), agent.to_string(), model, path)
     }
 
     fn publish_error(&self, error: Value) {

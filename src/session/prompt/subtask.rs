@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{detach, model_of, Prompt};
+use super::{detach, model_of, Base, Prompt};
 use crate::agent::input::{ModelChoice, PromptBody};
 use crate::agent::permission::{evaluate, Action, Bypass, Rule};
 use crate::agent::provider::ToolCall;
@@ -172,7 +172,7 @@ impl Subagents for Children {
             parts: vec![json!({"type": "text", "text": task.prompt})],
             ..Default::default()
         };
-        let prompt = Prompt::claim(p.st.clone(), p.inst.clone(), session).await.map_err(|e| e.message)?;
+        let prompt = Base::load(p.st.clone(), p.inst.clone(), session).await.map_err(|e| e.message)?;
         // An abort of the parent's turn aborts the child's, until the child is done.
         let done = CancellationToken::new();
         let (runs, scope, id, finished) = (p.st.sessions.runs.clone(), prompt.scope.clone(), child.session_id.clone(), done.clone());

@@ -101,7 +101,7 @@ impl Shell {
         let mut part = self.part(&assistant.id, PartBody::Tool(ToolPart { call_id: call_id(), tool: SHELL_TOOL.into(), state: running(None), metadata: None }));
         store.put_part(&self.scope, part.clone()).await?;
 
-        let result = self.execute(script, &mut part, &running).await;
+        let result = self.execute(script, &req.command, &mut part, &running).await;
         let end = crate::now_ms();
         let (state, failure) = match result {
             Ok(done) => (ToolState::Completed(completed(done, input.clone(), start, end)), None),
@@ -127,9 +127,11 @@ impl Shell {
 
     /// Runs the process to its end, publishing its output as it comes (at most
     /// every [`FLUSH_EVERY`]); an abort kills it.
-    async fn execute(&self, script: String, part: &mut Part, running: &impl Fn(Option<Map<String, Value>>) -> ToolState) -> ApiResult<Finished> {
+    async fn execute(&self, script: String, command: &str, part: &mut Part, running: &impl Fn(Option<Map<String, Value>>) -> ToolState) -> ApiResult<Finished> {
         let mut req = ExecRequest::shell(script, self.inst.dir.clone());
         req.env.insert("TERM".into(), "dumb".into());
+        // The script reads the command from stdin (see `script`).
+        req.stdin = Some(bytes::Bytes::copy_from_slice(command.as_bytes()));
         let mut process = self.env.exec(req).await?;
         let mut output = BoundedOutput::new(self.sessions.data_dir());
         let mut aborted = false;
@@ -215,7 +217,7 @@ fn completed(done: Finished, input: Map<String, Value>, start: u64, end: u64) ->
 /// characters, time first).
 fn call_id() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut value: u128 = (u128::from(crate::now_ms()) << 80) | (fastrand::u128(..) & ((1u128 << 80) - 1));
+    let mut value: u128 = (u128::from(crate::now_ms()) << 80) | (u128::from_le_bytes(crate::id::random()) & ((1u128 << 80) - 1));
     let mut out = [0u8; 26];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(value & 31) as usize];

@@ -7,6 +7,7 @@
 
 mod list;
 mod messages;
+mod queued;
 mod repair;
 
 use rusqlite::{params, Connection, OptionalExtension};

@@ -3,7 +3,8 @@
 //! After a crash or `kill -9`, tool calls may still say "running" and
 //! assistant messages may have no completion time; OpenCode leaves them so
 //! forever, and clients show a spinner that never stops. At start-up Burrow
-//! marks such tool calls as failed and completes their messages.
+//! marks such tool calls as failed and completes their messages, and answers
+//! the prompts that were still queued with an error (see `queued.rs`).
 
 use rusqlite::params;
 
@@ -15,9 +16,9 @@ use crate::session::error::StoreResult;
 const INTERRUPTED: &str = "Interrupted: the server stopped before this finished";
 
 impl Store {
-    /// Returns how many tool parts were settled. Publishes nothing: no client
-    /// is connected yet.
-    pub async fn settle_interrupted(&self) -> StoreResult<usize> {
+    /// Returns how many tool parts were settled and how many queued prompts
+    /// were answered. Publishes nothing: no client is connected yet.
+    pub async fn settle_interrupted(&self) -> StoreResult<(usize, usize)> {
         self.db
             .write(|conn| {
                 let tx = conn.transaction()?;
@@ -61,8 +62,9 @@ impl Store {
                     tx.execute("UPDATE message SET data = ?2 WHERE id = ?1", params![id, serde_json::to_string(&Message::Assistant(m))?])?;
                     bump(&tx, &session_id)?;
                 }
+                let queued = Store::answer_queued(&tx, now)?;
                 tx.commit()?;
-                Ok(settled)
+                Ok((settled, queued))
             })
             .await
     }

@@ -47,7 +47,9 @@ impl DockerEnv {
             return Ok(self.root.clone());
         }
         let out = self.op(scripts::CONFINE, &[dir.as_str()], None, 64 << 10).await?;
-        Ok(String::from_utf8_lossy(&out).trim_end_matches('\n').to_string())
+        // The script ends its line with one newline; any other belongs to the name.
+        let out = String::from_utf8_lossy(&out);
+        Ok(out.strip_suffix('\n').unwrap_or(&out).to_string())
     }
 }
 

@@ -99,7 +99,9 @@ async fn attach(docker: &Docker, name: &str, workdir: Option<&str>) -> anyhow::R
 async fn prepare(t: &Target, workdir: &str, copy: Option<&Path>) -> anyhow::Result<String> {
     let argv = scripts::argv(scripts::ROOT, &[workdir]);
     let out = exec::op(t, argv, None, 64 << 10).await.with_context(|| format!("cannot use {workdir} in the container {}", t.name))?;
-    let root = String::from_utf8_lossy(&out).trim_end_matches('\n').to_string();
+    let out = String::from_utf8_lossy(&out);
+    // One newline ends the line; any other belongs to the folder's name.
+    let root = out.strip_suffix('\n').unwrap_or(&out).to_string();
     if let Some(dir) = copy {
         eprintln!("copying {} into {}:{root} ...", dir.display(), t.name);
         container::upload_dir(&t.docker, &t.id, dir, &root).await?;

@@ -36,6 +36,9 @@ pub use lifecycle::open;
 pub use options::{DockerArgs, Source};
 pub use owner::Owner;
 
+/// Processes by id; `None` marks one that ended before it was tracked.
+type LiveProcesses = Arc<Mutex<HashMap<u64, Option<Arc<dyn ProcessControl>>>>>;
+
 /// Without a watcher inside the container, anything may change at any time:
 /// file indexes are told to re-walk (lazily, on their next query) this often.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
@@ -102,7 +105,7 @@ pub struct DockerEnv {
     session: SessionSlot,
     /// Processes still running, killed at shutdown. `None` marks one that
     /// ended before it was tracked.
-    live: Arc<Mutex<HashMap<u64, Option<Arc<dyn ProcessControl>>>>>,
+    live: LiveProcesses,
     next_process: AtomicU64,
 }
 

@@ -12,8 +12,10 @@
 /// Functions every script shares.
 ///
 /// - `b_fail KIND MESSAGE CODE`: report an error the helper's way and exit.
-/// - `b_real PATH`: the canonical path: nearest existing ancestor resolved,
-///   the missing rest appended; status 5 for a dangling symlink.
+/// - `b_real PATH`: sets `P` to the canonical path: nearest existing ancestor
+///   resolved, the missing rest appended; status 5 for a dangling symlink.
+///   It sets a variable rather than printing, because `$(...)` drops every
+///   trailing newline: `a<newline>` would be checked as itself but used as `a`.
 /// - `b_in ROOT REL`: sets `R` to the resolved absolute path of REL, or fails
 ///   with `Escape` when it leaves ROOT. Also sets `A` (unresolved) and `N` (REL or `.`).
 /// - `b_link ROOT REL`: after `b_in`, sets `L` to the entry itself (its
@@ -29,20 +31,23 @@ b_real() {
     p=${p%/*}
     [ -n "$p" ] || p=/
   done
-  r=$(readlink -f -- "$p") || return 1
+  r=$(readlink -f -- "$p" && echo .) || return 1
+  r=${r%.}; r=${r%?}
   [ "$r" = / ] && r=
-  printf '%s%s\n' "$r" "$rest"
+  P=$r$rest
 }
 b_inside() { case $2/ in "${1%/}"/*) return 0 ;; esac; return 1; }
 b_in() {
   N=${2:-.}
   if [ -z "$2" ]; then A=$1; else A=${1%/}/$2; fi
-  R=$(b_real "$A") || b_fail Escape "$N" 5
+  b_real "$A" || b_fail Escape "$N" 5
+  R=$P
   b_inside "$1" "$R" || b_fail Escape "$N" 5
 }
 b_link() {
   if [ -z "$2" ]; then L=$R; return; fi
-  d=$(b_real "${A%/*}") || b_fail Escape "$N" 5
+  b_real "${A%/*}" || b_fail Escape "$N" 5
+  d=$P
   b_inside "$1" "$d" || b_fail Escape "$N" 5
   L=$d/${A##*/}
 }
@@ -51,7 +56,8 @@ b_exists() { [ -e "$1" ] || [ -L "$1" ] || b_fail NotFound "$N" 3; }
 
 /// `DIR`: the workspace root, resolved; it must be an existing folder.
 pub const ROOT: &str = r#"
-R=$(b_real "$1") || b_fail Escape "$1" 5
+b_real "$1" || b_fail Escape "$1" 5
+R=$P
 [ -e "$R" ] || b_fail NotFound "$1" 3
 [ -d "$R" ] || b_fail NotADirectory "$1" 6
 printf '%s\n' "${R:-/}"
@@ -166,4 +172,40 @@ pub fn argv(op: &str, args: &[&str]) -> Vec<String> {
     let mut v = vec!["/bin/sh".to_string(), "-c".to_string(), format!("{PRELUDE}\n{op}"), "burrow".to_string()];
     v.extend(args.iter().map(|a| a.to_string()));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a script with this machine's `/bin/sh`, as a container would.
+    fn run(op: &str, args: &[&str]) -> std::process::Output {
+        let argv = argv(op, args);
+        std::process::Command::new(&argv[0]).args(&argv[1..]).output().unwrap()
+    }
+
+    #[test]
+    fn a_trailing_newline_is_kept_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "OUTSIDE").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.join("a")).unwrap();
+        let root = root.to_str().unwrap();
+        // `a<newline>` does not exist; before, it resolved to `ROOT/a<newline>`,
+        // lost the newline in `$(...)` and was read through the link `a`.
+        let out = run(READ, &[root, "a\n", "1000"]);
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("OUTSIDE"), "{out:?}");
+        assert_ne!(out.status.code(), Some(0), "{out:?}");
+        // The resolved path keeps its newline.
+        let out = run(CONFINE, &[root, "b\n"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{root}/b\n\n"), "{out:?}");
+        // A name that ends in a newline and exists is read as itself.
+        std::fs::write(format!("{root}/c\n"), "INSIDE").unwrap();
+        let out = run(READ, &[root, "c\n", "1000"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "INSIDE", "{out:?}");
+        // The link itself is still refused.
+        let out = run(READ, &[root, "a", "1000"]);
+        assert_eq!(out.status.code(), Some(5), "{out:?}");
+    }
 }

@@ -258,7 +258,8 @@ impl Rules {
         if files.is_empty() {
             return Ok(Self { levels });
         }
-        let marker = format!("@@burrow-{:016x}@@", fastrand::u64(..));
+        // Unpredictable, so that no ignore file's content can fake the boundary.
+        let marker = format!("@@burrow-{:016x}@@", u64::from_le_bytes(crate::id::random()));
         let mut cmd = format!("cd {} && for f in", quote(dir));
         for f in &files {
             cmd.push(' ');

@@ -167,7 +167,7 @@ pub fn realpath(path: &Path) -> EnvResult<String> {
 
 /// Error kinds on the wire: the name in the stderr line and the exit code.
 /// The `sh` scripts of the Docker backend speak the same (`env/docker/scripts.rs`).
-const KINDS: [(&str, i32); 11] = [
+const KINDS: [(&str, i32); 12] = [
     ("Io", 1),
     ("NotFound", 3),
     ("InvalidInput", 4),
@@ -179,6 +179,7 @@ const KINDS: [(&str, i32); 11] = [
     ("TooLarge", 10),
     ("Unsupported", 11),
     ("Unavailable", 12),
+    ("Busy", 13),
 ];
 
 /// The kind and the payload of an error: the path or message it carries;
@@ -195,6 +196,7 @@ fn parts(e: &EnvError) -> (&'static str, String) {
         EnvError::TooLarge { path, size, limit } => ("TooLarge", format!("{size} {limit} {path}")),
         EnvError::Unsupported(m) => ("Unsupported", m.clone()),
         EnvError::Unavailable(m) => ("Unavailable", m.clone()),
+        EnvError::Busy(m) => ("Busy", m.clone()),
         EnvError::Io(m) => ("Io", m.clone()),
     }
 }
@@ -228,6 +230,7 @@ fn from_parts(kind: &str, payload: String) -> EnvError {
         }
         "Unsupported" => EnvError::Unsupported(payload),
         "Unavailable" => EnvError::Unavailable(payload),
+        "Busy" => EnvError::Busy(payload),
         _ => EnvError::Io(payload),
     }
 }

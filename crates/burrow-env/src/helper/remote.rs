@@ -84,11 +84,10 @@ impl Link {
             Some(Route::Once(tx)) => {
                 let _ = tx.send((reply.event, data));
             }
-            Some(Route::Stream(tx)) => {
-                if tx.send((reply.event, data)).is_ok() && !last {
-                    routes.insert(reply.id, Route::Stream(tx));
-                }
+            Some(Route::Stream(tx)) if tx.send((reply.event, data)).is_ok() && !last => {
+                routes.insert(reply.id, Route::Stream(tx));
             }
+            Some(Route::Stream(_)) => {}
             None => {}
         }
     }

@@ -222,7 +222,7 @@ impl Server {
         while let Some(event) = rx.recv().await {
             let event = match event {
                 WatchEvent::Changed(paths) => Event::Changed { paths: paths.iter().map(|p| p.as_str().to_string()).collect() },
-                WatchEvent::Rescan => Event::Rescan,
+                WatchEvent::Rescan | WatchEvent::Overflow => Event::Rescan,
             };
             self.send(id, event, &[]).await;
         }

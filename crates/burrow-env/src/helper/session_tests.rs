@@ -160,3 +160,69 @@ async fn a_lost_session_replays_only_what_is_safe_to_replay() {
         assert!(never_sent.is_none(), "a call on a lost session was never sent, so the slower path takes it");
     }
 }
+
+/// The helper serves the local environment, so it opens files the same way: a
+/// link swapped between an inside and an outside target while 4,000 reads and
+/// listings run never hands out the outside data, and a FIFO is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_symlink_leaks_nothing_through_the_helper() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    const MARKER: &str = "OUTSIDE-MARKER-9a7e";
+    let tmp = tempfile::tempdir().unwrap();
+    let (ws, outside) = (tmp.path().join("ws"), tmp.path().join("outside"));
+    std::fs::create_dir_all(ws.join("real")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(ws.join("inside.txt"), "inside\n").unwrap();
+    std::fs::write(outside.join("secret.txt"), MARKER).unwrap();
+    std::fs::write(outside.join(MARKER), MARKER).unwrap();
+    std::os::unix::fs::symlink("inside.txt", ws.join("link")).unwrap();
+    std::os::unix::fs::symlink("real", ws.join("dirlink")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(ws.join("pipe")).status().unwrap().success());
+    let (env, _server) = session(&ws).await;
+
+    let (stop, swaps) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let swap = |link: &'static str, inside: &'static str, outside: std::path::PathBuf| {
+        let (ws, stop, swaps) = (ws.clone(), stop.clone(), swaps.clone());
+        std::thread::spawn(move || {
+            let tmp = ws.join(format!(".{link}.swap"));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&tmp);
+                if n.is_multiple_of(2) {
+                    std::os::unix::fs::symlink(&outside, &tmp).unwrap();
+                } else {
+                    std::os::unix::fs::symlink(inside, &tmp).unwrap();
+                }
+                std::fs::rename(&tmp, ws.join(link)).unwrap();
+                n += 1;
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let threads = [swap("link", "inside.txt", outside.join("secret.txt")), swap("dirlink", "real", outside.clone())];
+    while swaps.load(Ordering::Relaxed) < 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut leaks = Vec::new();
+    for i in 0..4000u32 {
+        let answer = if i.is_multiple_of(2) {
+            env.read(&p("link"), 1 << 20).await.map(|b| String::from_utf8_lossy(&b).into_owned())
+        } else {
+            env.list(&p("dirlink")).await.map(|l| format!("{l:?}"))
+        };
+        match answer {
+            Ok(text) if text.contains(MARKER) => leaks.push(text),
+            Ok(_) | Err(EnvError::Escape(_)) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(leaks.is_empty(), "{} answers held outside data: {:?}", leaks.len(), leaks.first());
+    let fifo = tokio::time::timeout(Duration::from_secs(60), env.read(&p("pipe"), 1 << 20)).await.expect("reading a FIFO hung");
+    assert!(matches!(&fifo, Err(EnvError::InvalidInput(m)) if m.contains("FIFO")), "{fifo:?}");
+}

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -17,6 +17,7 @@ use super::listing::{Change, ListingIndex, ObjectMeta};
 use super::location::{Location, Service};
 use super::options::ObjectArgs;
 use super::tree::CachedTree;
+use crate::env::beneath::Beneath;
 use crate::env::*;
 use crate::search::stream::{self, StreamLimits};
 
@@ -29,6 +30,11 @@ pub struct ObjectEnv {
     limits: StreamLimits,
     /// Downloads under way, so concurrent searches fetch each object once.
     inflight: Mutex<HashMap<String, Shared<BoxFuture<'static, EnvResult<Bytes>>>>>,
+    /// For `fs://`: the folder, confined like the local environment. A folder
+    /// has symlinks, which opendal follows wherever they point; so reads,
+    /// stats and listings go through the root's descriptor instead, and
+    /// changes are checked first.
+    local: Option<Arc<Beneath>>,
 }
 
 #[derive(Default)]
@@ -70,7 +76,14 @@ impl ObjectEnv {
         };
         let limits = StreamLimits { concurrency: args.object_concurrency.max(1), ..StreamLimits::default() };
         let index = ListingIndex::new(op.clone(), args.index_max_age());
-        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default() })
+        let local = match location.service {
+            Service::Fs => {
+                let folder = std::fs::canonicalize(format!("/{}", location.prefix)).map_err(|e| anyhow!("cannot serve {root}: {e}"))?;
+                Some(Arc::new(Beneath::new(&folder).map_err(|e| anyhow!("cannot serve {root}: {e}"))?))
+            }
+            _ => None,
+        };
+        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default(), local })
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -85,6 +98,10 @@ impl ObjectEnv {
     /// Fetches an object's bytes from the service; a caller that asks for an
     /// object already being fetched waits for that download instead.
     pub(super) async fn fetch(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+        if let Some(fs) = &self.local {
+            let path = path.clone();
+            return fs.with(move |fs| fs.read(&path, max_bytes)).await;
+        }
         let download = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
             let (op, path) = (self.op.clone(), path.clone());
@@ -205,12 +222,23 @@ impl Env for ObjectEnv {
     }
 
     /// Keys are lexical: a checked [`WorkspacePath`] cannot leave the prefix,
-    /// and object storage has no symlinks.
-    async fn confine(&self, _path: &WorkspacePath) -> EnvResult<()> {
-        Ok(())
+    /// and object storage has no symlinks. A `fs://` folder has them, and
+    /// they are confined as in the local environment.
+    async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
+        match &self.local {
+            Some(fs) => {
+                let path = path.clone();
+                fs.with(move |fs| fs.resolve(&path).map(drop)).await
+            }
+            None => Ok(()),
+        }
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
+        if let Some(fs) = &self.local {
+            let dir = dir.clone();
+            return fs.with(move |fs| fs.list(&dir)).await;
+        }
         let key = dir_key(dir);
         let prefix = if dir.is_root() { "" } else { key.as_str() };
         let entries = self.op.list(&key).await.map_err(|e| env_error(e, &dir.to_string()))?;
@@ -248,6 +276,10 @@ impl Env for ObjectEnv {
     }
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata> {
+        if let Some(fs) = &self.local {
+            let path = path.clone();
+            return fs.with(move |fs| fs.stat(&path)).await;
+        }
         Ok(match self.head(path).await? {
             Some(m) => {
                 let meta = ObjectMeta::from_opendal(&m);
@@ -258,6 +290,10 @@ impl Env for ObjectEnv {
     }
 
     async fn read(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
+        if self.local.is_some() {
+            // A local folder needs no cache in front of it.
+            return self.fetch(path, max_bytes).await;
+        }
         let meta = self.head(path).await?.ok_or_else(|| EnvError::IsADirectory(path.to_string()))?;
         let meta = ObjectMeta::from_opendal(&meta);
         if meta.size > max_bytes {
@@ -277,6 +313,13 @@ impl Env for ObjectEnv {
     }
 
     async fn write(&self, path: &WorkspacePath, data: Bytes) -> EnvResult<()> {
+        if let Some(fs) = &self.local {
+            let p = path.clone();
+            let meta = fs.with(move |fs| fs.write(&p, &data).and_then(|()| fs.stat(&p))).await?;
+            let modified_ms = meta.modified_ms.and_then(|ms| i64::try_from(ms).ok());
+            self.index.apply(Change::Put(path.clone(), ObjectMeta { size: meta.size, etag: None, modified_ms }));
+            return Ok(());
+        }
         if path.is_root() || self.is_dir(path).await? {
             return Err(EnvError::IsADirectory(path.to_string()));
         }
@@ -296,7 +339,12 @@ impl Env for ObjectEnv {
         if path.is_root() {
             return Ok(());
         }
-        self.op.create_dir(&dir_key(path)).await.map_err(|e| env_error(e, &path.to_string()))?;
+        if let Some(fs) = &self.local {
+            let p = path.clone();
+            fs.with(move |fs| fs.mkdir_all(&p).map(drop)).await?;
+        } else {
+            self.op.create_dir(&dir_key(path)).await.map_err(|e| env_error(e, &path.to_string()))?;
+        }
         self.index.apply(Change::Mkdir(path.clone()));
         Ok(())
     }
@@ -304,6 +352,12 @@ impl Env for ObjectEnv {
     async fn remove(&self, path: &WorkspacePath) -> EnvResult<()> {
         if path.is_root() {
             return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
+        }
+        if let Some(fs) = &self.local {
+            let p = path.clone();
+            fs.with(move |fs| fs.remove(&p)).await?;
+            self.index.apply(Change::Remove(path.clone()));
+            return Ok(());
         }
         let shown = path.to_string();
         match self.head(path).await? {
@@ -320,6 +374,13 @@ impl Env for ObjectEnv {
     async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
         if from.is_root() || to.is_root() || to.starts_with(from) {
             return Err(EnvError::InvalidInput(format!("cannot move {from} to {to}")));
+        }
+        if let Some(fs) = &self.local {
+            let (f, t) = (from.clone(), to.clone());
+            fs.with(move |fs| fs.rename(&f, &t)).await?;
+            // What moved (a folder's files) is learnt from the next listing.
+            self.index.invalidate();
+            return Ok(());
         }
         let moved: Vec<(WorkspacePath, u64)> = match self.head(from).await? {
             Some(m) => {

@@ -72,6 +72,10 @@ impl Listing {
             }
             if e.path().ends_with('/') || e.metadata().mode() == EntryMode::DIR {
                 listing.apply(Change::Mkdir(path));
+            } else if e.metadata().mode() == EntryMode::Unknown {
+                // Only a file system lists these: a symlink, FIFO, socket or
+                // device. None is a file to search, and a link may lead out.
+                continue;
             } else {
                 listing.apply(Change::Put(path, ObjectMeta::from_opendal(e.metadata())));
             }

@@ -23,6 +23,10 @@ pub enum EnvError {
     Unsupported(String),
     #[error("environment unavailable: {0}")]
     Unavailable(String),
+    /// Refused for now because too much of its kind is running (see
+    /// `search::gate`); the client should retry shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error("{0}")]
     Io(String),
 }

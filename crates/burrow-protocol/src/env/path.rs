@@ -23,6 +23,7 @@ impl WorkspacePath {
     /// it would stay inside, because a path that climbs is never what a client
     /// means and accepting it invites mistakes in every backend.
     pub fn parse(root: &str, input: &str) -> Result<Self, EnvError> {
+        refuse_control(input)?;
         let input = input.trim();
         let relative = if Self::is_absolute(input) {
             let root = root.trim_end_matches('/');
@@ -36,7 +37,10 @@ impl WorkspacePath {
         } else {
             input
         };
-        Self::from_relative(relative).map_err(|_| EnvError::Escape(input.to_string()))
+        Self::from_relative(relative).map_err(|e| match e {
+            EnvError::InvalidInput(_) => e,
+            _ => EnvError::Escape(input.to_string()),
+        })
     }
 
     /// Whether a client's path names a place from the top: `/…`, or a URL for
@@ -46,14 +50,14 @@ impl WorkspacePath {
     }
 
     /// Builds a path from a relative, `/`-separated string; `.` components and
-    /// empty segments are dropped, `..` and NUL bytes are refused.
+    /// empty segments are dropped, `..` and control characters are refused.
     pub fn from_relative(relative: &str) -> Result<Self, EnvError> {
+        refuse_control(relative)?;
         let mut out = String::with_capacity(relative.len());
         for part in relative.split(['/', '\\']) {
             match part {
                 "" | "." => continue,
                 ".." => return Err(EnvError::Escape(relative.to_string())),
-                p if p.contains('\0') => return Err(EnvError::InvalidInput("path contains a NUL byte".into())),
                 p => {
                     if !out.is_empty() {
                         out.push('/');
@@ -146,6 +150,17 @@ impl WorkspacePath {
     }
 }
 
+/// Refuses control characters (NUL, newline, carriage return, escape, DEL, C1):
+/// no client means them in a file name, and each one is a way to make a name
+/// mean two things (a shell's `$(...)` drops a trailing newline, logs and
+/// line protocols split on one, C strings end at NUL).
+fn refuse_control(input: &str) -> Result<(), EnvError> {
+    match input.chars().find(|c| c.is_control()) {
+        Some(c) => Err(EnvError::InvalidInput(format!("path {input:?} contains the control character {c:?}"))),
+        None => Ok(()),
+    }
+}
+
 impl fmt::Display for WorkspacePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
@@ -180,6 +195,16 @@ mod tests {
         for bad in ["s3://b/px/a", "s3://other/p", "/b/p"] {
             assert!(matches!(WorkspacePath::parse("s3://b/p", bad), Err(EnvError::Escape(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn control_characters_are_invalid_input() {
+        for bad in ["a\n", "a\rb", "a\0b", "\tx", "src/\u{1b}[31m", "x\u{7f}", "x\u{85}"] {
+            assert!(matches!(WorkspacePath::from_relative(bad), Err(EnvError::InvalidInput(_))), "{bad:?}");
+            assert!(matches!(WorkspacePath::parse("/w/root", bad), Err(EnvError::InvalidInput(_))), "{bad:?}");
+            assert!(matches!(WorkspacePath::parse("/w/root", &format!("/w/root/{bad}")), Err(EnvError::InvalidInput(_))), "{bad:?}");
+        }
+        assert_eq!(WorkspacePath::parse("/w/root", " a b.txt ").unwrap().as_str(), "a b.txt");
     }
 
     #[test]

@@ -117,4 +117,8 @@ pub enum WatchEvent {
     Changed(Vec<WorkspacePath>),
     /// Something changed that could not be pinned down; assume anything did.
     Rescan,
+    /// The watcher lost events (its queue overflowed, typically under heavy
+    /// file activity): the index is rebuilt in the background while the old
+    /// one keeps answering, rather than every lookup waiting for a full walk.
+    Overflow,
 }

@@ -100,3 +100,23 @@ fn the_transcript_names_each_speaker_and_leaves_out_the_compaction() {
     assert!(transcript.ends_with("[Assistant]: One file.\n[User]: more"), "{transcript}");
     assert!(!transcript.contains("SUMMARY"));
 }
+
+#[test]
+fn a_queued_turn_reads_the_answers_after_their_prompts_and_not_the_prompts_queued_after_it() {
+    let text = |t: &str| json!([{"type": "text", "text": t}]);
+    // "second" and "third" were stored while the answer to "slow" was being written.
+    let stored = vec![
+        user("msg_1", text("slow")),
+        assistant("msg_2", "msg_1", false, text("step one")),
+        user("msg_3", text("second")),
+        assistant("msg_4", "msg_1", false, text("step two")),
+        user("msg_5", text("third")),
+    ];
+    let ids = |msgs: &[MessageWithParts]| msgs.iter().map(|m| m.info.id().to_string()).collect::<Vec<_>>();
+    let second = turn_order(stored.clone(), &["msg_5".to_string()]);
+    assert_eq!(ids(&second), ["msg_1", "msg_2", "msg_4", "msg_3"]);
+    let chat = chat(&second);
+    assert_eq!(chat.last(), Some(&ChatMessage::User { text: "second".into() }));
+    // With nothing waiting, everything stays, answers still after their prompts.
+    assert_eq!(ids(&turn_order(stored, &[])), ["msg_1", "msg_2", "msg_4", "msg_3", "msg_5"]);
+}
