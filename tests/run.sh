@@ -7,8 +7,9 @@
 #   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
 #      drives `opencode attach` in a pseudo-terminal;
 #   4. checks formatting (cargo fmt --check) and lints (cargo clippy -D warnings);
-#   5. runs every Rust test (unit, integration, the conformance suite over every
-#      environment) and the contract test with the real @opencode-ai/sdk.
+#   5. runs every Rust test of the workspace, all crates (unit, integration, the
+#      conformance suite over every environment) and the contract test with the
+#      real @opencode-ai/sdk.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
 # default: all four. In CI (CI=true) a test whose service is missing fails.
@@ -46,10 +47,10 @@ export BURROW_OPENCODE_BIN
 
 step "cargo fmt --check and cargo clippy -D warnings"
 cargo fmt --all --check
-cargo clippy --all-targets --locked --quiet -- -D warnings
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 step "cargo test"
-cargo test --locked --no-fail-fast
+cargo test --workspace --locked --no-fail-fast
 
 if [[ -x tests/sdk/run.sh ]]; then
   step "contract test with @opencode-ai/sdk"

@@ -6,7 +6,9 @@ pub use burrow_protocol::env::*;
 
 /// Lets the moved modules keep naming the contract `crate::env::...`.
 pub(crate) use crate as env;
-pub(crate) use burrow_protocol::{id, now_ms};
+pub(crate) use burrow_protocol::id;
+#[cfg(feature = "docker")]
+pub(crate) use burrow_protocol::now_ms;
 pub(crate) use burrow_search as search;
 
 pub mod beneath;

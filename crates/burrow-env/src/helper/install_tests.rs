@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::env::local::LocalEnv;
-use crate::env::Env;
 use crate::helper::posix::tests::LocalHost;
 
 /// A stand-in helper build: a script that prints the version line of its own
