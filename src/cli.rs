@@ -25,7 +25,7 @@ pub enum Command {
     /// Serve the OpenCode API over a workspace (the current folder by default).
     Serve(ServeArgs),
     /// The watchdog `serve` starts: when the server dies, ends the commands it
-    /// recorded in DIR (see env/groups.rs). Not meant to be typed by hand.
+    /// recorded in DIR (see burrow-env's groups.rs). Not meant to be typed by hand.
     #[command(hide = true)]
     Reap { dir: PathBuf },
 }

@@ -4,7 +4,7 @@
 //! Burrow either creates a container from an image (and removes it at exit) or
 //! attaches to a running one. File operations run as small sh scripts inside
 //! the container ([`scripts`]), so paths are resolved and confined where the
-//! data is; searches run next to the data through `burrow helper` or `rg`
+//! data is; searches run next to the data through `burrow-helper` or `rg`
 //! ([`crate::helper::client`]); processes run under `docker exec` ([`exec`]).
 //! A container that dies mid-session turns every request into a clear 503
 //! that says how to get a new one (`POST /burrow/env/recreate`).
@@ -99,7 +99,7 @@ pub struct DockerEnv {
     target: RwLock<Arc<Target>>,
     /// Search next to the data, probed once per container.
     near: RwLock<Arc<NearSearch>>,
-    /// `burrow helper serve` in the container, once the helper is installed:
+    /// `burrow-helper serve` in the container, once the helper is installed:
     /// then every operation is a message instead of a `docker exec`. Also
     /// the change events the file indexes follow.
     session: SessionSlot,

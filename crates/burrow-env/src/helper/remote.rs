@@ -1,4 +1,4 @@
-//! The client of `burrow helper serve`: an [`Env`] whose every operation is a
+//! The client of `burrow-helper serve`: an [`Env`] whose every operation is a
 //! message to a helper running next to the data, over any byte stream (a
 //! `docker exec` today). Many requests share the stream; replies are routed
 //! back by id. When the stream ends, every pending and later request fails
@@ -99,7 +99,7 @@ impl Link {
     }
 }
 
-/// An environment served by `burrow helper serve` somewhere else.
+/// An environment served by `burrow-helper serve` somewhere else.
 pub struct RemoteEnv {
     root: String,
     link: Arc<Link>,

@@ -1,7 +1,7 @@
 //! The helper session of one environment, and the change events it feeds.
 //!
 //! Where starting a process costs a round trip or more (a `docker exec`, an
-//! SSH exec channel), Burrow keeps `burrow helper serve` running next to the
+//! SSH exec channel), Burrow keeps `burrow-helper serve` running next to the
 //! data and sends every operation there as a message ([`RemoteEnv`]). Its
 //! notify watcher reports changes made by anyone (a shell, an editor, another
 //! user on the host), so file indexes stay cached until something changes.

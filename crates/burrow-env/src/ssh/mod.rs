@@ -2,7 +2,7 @@
 //!
 //! One connection carries everything: an exec channel per command or PTY, and
 //! one SFTP channel for files. Searches run next to the data through
-//! `burrow helper` (or the host's `rg` or `grep`, see [`crate::helper::client`]),
+//! `burrow-helper` (or the host's `rg` or `grep`, see [`crate::helper::client`]),
 //! or, when none of them runs there, stream over SFTP ([`crate::search::stream`]).
 //! Once the helper is installed, searches, commands and terminals go through
 //! its long-lived session ([`session`]), whose watcher keeps indexes fresh.

@@ -1,5 +1,5 @@
 //! Plain data that crosses the environment boundary. These types also travel
-//! as JSON between the server and `burrow helper`, so they are serde types.
+//! as JSON between the server and `burrow-helper`, so they are serde types.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -89,7 +89,7 @@ pub struct GrepResult {
 pub enum SearchBackend {
     /// In the server process, next to local files.
     InProcess,
-    /// `burrow helper` running next to the data.
+    /// `burrow-helper` running next to the data.
     Helper,
     /// `rg --json` in the environment.
     Ripgrep,

@@ -1,4 +1,4 @@
-//! The wire format of `burrow helper serve`: one long-lived helper process
+//! The wire format of `burrow-helper serve`: one long-lived helper process
 //! next to the data that answers many requests over its stdin and stdout, so
 //! a file operation or a search costs a message round trip instead of
 //! starting a process (a `docker exec` costs tens of milliseconds).
