@@ -167,12 +167,14 @@ pub async fn spawn(link: &Arc<Link>, wrapped: String, stdin: Option<Bytes>) -> E
 
 /// Runs `command` on a channel of its own and returns its stdout and stdin as
 /// byte streams (stderr is dropped): the transport of the helper session.
+/// `command` is a shell script, not one program (the helper's starts with a
+/// checksum check and then `exec`s the helper), so it is not prefixed with `exec`.
 pub async fn attach(
     link: &Link,
     command: &str,
 ) -> EnvResult<(impl tokio::io::AsyncRead + Send + Unpin + 'static, impl tokio::io::AsyncWrite + Send + Unpin + 'static)> {
     let conn = link.get().await?;
-    let channel = open(&conn, format!("exec {command} 2>/dev/null"), None).await?;
+    let channel = open(&conn, format!("exec 2>/dev/null; {command}"), None).await?;
     Ok(tokio::io::split(channel.into_stream()))
 }
 
