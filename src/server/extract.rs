@@ -23,18 +23,52 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A body axum could not read: one over the size limit is a 413 (the client
-/// must send less, not fix its syntax), anything else a 400 that says why.
-fn body_rejection(status: axum::http::StatusCode, text: String) -> ApiError {
-    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "PayloadTooLargeError", format!("the body is larger than {} bytes", BODY_LIMIT))
-    } else {
-        ApiError::bad_request(text)
-    }
+/// The largest JSON body read; past it a request is a 413.
+pub const BODY_LIMIT: usize = 2 << 20;
+
+/// How much of an oversized body is read and thrown away before the 413 is
+/// sent. A client writes its whole body before it reads the answer; if the
+/// server closed the connection with bytes still unread, the kernel would
+/// reset it and the client would see a broken pipe instead of the 413.
+/// Past this much, the connection is dropped after the answer anyway.
+const DRAIN_LIMIT: usize = 32 << 20;
+
+fn too_large() -> ApiError {
+    ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeError", format!("the body is larger than {BODY_LIMIT} bytes"))
 }
 
-/// axum's default request body limit, which every JSON body is read under.
-pub const BODY_LIMIT: usize = 2 << 20;
+/// The request body, at most [`BODY_LIMIT`] bytes. An oversized body is
+/// drained (up to [`DRAIN_LIMIT`]) so that the client reliably reads the 413.
+async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
+    use futures::StreamExt;
+    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let mut stream = req.into_body().into_data_stream();
+    let mut body = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > BODY_LIMIT {
+            if seen > DRAIN_LIMIT || declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+                break;
+            }
+            continue;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if seen > BODY_LIMIT {
+        return Err(too_large());
+    }
+    Ok(body.freeze())
+}
+
+/// Whether the request says its body is JSON (`application/json` or `*+json`),
+/// as axum's `Json` requires.
+fn json_content_type(req: &Request) -> bool {
+    let Some(ct) = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
 
 /// A JSON body; a malformed one is a 400 that says why, an oversized one a 413.
 pub struct Json<T>(pub T);
@@ -42,8 +76,12 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| Json(v)).map_err(|e| body_rejection(e.status(), e.body_text()))
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        if !json_content_type(&req) {
+            return Err(ApiError::bad_request("Expected request with `Content-Type: application/json`"));
+        }
+        let body = read_body(req).await?;
+        axum::Json::<T>::from_bytes(&body).map(|axum::Json(v)| Json(v)).map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }
 
@@ -66,8 +104,8 @@ pub struct OptionalJson<T>(pub T);
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| body_rejection(e.status(), e.body_text()))?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let body = read_body(req).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }

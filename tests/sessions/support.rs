@@ -235,6 +235,15 @@ pub async fn long_run(dirs: &Dirs, sleep_in_background: bool) -> (Server, String
     let request = s.http.post(s.at(&format!("/session/{id}/shell"))).json(&serde_json::json!({ "agent": "build", "command": command }));
     let run = tokio::spawn(send(request));
     events.until(|e| e["properties"]["part"]["state"]["metadata"]["output"] == "started\n").await;
+    // The command reaches the shell on stdin, so only `sleep` carries the
+    // needle, and it starts after the echo: wait for it to exist.
+    let started = tokio::time::timeout(PATIENCE, async {
+        while processes_with(&needle).is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(started.is_ok(), "the command's sleep never started");
     (s, id, Reaper(needle), events, run)
 }
 
