@@ -51,10 +51,10 @@ corpus=$(cargo bench --bench search -- --prepare-corpus | tail -n 1)
 [[ -d $corpus ]] || die "the bench printed no corpus folder (got: $corpus)"
 name=$(basename "$corpus")
 
-helper=${BURROW_HELPER_BIN:-$ROOT/target/$(uname -m)-unknown-linux-gnu/helper/burrow}
+helper=${BURROW_HELPER_BIN:-$ROOT/target/$(uname -m)-unknown-linux-gnu/helper/burrow-helper}
 if [[ $WITH == *" docker "* || $WITH == *" ssh "* ]] && [[ ! -x $helper ]]; then
-  note "building the static search helper ($helper) ..."
-  RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile helper --target "$(uname -m)-unknown-linux-gnu" --no-default-features
+  note "building the static helper ($helper) ..."
+  helper=$(bash "$ROOT/tests/build-helper.sh" "$(uname -m)" | tail -n1)
 fi
 export BURROW_HELPER_BIN=$helper
 

@@ -24,12 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the OpenCode API over a workspace (the current folder by default).
     Serve(ServeArgs),
-    /// Run next to the data: Burrow uploads itself into containers and remote
-    /// hosts and calls this there. Not meant to be typed by hand.
-    #[command(hide = true)]
-    Helper(crate::helper::HelperArgs),
     /// The watchdog `serve` starts: when the server dies, ends the commands it
-    /// recorded in DIR (see env/groups.rs). Not meant to be typed by hand.
+    /// recorded in DIR (see burrow-env's groups.rs). Not meant to be typed by hand.
     #[command(hide = true)]
     Reap { dir: PathBuf },
 }

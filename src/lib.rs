@@ -8,22 +8,20 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod content;
-pub mod env;
+/// The environments (crate `burrow-env`), and opening the one the command line names.
+pub mod env {
+    pub use burrow_env::*;
+    pub mod open;
+}
 pub mod error;
 pub mod event;
-pub mod helper;
-pub mod id;
-pub mod protocol;
+pub use burrow_env::helper;
+pub use burrow_protocol as protocol;
+pub use burrow_protocol::id;
 pub mod pty;
-pub mod search;
+pub use burrow_search as search;
 pub mod server;
 pub mod session;
 pub mod vcs;
 
-/// The OpenCode server version whose protocol Burrow speaks.
-pub const OPENCODE_VERSION: &str = "1.18.33";
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+pub use burrow_protocol::{now_ms, OPENCODE_VERSION};

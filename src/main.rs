@@ -6,10 +6,8 @@ use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Helper(args) => std::process::exit(burrow::helper::run(args)),
-        Command::Reap { dir } => std::process::exit(burrow::env::groups::watchdog(&dir)),
-        Command::Serve(_) => {}
+    if let Command::Reap { dir } = &cli.command {
+        std::process::exit(burrow::env::groups::watchdog(dir));
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
@@ -24,7 +22,7 @@ fn main() -> anyhow::Result<()> {
             runtime.shutdown_timeout(std::time::Duration::from_millis(500));
             served
         }
-        Command::Helper(_) | Command::Reap { .. } => unreachable!("handled above"),
+        Command::Reap { .. } => unreachable!("handled above"),
     }
 }
 

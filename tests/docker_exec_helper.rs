@@ -1,5 +1,5 @@
 //! The Docker environment's processes, PTYs and files with the helper session
-//! in the container (`burrow helper serve`).
+//! in the container (`burrow-helper serve`).
 
 mod docker_support;
 

@@ -2,13 +2,14 @@
 # The whole test suite, from a fresh clone on a fresh machine:
 #   1. installs and starts the real services the tests use (Docker engine,
 #      sshd on loopback, an S3-compatible server), see tests/support/services.sh;
-#   2. builds the static search helper that Burrow uploads into containers and
-#      onto SSH hosts (the same binary, statically linked);
+#   2. builds the static helper that Burrow uploads into containers and onto
+#      SSH hosts (crates/burrow-helper, by tests/build-helper.sh);
 #   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
 #      drives `opencode attach` in a pseudo-terminal;
 #   4. checks formatting (cargo fmt --check) and lints (cargo clippy -D warnings);
-#   5. runs every Rust test (unit, integration, the conformance suite over every
-#      environment) and the contract test with the real @opencode-ai/sdk;
+#   5. runs every Rust test of the workspace, all crates (unit, integration, the
+#      conformance suite over every environment) and the contract test with the
+#      real @opencode-ai/sdk;
 #   6. fuzzes the server against its own OpenAPI document with schemathesis.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
@@ -37,11 +38,9 @@ if ((${#services[@]})); then
   source target/test-services.env
 fi
 
-step "building the static helper"
-helper_target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --profile helper --locked \
-  --target "$helper_target" --no-default-features
-export BURROW_HELPER_BIN="$PWD/target/$helper_target/helper/burrow"
+step "building the static helper (crates/burrow-helper)"
+BURROW_HELPER_BIN=$(bash tests/build-helper.sh x86_64 | tail -n1)
+export BURROW_HELPER_BIN
 
 step "installing the OpenCode TUI (opencode-ai 1.18.33) for tests/tui_attach.rs"
 BURROW_OPENCODE_BIN=$(sh tests/tui/install.sh)
@@ -49,10 +48,10 @@ export BURROW_OPENCODE_BIN
 
 step "cargo fmt --check and cargo clippy -D warnings"
 cargo fmt --all --check
-cargo clippy --all-targets --locked --quiet -- -D warnings
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 step "cargo test"
-cargo test --locked --no-fail-fast
+cargo test --workspace --locked --no-fail-fast
 
 step "contract test with @opencode-ai/sdk"
 cargo build --quiet --locked

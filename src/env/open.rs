@@ -21,7 +21,7 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
             open_local(dir)
         }
         #[cfg(feature = "docker")]
-        "docker" => super::docker::open(args).await,
+        "docker" => super::docker::open(&args.docker, args.dir.as_deref()).await,
         #[cfg(feature = "ssh")]
         "ssh" => open_ssh(args).await,
         #[cfg(feature = "object")]

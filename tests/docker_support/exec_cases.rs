@@ -62,7 +62,7 @@ pub async fn open(helper: bool) -> Option<Box_> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if helper {
-        // Everything goes through `burrow helper serve` once it runs.
+        // Everything goes through `burrow-helper serve` once it runs.
         eventually("the helper session runs", || ps(&name).contains("helper serve")).await;
         env.walk(&WorkspacePath::root()).await.unwrap();
     }

@@ -66,19 +66,19 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{:06x}", std::process::id(), fastrand::u32(..0xffffff))
 }
 
-/// The statically linked Burrow the helper runs: `BURROW_HELPER_BIN`, or the
-/// build the test command makes (`--target x86_64-unknown-linux-gnu`). In CI it must exist.
+/// The static helper: `BURROW_HELPER_BIN`, or the build `tests/build-helper.sh`
+/// makes. In CI it must exist.
 pub fn static_helper() -> Option<PathBuf> {
     let given = std::env::var_os("BURROW_HELPER_BIN").map(PathBuf::from);
     if let Some(p) = given.as_ref().filter(|p| p.exists()) {
         return Some(p.clone());
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let built = ["helper", "release"].map(|profile| target.join("x86_64-unknown-linux-gnu").join(profile).join("burrow"));
+    let built = ["helper", "release"].map(|profile| target.join("x86_64-unknown-linux-gnu").join(profile).join("burrow-helper"));
     if let Some(found) = built.iter().find(|p| p.exists()) {
         return Some(found.clone());
     }
-    let how = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --profile helper --target x86_64-unknown-linux-gnu --no-default-features";
+    let how = "bash tests/build-helper.sh x86_64";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("no static helper at BURROW_HELPER_BIN={given:?} nor in {} (build it with {how})", built[0].display());
     }

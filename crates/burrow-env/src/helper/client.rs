@@ -1,0 +1,506 @@
+//! The server side of the helper: find the static `burrow-helper` builds, install
+//! the one for the environment's architecture once, in a folder of the exec user
+//! that nobody else can have made (`~/.cache/burrow/helper/<sha256>/`, mode
+//! 0700), check its SHA-256 where it lives before every run, and fall back
+//! to `rg --json`, then to POSIX `find` and `grep` ([`super::posix`]), when it
+//! cannot run there. `BURROW_SEARCH=helper|rg|grep|stream` forces one method.
+//!
+//! Backends provide a [`HelperHost`]: a shell and a way to put an executable
+//! in place. Everything else — probing, installing, parsing, fallbacks — lives
+//! here once for Docker and SSH alike.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::protocol;
+use crate::env::process::Collected;
+use crate::env::{EntryKind, EnvError, EnvResult, GrepMatch, GrepRequest, GrepResult, IndexEntry, Output, Process, SearchBackend, Submatch};
+use crate::search::grep::{clip_line, compile};
+
+/// Walk and search answers larger than this are refused rather than buffered.
+const MAX_ANSWER: usize = 512 << 20;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for another server installing the helper on the same host.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// What a remote backend gives the helper client.
+#[async_trait]
+pub trait HelperHost: Send + Sync {
+    /// Runs a shell command line in the environment (not confined to the workspace).
+    async fn run(&self, command: String, stdin: Option<Bytes>) -> EnvResult<Process>;
+    /// Writes `data` to the absolute path `path` in the environment, creating its folder.
+    async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()>;
+}
+
+/// How searches run in one environment, decided once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The helper installed there.
+    Helper(Installed),
+    /// `rg` from the environment's PATH.
+    Ripgrep,
+    /// POSIX `find` and `grep`, with ignore rules and the regex applied here.
+    Grep,
+    /// Nothing runs next to the data: the caller streams files.
+    Stream,
+}
+
+impl Method {
+    pub fn backend(&self) -> SearchBackend {
+        match self {
+            Method::Helper(_) => SearchBackend::Helper,
+            Method::Ripgrep => SearchBackend::Ripgrep,
+            Method::Grep => SearchBackend::Grep,
+            Method::Stream => SearchBackend::Stream,
+        }
+    }
+}
+
+/// A statically linked helper on this machine, for environments of its architecture.
+struct LocalHelper {
+    path: PathBuf,
+    /// `uname -m` of the machines it runs on, read from its ELF header.
+    arch: &'static str,
+    /// Its SHA-256, hex: the build id it greets with, the name of its install
+    /// folder, and what the environment checks before every run.
+    sha256: String,
+}
+
+/// The static helper builds: each path of `BURROW_HELPER_BIN` (several may be
+/// given, separated by `:`, one per architecture), or `burrow-helper` next to
+/// this binary when it is statically linked. Computed once per process.
+fn local_helpers() -> &'static [LocalHelper] {
+    static FOUND: OnceLock<Vec<LocalHelper>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        let paths: Vec<PathBuf> = match std::env::var_os("BURROW_HELPER_BIN") {
+            Some(list) => std::env::split_paths(&list).collect(),
+            None => std::env::current_exe().ok().map(|me| me.with_file_name("burrow-helper")).into_iter().collect(),
+        };
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let bytes = std::fs::read(&path).map_err(|e| tracing::warn!("cannot read helper {}: {e}", path.display())).ok()?;
+                let Some(arch) = static_elf_arch(&bytes) else {
+                    tracing::warn!("{} is not a static Linux executable of a known architecture; not using it as the helper", path.display());
+                    return None;
+                };
+                Some(LocalHelper { path, arch, sha256: hex::encode(Sha256::digest(&bytes)) })
+            })
+            .collect()
+    })
+}
+
+/// The architecture (`uname -m`) of a 64-bit little-endian ELF executable
+/// without a `PT_INTERP` program header: one that needs no dynamic loader, so
+/// it runs in any Linux of that architecture.
+fn static_elf_arch(data: &[u8]) -> Option<&'static str> {
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize);
+    if data.get(..6) != Some(b"\x7fELF\x02\x01") {
+        return None;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else { return None };
+    const PT_INTERP: u32 = 3;
+    if !(0..phnum).all(|i| u32_at(phoff + i * phentsize) != Some(PT_INTERP)) {
+        return None;
+    }
+    match u16_at(0x12)? {
+        0x3e => Some("x86_64"),
+        0xb7 => Some("aarch64"),
+        _ => None,
+    }
+}
+
+/// Whether `path` is a static executable ([`static_elf_arch`]).
+pub fn is_static_elf(path: &Path) -> bool {
+    std::fs::read(path).ok().is_some_and(|data| static_elf_arch(&data).is_some())
+}
+
+/// A helper installed in the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    /// Its absolute path there.
+    pub path: String,
+    /// The SHA-256 it must have, hex; also its build id.
+    pub sha256: String,
+}
+
+impl Installed {
+    /// A shell command that runs the helper with `args`, after checking where it
+    /// lives that the file still has the checksum of the build this server
+    /// uploaded: a file swapped since (by anyone who could) is never run.
+    pub fn command(&self, args: &[&str]) -> String {
+        let path = quote(&self.path);
+        let mut cmd = format!(
+            "set -- $(sha256sum {path} 2>/dev/null); if [ \"$1\" != {sum} ]; then printf 'error\\tUnavailable\\t%s\\n' 'the helper at {shown} does not have the checksum it was installed with' >&2; exit {code}; fi; exec {path}",
+            sum = self.sha256,
+            shown = self.path.replace('\'', ""),
+            code = protocol::exit_code(&EnvError::Unavailable(String::new())),
+        );
+        for arg in args {
+            cmd.push(' ');
+            cmd.push_str(&quote(arg));
+        }
+        cmd
+    }
+
+    /// What this helper's `version` prints and its session greets with.
+    pub fn version_line(&self) -> String {
+        protocol::version_line(&self.sha256)
+    }
+}
+
+/// The install folder of a build, made by [`PREPARE_DIR`]: below the exec
+/// user's home, never below a folder someone else could have made first.
+const PREPARE_DIR: &str = r#"
+umask 077
+build="$1"
+home="${HOME:-/}"
+[ "$home" = / ] && home=""
+me=$(id -u)
+mine() { [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %u "$1")" = "$me" ]; }
+refuse() { printf 'error\tPermissionDenied\t%s belongs to another user\n' "$1" >&2; exit 1; }
+for d in "$home/.cache" "$home/.cache/burrow" "$home/.cache/burrow/helper"; do
+  [ -e "$d" ] || [ -L "$d" ] || mkdir -m 0700 "$d" || exit 1
+  mine "$d" || refuse "$d"
+done
+d="$home/.cache/burrow/helper/$build"
+# Only the build's own folder is replaced when someone else made it: its parent is ours.
+if [ -e "$d" ] || [ -L "$d" ]; then mine "$d" || rm -rf "$d" || refuse "$d"; fi
+[ -d "$d" ] || mkdir -m 0700 "$d" || exit 1
+mine "$d" || refuse "$d"
+chmod 0700 "$home/.cache/burrow" "$home/.cache/burrow/helper" "$home/.cache/burrow/helper/$build"
+echo "$home/.cache/burrow/helper/$build"
+"#;
+
+/// Search next to the data for one environment.
+#[derive(Default)]
+pub struct NearSearch {
+    method: OnceCell<Method>,
+}
+
+impl NearSearch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The method, probing the environment the first time.
+    pub async fn method(&self, host: &dyn HelperHost) -> &Method {
+        self.method.get_or_init(|| probe(host)).await
+    }
+
+    /// The method if it was already probed (for capability reports).
+    pub fn probed(&self) -> Option<&Method> {
+        self.method.get()
+    }
+
+    /// Walks `dir` (absolute) next to the data; `None` when the caller must stream.
+    pub async fn walk(&self, host: &dyn HelperHost, dir: &str) -> EnvResult<Option<Vec<IndexEntry>>> {
+        match self.method(host).await {
+            Method::Helper(bin) => {
+                let out = finish(run(host, bin.command(&["walk", dir]), None).await?)?;
+                protocol::parse_walk(&String::from_utf8_lossy(&out.stdout)).map(Some)
+            }
+            Method::Ripgrep => {
+                let cmd = format!("cd {} && rg --no-config --files --hidden --no-require-git --no-messages --glob '!**/.git/**' .", quote(dir));
+                let out = run(host, cmd, None).await?;
+                // rg exits 1 when there are no files at all.
+                if out.status.and_then(|s| s.code).is_some_and(|c| c > 1) {
+                    return Err(protocol::decode_error(out.status.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr)));
+                }
+                Ok(Some(files_and_dirs(&String::from_utf8_lossy(&out.stdout))))
+            }
+            Method::Grep => super::posix::walk(host, dir).await.map(Some),
+            Method::Stream => Ok(None),
+        }
+    }
+
+    /// Searches below `dir` (absolute) next to the data; `None` when the caller must stream.
+    pub async fn grep(&self, host: &dyn HelperHost, dir: &str, req: &GrepRequest) -> EnvResult<Option<GrepResult>> {
+        // Check the pattern here, so a bad one is the same clear 400 whatever runs it.
+        compile(req)?;
+        match self.method(host).await {
+            Method::Helper(bin) => {
+                let body = Bytes::from(serde_json::to_vec(req).map_err(|e| EnvError::Io(e.to_string()))?);
+                let out = finish(run(host, bin.command(&["grep", dir]), Some(body)).await?)?;
+                protocol::parse_grep(&String::from_utf8_lossy(&out.stdout)).map(Some)
+            }
+            Method::Ripgrep => ripgrep(host, dir, req).await.map(Some),
+            Method::Grep => super::posix::grep(host, dir, req).await.map(Some),
+            Method::Stream => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn quote(s: &str) -> String {
+    shlex::try_quote(s).map(|q| q.into_owned()).unwrap_or_else(|_| format!("'{}'", s.replace('\'', "")))
+}
+
+pub(crate) async fn run(host: &dyn HelperHost, command: String, stdin: Option<Bytes>) -> EnvResult<Collected> {
+    host.run(command, stdin).await?.collect(MAX_ANSWER, None).await
+}
+
+/// A helper run's output, or the error it reported. No exit status means the
+/// connection to the environment went away mid-run.
+pub(crate) fn finish(out: Collected) -> EnvResult<Collected> {
+    match out.status {
+        Some(s) if s.success() => Ok(out),
+        None => Err(EnvError::Unavailable(format!("the environment went away before the command finished: {}", String::from_utf8_lossy(&out.stderr).trim()))),
+        s => Err(protocol::decode_error(s.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr))),
+    }
+}
+
+async fn probe(host: &dyn HelperHost) -> Method {
+    let forced = std::env::var("BURROW_SEARCH").ok().filter(|v| !v.is_empty());
+    let method = match forced.as_deref() {
+        None | Some("helper") => None,
+        Some("rg") => Some(Method::Ripgrep),
+        Some("grep") => Some(Method::Grep),
+        Some("stream") => Some(Method::Stream),
+        Some(other) => {
+            tracing::warn!("BURROW_SEARCH={other:?} is not one of helper, rg, grep, stream; probing");
+            None
+        }
+    };
+    if let Some(m) = method {
+        tracing::info!("search method forced by BURROW_SEARCH: {m:?}");
+        return m;
+    }
+    if forced.is_some() {
+        tracing::info!("search method forced by BURROW_SEARCH: the helper (probing)");
+    }
+    match install(host).await {
+        Ok(Some(installed)) => {
+            tracing::info!("search runs next to the data with the helper at {}", installed.path);
+            return Method::Helper(installed);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot install the search helper: {e}"),
+    }
+    let has_rg = async {
+        let out = run(host, "command -v rg >/dev/null 2>&1 && rg --version".into(), None).await.ok()?;
+        out.status.filter(|s| s.success())
+    };
+    if tokio::time::timeout(PROBE_TIMEOUT, has_rg).await.ok().flatten().is_some() {
+        tracing::info!("search falls back to the environment's rg");
+        return Method::Ripgrep;
+    }
+    let has_grep = async {
+        let out = run(host, super::posix::PROBE.into(), None).await.ok()?;
+        (String::from_utf8_lossy(&out.stdout).trim() == super::posix::PROBE_EXPECT).then_some(())
+    };
+    if tokio::time::timeout(PROBE_TIMEOUT, has_grep).await.ok().flatten().is_some() {
+        tracing::info!("no helper and no rg in the environment: search falls back to its find and grep");
+        return Method::Grep;
+    }
+    tracing::warn!("no helper, rg or grep in the environment: search streams files to the server");
+    Method::Stream
+}
+
+/// Installs the helper for the environment's architecture unless the same
+/// build is already there, and answers where it is.
+async fn install(host: &dyn HelperHost) -> EnvResult<Option<Installed>> {
+    install_from(host, local_helpers()).await
+}
+
+/// [`install`] with these builds to choose from.
+async fn install_from(host: &dyn HelperHost, helpers: &[LocalHelper]) -> EnvResult<Option<Installed>> {
+    if helpers.is_empty() {
+        tracing::info!("no static helper build (set BURROW_HELPER_BIN); skipping the helper");
+        return Ok(None);
+    }
+    let arch = run(host, "uname -m".into(), None).await?;
+    let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
+    let Some(local) = helpers.iter().find(|h| h.arch == arch) else {
+        let have: Vec<&str> = helpers.iter().map(|h| h.arch).collect();
+        tracing::info!("environment is {arch}, the helper builds are for {have:?}: skipping the helper");
+        return Ok(None);
+    };
+    let prepared = finish(run(host, format!("sh -c {} sh {}", quote(PREPARE_DIR), local.sha256), None).await?)?;
+    let dir = String::from_utf8_lossy(&prepared.stdout).trim().to_string();
+    let installed = Installed { path: format!("{dir}/burrow-helper"), sha256: local.sha256.clone() };
+    let expected = installed.version_line();
+    let check = || async {
+        let out = run(host, format!("{} 2>/dev/null", installed.command(&["version"])), None).await.ok()?;
+        (String::from_utf8_lossy(&out.stdout).trim() == expected).then_some(())
+    };
+    if check().await.is_some() {
+        return Ok(Some(installed));
+    }
+    // Servers starting together against one host upload once: the first takes
+    // the lock (mkdir is atomic), the others wait for its helper. A lock left
+    // by a server that died is ignored after LOCK_WAIT.
+    let lock = format!("{}.lock", installed.path);
+    let locked = run(host, format!("mkdir {} 2>/dev/null", quote(&lock)), None).await?;
+    if !locked.status.is_some_and(|s| s.success()) {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if check().await.is_some() {
+                return Ok(Some(installed));
+            }
+        }
+        tracing::warn!("the helper lock {lock} is stale; installing anyway");
+    }
+    let result = upload(host, local, &installed.path).await;
+    let _ = run(host, format!("rmdir {} 2>/dev/null", quote(&lock)), None).await;
+    result?;
+    Ok(check().await.map(|_| installed))
+}
+
+/// Uploads beside the final name and renames, so a half-written file never has
+/// it; a file planted at that name is replaced.
+async fn upload(host: &dyn HelperHost, local: &LocalHelper, path: &str) -> EnvResult<()> {
+    let data = tokio::fs::read(&local.path).await.map_err(|e| EnvError::from_io(e, &local.path.display().to_string()))?;
+    let tmp = format!("{path}.tmp{}", fastrand::u32(..));
+    host.put_file(&tmp, Bytes::from(data)).await?;
+    let out = run(host, format!("chmod 700 {t} && rm -rf {p} && mv -f {t} {p}", t = quote(&tmp), p = quote(path)), None).await?;
+    if !out.status.is_some_and(|s| s.success()) {
+        return Err(EnvError::Io(format!("installing the helper failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(())
+}
+
+/// Every file `rg --files` printed, and the folders they imply.
+fn files_and_dirs(listing: &str) -> Vec<IndexEntry> {
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut entries = Vec::new();
+    for line in listing.lines() {
+        let path = line.trim_start_matches("./");
+        if path.is_empty() {
+            continue;
+        }
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            dirs.insert(path[..at + i].to_string());
+            at += i + 1;
+        }
+        entries.push(IndexEntry { path: path.to_string(), kind: EntryKind::File });
+    }
+    entries.extend(dirs.into_iter().map(|path| IndexEntry { path, kind: EntryKind::Directory }));
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    entries
+}
+
+/// `rg --json` with OpenCode's flags, read as a stream and stopped once the
+/// limit is passed.
+async fn ripgrep(host: &dyn HelperHost, dir: &str, req: &GrepRequest) -> EnvResult<GrepResult> {
+    let mut cmd = format!("cd {} && rg --no-config --json --hidden --no-require-git --no-messages --glob '!**/.git/**'", quote(dir));
+    if let Some(glob) = req.include.as_deref().filter(|g| !g.is_empty()) {
+        cmd.push_str(&format!(" --glob {}", quote(glob)));
+    }
+    if req.case_insensitive {
+        cmd.push_str(" -i");
+    }
+    cmd.push_str(&format!(" -- {} .", quote(&req.pattern)));
+    let mut process = host.run(cmd, None).await?;
+    let mut matches = Vec::new();
+    let mut pending = Vec::new();
+    let mut stderr = Vec::new();
+    let mut cut = false;
+    while let Some(chunk) = process.output.recv().await {
+        match chunk {
+            Output::Stderr(b) => stderr.extend_from_slice(&b),
+            Output::Stdout(b) => {
+                pending.extend_from_slice(&b);
+                while let Some(nl) = pending.iter().position(|&c| c == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=nl).collect();
+                    if let Some(m) = parse_rg_match(&line) {
+                        matches.push(m);
+                    }
+                }
+                if matches.len() > req.limit {
+                    cut = true;
+                    process.control.kill().await?;
+                    break;
+                }
+            }
+        }
+    }
+    if !cut {
+        let code = process.exit.await.ok().and_then(|s| s.code);
+        if code.is_some_and(|c| c > 1) {
+            return Err(protocol::decode_error(code, &String::from_utf8_lossy(&stderr)));
+        }
+    }
+    matches.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.line_number.cmp(&b.line_number)));
+    let truncated = matches.len() > req.limit;
+    matches.truncate(req.limit);
+    Ok(GrepResult { matches, truncated })
+}
+
+/// One `rg --json` line, if it is a match.
+fn parse_rg_match(line: &[u8]) -> Option<GrepMatch> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if v.get("type")?.as_str()? != "match" {
+        return None;
+    }
+    let d = v.get("data")?;
+    let text = |o: &serde_json::Value| -> Option<Vec<u8>> {
+        if let Some(t) = o.get("text").and_then(|t| t.as_str()) {
+            return Some(t.as_bytes().to_vec());
+        }
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(o.get("bytes")?.as_str()?).ok()
+    };
+    let path = String::from_utf8_lossy(&text(d.get("path")?)?).trim_start_matches("./").to_string();
+    let line_bytes = text(d.get("lines")?)?;
+    let submatches = d
+        .get("submatches")?
+        .as_array()?
+        .iter()
+        .take(crate::search::grep::MAX_SUBMATCHES)
+        .filter_map(|s| {
+            let t = String::from_utf8_lossy(&text(s.get("match")?)?).into_owned();
+            Some(Submatch { text: t, start: s.get("start")?.as_u64()? as usize, end: s.get("end")?.as_u64()? as usize })
+        })
+        .collect();
+    Some(GrepMatch {
+        path,
+        line_number: d.get("line_number")?.as_u64()?,
+        absolute_offset: d.get("absolute_offset")?.as_u64()?,
+        line: clip_line(&line_bytes),
+        submatches,
+    })
+}
+
+#[cfg(test)]
+#[path = "install_tests.rs"]
+mod install_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rg_listing_implies_dirs() {
+        let got = files_and_dirs("./a/b/c.txt\n./d.txt\n");
+        let paths: Vec<_> = got.iter().map(|e| (e.path.as_str(), e.kind)).collect();
+        assert_eq!(paths, vec![("a", EntryKind::Directory), ("a/b", EntryKind::Directory), ("a/b/c.txt", EntryKind::File), ("d.txt", EntryKind::File)]);
+    }
+
+    #[test]
+    fn parses_rg_json() {
+        let line = br#"{"type":"match","data":{"path":{"text":"./src/a.rs"},"lines":{"text":"  hello\n"},"line_number":2,"absolute_offset":12,"submatches":[{"match":{"text":"hello"},"start":2,"end":7}]}}"#;
+        let m = parse_rg_match(line).unwrap();
+        assert_eq!((m.path.as_str(), m.line_number, m.absolute_offset, m.line.as_str()), ("src/a.rs", 2, 12, "  hello\n"));
+        assert_eq!(m.submatches, vec![Submatch { text: "hello".into(), start: 2, end: 7 }]);
+        assert!(parse_rg_match(br#"{"type":"begin","data":{}}"#).is_none());
+    }
+
+    #[test]
+    fn detects_static_binaries() {
+        // The test binary itself is dynamically linked in a normal build.
+        let me = std::env::current_exe().unwrap();
+        let dynamic = std::fs::read(&me).unwrap().windows(8).any(|w| w == b"ld-linux");
+        assert_eq!(is_static_elf(&me), !dynamic);
+        assert!(!is_static_elf(Path::new("/nonexistent")));
+    }
+}

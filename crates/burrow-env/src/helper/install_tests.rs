@@ -1,0 +1,60 @@
+//! Installing the helper, against the local machine as the environment: the
+//! install folder, a planted file, and the checksum check before each run.
+
+use super::*;
+use crate::env::local::LocalEnv;
+use crate::helper::posix::tests::LocalHost;
+
+/// A stand-in helper build: a script that prints the version line of its own
+/// SHA-256, as the real helper does. `marker` is created if it ever runs.
+fn fake_helper(dir: &std::path::Path, name: &str, marker: &str) -> LocalHelper {
+    let line = protocol::version_line("BUILD").replace("BUILD", "$1");
+    let path = dir.join(name);
+    let script = format!("#!/bin/sh\ntouch {marker}\nset -- $(sha256sum \"$0\")\necho \"{line}\"\n");
+    std::fs::write(&path, script).unwrap();
+    let sha256 = hex::encode(Sha256::digest(std::fs::read(&path).unwrap()));
+    LocalHelper { path, arch: std::env::consts::ARCH, sha256 }
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The helper lands in `$HOME/.cache/burrow/helper/<sha256>/`, mode 0700; a
+/// file planted at its path (even one that prints the right version line) is
+/// replaced without ever running; a file swapped after the install is refused
+/// by the checksum check that precedes every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_replaces_a_planted_helper_and_checks_the_checksum_before_each_run() {
+    let home = tempfile::tempdir().unwrap();
+    let builds = tempfile::tempdir().unwrap();
+    let host = LocalHost(LocalEnv::new(home.path()).unwrap());
+    let ours = builds.path().join("ours-ran");
+    let planted = builds.path().join("planted-ran");
+    let local = fake_helper(builds.path(), "ours", &ours.display().to_string());
+
+    // Someone plants a helper at the install path first, pretending to be the build.
+    let dir = home.path().join(".cache/burrow/helper").join(&local.sha256);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pretender = fake_helper(builds.path(), "pretender", &planted.display().to_string());
+    std::fs::copy(&pretender.path, dir.join("burrow-helper")).unwrap();
+    std::fs::set_permissions(dir.join("burrow-helper"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+
+    let installed = install_from(&host, std::slice::from_ref(&local)).await.unwrap().expect("installed");
+    assert_eq!(installed.path, format!("{}/burrow-helper", dir.display()));
+    assert_eq!(std::fs::read(&installed.path).unwrap(), std::fs::read(&local.path).unwrap(), "the planted file is replaced");
+    assert!(!planted.exists(), "the planted helper never ran");
+    assert!(ours.exists(), "our build answered the version check");
+    for d in [home.path().join(".cache/burrow"), home.path().join(".cache/burrow/helper"), dir.clone()] {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+    }
+
+    // Swapped after the install: the run is refused before the file executes.
+    std::fs::copy(&pretender.path, &installed.path).unwrap();
+    let out = run(&host, installed.command(&["version"]), None).await.unwrap();
+    assert!(!out.status.unwrap().success());
+    assert!(matches!(protocol::decode_error(out.status.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr)), EnvError::Unavailable(_)));
+    assert!(!planted.exists(), "the swapped file never ran");
+}
