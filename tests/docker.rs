@@ -215,3 +215,66 @@ async fn a_missing_image_that_cannot_be_pulled_is_a_clear_error() {
     assert!(stderr.contains("cannot pull burrow-no-such-image-anywhere:1"), "{stderr}");
     assert!(!exists(&name));
 }
+
+/// Waits until `ps` in the container shows `needle` (`present`) or stops
+/// showing it; fails after a long bound instead of hanging.
+async fn until_ps(container: &str, needle: &str, present: bool, why: &str) {
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while ps(container).contains(needle) != present {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "{why}:\n{}", ps(container));
+}
+
+/// `kill -9` of Burrow with a command running in a kept container, then a
+/// new Burrow attached to it: no process of the old one is left.
+async fn kill_9_leaves_no_command(helper: Option<&Path>) {
+    let _turn = serial().await;
+    let Some(image) = image() else { return };
+    let fx = fixture();
+    let name = unique("burrow-kill9");
+    let mut args = base_args(&image, fx.path());
+    args.push("--keep");
+    let mut srv = Server::start(Some(&name), &args, helper);
+    // Removed at the end whatever happens; the servers leave it alone.
+    srv.name = None;
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            docker(&["rm", "-f", &self.0]);
+        }
+    }
+    let _remove = Remove(name.clone());
+
+    let session = srv.client.post(format!("{}/session", srv.url)).json(&serde_json::json!({})).send().await.unwrap();
+    let session: serde_json::Value = session.json().await.unwrap();
+    let id = session["id"].as_str().unwrap().to_string();
+    let needle = format!("{}", 400_000 + fastrand::u32(..99_999));
+    // A command with a child in the background: the whole group must go.
+    let shell = srv
+        .client
+        .post(format!("{}/session/{id}/shell", srv.url))
+        .json(&serde_json::json!({ "agent": "build", "command": format!("sleep {needle} & wait") }))
+        .send();
+    let running = tokio::spawn(shell);
+    until_ps(&name, &format!("sleep {needle}"), true, "the command never started").await;
+
+    srv.child.kill().unwrap(); // SIGKILL: no cleanup
+    srv.child.wait().unwrap();
+    let _ = running.await;
+    let _next = Server::start(None, &["--container", &name], helper);
+    until_ps(&name, &format!("sleep {needle}"), false, "a command of the killed Burrow still runs").await;
+}
+
+#[tokio::test]
+async fn kill_9_leaves_no_command_with_the_helper() {
+    let helper = static_helper();
+    kill_9_leaves_no_command(helper.as_deref()).await;
+}
+
+#[tokio::test]
+async fn kill_9_leaves_no_command_without_the_helper() {
+    kill_9_leaves_no_command(None).await;
+}

@@ -35,7 +35,8 @@ struct Started {
     input: Pin<Box<dyn AsyncWrite + Send>>,
 }
 
-async fn start(t: &Target, argv: Vec<String>, env: Vec<String>, tty: Option<PtySize>, stdin: bool) -> EnvResult<Started> {
+async fn start(t: &Target, argv: Vec<String>, mut env: Vec<String>, tty: Option<PtySize>, stdin: bool) -> EnvResult<Started> {
+    env.push(super::owner::owner_env().to_string());
     let config = ExecConfig {
         attach_stdin: Some(stdin),
         attach_stdout: Some(true),

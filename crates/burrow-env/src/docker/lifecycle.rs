@@ -58,9 +58,33 @@ pub async fn open(docker: &DockerArgs, dir: Option<&Path>) -> anyhow::Result<Sha
             return Err(e);
         }
     };
+    end_processes_of_gone_owners(&target, &owner).await;
     let env = Arc::new_cyclic(|me| DockerEnv::new(me, docker, mode, owner, target, root));
     env.warm_search();
     Ok(env)
+}
+
+/// Ends what a killed Burrow left running in the container (a kept or
+/// attached one outlives its Burrow): every process carrying the label of an
+/// owner that is gone, by session, as `kill` does. A failure is logged, not
+/// fatal: the container is still usable.
+async fn end_processes_of_gone_owners(t: &Target, here: &Owner) {
+    let listing = match exec::op(t, scripts::argv(scripts::OWNED, &[]), None, 1 << 20).await {
+        Ok(out) => String::from_utf8_lossy(&out).into_owned(),
+        Err(e) => {
+            tracing::warn!("cannot list the processes in {}: {e}", t.name);
+            return;
+        }
+    };
+    let sessions = super::owner::sessions_of_gone_owners(&listing, here, super::owner::process_start);
+    for sid in &sessions {
+        if let Err(e) = exec::op(t, scripts::argv(scripts::KILL, &[&sid.to_string()]), None, 1 << 10).await {
+            tracing::warn!("cannot end the processes of session {sid} in {}: {e}", t.name);
+        }
+    }
+    if !sessions.is_empty() {
+        tracing::info!(sessions = sessions.len(), "ended the processes a killed Burrow left in {}", t.name);
+    }
 }
 
 /// How to get a working container again, for error messages.

@@ -69,6 +69,34 @@ impl Owner {
     }
 }
 
+/// The environment variable every `docker exec` of Burrow carries, holding
+/// the owner's label, so that the next Burrow can find (and end) the
+/// processes of one that was killed: children inherit it.
+pub const OWNER_ENV: &str = "BURROW_OWNER";
+
+/// `BURROW_OWNER=<label>` of this process, computed once.
+pub fn owner_env() -> &'static str {
+    static ENV: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| format!("{OWNER_ENV}={}", Owner::current().label()))
+}
+
+/// The sessions (by session id) of processes whose Burrow is gone, from the
+/// `PID SID OWNER` lines of `scripts::OWNED`.
+pub fn sessions_of_gone_owners(listing: &str, here: &Owner, start_of: impl Fn(u32) -> Option<u64>) -> Vec<u32> {
+    let mut sids: Vec<u32> = listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_pid, sid, label) = (fields.next()?, fields.next()?.parse::<u32>().ok()?, fields.next()?);
+            let owner = Owner::parse(label)?;
+            (owner != *here && owner.is_gone(here, &start_of) && sid > 1).then_some(sid)
+        })
+        .collect();
+    sids.sort_unstable();
+    sids.dedup();
+    sids
+}
+
 /// Decides whether a managed container with these labels should be reaped.
 pub fn is_orphan(labels: &HashMap<String, String>, here: &Owner) -> bool {
     if labels.get(MANAGED).map(String::as_str) != Some("1") || labels.contains_key(KEEP) {
@@ -137,5 +165,25 @@ mod tests {
         assert!(!is_orphan(&dead.labels("/w", true), &here));
         assert!(!is_orphan(&here.labels("/w", false), &here));
         assert!(!is_orphan(&HashMap::new(), &here));
+    }
+
+    #[test]
+    fn only_sessions_of_gone_owners_are_picked() {
+        let here = Owner { machine: "m".into(), boot: "b".into(), pid: 10, start: 100 };
+        let alive = Owner { pid: 20, start: 200, ..here.clone() };
+        let dead = Owner { pid: 30, start: 300, ..here.clone() };
+        let other_boot = Owner { boot: "old".into(), pid: 40, start: 400, ..here.clone() };
+        let other_machine = Owner { machine: "x".into(), pid: 50, start: 500, ..here.clone() };
+        let listing = format!(
+            "101 101 {}\n102 101 {}\n103 103 {}\n104 104 {}\n105 105 {}\n106 106 {}\nbad line\n",
+            dead.label(),
+            dead.label(),
+            alive.label(),
+            other_boot.label(),
+            other_machine.label(),
+            here.label()
+        );
+        let start_of = |pid: u32| [(20, 200), (10, 100)].into_iter().find(|(p, _)| *p == pid).map(|(_, s)| s);
+        assert_eq!(sessions_of_gone_owners(&listing, &here, start_of), vec![101, 104]);
     }
 }

@@ -152,6 +152,20 @@ exec "$@"
 /// `COMMAND`: an unconfined command line (helper install, probes), pid first.
 pub const RUN: &str = r#"echo $$; exec /bin/sh -c "$1""#;
 
+/// Lists the processes Burrow started, one `PID SID OWNER` line each: every
+/// exec carries `BURROW_OWNER` (the owning Burrow's label) in its
+/// environment, and children inherit it.
+pub const OWNED: &str = r#"
+for d in /proc/[0-9]*; do
+  o=$(tr '\0' '\n' < "$d/environ" 2>/dev/null | sed -n 's/^BURROW_OWNER=//p')
+  [ -n "$o" ] || continue
+  read -r line < "$d/stat" 2>/dev/null || continue
+  set -- ${line##*\) }
+  echo "${d#/proc/} $4 $o"
+done
+exit 0
+"#;
+
 /// `PID`: kills every process in PID's process group or session, twice to
 /// catch what was forked in between. Job-control shells move jobs into other
 /// groups but not out of the session.
