@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod env;
+pub mod envs;
 pub mod error;
 pub mod event;
 pub mod helper;

@@ -9,17 +9,12 @@ use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions};
 use bollard::Docker;
 
 use super::*;
-use crate::cli::ServeArgs;
 use crate::env::{EnvResult, SharedEnv};
 
 /// Opens `burrow serve --env docker`: connects, reaps orphans, creates or
 /// finds the container, resolves the workdir in it, uploads `--copy`, and
 /// starts installing the helper in the background.
-pub async fn open(args: &ServeArgs) -> anyhow::Result<SharedEnv> {
-    let mut opts = args.docker.clone();
-    if opts.workdir.is_none() {
-        opts.workdir = args.dir.as_ref().map(|d| d.to_string_lossy().into_owned());
-    }
+pub async fn open(opts: DockerArgs) -> anyhow::Result<SharedEnv> {
     opts.validate()?;
     let docker = engine::connect().await?;
     let owner = Owner::current();
