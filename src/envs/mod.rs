@@ -128,6 +128,9 @@ fn key_line(text: &str, field: &str) -> Option<usize> {
     text.lines().position(|l| !l.trim_start().starts_with('#') && key_of(l).as_deref() == Some(field)).map(|i| i + 1)
 }
 
+/// Names the origin of a file found in one of the folders.
+type MakeOrigin = fn(PathBuf) -> Origin;
+
 /// The folders definitions are looked up in.
 #[derive(Debug, Clone)]
 pub struct Places {
@@ -147,8 +150,8 @@ impl Places {
         Self { project, user: config.map(|c| c.join("burrow").join("envs")), home }
     }
 
-    fn folders(&self) -> Vec<(PathBuf, fn(PathBuf) -> Origin)> {
-        let mut out: Vec<(PathBuf, fn(PathBuf) -> Origin)> = vec![(self.project.join("envs"), Origin::Project)];
+    fn folders(&self) -> Vec<(PathBuf, MakeOrigin)> {
+        let mut out: Vec<(PathBuf, MakeOrigin)> = vec![(self.project.join("envs"), Origin::Project)];
         if let Some(user) = &self.user {
             out.push((user.clone(), Origin::User));
         }
