@@ -170,7 +170,7 @@ async fn a_broken_definition_is_refused_with_file_line_and_field() {
             "env = \"docker\"\n\n# a comment\nimage = \"python:3.13\"\nkeep = \"yes\"\n",
             ":5:8: field `keep`: invalid type: string \"yes\", expected a boolean",
         ),
-        ("no-image.toml", "# nothing to run\n\nenv = \"docker\"\nworkdir = \"/w\"\n", ":3: field `image`: env = \"docker\" needs image"),
+        ("no-image.toml", "# nothing to run\n\nenv = \"docker\"\nworkdir = \"/w\"\n", ":3: field `image`: a docker environment needs image"),
         ("stray.toml", "env = \"local\"\nhost = \"h\"\n", ":2: field `host`: not an option of env = \"local\""),
         ("bad-size.toml", "env = \"docker\"\nimage = \"i\"\nmemory = \"lots\"\n", ":3:10: field `memory`: \"lots\" is not a size"),
     ];

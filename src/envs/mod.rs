@@ -274,7 +274,7 @@ pub fn resolve(request: Request, places: &Places) -> anyhow::Result<Resolved> {
     if let Err(bad) = spec.validate() {
         match &from {
             Some(def) if !flagged.contains(&bad.field) => bail!(def.blame(&bad)),
-            _ => bail!("--{}: {}", bad.field, bad.message.replace(" = ", " ")),
+            _ => bail!("--{}: {}", bad.field, bad.message),
         }
     }
     Ok(Resolved { spec, from })

@@ -176,15 +176,15 @@ impl EnvSpec {
             Kind::Local | Kind::Object => {}
             Kind::Ssh => {
                 if self.host.is_none() {
-                    return Err(invalid("host", "env = \"ssh\" needs host = \"[user@]host[:port]\""));
+                    return Err(invalid("host", "an ssh environment needs a host, [user@]host[:port]"));
                 }
                 if self.dir.is_none() {
-                    return Err(invalid("dir", "env = \"ssh\" needs dir, the folder on the host"));
+                    return Err(invalid("dir", "an ssh environment needs dir, the folder on the host"));
                 }
             }
             Kind::Docker => {
                 match (&self.image, &self.container) {
-                    (None, None) => return Err(invalid("image", "env = \"docker\" needs image (a new container) or container (a running one)")),
+                    (None, None) => return Err(invalid("image", "a docker environment needs image (a new container) or container (a running one)")),
                     (Some(_), Some(_)) => return Err(invalid("container", "image and container exclude each other: a new container, or a running one")),
                     _ => {}
                 }
