@@ -77,12 +77,16 @@ fn shown(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// Runs the binary to its exit, with `HOME` and no XDG folders unless `vars` set them.
+/// Runs the binary to its exit, with `HOME`, no XDG folders and no S3 region or endpoint unless `vars` set them.
 async fn burrow(args: &[&str], home: &Path, vars: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_burrow"));
     cmd.args(args)
         .env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")
+        // Without a region or an endpoint, an S3 definition fails at once, never on the network.
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_ENDPOINT_URL")
         .env("BURROW_DATA_DIR", home.join("data"))
         .envs(vars.iter().copied())
         .stdin(std::process::Stdio::null())
@@ -123,12 +127,13 @@ async fn env_name_is_found_in_the_project_then_the_user_folder_then_built_in() {
     assert_eq!(served_root(&srv).await, fs(&from_home));
     drop(srv);
 
-    // With neither, the built-in python.toml: a Docker image. A --container
-    // flag next to the definition's image proves which one was read, without
-    // creating a container.
-    let (ok, _, err) = burrow(&["serve", "--port", "0", "--env", "python", "--dir", &shown(&project), "--container", "c"], &p.path("empty-home"), &[]).await;
+    // With neither, the built-in definition. s3-example points at a bucket
+    // that does not exist: the server says which definition it read, then
+    // fails to open the bucket, without creating anything.
+    let (ok, _, err) = burrow(&["serve", "--port", "0", "--env", "s3-example", "--dir", &shown(&project)], &p.path("empty-home"), &[]).await;
     assert!(!ok);
-    assert!(err.contains("--container: image and container exclude each other"), "{err}");
+    assert!(err.contains("environment: s3-example from built-in (s3://my-bucket/project)"), "{err}");
+    assert!(err.contains("cannot open s3://my-bucket/project"), "{err}");
 
     // An unknown name says where it looked and what exists.
     let (ok, _, err) = burrow(&["serve", "--port", "0", "--env", "nosuch", "--dir", &shown(&project)], &p.path("empty-home"), &[]).await;

@@ -100,8 +100,23 @@ impl EnvSpec {
         self.env.as_deref().unwrap_or("local")
     }
 
-    /// Sets every field `top` sets; `top` wins.
+    /// Sets every field `top` sets; `top` wins. A choice between two fields
+    /// that exclude each other is replaced whole: `--container` over a
+    /// definition's `image` attaches instead, `--mount` over its `copy` shares
+    /// the folder instead.
     pub fn overlay(&mut self, top: EnvSpec) {
+        if top.container.is_some() && top.image.is_none() {
+            self.image = None;
+        }
+        if top.image.is_some() && top.container.is_none() {
+            self.container = None;
+        }
+        if top.mount.is_some() && top.copy.is_none() {
+            self.copy = None;
+        }
+        if top.copy.is_some() && top.mount.is_none() {
+            self.mount = None;
+        }
         macro_rules! take {
             ($($f:ident),*) => { $( if top.$f.is_some() { self.$f = top.$f; } )* };
         }
@@ -344,6 +359,11 @@ mod tests {
         assert_eq!(base.image.as_deref(), Some("python:3.12"));
         assert_eq!(base.env.as_deref(), Some("docker"));
         assert_eq!(base.keep, Some(false));
+        base.overlay(EnvSpec { container: Some("box".into()), ..Default::default() });
+        assert_eq!((base.image, base.container.as_deref()), (None, Some("box")));
+        let mut copied = EnvSpec { copy: Some(".".into()), ..Default::default() };
+        copied.overlay(EnvSpec { mount: Some("/m".into()), ..Default::default() });
+        assert_eq!((copied.copy, copied.mount), (None, Some(PathBuf::from("/m"))));
     }
 
     #[test]
