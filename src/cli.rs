@@ -59,7 +59,8 @@ pub struct ServeArgs {
 
     /// The workspace root. For `local`, a folder (default: the current folder).
     /// For `ssh`, a folder on the host: absolute, or relative to the login's home.
-    /// For `docker`, the same as --workdir.
+    /// For `docker`, the same as --workdir. Also the project: --env NAME looks in
+    /// its envs/ folder first, and a definition's relative paths start there.
     #[arg(long, value_name = "PATH")]
     pub dir: Option<PathBuf>,
 
