@@ -285,11 +285,31 @@ fn cpus<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 }
 
 /// A size written as a number of bytes or as a string with a unit.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum SizeText {
     Bytes(u64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = SizeText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size such as \"512m\" or \"2G\", or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<SizeText, E> {
+                Ok(SizeText::Bytes(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<SizeText, E> {
+                u64::try_from(n).map(SizeText::Bytes).map_err(|_| E::custom(format!("{n} is not a size")))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SizeText, E> {
+                Ok(SizeText::Text(s.to_string()))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -333,6 +353,8 @@ mod tests {
         assert_eq!(s.object_cache_size, Some(1 << 30));
         assert!(parse("memory = \"lots\"").unwrap_err().message().contains("not a size"));
         assert!(parse("cpus = 0").is_err());
+        let err = parse("memory = true").unwrap_err();
+        assert!(err.message().contains("expected a size such as"), "{err}");
     }
 
     #[test]
