@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
+
+use crate::envs::{EnvSpec, Places, Request};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the OpenCode API over a workspace (the current folder by default).
     Serve(ServeArgs),
+    /// List the named environments `burrow serve --env NAME` can open, and
+    /// where each definition comes from: the project's envs/ folder,
+    /// ~/.config/burrow/envs/, or the definitions built into burrow.
+    Envs(EnvsArgs),
     /// The watchdog `serve` starts: when the server dies, ends the commands it
     /// recorded in DIR (see burrow-env's groups.rs). Not meant to be typed by hand.
     #[command(hide = true)]
@@ -32,16 +39,24 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where the workspace lives: `local` (a folder on this machine), `docker` (a
-    /// container; see --image and --container), `ssh` (a folder on a host reached
-    /// over SSH; see --host), or a URL such as `s3://bucket/prefix` (also fs://,
-    /// memory://, webdav://, gcs://, azblob://).
-    #[arg(long, default_value = "local", value_name = "ENV")]
-    pub env: String,
+    /// Where the workspace lives: a named definition (`python` reads python.toml
+    /// from the project's envs/, then ~/.config/burrow/envs/, then the built-in
+    /// ones; see `burrow envs`), or `local` (a folder on this machine), `docker`
+    /// (a container; see --image and --container), `ssh` (a folder on a host
+    /// reached over SSH; see --host), or a URL such as `s3://bucket/prefix` (also
+    /// fs://, memory://, webdav://, gcs://, azblob://). [default: local]
+    #[arg(long, value_name = "NAME|ENV")]
+    pub env: Option<String>,
+
+    /// Read the environment from this definition file (the format of envs/*.toml).
+    /// Flags typed on the command line override its fields.
+    #[arg(long, value_name = "FILE", conflicts_with = "env")]
+    pub env_file: Option<PathBuf>,
 
     /// The workspace root. For `local`, a folder (default: the current folder).
     /// For `ssh`, a folder on the host: absolute, or relative to the login's home.
-    /// For `docker`, the same as --workdir.
+    /// For `docker`, the same as --workdir. Also the project: --env NAME looks in
+    /// its envs/ folder first, and a definition's relative paths start there.
     #[arg(long, value_name = "PATH")]
     pub dir: Option<PathBuf>,
 
@@ -122,4 +137,71 @@ pub struct ServeArgs {
     #[cfg(feature = "docker")]
     #[command(flatten)]
     pub docker: crate::env::docker::DockerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvsArgs {
+    /// The project whose envs/ folder is searched first (default: the current folder).
+    #[arg(long, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+}
+
+impl EnvsArgs {
+    pub fn places(&self) -> anyhow::Result<Places> {
+        Ok(Places::new(project(&self.dir)?))
+    }
+}
+
+/// The project folder: `--dir`, else the current folder.
+fn project(dir: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match dir {
+        Some(d) => Ok(d.clone()),
+        None => std::env::current_dir().map_err(|e| anyhow::anyhow!("cannot read the current folder: {e}")),
+    }
+}
+
+impl ServeArgs {
+    /// Where named definitions are looked up: the project is `--dir`, else the current folder.
+    pub fn places(&self) -> anyhow::Result<Places> {
+        Ok(Places::new(project(&self.dir)?))
+    }
+
+    /// The environment the command line asks for. `matches` (the `serve`
+    /// subcommand's) tells which flags were given: only those override a
+    /// definition; a flag left at its default does not. A value from an
+    /// environment variable counts as given.
+    pub fn env_request(&self, matches: &ArgMatches) -> Request {
+        let given = |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+        let o = &self.object;
+        #[allow(unused_mut)]
+        let mut flags = EnvSpec {
+            dir: self.dir.clone(),
+            host: self.host.clone(),
+            identity: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_key: given("accept_new_host_key").then_some(self.accept_new_host_key),
+            s3_path_style: o.s3_path_style,
+            object_load_config: given("object_load_config").then_some(o.object_load_config),
+            index_max_age: given("index_max_age").then_some(o.index_max_age),
+            object_cache_dir: o.object_cache_dir.clone(),
+            object_cache_size: given("object_cache_size").then_some(o.object_cache_size),
+            object_concurrency: given("object_concurrency").then_some(o.object_concurrency),
+            ..Default::default()
+        };
+        #[cfg(feature = "docker")]
+        {
+            let d = &self.docker;
+            flags.image = d.image.clone();
+            flags.container = d.container.clone();
+            flags.workdir = d.workdir.clone();
+            flags.mount = d.mount.clone();
+            flags.copy = d.copy.clone();
+            flags.network = d.network.clone();
+            flags.name = d.container_name.clone();
+            flags.keep = given("keep").then_some(d.keep);
+            flags.cpus = d.cpus;
+            flags.memory = d.memory;
+        }
+        Request { env: self.env.clone(), env_file: self.env_file.clone(), flags }
+    }
 }

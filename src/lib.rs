@@ -13,6 +13,7 @@ pub mod env {
     pub use burrow_env::*;
     pub mod open;
 }
+pub mod envs;
 pub mod error;
 pub mod event;
 pub use burrow_env::helper;

@@ -1,13 +1,21 @@
 use anyhow::Context;
 use burrow::cli::{Cli, Command, ServeArgs};
 use burrow::server::{self, AppState, Credentials, Dirs, Policy};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Command::Reap { dir } = &cli.command {
-        std::process::exit(burrow::env::groups::watchdog(dir));
+    // The matches are kept: which flags were typed decides what overrides an
+    // envs/ definition (`ServeArgs::env_request`).
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Command::Reap { dir } => std::process::exit(burrow::env::groups::watchdog(&dir)),
+        Command::Envs(args) => {
+            print!("{}", burrow::envs::listing(&args.places()?)?);
+            return Ok(());
+        }
+        Command::Serve(_) => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BURROW_LOG").unwrap_or_else(|_| "burrow=info".into()))
@@ -15,18 +23,21 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => {
+            let serve_matches = matches.subcommand_matches("serve").context("the serve arguments are missing")?;
+            // A broken definition is refused here, before anything is created.
+            let resolved = burrow::envs::resolve(args.env_request(serve_matches), &args.places()?)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let served = runtime.block_on(serve(args));
+            let served = runtime.block_on(serve(args, resolved));
             // Blocking work still running (a search deep in a large tree) must
             // not hold the exit; the process ends and the OS frees the rest.
             runtime.shutdown_timeout(std::time::Duration::from_millis(500));
             served
         }
-        Command::Reap { .. } => unreachable!("handled above"),
+        Command::Reap { .. } | Command::Envs(_) => unreachable!("handled above"),
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Result<()> {
     let dirs = dirs_for(args.data_dir.clone());
     burrow::session::datadir::create_private_dir(std::path::Path::new(&dirs.state)).with_context(|| format!("cannot create the data folder {}", dirs.state))?;
     burrow::session::datadir::set_retention(burrow::session::datadir::Retention {
@@ -34,7 +45,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_bytes: args.tool_output_max_size,
     });
     burrow::env::groups::init(std::path::Path::new(&dirs.state));
-    let env = burrow::env::open::open(&args).await?;
+    tracing::info!("environment: {}", resolved.describe());
+    let env = burrow::env::open::open(&resolved.spec).await?;
     let defaults = burrow::search::gate::Limits::default();
     burrow::search::gate::configure(burrow::search::gate::Limits {
         concurrency: args.search_concurrency.map_or(defaults.concurrency, |n| n as usize),

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use burrow::cli::{Cli, Command};
 use burrow::env::{EnvError, ExecRequest, PtyInput, PtyRequest, PtySize, SearchBackend, SharedEnv, WatchEvent, WorkspacePath};
+use burrow::envs::EnvSpec;
 use bytes::Bytes;
-use clap::Parser;
 
 use super::*;
 
@@ -51,9 +50,15 @@ pub async fn open(helper: bool) -> Option<Box_> {
     let image = image()?;
     let fx = fixture();
     let name = unique("burrow-exec");
-    let argv = ["burrow", "serve", "--env", "docker", "--image", &image, "--copy", fx.path().to_str().unwrap(), "--network", "none", "--name", &name];
-    let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
-    let env = burrow::env::open::open(&args).await.expect("docker env opens");
+    let spec = EnvSpec {
+        env: Some("docker".into()),
+        image: Some(image),
+        copy: Some(fx.path().to_path_buf()),
+        network: Some("none".into()),
+        name: Some(name.clone()),
+        ..Default::default()
+    };
+    let env = burrow::env::open::open(&spec).await.expect("docker env opens");
     let want = if helper { SearchBackend::Helper } else { SearchBackend::Stream };
     let deadline = tokio::time::Instant::now() + PATIENCE;
     // The helper installs in the background: wait for the probe to settle.

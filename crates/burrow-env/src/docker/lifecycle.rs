@@ -14,11 +14,7 @@ use crate::env::{EnvResult, SharedEnv};
 /// Opens `burrow serve --env docker`: connects, reaps orphans, creates or
 /// finds the container, resolves the workdir in it, uploads `--copy`, and
 /// starts installing the helper in the background.
-pub async fn open(docker: &DockerArgs, dir: Option<&Path>) -> anyhow::Result<SharedEnv> {
-    let mut opts = docker.clone();
-    if opts.workdir.is_none() {
-        opts.workdir = dir.map(|d| d.to_string_lossy().into_owned());
-    }
+pub async fn open(opts: DockerArgs) -> anyhow::Result<SharedEnv> {
     opts.validate()?;
     let docker = engine::connect().await?;
     let owner = Owner::current();

@@ -33,7 +33,7 @@ use crate::helper::remote::RemoteEnv;
 use crate::helper::slot::SessionSlot;
 pub use container::Spec;
 pub use lifecycle::open;
-pub use options::{DockerArgs, Source};
+pub use options::{parse_memory, DockerArgs, Source};
 pub use owner::Owner;
 
 /// Processes by id; `None` marks one that ended before it was tracked.

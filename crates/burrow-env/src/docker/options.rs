@@ -26,7 +26,7 @@ pub struct DockerArgs {
     pub workdir: Option<String>,
 
     /// Bind-mount this host folder at the workdir (with --image): edits go straight to the host.
-    #[arg(long, value_name = "HOST_DIR", requires = "image")]
+    #[arg(long, value_name = "HOST_DIR")]
     pub mount: Option<PathBuf>,
 
     /// Upload this host folder into the workdir on start (.git included): the container
@@ -36,24 +36,24 @@ pub struct DockerArgs {
 
     /// The container's network: `none` (no network at all), `bridge` (Docker's default), or
     /// the name of a Docker network.
-    #[arg(long, value_name = "none|bridge|NAME", requires = "image")]
+    #[arg(long, value_name = "none|bridge|NAME")]
     pub network: Option<String>,
 
     /// Name the created container (default: burrow-<random>).
-    #[arg(long = "name", value_name = "NAME", requires = "image")]
+    #[arg(long = "name", value_name = "NAME")]
     pub container_name: Option<String>,
 
     /// Leave the created container running when Burrow exits; attach again later with
     /// --container NAME.
-    #[arg(long, requires = "image")]
+    #[arg(long)]
     pub keep: bool,
 
     /// CPU limit of the created container, in CPUs (e.g. 1.5).
-    #[arg(long, value_name = "N", requires = "image", value_parser = parse_cpus)]
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
     pub cpus: Option<f64>,
 
     /// Memory limit of the created container, e.g. 512m or 2g (swap is not added on top).
-    #[arg(long, value_name = "SIZE", requires = "image", value_parser = parse_memory)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     pub memory: Option<i64>,
 }
 
