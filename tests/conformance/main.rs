@@ -20,6 +20,7 @@ mod directory;
 mod errors;
 mod find_file;
 mod find_text;
+mod ignore_rules;
 mod listing;
 mod load;
 mod meta;
