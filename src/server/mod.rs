@@ -186,21 +186,22 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 pub fn router(state: Arc<AppState>) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(openapi::document(&doc));
-    api.route(
-        "/doc",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json((*doc).clone()) }
-        }),
-    )
-    .fallback(|| async { ApiError::not_found("no such route") })
-    .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
-    .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
-    .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-    .layer(cors::layer(&state.policy.cors))
-    // Outermost, so a rebinding page's preflight is refused too.
-    .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
-    .with_state(state)
+    routes::not_served::add(api)
+        .route(
+            "/doc",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+        .layer(axum::extract::DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
+        .layer(cors::layer(&state.policy.cors))
+        // Outermost, so a rebinding page's preflight is refused too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
+        .with_state(state)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.

@@ -9,6 +9,7 @@ pub mod file;
 pub mod find;
 pub mod message;
 pub mod meta;
+pub mod not_served;
 pub mod permission;
 pub mod prompt;
 pub mod pty;
