@@ -25,7 +25,7 @@ pub use auth::Credentials;
 pub use guard::Policy;
 use instance::Instances;
 pub use listen::{Disconnect, Timeouts};
-use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
+use routes::{app, config, control, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -140,6 +140,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(app::workspaces))
         .routes(routes!(app::workspace_status))
         .routes(routes!(app::tool_ids))
+        .routes(routes!(tools::list))
+        .routes(routes!(control::log))
+        .routes(routes!(control::questions))
         .routes(routes!(app::project_directories))
         .routes(routes!(v2::location))
         .routes(routes!(v2::agents))

@@ -16,6 +16,7 @@ mod api_doc;
 mod auth;
 mod config;
 mod content;
+mod control;
 mod coverage;
 mod directory;
 mod errors;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod environment;
 pub mod event;
 pub mod file;
@@ -15,6 +16,7 @@ pub mod prompt;
 pub mod pty;
 pub mod pty_connect;
 pub mod session;
+pub mod tools;
 pub mod tui;
 pub mod v2;
 

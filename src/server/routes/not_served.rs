@@ -164,7 +164,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/experimental/session", operation_id: "experimental.session.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/experimental/tool", operation_id: "tool.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/workspace", operation_id: "experimental.workspace.create", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/experimental/workspace/adapter", operation_id: "experimental.workspace.adapter.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/workspace/sync-list", operation_id: "experimental.workspace.syncList", why: Why::NotBuiltYet },
@@ -183,7 +182,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: Why::ByDesign("Burrow is not the opencode binary; upgrade Burrow with its own packaging"),
     },
     NotServed { method: "POST", path: "/instance/dispose", operation_id: "instance.dispose", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/log", operation_id: "app.log", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/mcp", operation_id: "mcp.add", why: Why::NotBuiltYet },
     NotServed {
         method: "DELETE",
@@ -225,7 +223,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "provider.oauth.callback",
         why: Why::ByDesign("OAuth logins against hosted provider accounts are not run by Burrow; configure an API key"),
     },
-    NotServed { method: "GET", path: "/question", operation_id: "question.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/question/{requestID}/reject", operation_id: "question.reject", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/question/{requestID}/reply", operation_id: "question.reply", why: Why::NotBuiltYet },
     NotServed { method: "DELETE", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.delete", why: Why::NotBuiltYet },
