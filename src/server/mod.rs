@@ -25,7 +25,7 @@ pub use auth::Credentials;
 pub use guard::Policy;
 use instance::Instances;
 pub use listen::{Disconnect, Timeouts};
-use routes::{app, config, control, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2};
+use routes::{app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -143,6 +143,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tools::list))
         .routes(routes!(control::log))
         .routes(routes!(control::questions))
+        .routes(routes!(lifecycle::instance_dispose))
+        .routes(routes!(lifecycle::global_dispose))
+        .routes(routes!(lifecycle::vcs_status))
         .routes(routes!(app::project_directories))
         .routes(routes!(v2::location))
         .routes(routes!(v2::agents))

@@ -41,3 +41,52 @@ async fn log_question_and_tool_list_answer_like_opencode() {
     }
     assert_error("GET /experimental/tool without model", t.srv.get_q("/experimental/tool", &[("provider", "x")]).await, 400, "BadRequest");
 }
+
+#[tokio::test]
+async fn vcs_status_lists_the_changed_files_with_line_counts() {
+    let t = Served::standard(TestEnv::from_name("local").unwrap()).await;
+    let want = json!([
+        {"file": "new.txt", "additions": 2, "deletions": 0, "status": "added"},
+        {"file": "old.txt", "additions": 0, "deletions": 1, "status": "deleted"},
+        {"file": "src/main.rs", "additions": 1, "deletions": 0, "status": "modified"},
+    ]);
+    assert_eq!(t.srv.get("/vcs/status").await, (200, want));
+    assert_error("GET /vcs/status outside the workspace", t.srv.get_q("/vcs/status", &[("directory", "/etc")]).await, 403, "ForbiddenError");
+    let outside = Served::new(TestEnv::from_name("local").unwrap(), crate::support::Fixture::unpacked_source(), &[]).await;
+    assert_eq!(outside.srv.get("/vcs/status").await, (200, json!([])), "not a repository");
+}
+
+/// `instance.dispose` forgets what was resolved for the directory: a
+/// repository made since then is seen at the next request, not before.
+#[tokio::test]
+async fn instance_dispose_makes_the_next_request_find_the_project_afresh() {
+    let t = Served::new(TestEnv::from_name("local").unwrap(), crate::support::Fixture::unpacked_source(), &[]).await;
+    let (status, project) = t.srv.get("/project/current").await;
+    assert_eq!((status, &project["id"]), (200, &json!("global")), "{project}");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&t.ws.root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@burrow.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@burrow.invalid")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    // Its `.gitignore` of `/*` applies now: nothing is added, so the commit is empty.
+    git(&["commit", "-q", "--allow-empty", "-m", "first"]);
+    let root = git(&["rev-list", "--max-parents=0", "HEAD"]);
+    assert_eq!(t.srv.get("/project/current").await.1["id"], "global", "resolved once and kept until disposed");
+    assert_eq!(call(&t.srv, Method::POST, "/instance/dispose", None).await, (200, json!(true)));
+    let (_, project) = t.srv.get("/project/current").await;
+    assert_eq!((&project["id"], &project["vcs"]), (&json!(root), &json!("git")), "{project}");
+    assert_eq!(call(&t.srv, Method::POST, "/global/dispose", None).await, (200, json!(true)));
+    assert_eq!(t.srv.get("/project/current").await.1["id"], root.as_str());
+}

@@ -8,6 +8,7 @@ pub mod environment;
 pub mod event;
 pub mod file;
 pub mod find;
+pub mod lifecycle;
 pub mod message;
 pub mod meta;
 pub mod not_served;

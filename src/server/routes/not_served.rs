@@ -174,14 +174,12 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/experimental/worktree", operation_id: "worktree.create", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/worktree/reset", operation_id: "worktree.reset", why: Why::NotBuiltYet },
     NotServed { method: "PATCH", path: "/global/config", operation_id: "global.config.update", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/global/dispose", operation_id: "global.dispose", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/global/upgrade",
         operation_id: "global.upgrade",
         why: Why::ByDesign("Burrow is not the opencode binary; upgrade Burrow with its own packaging"),
     },
-    NotServed { method: "POST", path: "/instance/dispose", operation_id: "instance.dispose", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/mcp", operation_id: "mcp.add", why: Why::NotBuiltYet },
     NotServed {
         method: "DELETE",
@@ -248,7 +246,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/vcs/apply", operation_id: "vcs.apply", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/vcs/diff", operation_id: "vcs.diff", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/vcs/diff/raw", operation_id: "vcs.diff.raw", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/vcs/status", operation_id: "vcs.status", why: Why::NotBuiltYet },
 ];
 
 /// `router` plus a 501 route for each entry of [`NOT_SERVED`].
