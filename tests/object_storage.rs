@@ -20,7 +20,7 @@ use support::s3::S3;
 /// A small tree with ignore rules, nesting, a binary file and a few matches.
 fn fixture() -> BTreeMap<&'static str, Vec<u8>> {
     let mut files: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    files.insert(".gitignore", b"*.log\nbuild/\n".to_vec());
+    files.insert(".ignore", b"*.log\nbuild/\n".to_vec());
     files.insert("README.md", b"# sample\nneedle in the readme\n".to_vec());
     files.insert("src/main.rs", b"fn main() {\n    println!(\"needle\");\n}\n".to_vec());
     files.insert("src/lib/util.rs", b"pub fn util() {}\n".to_vec());
@@ -52,7 +52,7 @@ async fn a_second_search_of_an_unchanged_bucket_downloads_nothing() {
     assert!([a, b, c].iter().all(|r| r == &Value::Array(vec![])));
     let first = proxy.object_gets(&prefix);
     assert_eq!(first, proxy.distinct_object_gets(&prefix), "an object was downloaded twice");
-    // Every file that ignore rules keep was fetched: 20 in many/, 5 more (README, 3 sources, the PNG, the TOML, .gitignore).
+    // Every file that ignore rules keep was fetched: 20 in many/, 5 more (README, 3 sources, the PNG, the TOML, .ignore).
     assert!(first >= 25, "the first search fetched {first} objects");
     assert!(proxy.listings(&prefix) >= 1);
 
@@ -111,7 +111,7 @@ async fn the_file_index_is_cached_until_it_is_old_or_refreshed() {
     assert_eq!(burrow.post("/burrow/refresh").await, Value::Bool(true));
     assert_eq!(burrow.get("/find/file?query=utility").await, serde_json::json!(["src/lib/utility.rs"]));
     // The walk reads ignore files and nothing else.
-    assert_eq!(proxy.object_gets(&prefix), proxy.object_gets_of(&prefix, ".gitignore"), "finding files downloaded objects");
+    assert_eq!(proxy.object_gets(&prefix), proxy.object_gets_of(&prefix, ".ignore"), "finding files downloaded objects");
 }
 
 #[tokio::test]
@@ -273,11 +273,11 @@ fn urlencode(s: &str) -> String {
 async fn a_memory_bucket_works_through_the_same_environment() {
     let env = ObjectEnv::open_with("memory://", &ObjectArgs::default(), &|_| None).await.unwrap();
     let p = |s: &str| WorkspacePath::from_relative(s).unwrap();
-    for (path, data) in [(".gitignore", "out/\n"), ("src/a.rs", "fn a() { needle }\n"), ("src/b/c.rs", "// needle\n"), ("out/x.rs", "needle\n")] {
+    for (path, data) in [(".ignore", "out/\n"), ("src/a.rs", "fn a() { needle }\n"), ("src/b/c.rs", "// needle\n"), ("out/x.rs", "needle\n")] {
         env.write(&p(path), data.as_bytes().to_vec().into()).await.unwrap();
     }
     let files: Vec<String> = env.walk(&WorkspacePath::root()).await.unwrap().into_iter().map(|e| e.path).collect();
-    assert_eq!(files, vec![".gitignore", "src", "src/a.rs", "src/b", "src/b/c.rs"], "out/ is ignored");
+    assert_eq!(files, vec![".ignore", "src", "src/a.rs", "src/b", "src/b/c.rs"], "out/ is ignored");
     let found: Vec<String> = env.grep(GrepRequest::new(&WorkspacePath::root(), "needle", 10)).await.unwrap().matches.into_iter().map(|m| m.path).collect();
     assert_eq!(found, vec!["src/a.rs", "src/b/c.rs"]);
     let listed: Vec<(String, EntryKind)> = env.list(&p("src")).await.unwrap().into_iter().map(|e| (e.name, e.kind)).collect();

@@ -91,6 +91,17 @@ impl Instances {
         Ok(Arc::new(Instance { dir, directory, project }))
     }
 
+    /// Forgets the instance of `directory` (the root when `None`), so the next
+    /// request resolves it again: a `git init` since then shows as a project.
+    pub fn dispose(&self, dir: &WorkspacePath) {
+        self.lock().remove(dir);
+    }
+
+    /// Forgets every instance.
+    pub fn dispose_all(&self) {
+        self.lock().clear();
+    }
+
     /// Every distinct project seen so far.
     pub async fn projects(&self) -> Vec<Project> {
         let resolved: Vec<Arc<Instance>> = self.lock().values().filter_map(|cell| cell.get().cloned()).collect();

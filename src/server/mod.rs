@@ -25,7 +25,7 @@ pub use auth::Credentials;
 pub use guard::Policy;
 use instance::Instances;
 pub use listen::{Disconnect, Timeouts};
-use routes::{app, config, environment, event, file, find, message, meta, permission, prompt, pty, pty_connect, session, tui, v2};
+use routes::{app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -140,6 +140,12 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(app::workspaces))
         .routes(routes!(app::workspace_status))
         .routes(routes!(app::tool_ids))
+        .routes(routes!(tools::list))
+        .routes(routes!(control::log))
+        .routes(routes!(control::questions))
+        .routes(routes!(lifecycle::instance_dispose))
+        .routes(routes!(lifecycle::global_dispose))
+        .routes(routes!(lifecycle::vcs_status))
         .routes(routes!(app::project_directories))
         .routes(routes!(v2::location))
         .routes(routes!(v2::agents))
@@ -186,21 +192,22 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
 pub fn router(state: Arc<AppState>) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(openapi::document(&doc));
-    api.route(
-        "/doc",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json((*doc).clone()) }
-        }),
-    )
-    .fallback(|| async { ApiError::not_found("no such route") })
-    .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
-    .layer(axum::middleware::from_fn(extract::refuse_control_in_directory))
-    .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
-    .layer(cors::layer(&state.policy.cors))
-    // Outermost, so a rebinding page's preflight is refused too.
-    .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
-    .with_state(state)
+    routes::not_served::add(api)
+        .route(
+            "/doc",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "BadRequest", "method not allowed") })
+        .layer(axum::middleware::from_fn(extract::refuse_control_in_directory))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_auth))
+        .layer(cors::layer(&state.policy.cors))
+        // Outermost, so a rebinding page's preflight is refused too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check))
+        .with_state(state)
 }
 
 /// Binds, prints the URL like `opencode serve` does, and serves until SIGINT or SIGTERM.

@@ -97,7 +97,7 @@ pub fn fixture() -> tempfile::TempDir {
     write("src/main.rs", "fn main() {\n    println!(\"needle in main\");\n}\n");
     write("src/lib.rs", "pub fn helper() -> u32 {\n    42 // needle\n}\n");
     write("README.md", "# Fixture\n");
-    write(".gitignore", "target/\n");
+    write(".ignore", "target/\n");
     write("target/debug/junk.rs", "needle in ignored output\n");
     write("docs/guide.md", "A guide.\n");
     std::os::unix::fs::symlink("/etc", dir.path().join("etc-link")).unwrap();

@@ -181,7 +181,7 @@ async fn update_and_delete_publish_their_events() {
     assert_eq!(status, 200, "{updated}");
     assert_eq!((updated["title"].clone(), updated["metadata"].clone(), updated["time"]["archived"].clone()), (json!("renamed"), json!({"a":1}), json!(5)));
     let mut got = s.get(&format!("/session/{parent}")).await.1;
-    assert_eq!(got.as_object_mut().unwrap().remove("status"), Some(json!({ "type": "idle" })));
+    assert_eq!(got.as_object_mut().unwrap().remove("status"), Some(json!({ "type": "idle", "idle": true, "status": "idle" })));
     assert_eq!(got, updated);
     assert_eq!(s.delete(&format!("/session/{parent}")).await, (200, json!(true)));
     assert_eq!(s.get(&format!("/session/{parent}")).await.0, 404);

@@ -129,7 +129,7 @@ async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
     assert!(!processes_with(&needle.0).is_empty(), "the command runs");
     assert_eq!(s.get("/session/status").await.1, json!({ id.clone(): { "type": "busy" } }));
     // GET /session/{id} carries the status too (for bridges like CodeTether).
-    assert_eq!(s.get(&format!("/session/{id}")).await.1["status"], json!({ "type": "busy" }));
+    assert_eq!(s.get(&format!("/session/{id}")).await.1["status"], json!({ "type": "busy", "idle": false, "status": "busy" }));
 
     let (status, busy) = s.shell(&id, "echo second").await;
     assert_eq!(status, 409);
@@ -145,7 +145,7 @@ async fn busy_sessions_refuse_a_second_run_and_abort_kills_the_process() {
     assert_eq!(processes_with(&needle.0), Vec::<u32>::new());
     assert_eq!(s.get("/session/status").await.1, json!({}));
     let session = s.get(&format!("/session/{id}")).await.1;
-    assert_eq!((session["id"].as_str(), &session["status"]), (Some(id.as_str()), &json!({ "type": "idle" })));
+    assert_eq!((session["id"].as_str(), &session["status"]), (Some(id.as_str()), &json!({ "type": "idle", "idle": true, "status": "idle" })));
     let (status, resp) = run.await.unwrap();
     assert_eq!(status, 200, "{resp}");
     let state = &resp["parts"][0]["state"];

@@ -122,7 +122,7 @@ impl Server {
 pub const FILES: &[(&str, &str)] = &[
     ("src/main.rs", "fn main() {\n    println!(\"hello 42\");\n}\n"),
     ("src/lib.rs", "pub fn hello() {}\n"),
-    (".gitignore", "target/\n"),
+    (".ignore", "target/\n"),
     ("target/out.txt", "hello from a build\n"),
     ("notes/a b.md", "Hello notes\n"),
 ];

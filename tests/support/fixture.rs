@@ -119,6 +119,32 @@ impl Fixture {
         Self { dir, root_commit: Some(root_commit) }
     }
 
+    /// A source tree as a distribution package unpacks it (Debian's
+    /// `linux-source`): not a git repository, with a `.gitignore` of `/*` that
+    /// ripgrep and OpenCode do not apply outside a repository, and an `.ignore`
+    /// (which applies everywhere) that drops object files.
+    ///
+    /// ```text
+    /// .gitignore (/*)  .ignore (*.o)  Makefile  README  kernel/{sched.c,sched.o,.gitignore (*.c)}
+    /// ```
+    pub fn unpacked_source() -> Self {
+        let dir = tempfile::Builder::new().prefix("burrow-unpacked-").tempdir().expect("temp dir");
+        let root = dir.path().join("ws");
+        let text: &[(&str, &str)] = &[
+            (".gitignore", "/*\n"),
+            (".ignore", "*.o\n"),
+            ("Makefile", "obj-y := hello.o\n"),
+            ("README", "hello from the readme\n"),
+            ("kernel/.gitignore", "*.c\n"),
+            ("kernel/sched.c", "int hello;\n"),
+            ("kernel/sched.o", "hello object\n"),
+        ];
+        for (rel, content) in text {
+            write(&root, rel, content.as_bytes());
+        }
+        Self { dir, root_commit: None }
+    }
+
     /// A plain tree (no git) of `files` small text files in 100 folders, for
     /// load tests. No file contains the letter `q`.
     pub fn large(files: usize) -> Self {

@@ -218,9 +218,11 @@ pub fn clip_line(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// A git repository (its `.gitignore` applies only inside one).
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
+        std::fs::create_dir_all(p.join(".git")).unwrap();
         std::fs::create_dir_all(p.join("src")).unwrap();
         std::fs::create_dir_all(p.join("ignored")).unwrap();
         std::fs::write(p.join(".gitignore"), "ignored/\n").unwrap();

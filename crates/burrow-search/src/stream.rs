@@ -262,6 +262,66 @@ mod tests {
         assert!(!paths.iter().any(|p| p.starts_with(".git/") || p == "a.log" || p.starts_with("build") || p.contains("gen")), "{paths:?}");
     }
 
+    /// A tree unpacked from a distribution package: not a git repository, with
+    /// a `.gitignore` of `/*`, plus `.ignore` and `.rgignore` rules (which
+    /// apply everywhere) and a nested repository whose own rules apply inside it.
+    fn not_a_repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let files: &[(&str, &str)] = &[
+            (".gitignore", "/*\n"),
+            (".ignore", "*.o\n"),
+            ("Makefile", "all:\n"),
+            ("kernel/sched.c", "int x;\n"),
+            ("kernel/sched.o", "obj\n"),
+            ("kernel/.gitignore", "*.c\n"),
+            ("tools/.rgignore", "*.tmp\n"),
+            ("tools/a.tmp", "tmp\n"),
+            ("tools/.ignore", "!a.tmp\n"),
+            ("sub/.git/HEAD", "ref: refs/heads/main\n"),
+            ("sub/.git/info/exclude", "excluded.txt\n"),
+            ("sub/.gitignore", "*.gen\n"),
+            ("sub/x.gen", "gen\n"),
+            ("sub/excluded.txt", "ex\n"),
+            ("sub/kept.txt", "kept\n"),
+        ];
+        for (path, data) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+        }
+        dir
+    }
+
+    #[tokio::test]
+    async fn gitignore_applies_only_inside_a_repository_as_in_ripgrep() {
+        let dir = not_a_repo();
+        let env = LocalEnv::new(dir.path()).unwrap();
+        let streamed = walk(&env, &WorkspacePath::root(), StreamLimits::default()).await.unwrap();
+        let local = crate::search::walk::walk(dir.path()).unwrap();
+        assert_eq!(streamed, local);
+        let files: Vec<&str> = local.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.path.as_str()).collect();
+        // `.rgignore` outranks `.ignore`, so the whitelist in tools/.ignore loses;
+        // the root `.gitignore` and kernel/.gitignore are outside any repository.
+        let want =
+            [".gitignore", ".ignore", "Makefile", "kernel/.gitignore", "kernel/sched.c", "sub/.gitignore", "sub/kept.txt", "tools/.ignore", "tools/.rgignore"];
+        assert_eq!(files, want);
+        // The same as ripgrep, where it is installed.
+        if let Ok(out) = std::process::Command::new("rg").args(["--no-config", "--files", "--hidden", "--glob", "!**/.git/**"]).current_dir(dir.path()).output()
+        {
+            let mut rg: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim_start_matches("./").to_string()).collect();
+            rg.sort();
+            assert_eq!(rg, want, "ripgrep lists the same files");
+        }
+        // The listing flags of a subfolder agree with the walk.
+        let rules = IgnoreRules::load(&env, &WorkspacePath::from_relative("sub").unwrap()).await;
+        let sub = WorkspacePath::from_relative("sub").unwrap();
+        let flagged: Vec<bool> = ["x.gen", "excluded.txt", "kept.txt"].iter().map(|n| rules.is_ignored(&sub.join(n), EntryKind::File)).collect();
+        assert_eq!(flagged, [true, true, false]);
+        let kernel = IgnoreRules::load(&env, &WorkspacePath::from_relative("kernel").unwrap()).await;
+        assert!(!kernel.is_ignored(&WorkspacePath::from_relative("kernel/sched.c").unwrap(), EntryKind::File));
+        assert!(kernel.is_ignored(&WorkspacePath::from_relative("kernel/sched.o").unwrap(), EntryKind::File));
+    }
+
     #[tokio::test]
     async fn grep_equals_the_local_grep() {
         let dir = tree();

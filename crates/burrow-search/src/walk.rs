@@ -1,6 +1,6 @@
 //! The gitignore-aware walk that both text search and the file index use.
 //! It matches `rg --files --hidden --glob=!**/.git/**`: hidden files are
-//! included, ignore files are honoured, `.git` is skipped, and symlinks are
+//! included, ignore files are honoured as ripgrep honours them, `.git` is skipped, and symlinks are
 //! neither followed nor listed (a link out of the workspace must not show up
 //! as a file a client could pick).
 
@@ -23,9 +23,11 @@ pub fn builder(base: &Path, include: Option<&str>) -> EnvResult<WalkBuilder> {
     let mut b = WalkBuilder::new(base);
     b.hidden(false)
         .follow_links(false)
-        // Honour .gitignore even outside a git checkout, so a workspace behaves
-        // the same whether or not its `.git` came along (object storage, copies).
-        .require_git(false)
+        // ripgrep's rule: `.gitignore` and `.git/info/exclude` only inside a
+        // git repository, `.ignore` and `.rgignore` everywhere. A source tree
+        // with a `.gitignore` of `/*` that is no repository must still be searchable.
+        .require_git(true)
+        .add_custom_ignore_filename(".rgignore")
         .filter_entry(|e| e.file_name() != ".git");
     if let Some(glob) = include.filter(|g| !g.is_empty()) {
         let mut ov = OverrideBuilder::new(base);

@@ -3,17 +3,21 @@
 
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod environment;
 pub mod event;
 pub mod file;
 pub mod find;
+pub mod lifecycle;
 pub mod message;
 pub mod meta;
+pub mod not_served;
 pub mod permission;
 pub mod prompt;
 pub mod pty;
 pub mod pty_connect;
 pub mod session;
+pub mod tools;
 pub mod tui;
 pub mod v2;
 

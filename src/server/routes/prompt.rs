@@ -42,27 +42,33 @@ pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<S
     Ok(JsonBody(prompt::run(st.clone(), ctx.0, session, body).await?))
 }
 
-/// Sends a message and answers at once; the turn goes on in the background.
+/// Sends a message and answers once it is stored and queued; the turn goes on
+/// in the background.
 #[utoipa::path(post, path = "/session/{sessionID}/prompt_async", tag = "session", operation_id = "session.prompt_async",
     params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object),
     responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<StatusCode> {
     let session = start(&st, &ctx, &id, &body).await?;
-    let inst = ctx.0;
-    tokio::spawn(async move {
-        if let Err(e) = prompt::run(st, inst, session, body).await {
-            tracing::warn!("background prompt failed: {}", e.message);
-        }
-    });
+    prompt::start(st.clone(), ctx.0, session, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// CodeTether's name for `prompt_async`.
+/// CodeTether's `prompt`: `prompt_async`, but a 200 with the stored user
+/// message, since its bridge takes anything else for a failure. The session is
+/// busy by the time this answers, so the bridge's wait on `GET /session/{id}`
+/// sees the run.
 #[utoipa::path(post, path = "/session/{sessionID}/prompt", tag = "session", operation_id = "session.prompt_alias",
     params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object),
-    responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn prompt_alias(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, body: Json<PromptBody>) -> ApiResult<StatusCode> {
-    prompt_async(st, ctx, id, body).await
+    responses((status = 200, description = "The stored user message; the answer follows in the background", body = MessageWithParts),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn prompt_alias(
+    State(st): State<Arc<AppState>>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<PromptBody>,
+) -> ApiResult<JsonBody<MessageWithParts>> {
+    let session = start(&st, &ctx, &id, &body).await?;
+    Ok(JsonBody(prompt::start(st.clone(), ctx.0, session, body).await?))
 }
 
 /// CodeTether's name for `abort`.

@@ -129,7 +129,31 @@ pub async fn status(State(st): State<Arc<AppState>>) -> JsonBody<BTreeMap<String
 pub struct SessionWithStatus {
     #[serde(flatten)]
     pub session: Session,
-    pub status: SessionStatus,
+    pub status: RunStatus,
+}
+
+/// A session's [`SessionStatus`] (`type` and its fields, as `/session/status`
+/// has them) with the two fields CodeTether's completion wait reads: it takes
+/// a session for done when `idle` is true or `status` is `"idle"`.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RunStatus {
+    #[serde(flatten)]
+    pub inner: SessionStatus,
+    /// Whether no run holds the session and no prompt waits for it.
+    pub idle: bool,
+    /// `idle`, `busy` or `retry`: the `type` again, under the name the bridge reads.
+    pub status: &'static str,
+}
+
+impl From<SessionStatus> for RunStatus {
+    fn from(inner: SessionStatus) -> Self {
+        let status = match inner {
+            SessionStatus::Idle => "idle",
+            SessionStatus::Busy => "busy",
+            SessionStatus::Retry { .. } => "retry",
+        };
+        Self { idle: status == "idle", status, inner }
+    }
 }
 
 #[utoipa::path(get, path = "/session/{sessionID}", tag = "session", operation_id = "session.get", params(("sessionID" = String, Path), DirectoryParams),
@@ -137,7 +161,7 @@ pub struct SessionWithStatus {
 pub async fn get(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<SessionWithStatus>> {
     let session = require(&st, &id).await?;
     let status = st.sessions.runs.statuses().remove(&session.id).unwrap_or(SessionStatus::Idle);
-    Ok(JsonBody(SessionWithStatus { session, status }))
+    Ok(JsonBody(SessionWithStatus { session, status: status.into() }))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

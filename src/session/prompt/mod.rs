@@ -44,10 +44,74 @@ pub use compact::summarize;
 use writer::{ChannelSink, Writer};
 
 /// Runs a prompt to its end and returns the last assistant message with its
-/// parts. On a busy session the prompt waits its turn (see [`Base::prompt`]).
+/// parts. On a busy session the prompt waits its turn (see [`Base::accept`]).
 pub async fn run(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: PromptBody) -> ApiResult<MessageWithParts> {
     let base = Base::load(st, inst, session).await?;
     detach(base.prompt(body)).await
+}
+
+/// Stores the prompt's user message and takes its place in the session's
+/// queue, then answers it in the background; returns the stored user message.
+/// When this returns the session is busy (or the prompt queued behind a busy
+/// one), so a client that polls `GET /session/{id}` right after (CodeTether's
+/// bridge) never sees the idle of before the prompt.
+pub async fn start(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: PromptBody) -> ApiResult<MessageWithParts> {
+    let base = Base::load(st, inst, session).await?;
+    match detach(base.accept(body)).await? {
+        Accept::Answered(answer) => Ok(*answer),
+        Accept::Waiting(accepted) => {
+            let stored = accepted.base.sessions().store.message(&accepted.base.session.id, &accepted.user.id).await?;
+            tokio::spawn(async move {
+                if let Err(e) = accepted.finish().await {
+                    tracing::warn!("background prompt failed: {}", e.message);
+                }
+            });
+            Ok(stored)
+        }
+    }
+}
+
+/// What [`Base::accept`] leaves: an answer already (a `noReply` prompt), or a
+/// stored prompt waiting for its turn.
+enum Accept {
+    Answered(Box<MessageWithParts>),
+    Waiting(Box<Accepted>),
+}
+
+/// A prompt whose user message is stored and whose place in the queue is
+/// taken, not yet answered.
+struct Accepted {
+    base: Base,
+    resolved: Result<Resolved, ResolveError>,
+    ticket: Ticket,
+    user: UserMessage,
+    first: bool,
+    input: Vec<Value>,
+    system: Option<String>,
+}
+
+impl Accepted {
+    /// Waits for the prompt's turn, then answers it.
+    async fn finish(self: Box<Self>) -> ApiResult<MessageWithParts> {
+        let Self { base, resolved, ticket, user, first, input, system } = *self;
+        let guard = match base.wait(ticket, &user).await? {
+            Ok(guard) => guard,
+            Err(answer) => return Ok(answer),
+        };
+        let p = Prompt { base, guard: Arc::new(guard) };
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(e) => return p.refuse(&user, e).await,
+        };
+        if first && p.session.title.starts_with("New session - ") {
+            p.spawn_title(resolve::small(&p.cfg, &resolved), user_text(&input));
+        }
+        if let Some(task) = input.iter().find(|p| p["type"] == "subtask") {
+            let task = serde_json::from_value(task.clone()).map_err(|e| ApiError::bad_request(format!("invalid subtask part: {e}")))?;
+            return p.subtask(&user, &resolved, task, system).await;
+        }
+        p.reply(&user, &resolved, system).await
+    }
 }
 
 /// Runs `work` in a task of its own, so a client that hangs up does not cut
@@ -117,9 +181,18 @@ impl Base {
         agents::default_agent(&self.cfg, &agents::list(&self.cfg, &self.paths))
     }
 
-    /// Stores the user message at once (so clients show it, queued if the
-    /// session is busy), waits for its turn, then answers it.
+    /// Stores the user message at once, waits for its turn, then answers it.
     async fn prompt(self, body: PromptBody) -> ApiResult<MessageWithParts> {
+        match self.accept(body).await? {
+            Accept::Answered(answer) => Ok(*answer),
+            Accept::Waiting(accepted) => accepted.finish().await,
+        }
+    }
+
+    /// Stores the user message at once (so clients show it, queued if the
+    /// session is busy) and takes the prompt's place in the queue;
+    /// [`Accepted::finish`] waits for its turn and answers it.
+    async fn accept(self, body: PromptBody) -> ApiResult<Accept> {
         let resolved = self.resolve(body.agent.as_deref(), body.model.as_ref());
         let (agent, model) = match &resolved {
             Ok(r) => (r.agent.name.clone(), model_of(r)),
@@ -130,29 +203,13 @@ impl Base {
         let id = body.message_id.clone().unwrap_or_else(|| id::ascending(Prefix::Message));
         if body.no_reply {
             let user = self.store_user(Some(id), &agent, &model, body.system.clone(), &input).await?;
-            return Ok(self.sessions().store.message(&self.session.id, &user.id).await?);
+            return Ok(Accept::Answered(Box::new(self.sessions().store.message(&self.session.id, &user.id).await?)));
         }
         // The place in the queue is taken before the message is stored, so
         // turns run in the order their messages were stored.
         let ticket = self.sessions().runs.enqueue(&self.scope, &self.session.id, &id);
         let user = self.store_prompt(Some(id), &agent, &model, body.system.clone(), &input, ticket.is_queued()).await?;
-        let guard = match self.wait(ticket, &user).await? {
-            Ok(guard) => guard,
-            Err(answer) => return Ok(answer),
-        };
-        let p = Prompt { base: self, guard: Arc::new(guard) };
-        let resolved = match resolved {
-            Ok(r) => r,
-            Err(e) => return p.refuse(&user, e).await,
-        };
-        if first && p.session.title.starts_with("New session - ") {
-            p.spawn_title(resolve::small(&p.cfg, &resolved), user_text(&input));
-        }
-        if let Some(task) = input.iter().find(|p| p["type"] == "subtask") {
-            let task = serde_json::from_value(task.clone()).map_err(|e| ApiError::bad_request(format!("invalid subtask part: {e}")))?;
-            return p.subtask(&user, &resolved, task, body.system).await;
-        }
-        p.reply(&user, &resolved, body.system).await
+        Ok(Accept::Waiting(Box::new(Accepted { base: self, resolved, ticket, user, first, input, system: body.system })))
     }
 
     /// Waits for the turn of `user`'s prompt, then forgets the error answer

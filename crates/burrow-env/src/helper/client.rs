@@ -209,7 +209,7 @@ impl NearSearch {
                 protocol::parse_walk(&String::from_utf8_lossy(&out.stdout)).map(Some)
             }
             Method::Ripgrep => {
-                let cmd = format!("cd {} && rg --no-config --files --hidden --no-require-git --no-messages --glob '!**/.git/**' .", quote(dir));
+                let cmd = format!("cd {} && rg --no-config --files --hidden --no-messages --glob '!**/.git/**' .", quote(dir));
                 let out = run(host, cmd, None).await?;
                 // rg exits 1 when there are no files at all.
                 if out.status.and_then(|s| s.code).is_some_and(|c| c > 1) {
@@ -392,7 +392,7 @@ fn files_and_dirs(listing: &str) -> Vec<IndexEntry> {
 /// `rg --json` with OpenCode's flags, read as a stream and stopped once the
 /// limit is passed.
 async fn ripgrep(host: &dyn HelperHost, dir: &str, req: &GrepRequest) -> EnvResult<GrepResult> {
-    let mut cmd = format!("cd {} && rg --no-config --json --hidden --no-require-git --no-messages --glob '!**/.git/**'", quote(dir));
+    let mut cmd = format!("cd {} && rg --no-config --json --hidden --no-messages --glob '!**/.git/**'", quote(dir));
     if let Some(glob) = req.include.as_deref().filter(|g| !g.is_empty()) {
         cmd.push_str(&format!(" --glob {}", quote(glob)));
     }

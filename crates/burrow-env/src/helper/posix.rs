@@ -1,7 +1,7 @@
 //! The last fallback that still searches next to the data: plain `find` and
 //! `grep`, present on any POSIX host, when neither the helper nor `rg` runs.
 //!
-//! The server does what those tools cannot: `.gitignore`/`.ignore` rules (the
+//! The server does what those tools cannot: ripgrep's ignore rules (the
 //! ignore files are fetched with one `cat`), the include glob, and ripgrep's
 //! regex semantics. The pattern is translated to an ERE for `grep -E`, and each
 //! line grep reports is checked again with the real regex, which also finds the
@@ -42,17 +42,28 @@ pub async fn walk(host: &dyn HelperHost, dir: &str) -> EnvResult<Vec<IndexEntry>
 /// devices): text search skips those, as ripgrep does, since reading one can block.
 async fn listing(host: &dyn HelperHost, dir: &str) -> EnvResult<(Vec<IndexEntry>, HashSet<String>)> {
     let find = |test: &str| format!("find . -name .git -prune -o {test} -print");
-    let cmd =
-        format!("cd {} && {} && echo {SPLIT} && {} && echo {SPLIT} && {}", quote(dir), find("-type d"), find("-type f"), find("! -type d ! -type f ! -type l"));
+    // The repository roots: below `dir`, and `.` when `dir` or an ancestor holds
+    // a `.git` (as ripgrep looks upwards too).
+    let repos =
+        "find . -name .git -prune -print; d=$PWD; while :; do [ -e \"$d/.git\" ] && echo ./.git && break; [ \"$d\" = / ] && break; d=$(dirname \"$d\"); done";
+    let cmd = format!(
+        "cd {} && {} && echo {SPLIT} && {} && echo {SPLIT} && {} && echo {SPLIT} && {{ {repos}; }}",
+        quote(dir),
+        find("-type d"),
+        find("-type f"),
+        find("! -type d ! -type f ! -type l")
+    );
     let out = finish(run(host, cmd, None).await?)?;
     let text = String::from_utf8_lossy(&out.stdout);
     let parts: Vec<&str> = text.split(&format!("{SPLIT}\n")).collect();
-    let [dirs, files, special] = parts[..] else { return Err(EnvError::Io("find printed no listing".into())) };
+    let [dirs, files, special, repos] = parts[..] else { return Err(EnvError::Io("find printed no listing".into())) };
+    let repos: HashSet<String> =
+        repos.lines().filter_map(|l| l.strip_prefix("./")).filter_map(|l| l.strip_suffix(".git")).map(|p| p.trim_end_matches('/').to_string()).collect();
     let paths = |part: &str| part.lines().filter_map(|l| l.strip_prefix("./")).map(str::to_string).collect::<Vec<_>>();
     let special: HashSet<String> = paths(special).into_iter().collect();
     let mut entries: Vec<IndexEntry> = paths(dirs).into_iter().map(|path| IndexEntry { path, kind: EntryKind::Directory }).collect();
     entries.extend(paths(files).into_iter().chain(special.iter().cloned()).map(|path| IndexEntry { path, kind: EntryKind::File }));
-    let rules = Rules::load(host, dir, &entries).await?;
+    let rules = Rules::load(host, dir, &entries, repos).await?;
     entries.retain(|e| !rules.ignored(&e.path, e.kind));
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok((entries, special))
@@ -241,22 +252,36 @@ pub fn to_ere(pattern: &str) -> (String, bool) {
     (out, fold)
 }
 
-/// `.gitignore` and `.ignore` rules found in the listing, by directory.
+/// The ignore files ripgrep reads, in its order of precedence: a match in an
+/// earlier kind wins over any match in a later one, whatever the depth.
+const KINDS: [&str; 4] = [".rgignore", ".ignore", ".gitignore", ".git/info/exclude"];
+/// The kinds from here on apply only inside a git repository, from its root down.
+const FIRST_GIT_KIND: usize = 2;
+
+/// The ignore rules found in the listing, by directory and kind, with
+/// ripgrep's semantics (see `search::ignore_rules`): `.rgignore` and `.ignore`
+/// everywhere, `.gitignore` and `.git/info/exclude` only inside a repository.
 struct Rules {
-    /// Directory (relative, "" for the walked one) → its rules.
-    levels: BTreeMap<String, Gitignore>,
+    /// Directory (relative, "" for the walked one) → its rules, one slot per kind of [`KINDS`].
+    levels: BTreeMap<String, [Option<Gitignore>; 4]>,
+    /// Directories holding a `.git`: repository roots.
+    repos: HashSet<String>,
 }
 
 impl Rules {
-    async fn load(host: &dyn HelperHost, dir: &str, entries: &[IndexEntry]) -> EnvResult<Self> {
-        let files: Vec<&str> = entries
+    /// `repos` are the repository roots of the listing ("" when the walked
+    /// directory is inside a repository whose root is at or above it).
+    async fn load(host: &dyn HelperHost, dir: &str, entries: &[IndexEntry], repos: HashSet<String>) -> EnvResult<Self> {
+        let mut files: Vec<String> = entries
             .iter()
-            .filter(|e| e.kind == EntryKind::File && matches!(e.path.rsplit('/').next(), Some(".gitignore" | ".ignore")))
-            .map(|e| e.path.as_str())
+            .filter(|e| e.kind == EntryKind::File && KINDS[..FIRST_GIT_KIND + 1].contains(&e.path.rsplit('/').next().unwrap_or("")))
+            .map(|e| e.path.clone())
             .collect();
+        // `find` prunes `.git`, so the excludes are asked for by name; `cat` skips those missing.
+        files.extend(repos.iter().map(|r| if r.is_empty() { KINDS[3].to_string() } else { format!("{r}/{}", KINDS[3]) }));
         let mut levels = BTreeMap::new();
         if files.is_empty() {
-            return Ok(Self { levels });
+            return Ok(Self { levels, repos });
         }
         // Unpredictable, so that no ignore file's content can fake the boundary.
         let marker = format!("@@burrow-{:016x}@@", u64::from_le_bytes(crate::id::random()));
@@ -265,37 +290,50 @@ impl Rules {
             cmd.push(' ');
             cmd.push_str(&quote(f));
         }
-        cmd.push_str(&format!("; do printf '\\n{marker} %s\\n' \"$f\"; cat -- \"$f\" 2>/dev/null; done"));
+        cmd.push_str(&format!("; do printf '\\n{marker} %s\\n' \"$f\"; cat -- \"$f\" 2>/dev/null || :; done"));
         let out = finish(run(host, cmd, None).await?)?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let mut builders: BTreeMap<String, GitignoreBuilder> = BTreeMap::new();
         for section in text.split(&format!("\n{marker} ")).skip(1) {
             let (file, body) = section.split_once('\n').unwrap_or((section, ""));
-            let parent = file.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
-            let builder = builders.entry(parent.clone()).or_insert_with(|| GitignoreBuilder::new(fake_abs(&parent)));
+            let Some((kind, parent)) = KINDS.iter().enumerate().find_map(|(i, k)| {
+                let parent = if file == *k { Some("") } else { file.strip_suffix(k).and_then(|p| p.strip_suffix('/')) };
+                parent.map(|p| (i, p.to_string()))
+            }) else {
+                continue;
+            };
+            let mut builder = GitignoreBuilder::new(fake_abs(&parent));
             for line in body.lines() {
                 let _ = builder.add_line(None, line);
             }
-        }
-        for (parent, builder) in builders {
             if let Ok(gi) = builder.build() {
-                levels.insert(parent, gi);
+                let slots: &mut [Option<Gitignore>; 4] = levels.entry(parent).or_default();
+                slots[kind] = Some(gi);
             }
         }
-        Ok(Self { levels })
+        Ok(Self { levels, repos })
     }
 
-    /// Deeper rules override shallower ones, as in git.
+    /// Kinds rank first; within a kind the deepest file that says anything
+    /// decides, and git's kinds stop at the innermost repository root.
     fn ignored(&self, path: &str, kind: EntryKind) -> bool {
         let abs = fake_abs(path);
         let mut ancestors: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).collect();
         ancestors.insert(0, "");
-        for dir in ancestors.iter().rev() {
-            if let Some(gi) = self.levels.get(*dir) {
-                match gi.matched_path_or_any_parents(&abs, kind == EntryKind::Directory) {
-                    Match::Ignore(_) => return true,
-                    Match::Whitelist(_) => return false,
-                    Match::None => {}
+        let in_repo = ancestors.iter().any(|d| self.repos.contains(*d));
+        for (k, _) in KINDS.iter().enumerate() {
+            if k >= FIRST_GIT_KIND && !in_repo {
+                break;
+            }
+            for dir in ancestors.iter().rev() {
+                if let Some(gi) = self.levels.get(*dir).and_then(|slots| slots[k].as_ref()) {
+                    match gi.matched_path_or_any_parents(&abs, kind == EntryKind::Directory) {
+                        Match::Ignore(_) => return true,
+                        Match::Whitelist(_) => return false,
+                        Match::None => {}
+                    }
+                }
+                if k >= FIRST_GIT_KIND && self.repos.contains(*dir) {
+                    break;
                 }
             }
         }

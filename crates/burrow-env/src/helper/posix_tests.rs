@@ -105,3 +105,33 @@ fn translates_rust_syntax_to_ere() {
     assert_eq!(to_ere(r"(?P<n>x)\.y"), (r"(x)\.y".into(), false));
     assert_eq!(to_ere(r"[]a]"), ("[]a]".into(), false));
 }
+
+/// Outside a repository `.gitignore` does not apply, `.ignore` and `.rgignore`
+/// do; inside a nested one its `.gitignore` and `.git/info/exclude` do.
+#[tokio::test]
+async fn walk_outside_a_repository_matches_in_process_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: [(&str, &str); 10] = [
+        (".gitignore", "/*\n"),
+        (".ignore", "*.o\n"),
+        ("Makefile", "all:\n"),
+        ("kernel/sched.o", "obj\n"),
+        ("tools/.rgignore", "*.tmp\n"),
+        ("tools/a.tmp", "tmp\n"),
+        ("sub/.git/info/exclude", "excluded.txt\n"),
+        ("sub/.gitignore", "*.gen\n"),
+        ("sub/x.gen", "gen\n"),
+        ("sub/excluded.txt", "ex\n"),
+    ];
+    for (name, body) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    let host = LocalHost(LocalEnv::new(dir.path()).unwrap());
+    let root = host.0.root().to_string();
+    let got = walk(&host, &root).await.unwrap();
+    assert_eq!(got, search::walk::walk(dir.path()).unwrap());
+    let paths: Vec<&str> = got.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, [".gitignore", ".ignore", "Makefile", "kernel", "sub", "sub/.gitignore", "tools", "tools/.rgignore"]);
+}

@@ -77,6 +77,8 @@ async fn search_through_the_session() {
     std::fs::create_dir_all(dir.path().join("src")).unwrap();
     std::fs::write(dir.path().join("src/lib.rs"), "fn needle() {}\n").unwrap();
     std::fs::write(dir.path().join(".gitignore"), "target/\n").unwrap();
+    // A repository: outside one, `.gitignore` does not apply (ripgrep's rule).
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
     std::fs::create_dir_all(dir.path().join("target")).unwrap();
     std::fs::write(dir.path().join("target/out.rs"), "fn needle() {}\n").unwrap();
     let (env, _server) = session(dir.path()).await;

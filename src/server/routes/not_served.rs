@@ -1,0 +1,264 @@
+//! The operations of OpenCode 1.18.33's API that Burrow does not serve, each
+//! answering a 501 `NotImplementedError` JSON error instead of a 404, so a
+//! client learns the route is known and why it is not there.
+//!
+//! This list is the one place they are named: the router serves them from it,
+//! the coverage test (`tests/conformance/coverage.rs`) checks that every
+//! operation of the reference's OpenAPI is either in `/doc` or here, and that
+//! the README's table names exactly these. Some are left out by design (they
+//! need OpenCode's hosted services); the others are simply not built yet.
+//! They are kept out of `/doc`, which describes only what Burrow does.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Why an operation is not served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// Burrow will not serve it; the reason, for the error message.
+    ByDesign(&'static str),
+    /// Burrow should serve it and does not yet.
+    NotBuiltYet,
+}
+
+/// One operation of the reference API that answers 501.
+#[derive(Clone, Copy, Debug)]
+pub struct NotServed {
+    pub method: &'static str,
+    /// The path as the reference's OpenAPI writes it.
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub why: Why,
+}
+
+impl NotServed {
+    /// The message of the 501 answer.
+    pub fn message(&self) -> String {
+        match self.why {
+            Why::ByDesign(reason) => format!("{} {} ({}) is not served by Burrow: {reason}", self.method, self.path, self.operation_id),
+            Why::NotBuiltYet => format!("{} {} ({}) is not implemented in Burrow yet", self.method, self.path, self.operation_id),
+        }
+    }
+
+    /// The path in the router's syntax: the reference's trailing `*` is a catch-all.
+    fn route(&self) -> String {
+        match self.path.strip_suffix('*') {
+            Some(prefix) => format!("{prefix}{{*rest}}"),
+            None => self.path.to_string(),
+        }
+    }
+
+    fn filter(&self) -> MethodFilter {
+        match self.method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            other => unreachable!("NOT_SERVED holds only GET, POST, PUT, PATCH and DELETE, not {other}"),
+        }
+    }
+}
+
+/// Every operation of OpenCode 1.18.33's OpenAPI that Burrow answers with 501.
+pub const NOT_SERVED: &[NotServed] = &[
+    NotServed { method: "DELETE", path: "/api/credential/{credentialID}", operation_id: "v2.credential.remove", why: Why::NotBuiltYet },
+    NotServed { method: "PATCH", path: "/api/credential/{credentialID}", operation_id: "v2.credential.update", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/event", operation_id: "v2.event.subscribe", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/fs/list", operation_id: "v2.fs.list", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/fs/read/*", operation_id: "v2.fs.read", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/health", operation_id: "v2.health.get", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.cancel", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.status", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/integration/attempt/{attemptID}/complete", operation_id: "v2.integration.attempt.complete", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/integration/{integrationID}", operation_id: "v2.integration.get", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/integration/{integrationID}/connect/key", operation_id: "v2.integration.connect.key", why: Why::NotBuiltYet },
+    NotServed {
+        method: "POST",
+        path: "/api/integration/{integrationID}/connect/oauth",
+        operation_id: "v2.integration.connect.oauth",
+        why: Why::ByDesign("OAuth logins against hosted services are not run by Burrow"),
+    },
+    NotServed { method: "GET", path: "/api/permission/request", operation_id: "v2.permission.request.list", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/permission/saved", operation_id: "v2.permission.saved.list", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/api/permission/saved/{id}", operation_id: "v2.permission.saved.remove", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/provider/{providerID}", operation_id: "v2.provider.get", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/pty", operation_id: "v2.pty.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/pty", operation_id: "v2.pty.create", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/api/pty/{ptyID}", operation_id: "v2.pty.remove", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/pty/{ptyID}", operation_id: "v2.pty.get", why: Why::NotBuiltYet },
+    NotServed { method: "PUT", path: "/api/pty/{ptyID}", operation_id: "v2.pty.update", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/pty/{ptyID}/connect-token", operation_id: "v2.pty.connectToken", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/question/request", operation_id: "v2.question.request.list", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session", operation_id: "v2.session.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session", operation_id: "v2.session.create", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/active", operation_id: "v2.session.active", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}", operation_id: "v2.session.get", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/agent", operation_id: "v2.session.switchAgent", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/compact", operation_id: "v2.session.compact", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/context", operation_id: "v2.session.context", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/event", operation_id: "v2.session.events", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/history", operation_id: "v2.session.history", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/interrupt", operation_id: "v2.session.interrupt", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/message", operation_id: "v2.session.messages", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/message/{messageID}", operation_id: "v2.session.message", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/model", operation_id: "v2.session.switchModel", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/permission/{requestID}", operation_id: "v2.session.permission.get", why: Why::NotBuiltYet },
+    NotServed {
+        method: "POST",
+        path: "/api/session/{sessionID}/permission/{requestID}/reply",
+        operation_id: "v2.session.permission.reply",
+        why: Why::NotBuiltYet,
+    },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/prompt", operation_id: "v2.session.prompt", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/api/session/{sessionID}/question", operation_id: "v2.session.question.list", why: Why::NotBuiltYet },
+    NotServed {
+        method: "POST",
+        path: "/api/session/{sessionID}/question/{requestID}/reject",
+        operation_id: "v2.session.question.reject",
+        why: Why::NotBuiltYet,
+    },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/question/{requestID}/reply", operation_id: "v2.session.question.reply", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/clear", operation_id: "v2.session.revert.clear", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/commit", operation_id: "v2.session.revert.commit", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/stage", operation_id: "v2.session.revert.stage", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/api/session/{sessionID}/wait", operation_id: "v2.session.wait", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/auth/{providerID}", operation_id: "auth.remove", why: Why::NotBuiltYet },
+    NotServed { method: "PUT", path: "/auth/{providerID}", operation_id: "auth.set", why: Why::NotBuiltYet },
+    NotServed { method: "PATCH", path: "/config", operation_id: "config.update", why: Why::NotBuiltYet },
+    NotServed {
+        method: "GET",
+        path: "/experimental/console/orgs",
+        operation_id: "experimental.console.listOrgs",
+        why: Why::ByDesign("OpenCode's hosted console account is not part of Burrow"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/experimental/console/switch",
+        operation_id: "experimental.console.switchOrg",
+        why: Why::ByDesign("OpenCode's hosted console account is not part of Burrow"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/experimental/control-plane/move-session",
+        operation_id: "experimental.controlPlane.moveSession",
+        why: Why::NotBuiltYet,
+    },
+    NotServed { method: "DELETE", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.remove", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.create", why: Why::NotBuiltYet },
+    NotServed {
+        method: "POST",
+        path: "/experimental/project/{projectID}/copy/generate-name",
+        operation_id: "experimental.projectCopy.generateName",
+        why: Why::NotBuiltYet,
+    },
+    NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/experimental/session", operation_id: "experimental.session.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/workspace", operation_id: "experimental.workspace.create", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/experimental/workspace/adapter", operation_id: "experimental.workspace.adapter.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/workspace/sync-list", operation_id: "experimental.workspace.syncList", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/workspace/warp", operation_id: "experimental.workspace.warp", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/experimental/workspace/{id}", operation_id: "experimental.workspace.remove", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/experimental/worktree", operation_id: "worktree.remove", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/experimental/worktree", operation_id: "worktree.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/worktree", operation_id: "worktree.create", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/experimental/worktree/reset", operation_id: "worktree.reset", why: Why::NotBuiltYet },
+    NotServed { method: "PATCH", path: "/global/config", operation_id: "global.config.update", why: Why::NotBuiltYet },
+    NotServed {
+        method: "POST",
+        path: "/global/upgrade",
+        operation_id: "global.upgrade",
+        why: Why::ByDesign("Burrow is not the opencode binary; upgrade Burrow with its own packaging"),
+    },
+    NotServed { method: "POST", path: "/mcp", operation_id: "mcp.add", why: Why::NotBuiltYet },
+    NotServed {
+        method: "DELETE",
+        path: "/mcp/{name}/auth",
+        operation_id: "mcp.auth.remove",
+        why: Why::ByDesign("OAuth logins against hosted MCP services are not run by Burrow"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/mcp/{name}/auth",
+        operation_id: "mcp.auth.start",
+        why: Why::ByDesign("OAuth logins against hosted MCP services are not run by Burrow"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/mcp/{name}/auth/authenticate",
+        operation_id: "mcp.auth.authenticate",
+        why: Why::ByDesign("OAuth logins against hosted MCP services are not run by Burrow"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/mcp/{name}/auth/callback",
+        operation_id: "mcp.auth.callback",
+        why: Why::ByDesign("OAuth logins against hosted MCP services are not run by Burrow"),
+    },
+    NotServed { method: "POST", path: "/mcp/{name}/connect", operation_id: "mcp.connect", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/mcp/{name}/disconnect", operation_id: "mcp.disconnect", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/project/git/init", operation_id: "project.initGit", why: Why::NotBuiltYet },
+    NotServed { method: "PATCH", path: "/project/{projectID}", operation_id: "project.update", why: Why::NotBuiltYet },
+    NotServed {
+        method: "POST",
+        path: "/provider/{providerID}/oauth/authorize",
+        operation_id: "provider.oauth.authorize",
+        why: Why::ByDesign("OAuth logins against hosted provider accounts are not run by Burrow; configure an API key"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/provider/{providerID}/oauth/callback",
+        operation_id: "provider.oauth.callback",
+        why: Why::ByDesign("OAuth logins against hosted provider accounts are not run by Burrow; configure an API key"),
+    },
+    NotServed { method: "POST", path: "/question/{requestID}/reject", operation_id: "question.reject", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/question/{requestID}/reply", operation_id: "question.reply", why: Why::NotBuiltYet },
+    NotServed { method: "DELETE", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.delete", why: Why::NotBuiltYet },
+    NotServed { method: "PATCH", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.update", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/session/{sessionID}/revert", operation_id: "session.revert", why: Why::NotBuiltYet },
+    NotServed {
+        method: "DELETE",
+        path: "/session/{sessionID}/share",
+        operation_id: "session.unshare",
+        why: Why::ByDesign("sharing publishes the session on OpenCode's hosted share service"),
+    },
+    NotServed {
+        method: "POST",
+        path: "/session/{sessionID}/share",
+        operation_id: "session.share",
+        why: Why::ByDesign("sharing publishes the session on OpenCode's hosted share service"),
+    },
+    NotServed { method: "POST", path: "/session/{sessionID}/unrevert", operation_id: "session.unrevert", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/sync/history", operation_id: "sync.history.list", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/sync/replay", operation_id: "sync.replay", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/sync/start", operation_id: "sync.start", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/sync/steal", operation_id: "sync.steal", why: Why::NotBuiltYet },
+    NotServed { method: "POST", path: "/vcs/apply", operation_id: "vcs.apply", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/vcs/diff", operation_id: "vcs.diff", why: Why::NotBuiltYet },
+    NotServed { method: "GET", path: "/vcs/diff/raw", operation_id: "vcs.diff.raw", why: Why::NotBuiltYet },
+];
+
+/// `router` plus a 501 route for each entry of [`NOT_SERVED`].
+pub fn add(mut router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    for op in NOT_SERVED {
+        let message = op.message();
+        router = router.route(
+            &op.route(),
+            on(op.filter(), move || {
+                let message = message.clone();
+                async move { ApiError::new(StatusCode::NOT_IMPLEMENTED, "NotImplementedError", message) }
+            }),
+        );
+    }
+    router
+}
