@@ -1,6 +1,10 @@
 //! Errors as the OpenCode protocol shows them: `{"name": ..., "data": {"message": ...}}`
 //! with a status code that says what went wrong. Nothing that a client can cause
 //! maps to a 500; a 500 means a bug or a broken backend, and its message says which.
+//!
+//! This is the HTTP layer's error module: only `server/` uses it. The layers
+//! below return their own errors (`EnvError`, `StoreError`, `RunError`,
+//! `ConfigError`), mapped to statuses here.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,7 +12,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::config::ConfigError;
 use crate::env::EnvError;
+use crate::session::error::{RunError, StoreError};
 
 /// The error body every endpoint answers with.
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,6 +67,44 @@ impl ApiError {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message)
+    }
+    /// The 409 of a busy session. OpenCode answers `{"_tag":"SessionBusyError","sessionID","message"}`;
+    /// Burrow adds the usual `{name, data}` so clients of either shape read it.
+    pub fn busy(session_id: &str) -> Self {
+        let message = format!("Session is busy: {session_id}");
+        Self::new(StatusCode::CONFLICT, "SessionBusyError", message.clone())
+            .with_field("_tag", "SessionBusyError")
+            .with_field("sessionID", session_id)
+            .with_field("message", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(m) => Self::not_found(m),
+            StoreError::Busy(id) => Self::busy(&id),
+            StoreError::Db(m) => Self::internal(m),
+        }
+    }
+}
+
+/// A broken config file is a 400 that names it and says what is wrong, so the user can fix it.
+impl From<ConfigError> for ApiError {
+    fn from(err: ConfigError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ConfigJsonError", err.to_string())
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(err: RunError) -> Self {
+        match err {
+            RunError::Store(e) => e.into(),
+            RunError::Env(e) => e.into(),
+            RunError::Config(e) => e.into(),
+            RunError::Invalid(m) => Self::bad_request(m),
+            RunError::Internal(m) => Self::internal(m),
+        }
     }
 }
 

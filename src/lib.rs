@@ -1,8 +1,12 @@
 //! Burrow: one OpenCode-compatible HTTP API over code that lives anywhere.
 //!
-//! The layers, top to bottom: [`server`] speaks HTTP and the OpenCode protocol
-//! ([`protocol`]); [`search`], [`vcs`] and [`content`] hold behaviour shared by
-//! every backend; [`env`] is the execution-environment abstraction with its backends.
+//! The layers, top to bottom: [`cli`]; [`server`] speaks HTTP and the OpenCode
+//! protocol ([`protocol`]), with its error mapping in [`error`]; [`session`]
+//! (the store and the runners, which take a [`session::runtime::Runtime`]),
+//! [`agent`], [`config`], [`pty`] and [`instance`] never import those two
+//! (a test in `layers.rs` checks it); [`search`], [`vcs`] and [`content`] hold
+//! behaviour shared by every backend; [`env`] is the execution-environment
+//! abstraction with its backends.
 
 pub mod agent;
 pub mod cli;
@@ -16,6 +20,9 @@ pub mod env {
 pub mod envs;
 pub mod error;
 pub mod event;
+pub mod instance;
+#[cfg(test)]
+mod layers;
 pub use burrow_env::helper;
 pub use burrow_protocol as protocol;
 pub use burrow_protocol::id;

@@ -4,6 +4,7 @@
 //! dies mid-session and its recreation), and attach and mount modes.
 
 mod docker_support;
+mod support;
 
 use std::path::Path;
 
@@ -104,7 +105,7 @@ async fn sigterm_removes_the_container() {
     assert!(running(&name));
     // Labels say who owns it.
     let labels = docker_ok(&["inspect", "-f", "{{index .Config.Labels \"burrow.managed\"}} {{index .Config.Labels \"burrow.owner\"}}", &name]);
-    assert!(labels.starts_with("1 ") && labels.contains(&format!("/{}/", srv.child.id())), "{labels}");
+    assert!(labels.starts_with("1 ") && labels.contains(&format!("/{}/", srv.run.child.id())), "{labels}");
     let status = srv.terminate();
     assert!(status.success(), "clean exit: {status:?}");
     assert!(!exists(&name), "the container is gone after a clean shutdown");
@@ -143,8 +144,8 @@ async fn an_orphan_of_a_killed_burrow_is_reaped_on_the_next_start() {
     let fx = fixture();
     let orphan = unique("burrow-orphan");
     let mut killed = Server::start(Some(&orphan), &base_args(&image, fx.path()), None);
-    killed.child.kill().unwrap(); // SIGKILL: no cleanup
-    killed.child.wait().unwrap();
+    killed.run.child.kill().unwrap(); // SIGKILL: no cleanup
+    killed.run.child.wait().unwrap();
     assert!(exists(&orphan), "a killed Burrow leaves its container behind");
     // A container of a live Burrow is not touched.
     let alive = unique("burrow-alive");
@@ -261,8 +262,8 @@ async fn kill_9_leaves_no_command(helper: Option<&Path>) {
     let running = tokio::spawn(shell);
     until_ps(&name, &format!("sleep {needle}"), true, "the command never started").await;
 
-    srv.child.kill().unwrap(); // SIGKILL: no cleanup
-    srv.child.wait().unwrap();
+    srv.run.child.kill().unwrap(); // SIGKILL: no cleanup
+    srv.run.child.wait().unwrap();
     let _ = running.await;
     let _next = Server::start(None, &["--container", &name], helper);
     until_ps(&name, &format!("sleep {needle}"), false, "a command of the killed Burrow still runs").await;

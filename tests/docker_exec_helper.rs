@@ -2,5 +2,6 @@
 //! in the container (`burrow-helper serve`).
 
 mod docker_support;
+mod support;
 
 docker_support::exec_cases::tests!(true);

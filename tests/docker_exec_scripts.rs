@@ -2,5 +2,6 @@
 //! scripts for files, the pid wrapper and a kill exec for processes.
 
 mod docker_support;
+mod support;
 
 docker_support::exec_cases::tests!(false);

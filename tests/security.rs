@@ -7,15 +7,12 @@
 
 mod support;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 use support::agent::config;
+use support::launch::Launch;
 use support::llm::{unreachable_url, ScriptedLlm, Turn};
 use support::server::Reply;
 use support::{Fixture, Server, TestEnv, Workspace};
@@ -274,25 +271,9 @@ async fn a_terminal_ticket_is_checked_before_anything_runs() {
 async fn a_network_address_needs_a_password() {
     let fx = Fixture::standard();
     let ws = local(&fx).await;
-    let data = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .args(["serve", "--port", "0", "--hostname", "0.0.0.0"])
-        .args(&ws.args)
-        .env("HOME", data.path())
-        .env("BURROW_DATA_DIR", data.path().join("data"))
-        .env_remove("OPENCODE_SERVER_PASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // A bound on a hang, not a timing assertion.
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("the server exits").unwrap();
-    let (mut out, mut err) = (String::new(), String::new());
-    child.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
-    assert!(!status.success(), "refused: {err}");
+    let failed = Launch::serve().hostname("0.0.0.0").args(&ws.args).refused().await;
+    let (out, err) = (failed.stdout, failed.stderr);
+    assert_ne!(failed.code, Some(0), "refused: {err}");
     assert!(!out.contains("listening"), "never served: {out}");
     assert!(err.contains("OPENCODE_SERVER_PASSWORD") && err.contains("--insecure-no-auth"), "says how to fix it: {err}");
 }

@@ -5,7 +5,8 @@ mod auth;
 pub(crate) mod cors;
 pub mod extract;
 pub mod guard;
-pub mod instance;
+/// Kept here too: routes name it `server::instance`.
+pub use crate::instance;
 mod listen;
 pub mod openapi;
 pub mod routes;
@@ -32,15 +33,10 @@ use crate::env::SharedEnv;
 use crate::error::ApiError;
 use crate::event::Bus;
 use crate::search::index::IndexRegistry;
+use crate::session::runtime::Runtime;
 use crate::session::service::Sessions;
 
-/// Where the server keeps and finds things, as `GET /path` reports them.
-#[derive(Clone, Debug)]
-pub struct Dirs {
-    pub home: String,
-    pub state: String,
-    pub config: String,
-}
+pub use crate::session::runtime::Dirs;
 
 /// Everything handlers share.
 pub struct AppState {
@@ -57,6 +53,9 @@ pub struct AppState {
     pub ptys: crate::pty::PtyManager,
     pub tui: routes::tui::TuiControl,
     pub sessions: Arc<Sessions>,
+    /// The same environment, store, bus, permissions and folders, as the
+    /// runners take them (they never see this state).
+    pub runtime: Arc<Runtime>,
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -73,6 +72,14 @@ impl AppState {
         let permissions = Permissions::new(bus.clone());
         let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        let runtime = Arc::new(Runtime {
+            env: env.clone(),
+            sessions: sessions.clone(),
+            bus: bus.clone(),
+            permissions: permissions.clone(),
+            dirs: dirs.clone(),
+            config_env_allow: policy.config_env_allow.clone(),
+        });
         Ok(Arc::new(Self {
             env,
             indexes,
@@ -86,6 +93,7 @@ impl AppState {
             ptys,
             tui: Default::default(),
             sessions,
+            runtime,
         }))
     }
 }

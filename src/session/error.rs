@@ -1,8 +1,9 @@
-//! Errors of the session store and runners, and how they reach clients.
+//! Errors of the session store and runners. They say what went wrong, not
+//! how a client hears it: the HTTP mapping lives in the HTTP error module, which
+//! only `server/` uses.
 
-use axum::http::StatusCode;
-
-use crate::error::ApiError;
+use crate::config::ConfigError;
+use crate::env::EnvError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,22 +45,39 @@ impl From<serde_json::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Busy(id) => busy(&id),
-            StoreError::Db(m) => ApiError::internal(m),
-        }
+/// Why a runner (a prompt, a command, a compaction, a shell command) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// A config file of the directory is broken; the message names it.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The request cannot run as asked: an unknown command, agent or model,
+    /// or a part that does not parse. The message says which.
+    #[error("{0}")]
+    Invalid(String),
+    /// A bug or a broken backend, not the client's doing: a task that
+    /// panicked, a part the store cannot hold.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl RunError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        RunError::Invalid(message.into())
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        RunError::Internal(message.into())
+    }
+
+    /// The session is held by another run.
+    pub fn busy(session_id: &str) -> Self {
+        RunError::Store(StoreError::Busy(session_id.to_string()))
     }
 }
 
-/// The 409 body. OpenCode answers `{"_tag":"SessionBusyError","sessionID","message"}`;
-/// Burrow adds the usual `{name, data}` so clients of either shape read it.
-pub fn busy(session_id: &str) -> ApiError {
-    let message = format!("Session is busy: {session_id}");
-    ApiError::new(StatusCode::CONFLICT, "SessionBusyError", message.clone())
-        .with_field("_tag", "SessionBusyError")
-        .with_field("sessionID", session_id)
-        .with_field("message", message)
-}
+pub type RunResult<T> = Result<T, RunError>;

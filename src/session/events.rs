@@ -7,10 +7,10 @@
 use serde::Serialize;
 
 use crate::event::{Bus, Durable};
+use crate::instance::Instance;
 use crate::protocol::message::Message;
 use crate::protocol::part::Part;
 use crate::protocol::session::{Session, SessionStatus, Todo};
-use crate::server::instance::Instance;
 
 pub const SESSION_CREATED: &str = "session.created";
 pub const SESSION_UPDATED: &str = "session.updated";

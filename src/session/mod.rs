@@ -8,6 +8,7 @@ pub mod events;
 pub mod output;
 pub mod prompt;
 pub mod runs;
+pub mod runtime;
 pub mod service;
 pub mod shell;
 pub mod slug;

@@ -13,10 +13,10 @@ use super::store::Store;
 use super::{datadir, output, slug};
 use crate::event::Bus;
 use crate::id::{self, Prefix};
+use crate::instance::Instance;
 use crate::protocol::message::{Message, ModelRef};
 use crate::protocol::part::PartBody;
 use crate::protocol::session::{PermissionRule, Session, SessionModel, SessionTime, Tokens};
-use crate::server::instance::Instance;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "burrow.db";

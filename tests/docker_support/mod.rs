@@ -2,6 +2,8 @@
 //! command line (to look inside containers behind Burrow's back), the static
 //! helper build, and a fixture tree.
 //!
+//! A test binary that includes it includes `support` too (for the launcher).
+//!
 //! Without a Docker daemon or the test image (`tests/support/services.sh`
 //! provides both) the tests print why and pass; with `CI=true` they fail.
 #![allow(dead_code)]
@@ -10,6 +12,8 @@ pub mod exec_cases;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::support::launch::{Launch, Running};
 
 /// The offline test image that `tests/support/services.sh` builds.
 pub fn image_name() -> String {
@@ -110,9 +114,8 @@ pub struct Server {
     pub url: String,
     /// The `--name` of the container Burrow creates, removed on drop.
     pub name: Option<String>,
-    pub child: std::process::Child,
+    pub run: Running,
     pub client: reqwest::Client,
-    _data: tempfile::TempDir,
 }
 
 impl Server {
@@ -124,44 +127,20 @@ impl Server {
 
     /// Like [`Server::start`], but a server that exits early is an `Err` with its exit code and stderr.
     pub fn try_start(name: Option<&str>, args: &[&str], helper: Option<&Path>) -> Result<Self, (Option<i32>, String)> {
-        use std::io::BufRead;
-        let data = tempfile::Builder::new().prefix("burrow-docker-data-").tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
-        cmd.args(["serve", "--port", "0", "--hostname", "127.0.0.1", "--env", "docker"])
+        let launch = Launch::serve()
+            .args(["--env", "docker"])
             .args(name.map(|n| ["--name", n]).iter().flatten())
             .args(args)
-            .env("BURROW_DATA_DIR", data.path())
-            .env("BURROW_LOG", "burrow=debug")
-            .env("BURROW_HELPER_BIN", helper.map(Path::as_os_str).unwrap_or("/nonexistent/burrow-helper".as_ref()))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("burrow starts");
-        let stderr = child.stderr.take().unwrap();
-        let err_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = err_text.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[burrow] {line}");
-                sink.lock().unwrap().push_str(&line);
-                sink.lock().unwrap().push('\n');
+            .env("BURROW_HELPER_BIN", helper.map(Path::as_os_str).unwrap_or("/nonexistent/burrow-helper".as_ref()));
+        match launch.start() {
+            Ok(run) => Ok(Self { url: run.url.clone(), name: name.map(str::to_string), run, client: reqwest::Client::new() }),
+            Err(failed) => {
+                if let Some(name) = name {
+                    docker(&["rm", "-f", name]);
+                }
+                Err((failed.code, failed.stderr))
             }
-        });
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        // Blocks until the server prints its URL or exits (closing stdout).
-        let _ = stdout.read_line(&mut line);
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let Some(url) = line.trim().strip_prefix("burrow server listening on ").map(str::to_string) else {
-            let code = child.wait().ok().and_then(|s| s.code());
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            let err = err_text.lock().unwrap().clone();
-            if let Some(name) = name {
-                docker(&["rm", "-f", name]);
-            }
-            return Err((code, err));
-        };
-        Ok(Self { url, name: name.map(str::to_string), child, client: reqwest::Client::new(), _data: data })
+        }
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
@@ -186,15 +165,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.child.wait().expect("burrow exits")
+        self.run.terminate()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.run.child.kill();
+        let _ = self.run.child.wait();
         if let Some(name) = &self.name {
             docker(&["rm", "-f", name]);
         }

@@ -4,15 +4,14 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+use crate::support::launch::{Launch, Running};
 
 /// An HTTP proxy in front of the service that records every request, so a
 /// test can count what Burrow asked for.
@@ -89,50 +88,25 @@ async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
 /// A running `burrow serve`.
 pub struct Burrow {
     pub url: String,
-    child: Child,
+    _run: Running,
     client: reqwest::Client,
-    _data: tempfile::TempDir,
 }
 
-fn command(env_url: &str, vars: &HashMap<String, String>, args: &[&str], data: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
-    cmd.args(["serve", "--port", "0", "--env", env_url]).args(args).arg("--data-dir").arg(data);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("BURROW_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(vars).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    cmd
+/// `burrow serve --env ENV_URL` with only `vars` for credentials and endpoints:
+/// no `AWS_*` or `BURROW_*` setting of the test's own environment leaks in.
+fn launch(env_url: &str, vars: &HashMap<String, String>, args: &[&str]) -> Launch {
+    Launch::serve().args(["--env", env_url]).args(args).env_remove_prefix("AWS_").env_remove_prefix("BURROW_").envs(vars)
 }
 
 impl Burrow {
     pub async fn start(env_url: &str, vars: &HashMap<String, String>, args: &[&str]) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = command(env_url, vars, args, data.path()).spawn().expect("start burrow");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            match lines.next_line().await.unwrap() {
-                Some(line) => {
-                    if let Some(url) = line.strip_prefix("burrow server listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                None => {
-                    let mut err = String::new();
-                    child.stderr.take().unwrap().read_to_string(&mut err).await.unwrap();
-                    panic!("burrow serve --env {env_url} exited: {err}");
-                }
-            }
-        };
-        Self { url, child, client: reqwest::Client::new(), _data: data }
+        let run = launch(env_url, vars, args).start_async().await.unwrap_or_else(|f| panic!("burrow serve --env {env_url} exited: {}", f.stderr));
+        Self { url: run.url.clone(), _run: run, client: reqwest::Client::new() }
     }
 
     /// Runs `burrow serve` expecting it to refuse to start; returns what it printed on stderr.
     pub async fn fail_to_start(env_url: &str, vars: &HashMap<String, String>) -> String {
-        let data = tempfile::tempdir().unwrap();
-        let out = command(env_url, vars, &[], data.path()).output().await.unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!out.status.success() && !stdout.contains("listening"), "burrow started: {stdout}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        launch(env_url, vars, &[]).refused().await.stderr
     }
 
     pub async fn get_status(&self, path: &str) -> (u16, Value) {
@@ -158,11 +132,5 @@ impl Burrow {
         let resp = self.client.post(format!("{}{path}", self.url)).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "POST {path}");
         resp.json().await.unwrap()
-    }
-}
-
-impl Drop for Burrow {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }

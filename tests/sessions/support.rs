@@ -1,9 +1,7 @@
 //! Starting the real `burrow serve` binary and talking to it: HTTP helpers and
 //! an SSE reader.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -35,8 +33,11 @@ impl Dirs {
     }
 }
 
+#[path = "../support/launch.rs"]
+mod launch;
+
 pub struct Server {
-    child: Child,
+    run: launch::Running,
     pub url: String,
     pub http: reqwest::Client,
 }
@@ -50,36 +51,25 @@ impl Server {
 
     /// [`Server::start`] with more environment variables (`BURROW_*` settings).
     pub fn start_with(dirs: &Dirs, vars: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_burrow"))
-            .envs(vars.iter().copied())
-            .args(["serve", "--port", "0", "--dir"])
-            .arg(&dirs.root)
-            .env("BURROW_DATA_DIR", &dirs.data)
-            .env("HOME", &dirs.home)
-            .env("SHELL", "/bin/bash")
-            .env_remove("OPENCODE_SERVER_PASSWORD")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("burrow starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
-        Self { child, url, http: reqwest::Client::new() }
+        let launch =
+            launch::Launch::serve().envs(vars.iter().copied()).arg("--dir").arg(&dirs.root).data_dir(&dirs.data).home(&dirs.home).env("SHELL", "/bin/bash");
+        let run = launch.start().unwrap_or_else(|f| panic!("burrow serve did not start ({:?}): {}{}", f.code, f.stdout, f.stderr));
+        let url = run.url.clone();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected URL {url:?}");
+        Self { run, url, http: reqwest::Client::new() }
     }
 
     /// `kill -9`: no chance to flush or clean up.
     pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        self.run.child.kill().unwrap();
+        self.run.child.wait().unwrap();
     }
 
     /// SIGTERM, then wait for the graceful exit (which must come).
     pub async fn stop(mut self) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        self.run.signal(nix::sys::signal::Signal::SIGTERM);
         let waited = tokio::time::timeout(PATIENCE, async {
-            while self.child.try_wait().unwrap().is_none() {
+            while self.run.child.try_wait().unwrap().is_none() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
@@ -119,13 +109,6 @@ impl Server {
 
     pub async fn events(&self, path: &str) -> Events {
         Events::connect(&self.http, &self.at(path)).await
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,12 +1,8 @@
 //! A scratch folder on the test sshd, and a `burrow serve --env ssh` process
 //! whose failure to start is an outcome to check (refused keys and logins).
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-
+pub use crate::support::launch::Failed;
+use crate::support::launch::{Launch, Running};
 pub use crate::support::ssh::Sshd;
 
 /// A fresh folder in the login's home with `files` in it (path, contents).
@@ -37,73 +33,21 @@ impl Drop for Scratch {
 /// A running `burrow serve`.
 pub struct Server {
     pub url: String,
-    pub child: tokio::process::Child,
-    stderr: Arc<Mutex<String>>,
-    _home: tempfile::TempDir,
-}
-
-/// How `burrow serve` ended when it did not start.
-pub struct Failed {
-    pub code: Option<i32>,
-    pub stderr: String,
+    run: Running,
 }
 
 impl Server {
-    /// Starts `burrow serve` with `args`, a fresh `$HOME` and `vars`.
+    /// Starts `burrow serve` with `args`, a fresh `$HOME` and `vars`; no SSH
+    /// agent, password or search setting of the test's own environment leaks in.
     pub async fn start(args: &[String], vars: &[(&str, &str)]) -> Result<Self, Failed> {
-        let home = tempfile::tempdir().unwrap();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_burrow"));
-        cmd.args(["serve", "--port", "0"])
-            .args(args)
-            .env("HOME", home.path())
-            .env("BURROW_DATA_DIR", home.path().join("data"))
-            .env("BURROW_LOG", "burrow=debug")
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("BURROW_SSH_PASSWORD")
-            .env_remove("BURROW_SEARCH")
-            .envs(vars.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("burrow starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(l)) = err_lines.next_line().await {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&l);
-                s.push('\n');
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = tokio::time::timeout(Duration::from_secs(90), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                if let Some(u) = l.strip_prefix("burrow server listening on ") {
-                    return Some(u.trim().to_string());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten();
-        match url {
-            Some(url) => Ok(Self { url, child, stderr, _home: home }),
-            None => {
-                let _ = child.start_kill();
-                let status = child.wait().await.ok();
-                // Let the stderr reader catch up with the last lines.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let stderr = stderr.lock().unwrap().clone();
-                Err(Failed { code: status.and_then(|s| s.code()), stderr })
-            }
-        }
+        let launch =
+            Launch::serve().args(args).env_remove("SSH_AUTH_SOCK").env_remove("BURROW_SSH_PASSWORD").env_remove("BURROW_SEARCH").envs(vars.iter().copied());
+        let run = launch.start_async().await?;
+        Ok(Self { url: run.url.clone(), run })
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.run.stderr()
     }
 
     pub async fn get(&self, path_and_query: &str) -> (u16, serde_json::Value) {
@@ -114,7 +58,7 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("server running")
+        self.run.child.id()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod calls;
 pub mod env;
 pub mod fixture;
+pub mod launch;
 pub mod llm;
 pub mod s3;
 pub mod server;

@@ -1,25 +1,16 @@
 //! A real `burrow serve` process on a free loopback port, and a small HTTP
 //! client for it.
 //!
-//! The server is killed when the handle drops. Its stderr is kept, and printed
-//! when the handle drops during a panic, so a failing assertion shows what the
-//! server said.
-
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! Started by the one launcher ([`super::launch`]): the server is killed when
+//! the handle drops, and its stderr is printed when that happens during a
+//! panic, so a failing assertion shows what the server said.
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use super::env::Workspace;
-
-/// How long a server may take to print its URL (a bound on a hang, not a
-/// performance assertion).
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const URL_PREFIX: &str = "burrow server listening on ";
+use super::launch::{Launch, Running};
 
 pub struct Server {
     pub url: String,
@@ -28,10 +19,8 @@ pub struct Server {
     /// Where the server keeps its data (`BURROW_DATA_DIR`).
     pub data_dir: String,
     label: String,
-    child: tokio::process::Child,
-    stderr: Arc<Mutex<String>>,
+    run: Running,
     client: reqwest::Client,
-    _data: tempfile::TempDir,
 }
 
 /// A response, read whole.
@@ -61,61 +50,19 @@ impl Server {
 
     /// Serves `ws` with extra environment variables (e.g. `OPENCODE_SERVER_PASSWORD`).
     pub async fn start_with(ws: &Workspace, vars: &[(&str, &str)]) -> Self {
-        let data = tempfile::Builder::new().prefix("burrow-server-").tempdir().expect("temp dir");
-        let home = data.path().join("home");
-        let data_dir = data.path().join("data");
-        std::fs::create_dir_all(&home).unwrap();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_burrow"));
-        cmd.args(["serve", "--port", "0", "--hostname", "127.0.0.1"])
-            .args(&ws.args)
-            .env("HOME", &home)
-            .env("BURROW_DATA_DIR", &data_dir)
-            .env("BURROW_LOG", "burrow=debug")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("OPENCODE_SERVER_PASSWORD")
-            .env_remove("OPENCODE_SERVER_USERNAME")
-            .envs(ws.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(vars.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("cannot start the burrow binary");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        tokio::spawn(collect(child.stderr.take().unwrap(), stderr.clone()));
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let label = format!("{} {}", ws.env, ws.args.join(" "));
-
-        let found = tokio::time::timeout(START_TIMEOUT, async {
-            while let Ok(Some(line)) = stdout.next_line().await {
-                if let Some(url) = line.strip_prefix(URL_PREFIX) {
-                    return Some(url.trim().to_string());
-                }
-            }
-            None
-        })
-        .await;
-        let url = match found {
-            Ok(Some(url)) => url,
-            other => {
-                let why = if other.is_err() { "did not print its URL in time" } else { "exited before printing its URL" };
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                panic!("burrow serve ({label}) {why}; stderr:\n{}", stderr.lock().unwrap());
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+        let launch = Launch::serve().args(&ws.args).envs(ws.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))).envs(vars.iter().copied());
+        let run = launch.start_async().await.unwrap_or_else(|f| panic!("burrow serve ({label}) did not start ({:?}); stderr:\n{}", f.code, f.stderr));
+        let url = run.url.clone();
         assert!(url.starts_with("http://127.0.0.1:"), "unexpected URL {url:?}");
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let shown = |p: std::path::PathBuf| p.to_str().expect("temp paths are UTF-8").to_string();
-        Self { url, home: shown(home), data_dir: shown(data_dir), label, child, stderr, client, _data: data }
+        let shown = |p: &std::path::Path| p.to_str().expect("temp paths are UTF-8").to_string();
+        Self { url, home: shown(&run.home), data_dir: shown(&run.data_dir), label, run, client }
     }
 
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.run.stderr()
     }
 
     pub fn request(&self, method: Method, path_and_query: &str) -> RequestBuilder {
@@ -148,22 +95,4 @@ pub fn with_query(path: &str, params: &[(&str, &str)]) -> String {
         return path.to_string();
     }
     format!("{path}?{}", serde_urlencoded::to_string(params).unwrap())
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        if std::thread::panicking() {
-            eprintln!("--- burrow serve ({}) at {} stderr ---\n{}--- end ---", self.label, self.url, self.stderr());
-        }
-    }
-}
-
-async fn collect(pipe: impl AsyncRead + Unpin, into: Arc<Mutex<String>>) {
-    let mut lines = BufReader::new(pipe).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let mut s = into.lock().unwrap();
-        s.push_str(&line);
-        s.push('\n');
-    }
 }

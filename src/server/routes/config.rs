@@ -1,21 +1,18 @@
 //! `GET /config`, `/global/config`, `/config/providers`, `/provider` and
 //! `/provider/auth`, and the helper every config-backed endpoint uses.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::DirectoryParams;
-use crate::config::agent::{relative_path, AgentPaths};
+use crate::config::agent::AgentPaths;
 use crate::config::provider::{self, Provider};
-use crate::config::{self, secret, Config, Sources, SCHEMA_URL};
-use crate::env::WorkspacePath;
+use crate::config::{self, secret, Config, SCHEMA_URL};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Ctx;
 use crate::server::instance::Instance;
@@ -24,29 +21,12 @@ use crate::server::AppState;
 /// The merged config of the request's directory. A broken file is a 400 that
 /// names it and says what is wrong, so the user can fix it.
 pub async fn load(st: &AppState, inst: &Instance) -> ApiResult<Config> {
-    let top = WorkspacePath::parse(st.env.root(), &inst.project.worktree).ok().filter(|t| inst.dir.starts_with(t)).unwrap_or_else(WorkspacePath::root);
-    let sources = Sources {
-        env: &*st.env,
-        global_dir: PathBuf::from(&st.dirs.config),
-        home: PathBuf::from(&st.dirs.home),
-        dir: inst.dir.clone(),
-        top,
-        vars: std::env::vars().collect(),
-        env_allow: st.policy.config_env_allow.clone(),
-    };
-    config::load(sources).await.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "ConfigJsonError", e.to_string()))
+    st.runtime.config(inst).await.map_err(ApiError::from)
 }
 
 /// The folders the built-in agents' rules mention.
 pub fn agent_paths(st: &AppState, inst: &Instance) -> AgentPaths {
-    let plans = format!("{}/plans", st.dirs.state.trim_end_matches('/'));
-    AgentPaths {
-        tool_output: format!("{}/tool-output", st.dirs.state.trim_end_matches('/')),
-        scratch: std::env::temp_dir().join("burrow").to_string_lossy().into_owned(),
-        plans_relative: relative_path(&inst.project.worktree, &plans),
-        plans,
-        home: st.dirs.home.clone(),
-    }
+    st.runtime.agent_paths(inst)
 }
 
 /// The config as OpenCode shows it: the merged layers with the keys clients

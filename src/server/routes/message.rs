@@ -100,7 +100,7 @@ pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path((id, m
     require(&st, &id).await?;
     check_id(&message_id, "msg", "messageID")?;
     if st.sessions.runs.is_busy(&id) {
-        return Err(crate::session::error::busy(&id));
+        return Err(ApiError::busy(&id));
     }
     st.sessions.store.remove_message(&Scope::of(&inst), &id, &message_id).await?;
     Ok(JsonBody(true))
@@ -155,5 +155,5 @@ pub async fn shell(
         model: body.model.map(|m| ModelRef { provider_id: m.provider_id, model_id: m.model_id, variant: None }),
         message_id: body.message_id,
     };
-    Ok(JsonBody(shell::run(st.sessions.clone(), st.env.clone(), inst, session, req).await?))
+    Ok(JsonBody(shell::run(&st.runtime, inst, session, req).await?))
 }

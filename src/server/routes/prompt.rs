@@ -39,7 +39,7 @@ async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> Ap
     responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = start(&st, &ctx, &id, &body).await?;
-    Ok(JsonBody(prompt::run(st.clone(), ctx.0, session, body).await?))
+    Ok(JsonBody(prompt::run(st.runtime.clone(), ctx.0, session, body).await?))
 }
 
 /// Sends a message and answers once it is stored and queued; the turn goes on
@@ -49,7 +49,7 @@ pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<S
     responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<StatusCode> {
     let session = start(&st, &ctx, &id, &body).await?;
-    prompt::start(st.clone(), ctx.0, session, body).await?;
+    prompt::start(st.runtime.clone(), ctx.0, session, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -68,7 +68,7 @@ pub async fn prompt_alias(
     Json(body): Json<PromptBody>,
 ) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = start(&st, &ctx, &id, &body).await?;
-    Ok(JsonBody(prompt::start(st.clone(), ctx.0, session, body).await?))
+    Ok(JsonBody(prompt::start(st.runtime.clone(), ctx.0, session, body).await?))
 }
 
 /// CodeTether's name for `abort`.
@@ -94,7 +94,7 @@ pub async fn command(
     if let Some(m) = &body.message_id {
         check_id(m, "msg", "messageID")?;
     }
-    Ok(JsonBody(prompt::command(st.clone(), ctx.0, session, body).await?))
+    Ok(JsonBody(prompt::command(st.runtime.clone(), ctx.0, session, body).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,7 +116,7 @@ pub struct SummarizeBody {
 pub async fn summarize(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<SummarizeBody>) -> ApiResult<JsonBody<bool>> {
     let session = require(&st, &id).await?;
     let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
-    Ok(JsonBody(prompt::summarize(st.clone(), ctx.0, session, model, body.auto).await?))
+    Ok(JsonBody(prompt::summarize(st.runtime.clone(), ctx.0, session, model, body.auto).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -139,5 +139,5 @@ pub async fn init(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<Stri
     let session = require(&st, &id).await?;
     check_id(&body.message_id, "msg", "messageID")?;
     let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
-    Ok(JsonBody(prompt::init(st.clone(), ctx.0, session, model, body.message_id).await?))
+    Ok(JsonBody(prompt::init(st.runtime.clone(), ctx.0, session, model, body.message_id).await?))
 }

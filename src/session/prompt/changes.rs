@@ -6,21 +6,21 @@
 use serde_json::json;
 
 use super::Prompt;
-use crate::error::ApiResult;
 use crate::protocol::message::{Message, UserMessage, UserSummary};
 use crate::protocol::session::{SessionSummary, SnapshotFileDiff};
+use crate::session::error::RunResult;
 use crate::session::events;
 
 impl Prompt {
     /// Records what the turn answering `user` changed (`diffs`, from its
     /// [`Changes`](crate::agent::changes::Changes)) on the session (`summary`,
     /// `session.diff`) and on `user` (`summary.diffs`).
-    pub(super) async fn summarize_changes(&self, user: &UserMessage, diffs: Vec<SnapshotFileDiff>) -> ApiResult<()> {
+    pub(super) async fn summarize_changes(&self, user: &UserMessage, diffs: Vec<SnapshotFileDiff>) -> RunResult<()> {
         let store = &self.sessions().store;
         let turn = diffs.clone();
         let session = store.update_session(&self.scope, &self.session.id, move |s| s.summary = Some(merge(s.summary.take(), turn))).await?;
         let all = session.summary.and_then(|s| s.diffs).unwrap_or_default();
-        events::transient(&self.st.bus, &self.scope, events::SESSION_DIFF, json!({"sessionID": self.session.id, "diff": all}));
+        events::transient(&self.rt.bus, &self.scope, events::SESSION_DIFF, json!({"sessionID": self.session.id, "diff": all}));
         let mut info = match store.message(&self.session.id, &user.id).await?.info {
             Message::User(u) => u,
             Message::Assistant(_) => user.clone(),

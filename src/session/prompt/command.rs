@@ -16,13 +16,12 @@ use crate::agent::resolve;
 use crate::config::agent as agents;
 use crate::config::command as commands;
 use crate::env::{Env, ExecRequest, WorkspacePath};
-use crate::error::{ApiError, ApiResult};
+use crate::instance::Instance;
 use crate::protocol::message::MessageWithParts;
 use crate::protocol::session::Session;
-use crate::server::instance::Instance;
-use crate::server::routes::config;
-use crate::server::AppState;
+use crate::session::error::{RunError, RunResult};
 use crate::session::events::{self, Scope};
+use crate::session::runtime::Runtime;
 
 /// How long a template's `` !`cmd` `` may run.
 const SHELL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -48,15 +47,15 @@ pub struct CommandBody {
 }
 
 /// Runs a command in the session and returns the answer, like a prompt.
-pub async fn command(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: CommandBody) -> ApiResult<MessageWithParts> {
-    let cfg = config::load(&st, &inst).await?;
-    let paths = config::agent_paths(&st, &inst);
+pub async fn command(rt: Arc<Runtime>, inst: Arc<Instance>, session: Session, body: CommandBody) -> RunResult<MessageWithParts> {
+    let cfg = rt.config(&inst).await?;
+    let paths = rt.agent_paths(&inst);
     let scope = Scope::of(&inst);
     // Like OpenCode, a command that cannot start also tells the session's watchers.
     let refuse = |message: String| {
         let error = json!({"name": "UnknownError", "data": {"message": message}});
-        events::transient(&st.bus, &scope, events::SESSION_ERROR, json!({"sessionID": session.id, "error": error}));
-        ApiError::bad_request(message)
+        events::transient(&rt.bus, &scope, events::SESSION_ERROR, json!({"sessionID": session.id, "error": error}));
+        RunError::invalid(message)
     };
     let all = commands::list(&cfg, &inst.project.worktree);
     let Some(cmd) = all.iter().find(|c| c.name == body.command) else {
@@ -64,17 +63,17 @@ pub async fn command(st: Arc<AppState>, inst: Arc<Instance>, session: Session, b
         return Err(refuse(format!("Command not found: \"{}\". Available commands: {}", body.command, names.join(", "))));
     };
     let template = commands::expand(&cmd.template, &body.arguments);
-    let template = substitute_shell(&*st.env, &inst.dir, &template).await.trim().to_string();
+    let template = substitute_shell(&*rt.env, &inst.dir, &template).await.trim().to_string();
 
     let list = agents::list(&cfg, &paths);
     let asked = match body.model.as_deref() {
-        Some(m) => Some(ModelChoice::parse(m).ok_or_else(|| ApiError::bad_request(format!("model {m:?} must be \"provider/model\"")))?),
+        Some(m) => Some(ModelChoice::parse(m).ok_or_else(|| RunError::invalid(format!("model {m:?} must be \"provider/model\"")))?),
         None => None,
     };
     // The session's model, else its last user message's, else the config's default.
     let last = match &session.model {
         Some(m) => Some(ModelChoice { provider_id: m.provider_id.clone(), model_id: m.id.clone() }),
-        None => st.sessions.store.last_user_model(&session.id).await?.map(|m| ModelChoice { provider_id: m.provider_id, model_id: m.model_id }),
+        None => rt.sessions.store.last_user_model(&session.id).await?.map(|m| ModelChoice { provider_id: m.provider_id, model_id: m.model_id }),
     };
     let last = last.or_else(|| resolve::resolve(&cfg, &paths, None, None).ok().map(|r| ModelChoice { provider_id: r.provider_id, model_id: r.model_id }));
     let agent_model = |name: &str| {
@@ -114,19 +113,19 @@ pub async fn command(st: Arc<AppState>, inst: Arc<Instance>, session: Session, b
         parts,
         ..Default::default()
     };
-    let answer = super::run(st.clone(), inst.clone(), session.clone(), prompt).await?;
+    let answer = super::run(rt.clone(), inst.clone(), session.clone(), prompt).await?;
     let executed = json!({"name": body.command, "sessionID": session.id, "arguments": body.arguments, "messageID": answer.info.id()});
-    events::transient(&st.bus, &scope, "command.executed", executed);
+    events::transient(&rt.bus, &scope, "command.executed", executed);
     Ok(answer)
 }
 
 /// `init`: the built-in command that has the model write AGENTS.md. A model
 /// the config does not know is a 400 here (the answer is only `true`, so an
 /// error stored in a message would go unseen).
-pub async fn init(st: Arc<AppState>, inst: Arc<Instance>, session: Session, model: ModelChoice, message_id: String) -> ApiResult<bool> {
-    let cfg = config::load(&st, &inst).await?;
-    if let Err(e @ resolve::ResolveError::ModelNotFound { .. }) = resolve::resolve(&cfg, &config::agent_paths(&st, &inst), None, Some(&model)) {
-        return Err(ApiError::bad_request(e.to_string()));
+pub async fn init(rt: Arc<Runtime>, inst: Arc<Instance>, session: Session, model: ModelChoice, message_id: String) -> RunResult<bool> {
+    let cfg = rt.config(&inst).await?;
+    if let Err(e @ resolve::ResolveError::ModelNotFound { .. }) = resolve::resolve(&cfg, &rt.agent_paths(&inst), None, Some(&model)) {
+        return Err(RunError::invalid(e.to_string()));
     }
     let body = CommandBody {
         message_id: Some(message_id),
@@ -134,7 +133,7 @@ pub async fn init(st: Arc<AppState>, inst: Arc<Instance>, session: Session, mode
         command: "init".into(),
         ..Default::default()
     };
-    command(st, inst, session, body).await?;
+    command(rt, inst, session, body).await?;
     Ok(true)
 }
 

@@ -13,12 +13,12 @@ use crate::agent::compaction;
 use crate::agent::input::ModelChoice;
 use crate::agent::provider::{ChatMessage, ChatRequest};
 use crate::config::agent as agents;
-use crate::error::{ApiError, ApiResult};
+use crate::instance::Instance;
 use crate::protocol::message::{Message, ModelRef};
 use crate::protocol::session::Session;
-use crate::server::instance::Instance;
-use crate::server::AppState;
+use crate::session::error::{RunError, RunResult};
 use crate::session::events;
+use crate::session::runtime::Runtime;
 
 /// `{sessionID}` once a compaction has a summary.
 const SESSION_COMPACTED: &str = "session.compacted";
@@ -28,13 +28,13 @@ const CONTINUE: &str = "Continue if you have next steps, or stop and ask for cla
 
 /// Compacts the session with `model`; `true` once the turn is over (a failed
 /// summary is in the message's `info.error`, as for any prompt).
-pub async fn summarize(st: Arc<AppState>, inst: Arc<Instance>, session: Session, model: ModelChoice, auto: bool) -> ApiResult<bool> {
-    let p = Base::load(st, inst, session).await?.claim().await?;
+pub async fn summarize(rt: Arc<Runtime>, inst: Arc<Instance>, session: Session, model: ModelChoice, auto: bool) -> RunResult<bool> {
+    let p = Base::load(rt, inst, session).await?.claim().await?;
     detach(p.compact(model, auto)).await
 }
 
 impl Prompt {
-    async fn compact(self, model: ModelChoice, auto: bool) -> ApiResult<bool> {
+    async fn compact(self, model: ModelChoice, auto: bool) -> RunResult<bool> {
         let store = &self.sessions().store;
         let messages = store.messages(&self.session.id, None, None).await?.messages;
         let agent = messages.iter().rev().find_map(|m| match &m.info {
@@ -45,7 +45,7 @@ impl Prompt {
         // The compaction agent's own model when it names one, else the one asked for.
         let own = agents::list(&self.cfg, &self.paths).into_iter().find(|a| a.name == "compaction").and_then(|a| a.model);
         let pick = own.map(|m| ModelChoice { provider_id: m.provider_id, model_id: m.model_id }).unwrap_or_else(|| model.clone());
-        let r = self.resolve(Some("compaction"), Some(&pick)).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let r = self.resolve(Some("compaction"), Some(&pick)).map_err(|e| RunError::invalid(e.to_string()))?;
         let asked = ModelRef { provider_id: model.provider_id.clone(), model_id: model.model_id.clone(), variant: None };
         let user = self.store_user(None, &agent, &asked, None, &[json!({"type": "compaction", "auto": auto})]).await?;
 
@@ -63,9 +63,9 @@ impl Prompt {
         if matches!(&summary.info, Message::Assistant(a) if a.error.is_some()) {
             return Ok(true);
         }
-        events::transient(&self.st.bus, &self.scope, SESSION_COMPACTED, json!({"sessionID": self.session.id}));
+        events::transient(&self.rt.bus, &self.scope, SESSION_COMPACTED, json!({"sessionID": self.session.id}));
         if auto {
-            let next = self.resolve(Some(&agent), Some(&model)).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let next = self.resolve(Some(&agent), Some(&model)).map_err(|e| RunError::invalid(e.to_string()))?;
             let now = crate::now_ms();
             let text =
                 json!({"type": "text", "text": CONTINUE, "synthetic": true, "metadata": {"compaction_continue": true}, "time": {"start": now, "end": now}});

@@ -30,14 +30,13 @@ use crate::agent::turn::{Outcome, Sink, Turn};
 use crate::agent::{prompt, turn};
 use crate::config::agent::{self as agents, AgentPaths};
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
 use crate::id::{self, Prefix};
+use crate::instance::Instance;
 use crate::protocol::message::{AssistantMessage, Message, MessageError, MessagePath, MessageWithParts, ModelRef, UserMessage, UserTime};
 use crate::protocol::part::Part;
 use crate::protocol::session::Session;
-use crate::server::instance::Instance;
-use crate::server::routes::config;
-use crate::server::AppState;
+use crate::session::error::{RunError, RunResult};
+use crate::session::runtime::Runtime;
 use crate::session::service::Sessions;
 pub use command::{command, init, CommandBody};
 pub use compact::summarize;
@@ -45,8 +44,8 @@ use writer::{ChannelSink, Writer};
 
 /// Runs a prompt to its end and returns the last assistant message with its
 /// parts. On a busy session the prompt waits its turn (see [`Base::accept`]).
-pub async fn run(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: PromptBody) -> ApiResult<MessageWithParts> {
-    let base = Base::load(st, inst, session).await?;
+pub async fn run(rt: Arc<Runtime>, inst: Arc<Instance>, session: Session, body: PromptBody) -> RunResult<MessageWithParts> {
+    let base = Base::load(rt, inst, session).await?;
     detach(base.prompt(body)).await
 }
 
@@ -55,15 +54,15 @@ pub async fn run(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body:
 /// When this returns the session is busy (or the prompt queued behind a busy
 /// one), so a client that polls `GET /session/{id}` right after (CodeTether's
 /// bridge) never sees the idle of before the prompt.
-pub async fn start(st: Arc<AppState>, inst: Arc<Instance>, session: Session, body: PromptBody) -> ApiResult<MessageWithParts> {
-    let base = Base::load(st, inst, session).await?;
+pub async fn start(rt: Arc<Runtime>, inst: Arc<Instance>, session: Session, body: PromptBody) -> RunResult<MessageWithParts> {
+    let base = Base::load(rt, inst, session).await?;
     match detach(base.accept(body)).await? {
         Accept::Answered(answer) => Ok(*answer),
         Accept::Waiting(accepted) => {
             let stored = accepted.base.sessions().store.message(&accepted.base.session.id, &accepted.user.id).await?;
             tokio::spawn(async move {
                 if let Err(e) = accepted.finish().await {
-                    tracing::warn!("background prompt failed: {}", e.message);
+                    tracing::warn!("background prompt failed: {e}");
                 }
             });
             Ok(stored)
@@ -92,7 +91,7 @@ struct Accepted {
 
 impl Accepted {
     /// Waits for the prompt's turn, then answers it.
-    async fn finish(self: Box<Self>) -> ApiResult<MessageWithParts> {
+    async fn finish(self: Box<Self>) -> RunResult<MessageWithParts> {
         let Self { base, resolved, ticket, user, first, input, system } = *self;
         let guard = match base.wait(ticket, &user).await? {
             Ok(guard) => guard,
@@ -107,7 +106,7 @@ impl Accepted {
             p.spawn_title(resolve::small(&p.cfg, &resolved), user_text(&input));
         }
         if let Some(task) = input.iter().find(|p| p["type"] == "subtask") {
-            let task = serde_json::from_value(task.clone()).map_err(|e| ApiError::bad_request(format!("invalid subtask part: {e}")))?;
+            let task = serde_json::from_value(task.clone()).map_err(|e| RunError::invalid(format!("invalid subtask part: {e}")))?;
             return p.subtask(&user, &resolved, task, system).await;
         }
         p.reply(&user, &resolved, system).await
@@ -116,8 +115,8 @@ impl Accepted {
 
 /// Runs `work` in a task of its own, so a client that hangs up does not cut
 /// the turn short (aborting the session is the way to stop it).
-async fn detach<T: Send + 'static>(work: impl Future<Output = ApiResult<T>> + Send + 'static) -> ApiResult<T> {
-    tokio::spawn(work).await.map_err(|e| ApiError::internal(format!("the prompt task failed: {e}")))?
+async fn detach<T: Send + 'static>(work: impl Future<Output = RunResult<T>> + Send + 'static) -> RunResult<T> {
+    tokio::spawn(work).await.map_err(|e| RunError::internal(format!("the prompt task failed: {e}")))?
 }
 
 /// What a prompt is told when the queue drops it before its turn.
@@ -126,7 +125,7 @@ const NEVER_RAN: &str = "The server stopped before this queued prompt ran";
 /// A session with the config a prompt runs under, before it holds the session.
 #[derive(Clone)]
 pub(crate) struct Base {
-    st: Arc<AppState>,
+    rt: Arc<Runtime>,
     inst: Arc<Instance>,
     scope: Scope,
     session: Session,
@@ -151,25 +150,25 @@ impl std::ops::Deref for Prompt {
 
 impl Base {
     /// Loads the config the prompt runs under.
-    async fn load(st: Arc<AppState>, inst: Arc<Instance>, session: Session) -> ApiResult<Self> {
-        let cfg = Arc::new(config::load(&st, &inst).await?);
-        let paths = Arc::new(config::agent_paths(&st, &inst));
+    async fn load(rt: Arc<Runtime>, inst: Arc<Instance>, session: Session) -> RunResult<Self> {
+        let cfg = Arc::new(rt.config(&inst).await?);
+        let paths = Arc::new(rt.agent_paths(&inst));
         let scope = Scope::of(&inst);
-        Ok(Self { st, inst, scope, session, cfg, paths })
+        Ok(Self { rt, inst, scope, session, cfg, paths })
     }
 
     /// Holds the session once the runs before this one are over (a
     /// compaction, a subtask). An abort while it waits is a 409.
-    async fn claim(self) -> ApiResult<Prompt> {
+    async fn claim(self) -> RunResult<Prompt> {
         let ticket = self.sessions().runs.enqueue(&self.scope, &self.session.id, "");
         match ticket.turn().await {
             Ok(guard) if !guard.is_cancelled() => Ok(Prompt { base: self, guard: Arc::new(guard) }),
-            _ => Err(crate::session::error::busy(&self.session.id)),
+            _ => Err(RunError::busy(&self.session.id)),
         }
     }
 
     fn sessions(&self) -> &Arc<Sessions> {
-        &self.st.sessions
+        &self.rt.sessions
     }
 
     fn resolve(&self, agent: Option<&str>, model: Option<&ModelChoice>) -> Result<Resolved, ResolveError> {
@@ -182,7 +181,7 @@ impl Base {
     }
 
     /// Stores the user message at once, waits for its turn, then answers it.
-    async fn prompt(self, body: PromptBody) -> ApiResult<MessageWithParts> {
+    async fn prompt(self, body: PromptBody) -> RunResult<MessageWithParts> {
         match self.accept(body).await? {
             Accept::Answered(answer) => Ok(*answer),
             Accept::Waiting(accepted) => accepted.finish().await,
@@ -192,7 +191,7 @@ impl Base {
     /// Stores the user message at once (so clients show it, queued if the
     /// session is busy) and takes the prompt's place in the queue;
     /// [`Accepted::finish`] waits for its turn and answers it.
-    async fn accept(self, body: PromptBody) -> ApiResult<Accept> {
+    async fn accept(self, body: PromptBody) -> RunResult<Accept> {
         let resolved = self.resolve(body.agent.as_deref(), body.model.as_ref());
         let (agent, model) = match &resolved {
             Ok(r) => (r.agent.name.clone(), model_of(r)),
@@ -216,7 +215,7 @@ impl Base {
     /// kept for it (unless the server is stopping: the next start stores it).
     /// A prompt that an abort dropped gets, as in OpenCode, the session's last
     /// assistant message, and its user message stays unanswered.
-    async fn wait(&self, ticket: Ticket, user: &UserMessage) -> ApiResult<Result<RunGuard, MessageWithParts>> {
+    async fn wait(&self, ticket: Ticket, user: &UserMessage) -> RunResult<Result<RunGuard, MessageWithParts>> {
         let store = &self.sessions().store;
         let queued = ticket.is_queued();
         let turn = ticket.turn().await;
@@ -234,7 +233,7 @@ impl Base {
     }
 
     /// Stores a user message and its parts (given ids kept, others made).
-    async fn store_user(&self, id: Option<String>, agent: &str, model: &ModelRef, system: Option<String>, parts: &[Value]) -> ApiResult<UserMessage> {
+    async fn store_user(&self, id: Option<String>, agent: &str, model: &ModelRef, system: Option<String>, parts: &[Value]) -> RunResult<UserMessage> {
         self.store_prompt(id, agent, model, system, parts, false).await
     }
 
@@ -250,7 +249,7 @@ impl Base {
         system: Option<String>,
         parts: &[Value],
         queued: bool,
-    ) -> ApiResult<UserMessage> {
+    ) -> RunResult<UserMessage> {
         let store = &self.sessions().store;
         let user = UserMessage {
             id: id.unwrap_or_else(|| id::ascending(Prefix::Message)),
@@ -274,7 +273,7 @@ impl Base {
             v["id"] = json!(v.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| id::ascending(Prefix::Part)));
             v["sessionID"] = json!(self.session.id);
             v["messageID"] = json!(user.id);
-            let part: Part = serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid part: {e}")))?;
+            let part: Part = serde_json::from_value(v).map_err(|e| RunError::invalid(format!("invalid part: {e}")))?;
             store.put_part(&self.scope, part).await?;
         }
         Ok(user)
@@ -288,8 +287,8 @@ impl Base {
 
 impl Prompt {
     /// Answers `user` with a chat turn over the session's history.
-    async fn reply(&self, user: &UserMessage, r: &Resolved, extra_system: Option<String>) -> ApiResult<MessageWithParts> {
-        let mut system = prompt::system(&*self.st.env, &self.inst.dir, r.agent.prompt.as_deref(), self.inst.project.vcs.is_some()).await;
+    async fn reply(&self, user: &UserMessage, r: &Resolved, extra_system: Option<String>) -> RunResult<MessageWithParts> {
+        let mut system = prompt::system(&*self.rt.env, &self.inst.dir, r.agent.prompt.as_deref(), self.inst.project.vcs.is_some()).await;
         system.extend(extra_system);
         let stored = self.sessions().store.messages(&self.session.id, None, None).await?.messages;
         let messages = history::chat(&history::turn_order(stored, &self.sessions().runs.queued(&self.session.id)));
@@ -301,7 +300,7 @@ impl Prompt {
     }
 
     /// Starts the writer of a turn answering `user`, and the sink that feeds it.
-    fn writer(&self, user: &UserMessage, r: &Resolved, agent: &str, model: ModelRef, summary: bool) -> (JoinHandle<ApiResult<Option<AssistantMessage>>>, Pipe) {
+    fn writer(&self, user: &UserMessage, r: &Resolved, agent: &str, model: ModelRef, summary: bool) -> (JoinHandle<RunResult<Option<AssistantMessage>>>, Pipe) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mapper = PartMapper::new(&self.session.id).priced(r.pricing);
         let changes = Arc::new(Changes::default());
@@ -315,17 +314,17 @@ impl Prompt {
     async fn finish(
         &self,
         turn: Turn,
-        writer: JoinHandle<ApiResult<Option<AssistantMessage>>>,
+        writer: JoinHandle<RunResult<Option<AssistantMessage>>>,
         outcome: Outcome,
         user: &UserMessage,
-    ) -> ApiResult<MessageWithParts> {
+    ) -> RunResult<MessageWithParts> {
         let store = &self.sessions().store;
         let changes = turn.tools.changes.clone();
         // Ends the abort watcher and drops the sink, which ends the writer.
         turn.abort.cancel();
         drop(turn);
-        let last = writer.await.map_err(|e| ApiError::internal(format!("the prompt writer failed: {e}")))??;
-        self.summarize_changes(user, changes.diffs(&*self.st.env).await).await?;
+        let last = writer.await.map_err(|e| RunError::internal(format!("the prompt writer failed: {e}")))??;
+        self.summarize_changes(user, changes.diffs(&*self.rt.env).await).await?;
         let Some(mut last) = last else { return Ok(store.message(&self.session.id, &user.id).await?) };
         let error = match outcome {
             Outcome::Finished { .. } => None,
@@ -343,7 +342,7 @@ impl Prompt {
 
     /// Answers a prompt that cannot run (unknown agent or model) with an
     /// assistant message that carries the error, as OpenCode does.
-    async fn refuse(&self, user: &UserMessage, e: ResolveError) -> ApiResult<MessageWithParts> {
+    async fn refuse(&self, user: &UserMessage, e: ResolveError) -> RunResult<MessageWithParts> {
         let mut a = self.assistant(user, &user.agent, &user.model, &id::ascending(Prefix::Message));
         a.error = serde_json::from_value(e.to_error_json()).ok();
         a.time.completed = Some(crate::now_ms());
@@ -378,7 +377,7 @@ impl Prompt {
         tokio::spawn(async move {
             tokio::select! { _ = aborted => watcher.cancel(), _ = watcher.cancelled() => {} }
         });
-        let gate = SessionGate { permissions: self.st.permissions.clone(), ruleset: self.rules(r), directory: Some(self.scope.directory.clone()) };
+        let gate = SessionGate { permissions: self.rt.permissions.clone(), ruleset: self.rules(r), directory: Some(self.scope.directory.clone()) };
         let todos = Arc::new(TodoStore::default());
         let (store, scope) = (self.sessions().clone(), self.scope.clone());
         todos.on_change(Arc::new(move |session_id, list| {
@@ -387,7 +386,7 @@ impl Prompt {
             tokio::spawn(async move { store.store.set_todos(&scope, &session_id, list).await });
         }));
         let tools = ToolContext {
-            env: self.st.env.clone(),
+            env: self.rt.env.clone(),
             cwd: self.inst.dir.clone(),
             session_id: self.session.id.clone(),
             message_id: String::new(),
@@ -395,7 +394,7 @@ impl Prompt {
             abort: abort.clone(),
             gate: Arc::new(gate),
             todos,
-            truncator: Arc::new(Truncator::new(format!("{}/tool-output", self.st.dirs.state.trim_end_matches('/')))),
+            truncator: Arc::new(Truncator::new(self.rt.tool_output_dir())),
             metadata: None,
             subagents: Some(self.children(ModelChoice { provider_id: r.provider_id.clone(), model_id: r.model_id.clone() })),
             changes,
@@ -407,7 +406,7 @@ impl Prompt {
     }
 
     fn publish_error(&self, error: Value) {
-        events::transient(&self.st.bus, &self.scope, events::SESSION_ERROR, json!({"sessionID": self.session.id, "error": error}));
+        events::transient(&self.rt.bus, &self.scope, events::SESSION_ERROR, json!({"sessionID": self.session.id, "error": error}));
     }
 
     fn spawn_title(&self, (provider, model): (Arc<dyn Provider>, String), text: String) {

@@ -16,11 +16,11 @@ use crate::agent::provider::ToolCall;
 use crate::agent::resolve::Resolved;
 use crate::agent::tools::{Subagents, Subtask, SubtaskChild};
 use crate::config::agent::{self as agents, Agent};
-use crate::error::ApiResult;
 use crate::id::{self, Prefix};
 use crate::protocol::message::{Message, MessageWithParts, ModelRef, UserMessage};
 use crate::protocol::part::{PartBody, SubtaskPart};
 use crate::protocol::session::{PermissionAction, PermissionRule, Session};
+use crate::session::error::RunResult;
 use crate::session::service::NewSession;
 
 /// What OpenCode tells the model after a command's subtask ran.
@@ -47,7 +47,7 @@ impl Prompt {
 
     /// Runs the subtask a user message carries, then answers that message (or,
     /// for a command's subtask, a synthetic one asking to carry on).
-    pub(super) async fn subtask(&self, user: &UserMessage, r: &Resolved, task: SubtaskPart, system: Option<String>) -> ApiResult<MessageWithParts> {
+    pub(super) async fn subtask(&self, user: &UserMessage, r: &Resolved, task: SubtaskPart, system: Option<String>) -> RunResult<MessageWithParts> {
         let model = task.model.clone().map(|m| ModelRef { provider_id: m.provider_id, model_id: m.model_id, variant: None }).unwrap_or_else(|| model_of(r));
         let (writer, sink) = self.writer(user, r, &task.agent, model.clone(), false);
         let mut turn = self.turn(r, sink);
@@ -72,13 +72,13 @@ impl Prompt {
     /// A copy for work that outlives nothing of this run: the same session
     /// and config, no hold on the session (children hold their own).
     fn clone_unheld(&self) -> Parent {
-        Parent { st: self.st.clone(), inst: self.inst.clone(), session: self.session.clone(), cfg: self.cfg.clone(), paths: self.paths.clone() }
+        Parent { rt: self.rt.clone(), inst: self.inst.clone(), session: self.session.clone(), cfg: self.cfg.clone(), paths: self.paths.clone() }
     }
 }
 
 struct Parent {
-    st: Arc<crate::server::AppState>,
-    inst: Arc<crate::server::instance::Instance>,
+    rt: Arc<crate::session::runtime::Runtime>,
+    inst: Arc<crate::instance::Instance>,
     session: Session,
     cfg: Arc<crate::config::Config>,
     paths: Arc<agents::AgentPaths>,
@@ -94,7 +94,7 @@ impl Children {
     async fn depth(&self, mut session: Session) -> usize {
         let mut depth = 0;
         while let Some(up) = session.parent_id.clone() {
-            let Ok(s) = self.parent.st.sessions.store.session(&up).await else { break };
+            let Ok(s) = self.parent.rt.sessions.store.session(&up).await else { break };
             (session, depth) = (s, depth + 1);
         }
         depth
@@ -122,7 +122,7 @@ impl Children {
 impl Subagents for Children {
     async fn start(&self, parent_session: &str, task: &Subtask) -> Result<SubtaskChild, String> {
         let p = &self.parent;
-        let sessions = &p.st.sessions;
+        let sessions = &p.rt.sessions;
         let parent = sessions.store.session(parent_session).await.map_err(|e| e.to_string())?;
         let limit = p
             .cfg
@@ -165,23 +165,23 @@ impl Subagents for Children {
 
     async fn run(&self, child: &SubtaskChild, task: &Subtask, abort: CancellationToken) -> Result<String, String> {
         let p = &self.parent;
-        let session = p.st.sessions.store.session(&child.session_id).await.map_err(|e| e.to_string())?;
+        let session = p.rt.sessions.store.session(&child.session_id).await.map_err(|e| e.to_string())?;
         let body = PromptBody {
             model: Some(ModelChoice { provider_id: child.provider_id.clone(), model_id: child.model_id.clone() }),
             agent: Some(task.agent.clone()),
             parts: vec![json!({"type": "text", "text": task.prompt})],
             ..Default::default()
         };
-        let prompt = Base::load(p.st.clone(), p.inst.clone(), session).await.map_err(|e| e.message)?;
+        let prompt = Base::load(p.rt.clone(), p.inst.clone(), session).await.map_err(|e| e.to_string())?;
         // An abort of the parent's turn aborts the child's, until the child is done.
         let done = CancellationToken::new();
-        let (runs, scope, id, finished) = (p.st.sessions.runs.clone(), prompt.scope.clone(), child.session_id.clone(), done.clone());
+        let (runs, scope, id, finished) = (p.rt.sessions.runs.clone(), prompt.scope.clone(), child.session_id.clone(), done.clone());
         tokio::spawn(async move {
             tokio::select! { _ = abort.cancelled() => runs.abort(&scope, &id).await, _ = finished.cancelled() => {} }
         });
         let answer = detach(prompt.prompt(body)).await;
         done.cancel();
-        let answer = answer.map_err(|e| e.message)?;
+        let answer = answer.map_err(|e| e.to_string())?;
         if let Message::Assistant(a) = &answer.info {
             if let Some(e) = &a.error {
                 let v = serde_json::to_value(e).unwrap_or_default();

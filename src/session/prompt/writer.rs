@@ -13,10 +13,10 @@ use crate::agent::changes::Changes;
 use crate::agent::parts::{Out, PartMapper};
 use crate::agent::turn::{Report, Sink};
 use crate::env::WorkspacePath;
-use crate::error::{ApiError, ApiResult};
 use crate::protocol::message::{AssistantMessage, Message, ModelRef, UserMessage};
 use crate::protocol::part::Part;
 use crate::protocol::session::SessionStatus;
+use crate::session::error::{RunError, RunResult};
 use crate::session::events::{self, PartDelta};
 
 /// Queues reports for the writer; never blocks the turn. A step's start
@@ -56,14 +56,14 @@ impl Writer {
 
     /// Applies reports until the turn drops its sink; answers with the last
     /// assistant message it wrote.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Report, Vec<WorkspacePath>)>) -> ApiResult<Option<AssistantMessage>> {
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Report, Vec<WorkspacePath>)>) -> RunResult<Option<AssistantMessage>> {
         while let Some((report, changed)) = rx.recv().await {
             self.apply(report, &changed).await?;
         }
         Ok(self.current.or(self.last))
     }
 
-    async fn apply(&mut self, report: Report, changed: &[WorkspacePath]) -> ApiResult<()> {
+    async fn apply(&mut self, report: Report, changed: &[WorkspacePath]) -> RunResult<()> {
         let sessions = self.p.sessions().clone();
         let store = &sessions.store;
         let scope = self.p.scope.clone();
@@ -76,7 +76,7 @@ impl Writer {
                 a.summary = self.summary.then_some(true);
                 store.put_message(&scope, Message::Assistant(a.clone())).await?;
                 self.current = Some(a);
-                let diffs = self.changes.diffs_of(&*self.p.st.env, changed).await;
+                let diffs = self.changes.diffs_of(&*self.p.rt.env, changed).await;
                 self.p.summarize_changes(&self.user, diffs).await?;
             }
             Report::Retry { attempt, message, next } => {
@@ -84,7 +84,7 @@ impl Writer {
             }
             Report::ToolDone { result: Ok(out), .. } => {
                 for file in &out.edited {
-                    events::transient(&self.p.st.bus, &scope, "file.edited", json!({"file": file}));
+                    events::transient(&self.p.rt.bus, &scope, "file.edited", json!({"file": file}));
                 }
             }
             _ => {}
@@ -92,7 +92,7 @@ impl Writer {
         for out in self.mapper.map(&report) {
             match out {
                 Out::Part(v) => {
-                    let part: Part = serde_json::from_value(v).map_err(|e| ApiError::internal(format!("a part the store cannot hold: {e}")))?;
+                    let part: Part = serde_json::from_value(v).map_err(|e| RunError::internal(format!("a part the store cannot hold: {e}")))?;
                     store.put_part(&scope, part).await?;
                 }
                 Out::Delta { message_id, part_id, field, delta } => {
@@ -106,7 +106,7 @@ impl Writer {
     }
 
     /// Finishes the step's message, then adds its tokens and cost to the session.
-    async fn step_done(&mut self, reason: String, tokens: serde_json::Value, cost: f64) -> ApiResult<()> {
+    async fn step_done(&mut self, reason: String, tokens: serde_json::Value, cost: f64) -> RunResult<()> {
         let Some(a) = self.current.as_mut() else { return Ok(()) };
         let store = &self.p.sessions().store;
         a.tokens = serde_json::from_value(tokens).unwrap_or_default();

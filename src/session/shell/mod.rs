@@ -21,12 +21,13 @@ use super::output::BoundedOutput;
 use super::runs::RunGuard;
 use super::service::Sessions;
 use crate::env::{EnvError, ExecRequest, ExitStatus, Output, SharedEnv};
-use crate::error::{ApiError, ApiResult};
 use crate::id::{self, Prefix};
+use crate::instance::Instance;
 use crate::protocol::message::{AssistantMessage, Message, MessagePath, MessageWithParts, ModelRef, UserMessage, UserTime};
 use crate::protocol::part::{Part, PartBody, StartTime, TextPart, ToolCompleted, ToolError, ToolPart, ToolRunning, ToolState, ToolTime};
 use crate::protocol::session::Session;
-use crate::server::instance::Instance;
+use crate::session::error::{RunError, RunResult};
+use crate::session::runtime::Runtime;
 
 /// The tool name OpenCode gives a user's shell command.
 pub const SHELL_TOOL: &str = "bash";
@@ -44,15 +45,16 @@ pub struct ShellRequest {
 
 /// Runs the command and returns the assistant message with its tool part.
 /// The work happens in its own task: a client that hangs up does not cut it short.
-pub async fn run(sessions: Arc<Sessions>, env: SharedEnv, inst: Arc<Instance>, session: Session, req: ShellRequest) -> ApiResult<MessageWithParts> {
+pub async fn run(rt: &Runtime, inst: Arc<Instance>, session: Session, req: ShellRequest) -> RunResult<MessageWithParts> {
+    let (sessions, env) = (rt.sessions.clone(), rt.env.clone());
     if !env.capabilities().exec {
         return Err(EnvError::Unsupported(format!("running commands in a {} workspace", env.kind())).into());
     }
-    let script = script::for_command(&req.command).ok_or_else(|| ApiError::bad_request("the command contains a NUL byte"))?;
+    let script = script::for_command(&req.command).ok_or_else(|| RunError::invalid("the command contains a NUL byte"))?;
     let scope = Scope::of(&inst);
     let guard = sessions.runs.start(&scope, &session.id)?;
     let shell = Shell { sessions, env, inst, scope, guard };
-    tokio::spawn(shell.run(session, script, req)).await.map_err(|e| ApiError::internal(format!("the shell task failed: {e}")))?
+    tokio::spawn(shell.run(session, script, req)).await.map_err(|e| RunError::internal(format!("the shell task failed: {e}")))?
 }
 
 struct Shell {
@@ -72,7 +74,7 @@ struct Finished {
 }
 
 impl Shell {
-    async fn run(self, session: Session, script: String, req: ShellRequest) -> ApiResult<MessageWithParts> {
+    async fn run(self, session: Session, script: String, req: ShellRequest) -> RunResult<MessageWithParts> {
         let store = &self.sessions.store;
         let model = match req.model {
             Some(m) => m,
@@ -107,7 +109,7 @@ impl Shell {
             Ok(done) => (ToolState::Completed(completed(done, input.clone(), start, end)), None),
             Err(e) => {
                 let time = ToolTime { start, end, compacted: None };
-                (ToolState::Error(ToolError { time, input: input.clone(), error: e.message.clone(), metadata: None }), Some(e))
+                (ToolState::Error(ToolError { time, input: input.clone(), error: e.to_string(), metadata: None }), Some(e))
             }
         };
         assistant.time.completed = Some(end);
@@ -127,7 +129,7 @@ impl Shell {
 
     /// Runs the process to its end, publishing its output as it comes (at most
     /// every [`FLUSH_EVERY`]); an abort kills it.
-    async fn execute(&self, script: String, command: &str, part: &mut Part, running: &impl Fn(Option<Map<String, Value>>) -> ToolState) -> ApiResult<Finished> {
+    async fn execute(&self, script: String, command: &str, part: &mut Part, running: &impl Fn(Option<Map<String, Value>>) -> ToolState) -> RunResult<Finished> {
         let mut req = ExecRequest::shell(script, self.inst.dir.clone());
         req.env.insert("TERM".into(), "dumb".into());
         // The script reads the command from stdin (see `script`).
@@ -137,7 +139,7 @@ impl Shell {
         let mut aborted = false;
         let mut dirty = false;
         let mut flushed: Option<Instant> = None;
-        let result: ApiResult<()> = async {
+        let result: RunResult<()> = async {
             loop {
                 let next_flush = flushed.map(|t| t + FLUSH_EVERY).unwrap_or_else(Instant::now);
                 tokio::select! {

@@ -1,14 +1,14 @@
 //! Instances: what the server knows about each directory clients work in
-//! (its project and worktree), computed once and cached.
+//! (its project and worktree), computed once and cached. Below the HTTP layer
+//! (the runners in [`crate::session`] take an [`Instance`]); failures are
+//! [`EnvError`]s, which `server/` maps to HTTP answers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::AppState;
-use crate::env::{EntryKind, EnvError, WorkspacePath};
-use crate::error::{ApiError, ApiResult};
+use crate::env::{EntryKind, Env, EnvError, WorkspacePath};
 use crate::protocol::project::{LocationInfo, LocationProject, Project, ProjectTime};
 use crate::vcs;
 
@@ -26,9 +26,12 @@ pub struct Instance {
 impl Instance {
     /// Resolves a client-supplied path (relative to this directory, or absolute
     /// inside the workspace) to a workspace path.
-    pub fn resolve(&self, root: &str, input: &str) -> ApiResult<WorkspacePath> {
-        let p = if WorkspacePath::is_absolute(input) { WorkspacePath::parse(root, input) } else { self.dir.join_checked(input) };
-        p.map_err(ApiError::from)
+    pub fn resolve(&self, root: &str, input: &str) -> Result<WorkspacePath, EnvError> {
+        if WorkspacePath::is_absolute(input) {
+            WorkspacePath::parse(root, input)
+        } else {
+            self.dir.join_checked(input)
+        }
     }
 
     /// Where a `/api/*` answer comes from.
@@ -52,31 +55,32 @@ pub struct Instances {
 }
 
 impl Instances {
-    pub async fn resolve(&self, state: &AppState, directory: Option<&str>) -> ApiResult<Arc<Instance>> {
+    /// The instance of `directory` (the workspace root if none) in `env`;
+    /// `started_ms` dates the projects it finds.
+    pub async fn resolve(&self, env: &dyn Env, started_ms: u64, directory: Option<&str>) -> Result<Arc<Instance>, EnvError> {
         let dir = match directory {
-            Some(d) => WorkspacePath::parse(state.env.root(), d)?,
+            Some(d) => WorkspacePath::parse(env.root(), d)?,
             None => WorkspacePath::root(),
         };
         let cell = self.lock().entry(dir.clone()).or_default().clone();
         // A failed resolution leaves the cell empty: the next request tries again.
-        cell.get_or_try_init(|| Self::load(state, dir)).await.cloned()
+        cell.get_or_try_init(|| Self::load(env, started_ms, dir)).await.cloned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkspacePath, Arc<OnceCell<Arc<Instance>>>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn load(state: &AppState, dir: WorkspacePath) -> ApiResult<Arc<Instance>> {
-        let env = &state.env;
+    async fn load(env: &dyn Env, started_ms: u64, dir: WorkspacePath) -> Result<Arc<Instance>, EnvError> {
         env.confine(&dir).await?;
         match env.stat(&dir).await {
             Ok(m) if m.kind == EntryKind::Directory => {}
-            Ok(_) => return Err(EnvError::NotADirectory(dir.to_string()).into()),
-            Err(e) => return Err(e.into()),
+            Ok(_) => return Err(EnvError::NotADirectory(dir.to_string())),
+            Err(e) => return Err(e),
         }
         let directory = dir.absolute(env.root());
-        let (id, worktree) = match vcs::project_id(&**env, &dir).await {
-            Some(id) => (id, vcs::toplevel(&**env, &dir).await.unwrap_or_else(|| directory.clone())),
+        let (id, worktree) = match vcs::project_id(env, &dir).await {
+            Some(id) => (id, vcs::toplevel(env, &dir).await.unwrap_or_else(|| directory.clone())),
             None => (GLOBAL_PROJECT.to_string(), "/".to_string()),
         };
         let vcs = (id != GLOBAL_PROJECT).then(|| "git".to_string());
@@ -85,7 +89,7 @@ impl Instances {
             worktree,
             vcs,
             name: None,
-            time: ProjectTime { created: state.started_ms, updated: Some(state.started_ms), initialized: None },
+            time: ProjectTime { created: started_ms, updated: Some(started_ms), initialized: None },
             sandboxes: Vec::new(),
         };
         Ok(Arc::new(Instance { dir, directory, project }))

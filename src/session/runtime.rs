@@ -1,0 +1,75 @@
+//! The runtime the runners work in: the environment, the session store and
+//! its runs, the event bus, the permission queue, the server's folders and
+//! the config policy. `server/` builds it once from its own state; the
+//! runners take it instead of the HTTP layer's state, so `session/` never
+//! imports `server/` (the layer rule in DESIGN.md).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::agent::permission::Permissions;
+use crate::config::agent::{relative_path, AgentPaths};
+use crate::config::{self, Config, ConfigError, Sources};
+use crate::env::{SharedEnv, WorkspacePath};
+use crate::event::Bus;
+use crate::instance::Instance;
+use crate::session::service::Sessions;
+
+/// Where the server keeps and finds things, as `GET /path` reports them.
+#[derive(Clone, Debug)]
+pub struct Dirs {
+    pub home: String,
+    pub state: String,
+    pub config: String,
+}
+
+/// Everything a runner (a prompt, a command, a compaction, a shell command)
+/// needs beyond the session and the directory it runs in.
+pub struct Runtime {
+    pub env: SharedEnv,
+    pub sessions: Arc<Sessions>,
+    pub bus: Bus,
+    pub permissions: Arc<Permissions>,
+    pub dirs: Dirs,
+    /// Which environment variables config files may read with `{env:NAME}`.
+    pub config_env_allow: Vec<String>,
+}
+
+impl Runtime {
+    /// The merged config of `inst`'s directory: the global folder, the home
+    /// folder, then the project's files from its worktree down.
+    pub async fn config(&self, inst: &Instance) -> Result<Config, ConfigError> {
+        let top = WorkspacePath::parse(self.env.root(), &inst.project.worktree).ok().filter(|t| inst.dir.starts_with(t)).unwrap_or_else(WorkspacePath::root);
+        let sources = Sources {
+            env: &*self.env,
+            global_dir: PathBuf::from(&self.dirs.config),
+            home: PathBuf::from(&self.dirs.home),
+            dir: inst.dir.clone(),
+            top,
+            vars: std::env::vars().collect(),
+            env_allow: self.config_env_allow.clone(),
+        };
+        config::load(sources).await
+    }
+
+    /// The folders the built-in agents' rules mention.
+    pub fn agent_paths(&self, inst: &Instance) -> AgentPaths {
+        let plans = format!("{}/plans", self.state_dir());
+        AgentPaths {
+            tool_output: self.tool_output_dir(),
+            scratch: std::env::temp_dir().join("burrow").to_string_lossy().into_owned(),
+            plans_relative: relative_path(&inst.project.worktree, &plans),
+            plans,
+            home: self.dirs.home.clone(),
+        }
+    }
+
+    /// Where tools keep output too long to hand to the model whole.
+    pub fn tool_output_dir(&self) -> String {
+        format!("{}/tool-output", self.state_dir())
+    }
+
+    fn state_dir(&self) -> &str {
+        self.dirs.state.trim_end_matches('/')
+    }
+}
