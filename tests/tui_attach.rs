@@ -198,7 +198,8 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
         tui.wait_for(&["All done: agent/tui.txt is edited."]);
         let screen = tui.text();
         tui.type_text("/compact");
-        tui.wait_for(&["Compact session"]);
+        // Every key is in (the whole word shows) and the menu offers the command.
+        tui.wait_for(&["/compact", "Compact session"]);
         tui.enter();
         tui.wait_for(&["Summary: agent/tui.txt was written, then edited."]);
         screen
