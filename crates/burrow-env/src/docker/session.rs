@@ -35,7 +35,7 @@ impl DockerEnv {
         self.session
             .get(&t.name, || async {
                 let (reader, writer) = exec::attach(&t, argv).await?;
-                RemoteEnv::connect(reader, writer, &bin.sha256).await
+                RemoteEnv::connect(reader, writer, &bin.version_line()).await
             })
             .await
     }

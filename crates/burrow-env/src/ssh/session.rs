@@ -23,7 +23,7 @@ impl SshEnv {
         self.session
             .get(&what, || async {
                 let (reader, writer) = exec::attach(&self.link, &command).await?;
-                RemoteEnv::connect(reader, writer, &bin.sha256).await
+                RemoteEnv::connect(reader, writer, &bin.version_line()).await
             })
             .await
     }
