@@ -11,7 +11,7 @@
 #
 # aarch64 needs the Rust target (`rustup target add aarch64-unknown-linux-gnu`)
 # and a cross linker (Debian: gcc-aarch64-linux-gnu); qemu-user-static runs the
-# result here for a smoke test.
+# result here (crates/burrow-helper/tests/cross_arch.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,7 +3,9 @@
 #   1. installs and starts the real services the tests use (Docker engine,
 #      sshd on loopback, an S3-compatible server), see tests/support/services.sh;
 #   2. builds the static helper that Burrow uploads into containers and onto
-#      SSH hosts (crates/burrow-helper, by tests/build-helper.sh);
+#      SSH hosts (crates/burrow-helper, by tests/build-helper.sh), for x86_64
+#      and for aarch64 (installing the Rust target, the cross linker and
+#      qemu-user-static, which runs the aarch64 build here in its test);
 #   3. installs the real OpenCode TUI (tests/tui/install.sh) for the test that
 #      drives `opencode attach` in a pseudo-terminal;
 #   4. checks formatting (cargo fmt --check) and lints (cargo clippy -D warnings);
@@ -38,9 +40,22 @@ if ((${#services[@]})); then
   source target/test-services.env
 fi
 
-step "building the static helper (crates/burrow-helper)"
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || {
+  step "installing the Rust target aarch64-unknown-linux-gnu (the aarch64 helper)"
+  rustup target add aarch64-unknown-linux-gnu
+}
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
+  step "installing the aarch64 cross linker and qemu-user-static"
+  apt-get update -qq && apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static >/dev/null
+fi
+
+step "building the static helpers (crates/burrow-helper) for x86_64 and aarch64"
+# The server picks the build of each environment's architecture (`uname -m`
+# there): BURROW_HELPER_BIN is the native one, BURROW_HELPER_BIN_AARCH64 the
+# other; crates/burrow-helper/tests/cross_arch.rs runs the latter under qemu.
 BURROW_HELPER_BIN=$(bash tests/build-helper.sh x86_64 | tail -n1)
-export BURROW_HELPER_BIN
+BURROW_HELPER_BIN_AARCH64=$(bash tests/build-helper.sh aarch64 | tail -n1)
+export BURROW_HELPER_BIN BURROW_HELPER_BIN_AARCH64
 
 step "installing the OpenCode TUI (opencode-ai 1.18.33) for tests/tui_attach.rs"
 BURROW_OPENCODE_BIN=$(sh tests/tui/install.sh)

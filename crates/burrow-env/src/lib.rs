@@ -17,6 +17,8 @@ pub mod docker;
 pub mod groups;
 pub mod helper;
 pub mod local;
+#[cfg(any(feature = "docker", feature = "ssh"))]
+pub mod near;
 pub mod object;
 #[cfg(feature = "ssh")]
 pub mod ssh;

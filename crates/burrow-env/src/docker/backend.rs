@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{container, exec, scripts, DockerEnv, Target, RESCAN_EVERY};
+use super::{container, exec, scripts, DockerEnv, Target};
 use crate::env::*;
 use crate::helper::client::HelperHost;
 use crate::helper::protocol;
 use crate::helper::slot::Replay;
-use crate::search::stream::{self, StreamLimits};
+use crate::near::{Attached, NearHost};
 
 /// Listings and walks larger than this are refused rather than buffered.
 const MAX_ANSWER: usize = 256 << 20;
@@ -30,6 +30,18 @@ impl HelperHost for Host {
         let dir = path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()).unwrap_or("/");
         exec::op(&self.0, vec!["mkdir".into(), "-p".into(), dir.into()], None, 4096).await?;
         container::put_file(&self.0.docker, &self.0.id, path, data, 0o755).await.map_err(|e| EnvError::Io(format!("{e:#}")))
+    }
+}
+
+#[async_trait]
+impl NearHost for Host {
+    async fn attach(&self, command: String) -> EnvResult<Attached> {
+        let (reader, writer) = exec::attach(&self.0, vec!["/bin/sh".into(), "-c".into(), command]).await?;
+        Ok((Box::new(reader), Box::new(writer)))
+    }
+
+    fn describe(&self) -> String {
+        self.0.name.clone()
     }
 }
 
@@ -64,11 +76,8 @@ impl Env for DockerEnv {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let search = match self.current_remote() {
-            Some(_) => SearchBackend::Helper,
-            None => self.near().probed().map(|m| m.backend()).unwrap_or(SearchBackend::Helper),
-        };
-        Capabilities { exec: true, pty: true, watch: true, search }
+        // Until the probe answers, the helper is what the container is expected to get.
+        Capabilities { exec: true, pty: true, watch: true, search: self.near.backend(SearchBackend::Helper) }
     }
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
@@ -144,28 +153,13 @@ impl Env for DockerEnv {
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
-        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.walk(dir).await }).await {
-            return done;
-        }
-        let abs = self.resolve_dir(dir).await?;
-        match self.near().walk(&Host(self.target()), &abs).await? {
-            Some(entries) => Ok(entries),
-            // Nothing runs next to the data: list through the container and filter here.
-            None => stream::walk(self, dir, StreamLimits::default()).await,
-        }
+        self.near.walk(&self.host(), self, dir, self.resolve_dir(dir)).await
     }
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
-        let copy = req.clone();
-        if let Some(done) = self.via_helper(Replay::Safe, |r| async move { r.grep(copy).await }).await {
-            return done;
-        }
-        let abs = self.resolve_dir(&WorkspacePath::from_relative(&req.dir)?).await?;
-        match self.near().grep(&Host(self.target()), &abs, &req).await? {
-            Some(found) => Ok(found),
-            // Nothing runs next to the data: read files out of the container and search here.
-            None => stream::grep(self, &req, StreamLimits::default()).await,
-        }
+        let dir = req.dir.clone();
+        let abs = async move { self.resolve_dir(&WorkspacePath::from_relative(&dir)?).await };
+        self.near.grep(&self.host(), self, req, abs).await
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
@@ -208,7 +202,7 @@ impl Env for DockerEnv {
     }
 
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
-        Ok(self.session.take_events(RESCAN_EVERY))
+        Ok(self.near.watch())
     }
 
     async fn recreate(&self) -> EnvResult<String> {

@@ -173,8 +173,7 @@ impl DockerEnv {
         };
         let target = Arc::new(Target { docker: self.docker.clone(), id, name: name.clone(), hint: old.hint.clone() });
         *self.target.write().unwrap_or_else(|e| e.into_inner()) = target;
-        *self.near.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(NearSearch::new());
-        self.session.reset().await;
+        self.near.reset().await;
         self.live.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.warm_search();
         Ok(name)

@@ -6,6 +6,9 @@
 //! the container ([`scripts`]), so paths are resolved and confined where the
 //! data is; searches run next to the data through `burrow-helper` or `rg`
 //! ([`crate::helper::client`]); processes run under `docker exec` ([`exec`]).
+//! Once the helper is installed, every operation goes through its session in
+//! the container instead ([`crate::near`], shared with SSH), and the scripts
+//! serve only while there is none.
 //! A container that dies mid-session turns every request into a clear 503
 //! that says how to get a new one (`POST /burrow/env/recreate`).
 
@@ -22,15 +25,12 @@ mod session;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 
 use crate::env::{EnvError, EnvResult, ProcessControl, WorkspacePath};
-use crate::helper::client::NearSearch;
-use crate::helper::remote::RemoteEnv;
-use crate::helper::slot::SessionSlot;
+use crate::near::Near;
 pub use container::Spec;
 pub use lifecycle::open;
 pub use options::{parse_memory, DockerArgs, Source};
@@ -38,10 +38,6 @@ pub use owner::Owner;
 
 /// Processes by id; `None` marks one that ended before it was tracked.
 type LiveProcesses = Arc<Mutex<HashMap<u64, Option<Arc<dyn ProcessControl>>>>>;
-
-/// Without a watcher inside the container, anything may change at any time:
-/// file indexes are told to re-walk (lazily, on their next query) this often.
-const RESCAN_EVERY: Duration = Duration::from_secs(2);
 
 /// The container requests go to. Replaced as a whole when it is recreated.
 pub struct Target {
@@ -97,12 +93,11 @@ pub struct DockerEnv {
     /// The workdir, resolved inside the container.
     root: String,
     target: RwLock<Arc<Target>>,
-    /// Search next to the data, probed once per container.
-    near: RwLock<Arc<NearSearch>>,
-    /// `burrow-helper serve` in the container, once the helper is installed:
+    /// Search next to the data, probed once per container, and
+    /// `burrow-helper serve` in the container once the helper is installed:
     /// then every operation is a message instead of a `docker exec`. Also
     /// the change events the file indexes follow.
-    session: SessionSlot,
+    near: Near,
     /// Processes still running, killed at shutdown. `None` marks one that
     /// ended before it was tracked.
     live: LiveProcesses,
@@ -116,10 +111,9 @@ impl DockerEnv {
             docker,
             mode,
             owner,
+            near: Near::new(root.clone()),
             root,
             target: RwLock::new(Arc::new(target)),
-            near: RwLock::new(Arc::new(NearSearch::new())),
-            session: SessionSlot::new(),
             live: Arc::default(),
             next_process: AtomicU64::new(0),
         }
@@ -129,13 +123,14 @@ impl DockerEnv {
         self.target.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn near(&self) -> Arc<NearSearch> {
-        self.near.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The helper client's view of the current container.
+    fn host(&self) -> backend::Host {
+        backend::Host(self.target())
     }
 
     /// Tells the file indexes that something changed.
     fn changed(&self, paths: &[&WorkspacePath]) {
-        self.session.changed(paths);
+        self.near.changed(paths);
     }
 
     /// A new process id and what to do when that process ends: forget it, and,
@@ -143,7 +138,7 @@ impl DockerEnv {
     /// dirty, since a command may have changed any file.
     fn exit_hook(&self) -> (u64, exec::OnExit) {
         let id = self.next_process.fetch_add(1, Ordering::Relaxed);
-        let (live, changed) = (self.live.clone(), self.session.after_command());
+        let (live, changed) = (self.live.clone(), self.near.after_command());
         let hook: exec::OnExit = Arc::new(move || {
             let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
             if live.remove(&id).is_none() {

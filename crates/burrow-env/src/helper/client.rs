@@ -72,28 +72,78 @@ struct LocalHelper {
     sha256: String,
 }
 
-/// The static helper builds: each path of `BURROW_HELPER_BIN` (several may be
-/// given, separated by `:`, one per architecture), or `burrow-helper` next to
-/// this binary when it is statically linked. Computed once per process.
+/// Variables naming the build for one architecture, beside `BURROW_HELPER_BIN`.
+const ARCH_VARS: [(&str, &str); 2] = [("BURROW_HELPER_BIN_X86_64", "x86_64"), ("BURROW_HELPER_BIN_AARCH64", "aarch64")];
+
+/// The static helper builds, computed once per process: each path of
+/// `BURROW_HELPER_BIN` (one, or several separated by `:`), then
+/// `BURROW_HELPER_BIN_X86_64` and `BURROW_HELPER_BIN_AARCH64`; without any of
+/// them, `burrow-helper` next to this binary when it is statically linked.
+/// Each file's architecture is read from its ELF header, so the variables
+/// only say where to look; an environment gets the build of its `uname -m`
+/// ([`pick`]).
 fn local_helpers() -> &'static [LocalHelper] {
     static FOUND: OnceLock<Vec<LocalHelper>> = OnceLock::new();
     FOUND.get_or_init(|| {
-        let paths: Vec<PathBuf> = match std::env::var_os("BURROW_HELPER_BIN") {
-            Some(list) => std::env::split_paths(&list).collect(),
-            None => std::env::current_exe().ok().map(|me| me.with_file_name("burrow-helper")).into_iter().collect(),
-        };
-        paths
-            .into_iter()
-            .filter_map(|path| {
-                let bytes = std::fs::read(&path).map_err(|e| tracing::warn!("cannot read helper {}: {e}", path.display())).ok()?;
-                let Some(arch) = static_elf_arch(&bytes) else {
-                    tracing::warn!("{} is not a static Linux executable of a known architecture; not using it as the helper", path.display());
-                    return None;
-                };
-                Some(LocalHelper { path, arch, sha256: hex::encode(Sha256::digest(&bytes)) })
-            })
-            .collect()
+        let mut paths = helper_paths(|name| std::env::var_os(name));
+        if paths.is_empty() {
+            paths.extend(std::env::current_exe().ok().map(|me| (me.with_file_name("burrow-helper"), None)));
+        }
+        load_helpers(paths)
     })
+}
+
+/// Where the helper builds are, from the variables `var` reads, each with the
+/// architecture its variable promises (`None` for `BURROW_HELPER_BIN`).
+fn helper_paths(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<(PathBuf, Option<&'static str>)> {
+    let mut paths: Vec<_> = var("BURROW_HELPER_BIN").map(|list| std::env::split_paths(&list).map(|p| (p, None)).collect()).unwrap_or_default();
+    for (name, arch) in ARCH_VARS {
+        paths.extend(var(name).filter(|p| !p.is_empty()).map(|p| (PathBuf::from(p), Some(arch))));
+    }
+    paths.retain(|(p, _)| !p.as_os_str().is_empty());
+    paths
+}
+
+/// Reads the builds at `paths`, keeping static executables of a known
+/// architecture (the one their variable promises, when it does) and the
+/// first build of each architecture.
+fn load_helpers(paths: Vec<(PathBuf, Option<&'static str>)>) -> Vec<LocalHelper> {
+    let mut found: Vec<LocalHelper> = Vec::new();
+    for (path, promised) in paths {
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!("cannot read helper {}: {e}", path.display());
+                continue;
+            }
+        };
+        let Some(arch) = static_elf_arch(&bytes) else {
+            tracing::warn!("{} is not a static Linux executable of a known architecture; not using it as the helper", path.display());
+            continue;
+        };
+        if promised.is_some_and(|want| want != arch) {
+            tracing::warn!("{} is a helper for {arch}, not {}; not using it", path.display(), promised.unwrap_or_default());
+            continue;
+        }
+        if let Some(first) = found.iter().find(|h| h.arch == arch) {
+            tracing::warn!("{} is a second helper for {arch}; using {}", path.display(), first.path.display());
+            continue;
+        }
+        found.push(LocalHelper { path, arch, sha256: hex::encode(Sha256::digest(&bytes)) });
+    }
+    found
+}
+
+/// The build for a machine whose `uname -m` printed `machine`. Linux names
+/// 64-bit ARM `aarch64`, BSD-derived systems `arm64`, and some tools call
+/// x86_64 `amd64`: they are the same executables.
+fn pick<'a>(helpers: &'a [LocalHelper], machine: &str) -> Option<&'a LocalHelper> {
+    let arch = match machine.trim() {
+        "arm64" | "aarch64" => "aarch64",
+        "amd64" | "x86_64" => "x86_64",
+        other => other,
+    };
+    helpers.iter().find(|h| h.arch == arch)
 }
 
 /// The architecture (`uname -m`) of a 64-bit little-endian ELF executable
@@ -130,6 +180,8 @@ pub struct Installed {
     pub path: String,
     /// The SHA-256 it must have, hex; also its build id.
     pub sha256: String,
+    /// The architecture it was built for (`uname -m`), which its version line names.
+    pub arch: String,
 }
 
 impl Installed {
@@ -153,7 +205,7 @@ impl Installed {
 
     /// What this helper's `version` prints and its session greets with.
     pub fn version_line(&self) -> String {
-        protocol::version_line(&self.sha256)
+        protocol::version_line_for(&self.arch, &self.sha256)
     }
 }
 
@@ -318,14 +370,14 @@ async fn install_from(host: &dyn HelperHost, helpers: &[LocalHelper]) -> EnvResu
     }
     let arch = run(host, "uname -m".into(), None).await?;
     let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
-    let Some(local) = helpers.iter().find(|h| h.arch == arch) else {
+    let Some(local) = pick(helpers, &arch) else {
         let have: Vec<&str> = helpers.iter().map(|h| h.arch).collect();
         tracing::info!("environment is {arch}, the helper builds are for {have:?}: skipping the helper");
         return Ok(None);
     };
     let prepared = finish(run(host, format!("sh -c {} sh {}", quote(PREPARE_DIR), local.sha256), None).await?)?;
     let dir = String::from_utf8_lossy(&prepared.stdout).trim().to_string();
-    let installed = Installed { path: format!("{dir}/burrow-helper"), sha256: local.sha256.clone() };
+    let installed = Installed { path: format!("{dir}/burrow-helper"), sha256: local.sha256.clone(), arch: local.arch.into() };
     let expected = installed.version_line();
     let check = || async {
         let out = run(host, format!("{} 2>/dev/null", installed.command(&["version"])), None).await.ok()?;
@@ -493,6 +545,70 @@ mod tests {
         assert_eq!((m.path.as_str(), m.line_number, m.absolute_offset, m.line.as_str()), ("src/a.rs", 2, 12, "  hello\n"));
         assert_eq!(m.submatches, vec![Submatch { text: "hello".into(), start: 2, end: 7 }]);
         assert!(parse_rg_match(br#"{"type":"begin","data":{}}"#).is_none());
+    }
+
+    fn build(arch: &'static str) -> LocalHelper {
+        LocalHelper { path: PathBuf::from(format!("/builds/{arch}")), arch, sha256: format!("sum-{arch}") }
+    }
+
+    /// Each machine gets the build of its architecture, whatever name its
+    /// `uname -m` uses for it; a machine with no build gets none.
+    #[test]
+    fn picks_the_build_of_the_machine_architecture() {
+        let both = [build("x86_64"), build("aarch64")];
+        let picked = |machine: &str| pick(&both, machine).map(|h| h.arch);
+        assert_eq!(picked("x86_64\n"), Some("x86_64"));
+        assert_eq!(picked("amd64"), Some("x86_64"));
+        assert_eq!(picked("aarch64\n"), Some("aarch64"));
+        assert_eq!(picked("arm64"), Some("aarch64"));
+        assert_eq!(picked("riscv64"), None);
+        assert_eq!(picked(""), None);
+        assert_eq!(pick(&both[..1], "aarch64").map(|h| h.arch), None, "an aarch64 host without an aarch64 build falls back");
+    }
+
+    /// `BURROW_HELPER_BIN` may list several builds; the per-architecture
+    /// variables add one each, and promise its architecture.
+    #[test]
+    fn reads_the_helper_variables() {
+        let vars =
+            |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| std::ffi::OsString::from(v));
+        assert_eq!(helper_paths(vars(&[])), vec![]);
+        assert_eq!(helper_paths(vars(&[("BURROW_HELPER_BIN", "/a:/b")])), vec![(PathBuf::from("/a"), None), (PathBuf::from("/b"), None)]);
+        assert_eq!(
+            helper_paths(vars(&[("BURROW_HELPER_BIN", "/native"), ("BURROW_HELPER_BIN_AARCH64", "/arm"), ("BURROW_HELPER_BIN_X86_64", "")])),
+            vec![(PathBuf::from("/native"), None), (PathBuf::from("/arm"), Some("aarch64"))]
+        );
+    }
+
+    /// A build is kept only if it is a static executable of the architecture
+    /// its variable promises, and only the first of each architecture.
+    #[test]
+    fn keeps_static_builds_of_the_promised_architecture() {
+        let dir = tempfile::tempdir().unwrap();
+        let elf = |name: &str, machine: u16| {
+            // The smallest header static_elf_arch reads: 64-bit little-endian, no program headers.
+            let mut data = vec![0u8; 64];
+            data[..6].copy_from_slice(b"\x7fELF\x02\x01");
+            data[0x12..0x14].copy_from_slice(&machine.to_le_bytes());
+            data[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+            let path = dir.path().join(name);
+            std::fs::write(&path, data).unwrap();
+            path
+        };
+        let (x86, arm, arm2) = (elf("x86", 0x3e), elf("arm", 0xb7), elf("arm2", 0xb7));
+        let text = dir.path().join("script");
+        std::fs::write(&text, "#!/bin/sh\n").unwrap();
+        let loaded = load_helpers(vec![
+            (text, None),
+            (dir.path().join("missing"), None),
+            (x86.clone(), Some("aarch64")),
+            (arm.clone(), Some("aarch64")),
+            (arm2, None),
+            (x86.clone(), None),
+        ]);
+        let got: Vec<_> = loaded.iter().map(|h| (h.path.clone(), h.arch)).collect();
+        assert_eq!(got, vec![(arm, "aarch64"), (x86, "x86_64")]);
+        assert_eq!(loaded[0].sha256, hex::encode(Sha256::digest(std::fs::read(&loaded[0].path).unwrap())));
     }
 
     #[test]

@@ -8,12 +8,17 @@ use crate::helper::posix::tests::LocalHost;
 /// A stand-in helper build: a script that prints the version line of its own
 /// SHA-256, as the real helper does. `marker` is created if it ever runs.
 fn fake_helper(dir: &std::path::Path, name: &str, marker: &str) -> LocalHelper {
-    let line = protocol::version_line("BUILD").replace("BUILD", "$1");
+    fake_helper_for(std::env::consts::ARCH, dir, name, marker)
+}
+
+/// [`fake_helper`] built for `arch`: its version line names that architecture.
+fn fake_helper_for(arch: &'static str, dir: &std::path::Path, name: &str, marker: &str) -> LocalHelper {
+    let line = protocol::version_line_for(arch, "BUILD").replace("BUILD", "$1");
     let path = dir.join(name);
     let script = format!("#!/bin/sh\ntouch {marker}\nset -- $(sha256sum \"$0\")\necho \"{line}\"\n");
     std::fs::write(&path, script).unwrap();
     let sha256 = hex::encode(Sha256::digest(std::fs::read(&path).unwrap()));
-    LocalHelper { path, arch: std::env::consts::ARCH, sha256 }
+    LocalHelper { path, arch, sha256 }
 }
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -57,4 +62,47 @@ async fn install_replaces_a_planted_helper_and_checks_the_checksum_before_each_r
     assert!(!out.status.unwrap().success());
     assert!(matches!(protocol::decode_error(out.status.and_then(|s| s.code), &String::from_utf8_lossy(&out.stderr)), EnvError::Unavailable(_)));
     assert!(!planted.exists(), "the swapped file never ran");
+}
+
+/// The local machine, claiming to be another architecture: `uname -m` prints `machine`.
+struct Machine {
+    host: LocalHost,
+    machine: &'static str,
+}
+
+#[async_trait::async_trait]
+impl HelperHost for Machine {
+    async fn run(&self, command: String, stdin: Option<Bytes>) -> EnvResult<Process> {
+        let command = if command == "uname -m" { format!("echo {}", self.machine) } else { command };
+        self.host.run(command, stdin).await
+    }
+    async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()> {
+        self.host.put_file(path, data).await
+    }
+}
+
+/// A machine gets the build of its architecture, and that build is accepted
+/// by the version line of its own architecture, not the server's: an aarch64
+/// host served from x86_64 runs the aarch64 helper; a machine with no build
+/// of its architecture gets none (and falls back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_machine_gets_the_build_of_its_architecture() {
+    let builds = tempfile::tempdir().unwrap();
+    let (x86_ran, arm_ran) = (builds.path().join("x86-ran"), builds.path().join("arm-ran"));
+    let x86 = fake_helper_for("x86_64", builds.path(), "x86", &x86_ran.display().to_string());
+    let arm = fake_helper_for("aarch64", builds.path(), "arm", &arm_ran.display().to_string());
+    let both = [x86, arm];
+
+    let home = tempfile::tempdir().unwrap();
+    let host = Machine { host: LocalHost(LocalEnv::new(home.path()).unwrap()), machine: "aarch64" };
+    let installed = install_from(&host, &both).await.unwrap().expect("the aarch64 build is installed");
+    assert_eq!((installed.arch.as_str(), installed.sha256.as_str()), ("aarch64", both[1].sha256.as_str()));
+    assert_eq!(installed.version_line(), protocol::version_line_for("aarch64", &both[1].sha256));
+    assert_eq!(std::fs::read(&installed.path).unwrap(), std::fs::read(&both[1].path).unwrap());
+    assert!(arm_ran.exists() && !x86_ran.exists(), "only the aarch64 build ran");
+
+    let home = tempfile::tempdir().unwrap();
+    let host = Machine { host: LocalHost(LocalEnv::new(home.path()).unwrap()), machine: "riscv64" };
+    assert_eq!(install_from(&host, &both).await.unwrap(), None, "no build for riscv64");
+    assert!(!home.path().join(".cache/burrow/helper").exists(), "nothing was uploaded");
 }

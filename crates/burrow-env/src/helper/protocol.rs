@@ -32,7 +32,14 @@ pub const PROTOCOL: u32 = 2;
 /// the build it uploaded (`build` is that file's SHA-256), so a helper from
 /// another commit, or any other file at the install path, is never trusted.
 pub fn version_line(build: &str) -> String {
-    format!("burrow-helper {} {} protocol {PROTOCOL} build {build}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH)
+    version_line_for(std::env::consts::ARCH, build)
+}
+
+/// The version line of the helper build for `arch` (`uname -m`) whose SHA-256
+/// is `build`, as this version of Burrow made it: what a server expects from
+/// the build it uploaded to a machine of another architecture than its own.
+pub fn version_line_for(arch: &str, build: &str) -> String {
+    format!("burrow-helper {} {arch} protocol {PROTOCOL} build {build}", env!("CARGO_PKG_VERSION"))
 }
 
 fn escape(path: &str) -> std::borrow::Cow<'_, str> {

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 
+use super::protocol;
 use super::protocol::frames::{self, Call, Event, Hello, Reply, Request};
-use super::protocol::{self, version_line};
 use crate::env::*;
 
 /// How long the helper may take to greet.
@@ -107,9 +107,10 @@ pub struct RemoteEnv {
 
 impl RemoteEnv {
     /// Starts the session over the helper's stdout (`reader`) and stdin
-    /// (`writer`) and waits for its greeting, which must come from the build
-    /// whose SHA-256 is `build` (the one this server uploaded).
-    pub async fn connect<R, W>(mut reader: R, writer: W, build: &str) -> EnvResult<Self>
+    /// (`writer`) and waits for its greeting, which must be `expected`: the
+    /// version line of the build this server uploaded (its architecture and
+    /// SHA-256, [`protocol::version_line_for`]).
+    pub async fn connect<R, W>(mut reader: R, writer: W, expected: &str) -> EnvResult<Self>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -126,9 +127,9 @@ impl RemoteEnv {
             link.close();
             return Err(EnvError::Unavailable("the helper did not start its session".into()));
         };
-        if hello.version != version_line(build) {
+        if hello.version != expected {
             link.close();
-            return Err(EnvError::Unavailable(format!("the helper is another build ({}); expected {}", hello.version, version_line(build))));
+            return Err(EnvError::Unavailable(format!("the helper is another build ({}); expected {expected}", hello.version)));
         }
         let reading = link.clone();
         tokio::spawn(async move {

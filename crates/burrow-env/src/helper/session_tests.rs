@@ -27,7 +27,7 @@ async fn session(dir: &std::path::Path) -> (RemoteEnv, tokio::task::JoinHandle<(
     let relay = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut relay_in, &mut relay_out).await;
     });
-    let remote = RemoteEnv::connect(client_in, client_out, BUILD).await.expect("greeting");
+    let remote = RemoteEnv::connect(client_in, client_out, &super::protocol::version_line(BUILD)).await.expect("greeting");
     (remote, relay)
 }
 
@@ -41,7 +41,7 @@ async fn a_helper_of_another_build_is_refused() {
     let (helper_out, client_in) = tokio::io::duplex(1 << 16);
     let root = dir.path().to_string_lossy().into_owned();
     tokio::spawn(async move { serve(&root, "ffff0000", helper_in, helper_out).await });
-    match RemoteEnv::connect(client_in, client_out, BUILD).await {
+    match RemoteEnv::connect(client_in, client_out, &super::protocol::version_line(BUILD)).await {
         Err(EnvError::Unavailable(msg)) => assert!(msg.contains("another build") && msg.contains("ffff0000"), "{msg}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a helper of another build was accepted"),

@@ -5,7 +5,9 @@
 //! `burrow-helper` (or the host's `rg` or `grep`, see [`crate::helper::client`]),
 //! or, when none of them runs there, stream over SFTP ([`crate::search::stream`]).
 //! Once the helper is installed, searches, commands and terminals go through
-//! its long-lived session ([`session`]), whose watcher keeps indexes fresh.
+//! its long-lived session, on one exec channel ([`crate::near`], shared with
+//! Docker), whose watcher keeps indexes fresh. Files stay on SFTP, which is
+//! already one round trip.
 //! Paths are confined on the remote side: SFTP `realpath` resolves symlinks
 //! where they live, and the result must stay under the canonical root.
 
@@ -13,7 +15,6 @@ mod auth;
 mod connect;
 mod exec;
 mod hostkey;
-mod session;
 mod sftp;
 pub mod target;
 
@@ -30,23 +31,19 @@ pub use hostkey::default_files as default_known_hosts;
 
 use super::process::hook_exit;
 use super::*;
-use crate::helper::client::{HelperHost, NearSearch};
-use crate::helper::slot::{Replay, SessionSlot};
-use crate::search::stream::{self, StreamLimits};
+use crate::helper::client::HelperHost;
+use crate::helper::slot::Replay;
+use crate::near::{Attached, Near, NearHost};
 use connect::{Conn, Link};
 
 pub struct SshEnv {
     link: Arc<Link>,
     /// Canonical absolute root on the host.
     root: String,
-    search: NearSearch,
-    /// The helper session and the change events the file indexes follow.
-    session: SessionSlot,
+    /// Search next to the data, the helper session, and the change events
+    /// the file indexes follow.
+    near: Near,
 }
-
-/// Without the helper's watcher, file indexes are told to re-walk (lazily, on
-/// their next query) this often.
-const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl SshEnv {
     /// Connects, resolves `dir` (absolute, `~/...` or relative to the home
@@ -69,10 +66,10 @@ impl SshEnv {
             EntryKind::Directory => {}
             EntryKind::File => return Err(EnvError::NotADirectory(root)),
         }
-        let env = Self { link, root, search: NearSearch::new(), session: SessionSlot::new() };
-        let method = env.search.method(&env).await;
-        let session = if env.remote().await.is_some() { ", helper session" } else { "" };
-        tracing::info!("serving {} on {} (search: {:?}{session})", env.root, env.link.target().display(), method.backend());
+        let env = Self { link, near: Near::new(root.clone()), root };
+        let (search, session) = env.near.start(&env).await;
+        let session = if session { ", helper session" } else { "" };
+        tracing::info!("serving {} on {} (search: {search:?}{session})", env.root, env.link.target().display());
         Ok(env)
     }
 
@@ -151,6 +148,18 @@ impl HelperHost for SshEnv {
 }
 
 #[async_trait]
+impl NearHost for SshEnv {
+    async fn attach(&self, command: String) -> EnvResult<Attached> {
+        let (reader, writer) = exec::attach(&self.link, &command).await?;
+        Ok((Box::new(reader), Box::new(writer)))
+    }
+
+    fn describe(&self) -> String {
+        self.link.target().display()
+    }
+}
+
+#[async_trait]
 impl Env for SshEnv {
     fn kind(&self) -> &'static str {
         "ssh"
@@ -161,8 +170,8 @@ impl Env for SshEnv {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let search = self.search.probed().map(|m| m.backend()).unwrap_or(SearchBackend::Stream);
-        Capabilities { exec: true, pty: true, watch: true, search }
+        // The probe ran when the environment opened.
+        Capabilities { exec: true, pty: true, watch: true, search: self.near.backend(SearchBackend::Stream) }
     }
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
@@ -186,13 +195,13 @@ impl Env for SshEnv {
             return Err(EnvError::IsADirectory(path.to_string()));
         }
         self.with_path(path, |conn, abs| async move { sftp::write_atomic(&conn, &abs, &data).await }).await?;
-        self.session.changed(&[path]);
+        self.near.changed(&[path]);
         Ok(())
     }
 
     async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
         self.with_path(path, |conn, abs| async move { sftp::mkdir_all(&conn.sftp, &abs).await }).await?;
-        self.session.changed(&[path]);
+        self.near.changed(&[path]);
         Ok(())
     }
 
@@ -201,7 +210,7 @@ impl Env for SshEnv {
             return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
         }
         self.with_path(path, |conn, abs| async move { sftp::remove_all(&conn.sftp, &abs).await }).await?;
-        self.session.changed(&[path]);
+        self.near.changed(&[path]);
         Ok(())
     }
 
@@ -212,51 +221,38 @@ impl Env for SshEnv {
             sftp::rename_over(&conn, &src, &dst).await
         })
         .await?;
-        self.session.changed(&[from, to]);
+        self.near.changed(&[from, to]);
         Ok(())
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
-        // Through the helper session when it runs; if it was lost, a direct channel.
-        if let Some(done) = SessionSlot::call(self.remote().await, Replay::Safe, |r| async move { r.walk(dir).await }).await {
-            return done;
-        }
-        let abs = self.with_path(dir, |_, abs| async move { Ok(abs) }).await?;
-        match self.search.walk(self, &abs).await? {
-            Some(entries) => Ok(entries),
-            // Nothing runs next to the data: list over SFTP and filter here.
-            None => stream::walk(self, dir, StreamLimits::default()).await,
-        }
+        let abs = self.with_path(dir, |_, abs| async move { Ok(abs) });
+        self.near.walk(self, self, dir, abs).await
     }
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
-        let copy = req.clone();
-        if let Some(done) = SessionSlot::call(self.remote().await, Replay::Safe, |r| async move { r.grep(copy).await }).await {
-            return done;
-        }
-        let dir = WorkspacePath::from_relative(&req.dir)?;
-        let abs = self.with_path(&dir, |_, abs| async move { Ok(abs) }).await?;
-        match self.search.grep(self, &abs, &req).await? {
-            Some(result) => Ok(result),
-            // Nothing runs next to the data: fetch files over SFTP and search here.
-            None => stream::grep(self, &req, StreamLimits::default()).await,
-        }
+        let dir = req.dir.clone();
+        let abs = async move {
+            let dir = WorkspacePath::from_relative(&dir)?;
+            self.with_path(&dir, |_, abs| async move { Ok(abs) }).await
+        };
+        self.near.grep(self, self, req, abs).await
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let copy = req.clone();
-        if let Some(done) = SessionSlot::call(self.remote().await, Replay::NeverSent, |r| async move { r.exec(copy).await }).await {
+        if let Some(done) = self.near.call(self, Replay::NeverSent, |r| async move { r.exec(copy).await }).await {
             return done;
         }
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
         let process = exec::spawn(&self.link, exec::wrap(&req.command, Some(&cwd), &req.env, None), req.stdin).await?;
         // A command may change any file, and no watcher saw it.
-        Ok(Process { exit: hook_exit(process.exit, Arc::new(self.session.after_command())), ..process })
+        Ok(Process { exit: hook_exit(process.exit, Arc::new(self.near.after_command())), ..process })
     }
 
     async fn pty(&self, req: PtyRequest) -> EnvResult<Pty> {
         let copy = req.clone();
-        if let Some(done) = SessionSlot::call(self.remote().await, Replay::NeverSent, |r| async move { r.pty(copy).await }).await {
+        if let Some(done) = self.near.call(self, Replay::NeverSent, |r| async move { r.pty(copy).await }).await {
             return done;
         }
         let cwd = self.with_path(&req.cwd, |_, abs| async move { Ok(abs) }).await?;
@@ -272,10 +268,10 @@ impl Env for SshEnv {
             EnvError::NotFound(_) => EnvError::NotFound(format!("no such program on {}: {}", self.link.target().display(), req.command)),
             e => e,
         })?;
-        Ok(Pty { exit: hook_exit(pty.exit, Arc::new(self.session.after_command())), ..pty })
+        Ok(Pty { exit: hook_exit(pty.exit, Arc::new(self.near.after_command())), ..pty })
     }
 
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
-        Ok(self.session.take_events(RESCAN_EVERY))
+        Ok(self.near.watch())
     }
 }

@@ -1,0 +1,169 @@
+//! The helper-backed pattern, written once for every environment where
+//! starting a process costs a round trip or more (Docker, SSH).
+//!
+//! Each operation takes the first of three tiers that works:
+//!
+//! 1. the helper session ([`SessionSlot`], `burrow-helper serve` next to the
+//!    data): one message per operation, and a watcher that keeps file indexes
+//!    fresh;
+//! 2. search next to the data ([`NearSearch`]): one process per walk or
+//!    search (the helper, else `rg`, else POSIX `find` and `grep`);
+//! 3. streaming: the backend's own listing and reads, searched here
+//!    ([`crate::search::stream`]).
+//!
+//! A request goes to a slower tier only when it never reached the session, or
+//! when repeating it changes nothing ([`Replay`]). Backends differ only where
+//! the environment really does, in a [`NearHost`]: how to run a command, put a
+//! file in place, and start the long-lived session process.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, WatchEvent, WorkspacePath};
+use crate::helper::client::{HelperHost, Method, NearSearch};
+use crate::helper::remote::RemoteEnv;
+use crate::helper::slot::{Replay, SessionSlot};
+use crate::search::stream::{self, StreamLimits, Tree};
+
+/// Without the helper's watcher, anything may change at any time: file indexes
+/// are told to re-walk (lazily, on their next query) this often.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+/// The output and the input of a process started in the environment.
+pub type Attached = (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>);
+
+/// What a backend must provide beyond [`HelperHost`]: a long-lived process
+/// for the helper session, and a name for logs.
+#[async_trait]
+pub trait NearHost: HelperHost {
+    /// Starts the shell command line `command` and keeps it running, its
+    /// output and input attached.
+    async fn attach(&self, command: String) -> EnvResult<Attached>;
+    /// The environment, as log lines name it (a container, a host).
+    fn describe(&self) -> String;
+}
+
+/// The helper-backed tiers of one environment.
+pub struct Near {
+    /// The workspace root, absolute in the environment.
+    root: String,
+    /// How searches run, probed once per environment (replaced with it).
+    search: RwLock<Arc<NearSearch>>,
+    /// The helper session, and the change events the file indexes follow.
+    session: SessionSlot,
+}
+
+impl Near {
+    pub fn new(root: impl Into<String>) -> Self {
+        Self { root: root.into(), search: RwLock::new(Arc::new(NearSearch::new())), session: SessionSlot::new() }
+    }
+
+    /// How searches run next to the data.
+    pub fn search(&self) -> Arc<NearSearch> {
+        self.search.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Probes how searches run, then starts the helper session when the
+    /// helper is installed; answers whether a session runs.
+    pub async fn start(&self, host: &dyn NearHost) -> (SearchBackend, bool) {
+        let backend = self.search().method(host).await.backend();
+        (backend, self.remote(host).await.is_some())
+    }
+
+    /// The search backend to report: the helper while its session runs, else
+    /// what the probe found, else `unprobed` while the probe is under way.
+    pub fn backend(&self, unprobed: SearchBackend) -> SearchBackend {
+        if self.session.current().is_some() {
+            return SearchBackend::Helper;
+        }
+        self.search().probed().map(Method::backend).unwrap_or(unprobed)
+    }
+
+    /// The helper session, started when the helper is installed and restarted
+    /// when it was lost; `None` while there is none (the slower tiers serve).
+    pub async fn remote(&self, host: &dyn NearHost) -> Option<Arc<RemoteEnv>> {
+        if let Some(r) = self.session.current() {
+            return Some(r);
+        }
+        let Some(Method::Helper(bin)) = self.search().probed().cloned() else { return None };
+        let command = bin.command(&["serve", &self.root]);
+        self.session
+            .get(&host.describe(), || async {
+                let (reader, writer) = host.attach(command).await?;
+                RemoteEnv::connect(reader, writer, &bin.version_line()).await
+            })
+            .await
+    }
+
+    /// The result of `call` through the helper session, or `None` when the
+    /// caller's slower path takes over: see [`SessionSlot::call`] for when a
+    /// lost session allows that.
+    pub async fn call<T, F, Fut>(&self, host: &dyn NearHost, replay: Replay, call: F) -> Option<EnvResult<T>>
+    where
+        F: FnOnce(Arc<RemoteEnv>) -> Fut,
+        Fut: Future<Output = EnvResult<T>>,
+    {
+        SessionSlot::call(self.remote(host).await, replay, call).await
+    }
+
+    /// Walks `dir`: through the session, else next to the data in `abs` (the
+    /// backend's confined absolute path of `dir`, computed only then), else by
+    /// listing `tree`.
+    pub async fn walk<T, A>(&self, host: &dyn NearHost, tree: &T, dir: &WorkspacePath, abs: A) -> EnvResult<Vec<IndexEntry>>
+    where
+        T: Tree + ?Sized,
+        A: Future<Output = EnvResult<String>>,
+    {
+        if let Some(done) = self.call(host, Replay::Safe, |r| async move { crate::env::Env::walk(&*r, dir).await }).await {
+            return done;
+        }
+        let abs = abs.await?;
+        match self.search().walk(host, &abs).await? {
+            Some(entries) => Ok(entries),
+            None => stream::walk(tree, dir, StreamLimits::default()).await,
+        }
+    }
+
+    /// Searches as [`Near::walk`] walks; `abs` is the confined absolute path of `req.dir`.
+    pub async fn grep<T, A>(&self, host: &dyn NearHost, tree: &T, req: GrepRequest, abs: A) -> EnvResult<GrepResult>
+    where
+        T: Tree + ?Sized,
+        A: Future<Output = EnvResult<String>>,
+    {
+        let copy = req.clone();
+        if let Some(done) = self.call(host, Replay::Safe, |r| async move { crate::env::Env::grep(&*r, copy).await }).await {
+            return done;
+        }
+        let abs = abs.await?;
+        match self.search().grep(host, &abs, &req).await? {
+            Some(found) => Ok(found),
+            None => stream::grep(tree, &req, StreamLimits::default()).await,
+        }
+    }
+
+    /// Tells the file indexes that these paths changed.
+    pub fn changed(&self, paths: &[&WorkspacePath]) {
+        self.session.changed(paths);
+    }
+
+    /// A hook for the end of a command Burrow ran ([`SessionSlot::after_command`]).
+    pub fn after_command(&self) -> impl Fn() + Send + Sync + 'static {
+        self.session.after_command()
+    }
+
+    /// The change events, for [`crate::env::Env::watch`] (once).
+    pub fn watch(&self) -> Option<mpsc::Receiver<WatchEvent>> {
+        self.session.take_events(RESCAN_EVERY)
+    }
+
+    /// Forgets what was probed and the session: the environment was replaced.
+    pub async fn reset(&self) {
+        *self.search.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(NearSearch::new());
+        self.session.reset().await;
+    }
+}
