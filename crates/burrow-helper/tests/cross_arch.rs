@@ -95,7 +95,8 @@ async fn the_aarch64_helper_answers_as_the_native_one_does() {
         ("src/lib/deep.rs", "// a Needle, twice: needle\nconst X: u8 = 1;\n"),
         ("docs/notes.md", "no match here\nneedle at the end"),
         ("ignored/skip.txt", "needle\n"),
-        (".gitignore", "ignored/\n"),
+        // Not a git repository: `.ignore` applies here, `.gitignore` would not (ripgrep's rule).
+        (".ignore", "ignored/\n"),
     ];
     for (path, text) in files {
         let path = dir.path().join(path);
