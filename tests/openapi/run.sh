@@ -78,15 +78,23 @@ done
 #   GET /event, GET /global/event       server-sent event streams;
 #   GET /pty/{ptyID}/connect            a WebSocket upgrade;
 #   GET /tui/control/next               waits for the next TUI request.
+# Also left out: the four paths where one method is served and another is on
+# the 501 list (`PATCH /config`, `PATCH /global/config`,
+# `POST /experimental/workspace`, `POST /mcp`; README, "Operations answered
+# with 501"). The 501 route is kept out of /doc, so the fuzzer expects a 405
+# and an `Allow` header without it; tests/conformance checks these paths.
+# One worker: with two, hypothesis 6's lambda-source cache sometimes fails
+# with "AST constructor recursion depth mismatch" (an error of the tool).
 start=$(date +%s)
 status=0
 "$venv/bin/schemathesis" --no-color --config-file "$here/schemathesis.toml" run "$url/doc" \
   --checks all \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-20}" \
   --seed "${SCHEMATHESIS_SEED:-1}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 30 \
   --exclude-path /event --exclude-path /global/event \
+  --exclude-path /config --exclude-path /global/config --exclude-path /experimental/workspace --exclude-path /mcp \
   --exclude-path '/pty/{ptyID}/connect' --exclude-path /tui/control/next \
   --report junit --report-dir "$repo/target/schemathesis" || status=$?
 echo "schemathesis: $(($(date +%s) - start)) s, exit $status"
