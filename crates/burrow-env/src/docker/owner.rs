@@ -122,13 +122,10 @@ fn machine_id() -> String {
     }
 }
 
-/// The start time of a running process, from `/proc/PID/stat`.
+/// The start time of a running process (`/proc/PID/stat` field 22), as the
+/// local process records read it.
 pub fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    // `rest` starts at field 3 (state); the start time is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    crate::groups::start_time(i32::try_from(pid).ok()?)
 }
 
 #[cfg(test)]
