@@ -24,16 +24,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 /// Refuses a request whose `?directory=` (or `x-opencode-directory`) holds a
-/// control character, as `WorkspacePath` would, on every route: the document
-/// says so once for all of them, including routes that never resolve it.
+/// control character, by `WorkspacePath`'s own rule, on every route: the
+/// document says so once for all of them, including routes that never resolve it.
 pub async fn refuse_control_in_directory(req: Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse;
     let from_query = req.uri().query().and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()).unwrap_or_default();
     let from_header = req.headers().get("x-opencode-directory").and_then(|v| v.to_str().ok()).map(str::to_string);
     let values = from_query.into_iter().filter(|(k, _)| k == "directory").map(|(_, v)| v).chain(from_header);
     for value in values {
-        if let Some(c) = value.chars().find(|c| c.is_control()) {
-            return ApiError::bad_request(format!("directory {value:?} contains the control character {c:?}")).into_response();
+        if let Err(e) = crate::env::WorkspacePath::refuse_control("directory", &value) {
+            return ApiError::from(e).into_response();
         }
     }
     next.run(req).await

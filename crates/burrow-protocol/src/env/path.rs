@@ -23,7 +23,7 @@ impl WorkspacePath {
     /// it would stay inside, because a path that climbs is never what a client
     /// means and accepting it invites mistakes in every backend.
     pub fn parse(root: &str, input: &str) -> Result<Self, EnvError> {
-        refuse_control(input)?;
+        Self::refuse_control("path", input)?;
         let input = input.trim();
         let relative = if Self::is_absolute(input) {
             let root = root.trim_end_matches('/');
@@ -43,6 +43,19 @@ impl WorkspacePath {
         })
     }
 
+    /// Refuses control characters (NUL, newline, carriage return, escape, DEL, C1)
+    /// in `input`, which the message calls `what` ("path", "directory"): no
+    /// client means them in a file name, and each one is a way to make a name
+    /// mean two things (a shell's `$(...)` drops a trailing newline, logs and
+    /// line protocols split on one, C strings end at NUL). Public so that the
+    /// server refuses a `?directory=` by the same rule before it parses one.
+    pub fn refuse_control(what: &str, input: &str) -> Result<(), EnvError> {
+        match input.chars().find(|c| c.is_control()) {
+            Some(c) => Err(EnvError::InvalidInput(format!("{what} {input:?} contains the control character {c:?}"))),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a client's path names a place from the top: `/…`, or a URL for
     /// object storage, whose roots are URLs (`s3://bucket/prefix/src`).
     pub fn is_absolute(input: &str) -> bool {
@@ -52,7 +65,7 @@ impl WorkspacePath {
     /// Builds a path from a relative, `/`-separated string; `.` components and
     /// empty segments are dropped, `..` and control characters are refused.
     pub fn from_relative(relative: &str) -> Result<Self, EnvError> {
-        refuse_control(relative)?;
+        Self::refuse_control("path", relative)?;
         let mut out = String::with_capacity(relative.len());
         for part in relative.split(['/', '\\']) {
             match part {
@@ -147,17 +160,6 @@ impl WorkspacePath {
         let root = (!self.is_root()).then(WorkspacePath::root);
         let inner = self.0.match_indices('/').map(move |(i, _)| WorkspacePath(self.0[..i].to_string()));
         root.into_iter().chain(inner)
-    }
-}
-
-/// Refuses control characters (NUL, newline, carriage return, escape, DEL, C1):
-/// no client means them in a file name, and each one is a way to make a name
-/// mean two things (a shell's `$(...)` drops a trailing newline, logs and
-/// line protocols split on one, C strings end at NUL).
-fn refuse_control(input: &str) -> Result<(), EnvError> {
-    match input.chars().find(|c| c.is_control()) {
-        Some(c) => Err(EnvError::InvalidInput(format!("path {input:?} contains the control character {c:?}"))),
-        None => Ok(()),
     }
 }
 
