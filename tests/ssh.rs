@@ -1,6 +1,7 @@
 //! The SSH environment against a real sshd on loopback: logins and host keys,
-//! files and search over HTTP, and the Env-level guarantees (atomic writes,
-//! process groups that really die, reconnecting after a dropped connection).
+//! files and search over HTTP with each search method, and reconnecting after
+//! a dropped connection. The Env-level guarantees (atomic writes, process
+//! groups that really die) are the Env contract's (tests/env_contract).
 //!
 //! Needs the sshd of tests/support/services.sh (`source tests/support/services.sh ssh`).
 
@@ -13,9 +14,6 @@ mod remote;
 use std::time::Duration;
 
 use remote::{scratch, Server, FILES};
-
-/// The Env-level cases of `ssh/env.rs` run through the helper session here.
-const SESSION: bool = true;
 
 #[tokio::test]
 async fn serves_files_find_and_search_with_each_search_method() {
@@ -269,6 +267,3 @@ async fn a_lost_helper_session_comes_back_after_a_reconnect() {
     }
     assert!(server.stderr().contains("helper session started"), "{}", server.stderr());
 }
-
-#[path = "ssh/env.rs"]
-mod env;

@@ -8,8 +8,6 @@
 //! provides both) the tests print why and pass; with `CI=true` they fail.
 #![allow(dead_code)]
 
-pub mod exec_cases;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
