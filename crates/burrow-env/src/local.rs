@@ -205,7 +205,11 @@ impl Env for LocalEnv {
                 overflowed.store(true, Ordering::Relaxed);
             }
         };
-        let mut watcher = notify::recommended_watcher(handler).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
+        // Links are not followed: a link out of the root (to /etc, to /) would
+        // have the watcher watch what the workspace does not own, and where
+        // the user may not read (the helper on an SSH host) fail to start at all.
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let mut watcher = notify::RecommendedWatcher::new(handler, config).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         watcher.watch(self.fs.root(), RecursiveMode::Recursive).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         Ok(Some(rx))
