@@ -153,6 +153,13 @@ pub async fn spawn(t: Arc<Target>, argv: Vec<String>, env: Vec<String>, stdin: O
 /// Starts `argv` (a wrapper that prints its pid first) on a pseudo-terminal.
 pub async fn pty(t: Arc<Target>, argv: Vec<String>, env: Vec<String>, size: PtySize, on_exit: Option<OnExit>) -> EnvResult<Pty> {
     let mut started = start(&t, argv, env, Some(size), true).await?;
+    // The engine may leave a new exec's terminal at 0x0 whatever `console_size`
+    // asked for (busybox's `stty size` then fails): set it once more, before
+    // the caller can send the first command.
+    let opts = bollard::query_parameters::ResizeExecOptions { h: size.rows as i32, w: size.cols as i32 };
+    if let Err(e) = t.docker.resize_exec(&started.exec_id, opts).await {
+        tracing::debug!("cannot size the new terminal: {e}");
+    }
     let (pid, rest, head) = read_pid(&mut started.output).await;
     let Some(pid) = pid else {
         let status = exit_status(&t, &started.exec_id).await;
