@@ -27,7 +27,10 @@ pub async fn changes_behind_burrows_back_reach_the_watch_channel(ws: &Workspace)
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut before = Vec::new();
     loop {
-        let event = tokio::time::timeout_at(deadline, events.recv()).await.expect("a change event arrives").expect("the channel stays open");
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event for the write; before it: {before:?}"))
+            .expect("the channel stays open");
         match &event {
             WatchEvent::Changed(paths) if paths.contains(&p("notes/fresh.md")) => break,
             // Without a watcher next to the data, a periodic rescan is the signal.
