@@ -74,8 +74,11 @@ pub async fn renames_and_removes(ws: &Workspace) {
     let mut root = ws.names_behind("").await;
     root.retain(|n| n != "etc-link");
     // Object storage has no empty folders: `notes` went with its last file.
-    let expected: &[&str] =
-        if ws.kind == Kind::S3 { &[".ignore", "README.md", "moved", "src", "target"] } else { &[".ignore", "README.md", "moved", "notes", "src", "target"] };
+    let expected: &[&str] = if ws.kind == Kind::S3 {
+        &[".git", ".gitignore", ".ignore", "README.md", "build.log", "moved", "src", "target"]
+    } else {
+        &[".git", ".gitignore", ".ignore", "README.md", "build.log", "moved", "notes", "src", "target"]
+    };
     assert_eq!(root, expected);
     assert!(matches!(env.remove(&p("missing")).await, Err(EnvError::NotFound(_))));
 }

@@ -77,11 +77,15 @@ impl Kind {
 
 /// The files every environment starts with. Object storage keeps no
 /// symlinks, so `etc-link` (to `/etc`, outside the root) is left out there.
-pub const FILES: [(&str, &str); 7] = [
+/// A git repository (`.git/HEAD`), so that `.gitignore` applies too (ripgrep's rule).
+pub const FILES: [(&str, &str); 10] = [
     ("src/main.rs", "fn main() {\n    println!(\"needle in main\");\n}\n"),
     ("src/lib.rs", "pub fn helper() -> u32 {\n    42 // needle\n}\n"),
     ("README.md", "# Fixture\n"),
     (".ignore", "target/\n"),
+    (".gitignore", "*.log\n"),
+    (".git/HEAD", "ref: refs/heads/main\n"),
+    ("build.log", "needle in a log\n"),
     ("target/debug/junk.rs", "needle in ignored output\n"),
     ("docs/guide.md", "A guide.\n"),
     ("notes/todo.md", "- write the contract\n"),

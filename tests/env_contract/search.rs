@@ -17,15 +17,15 @@ fn expected_backend(kind: Kind) -> SearchBackend {
     }
 }
 
-/// A walk lists every file and folder below the root but what `.ignore`
-/// leaves out.
+/// A walk lists every file and folder below the root but `.git` and what
+/// `.ignore` and (in a repository) `.gitignore` leave out.
 pub async fn a_walk_applies_the_ignore_rules(ws: &Workspace) {
     assert_eq!(ws.env.capabilities().search, expected_backend(ws.kind));
     let mut paths: Vec<String> = ws.env.walk(&WorkspacePath::root()).await.unwrap().into_iter().map(|e| e.path).collect();
     paths.sort();
     // The link to /etc is listed as an entry (never followed) where links exist.
     paths.retain(|p| p != "etc-link");
-    assert_eq!(paths, [".ignore", "README.md", "docs", "docs/guide.md", "notes", "notes/todo.md", "src", "src/lib.rs", "src/main.rs"]);
+    assert_eq!(paths, [".gitignore", ".ignore", "README.md", "docs", "docs/guide.md", "notes", "notes/todo.md", "src", "src/lib.rs", "src/main.rs"]);
 }
 
 /// A search finds every match outside ignored folders, and a bad regex is

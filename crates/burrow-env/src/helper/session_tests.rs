@@ -1,9 +1,10 @@
 //! `helper serve` and its client [`RemoteEnv`], end to end over an in-memory
-//! pipe, against a temporary folder.
+//! pipe, against a temporary folder: what only the helper session does (its
+//! greeting, a lost connection, what may be replayed, swapped links). Files,
+//! search and processes through it are the Env contract's (tests/env_contract,
+//! environment `helper`).
 
 use std::time::Duration;
-
-use bytes::Bytes;
 
 use super::remote::RemoteEnv;
 use super::serve::serve;
@@ -46,69 +47,6 @@ async fn a_helper_of_another_build_is_refused() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a helper of another build was accepted"),
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_through_the_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let (env, _server) = session(dir.path()).await;
-    assert_eq!(env.root(), std::fs::canonicalize(dir.path()).unwrap().to_string_lossy());
-    env.write(&p("src/a.txt"), Bytes::from_static(b"hello\n")).await.unwrap();
-    assert_eq!(std::fs::read(dir.path().join("src/a.txt")).unwrap(), b"hello\n");
-    assert_eq!(&env.read(&p("src/a.txt"), 100).await.unwrap()[..], b"hello\n");
-    assert!(matches!(env.read(&p("src/a.txt"), 3).await, Err(EnvError::TooLarge { size: 6, limit: 3, .. })));
-    assert!(matches!(env.read(&p("missing"), 3).await, Err(EnvError::NotFound(_))));
-    let listing = env.list(&p("src")).await.unwrap();
-    assert_eq!(listing, vec![DirEntry { name: "a.txt".into(), kind: EntryKind::File }]);
-    assert_eq!(env.stat(&p("src")).await.unwrap().kind, EntryKind::Directory);
-    env.rename(&p("src/a.txt"), &p("b.txt")).await.unwrap();
-    assert!(dir.path().join("b.txt").exists());
-    env.mkdir_all(&p("x/y")).await.unwrap();
-    env.remove(&p("x")).await.unwrap();
-    assert!(!dir.path().join("x").exists());
-    std::os::unix::fs::symlink("/etc", dir.path().join("out")).unwrap();
-    assert!(matches!(env.confine(&p("out/passwd")).await, Err(EnvError::Escape(_))));
-    assert!(matches!(env.read(&p("out/passwd"), 1 << 20).await, Err(EnvError::Escape(_))));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_through_the_session() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(dir.path().join("src/lib.rs"), "fn needle() {}\n").unwrap();
-    std::fs::write(dir.path().join(".gitignore"), "target/\n").unwrap();
-    // A repository: outside one, `.gitignore` does not apply (ripgrep's rule).
-    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
-    std::fs::create_dir_all(dir.path().join("target")).unwrap();
-    std::fs::write(dir.path().join("target/out.rs"), "fn needle() {}\n").unwrap();
-    let (env, _server) = session(dir.path()).await;
-    let paths: Vec<String> = env.walk(&WorkspacePath::root()).await.unwrap().into_iter().map(|e| e.path).collect();
-    assert_eq!(paths, vec![".gitignore", "src", "src/lib.rs"]);
-    let found = env.grep(GrepRequest::new(&WorkspacePath::root(), "needle", 10)).await.unwrap();
-    assert_eq!(found.matches.len(), 1);
-    assert_eq!(found.matches[0].path, "src/lib.rs");
-    assert!(matches!(env.grep(GrepRequest::new(&WorkspacePath::root(), "(", 10)).await, Err(EnvError::InvalidInput(_))));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processes_stream_exit_and_die() {
-    let dir = tempfile::tempdir().unwrap();
-    let (env, _server) = session(dir.path()).await;
-    let mut req = ExecRequest::shell("cat; echo err >&2; exit 3", WorkspacePath::root());
-    req.stdin = Some(Bytes::from_static(b"piped"));
-    let out = env.exec(req).await.unwrap().collect(1 << 20, None).await.unwrap();
-    assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"piped"[..], &b"err\n"[..]));
-    assert_eq!(out.status.unwrap().code, Some(3));
-
-    let marker = dir.path().join("started");
-    let cmd = format!("touch {}; sleep 300 & sleep 300", marker.display());
-    let sleeper = env.exec(ExecRequest::shell(cmd, WorkspacePath::root())).await.unwrap();
-    while !marker.exists() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    sleeper.control.kill().await.unwrap();
-    let status = sleeper.exit.await.unwrap();
-    assert!(!status.success(), "killed: {status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
