@@ -14,12 +14,14 @@
 #      real @opencode-ai/sdk;
 #   6. fuzzes the server against its own OpenAPI document with schemathesis.
 #
-# BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite;
-# default: all four. In CI (CI=true) a test whose service is missing fails.
+# BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite
+# (tests/conformance) and of the Env contract suite (tests/env_contract, which
+# also runs over `helper`, the helper session in process); default: all five.
+# In CI (CI=true) a test whose service is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export BURROW_TEST_ENVS="${BURROW_TEST_ENVS:-local,docker,ssh,s3}"
+export BURROW_TEST_ENVS="${BURROW_TEST_ENVS:-local,helper,docker,ssh,s3}"
 services=()
 for env in ${BURROW_TEST_ENVS//,/ }; do
   case "$env" in

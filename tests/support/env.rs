@@ -2,7 +2,7 @@
 //! tree to serve.
 //!
 //! `BURROW_TEST_ENVS` (a comma list, default `local`) selects them; CI sets it
-//! to all four. A selected environment that cannot be set up makes the test
+//! to all of them (and `helper`, which only the Env contract suite serves). A selected environment that cannot be set up makes the test
 //! fail with the reason: nothing is skipped silently.
 //!
 //! Adding a backend: fill in its arm of [`TestEnv::place`]. It receives the
@@ -51,8 +51,10 @@ impl TestEnv {
     /// The environments `BURROW_TEST_ENVS` selects (default: `local`).
     pub fn selected() -> Vec<Self> {
         let list = std::env::var("BURROW_TEST_ENVS").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "local".into());
-        let envs: Vec<Self> =
-            list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|name| Self::from_name(name).unwrap_or_else(|e| panic!("{e:#}"))).collect();
+        // `helper` (the helper session in process) is an Env, not something
+        // `burrow serve` can open: only the Env contract suite runs over it.
+        let names = list.split(',').map(str::trim).filter(|s| !s.is_empty() && *s != "helper");
+        let envs: Vec<Self> = names.map(|name| Self::from_name(name).unwrap_or_else(|e| panic!("{e:#}"))).collect();
         assert!(!envs.is_empty(), "BURROW_TEST_ENVS={list:?} selects no environment");
         envs
     }
