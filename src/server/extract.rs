@@ -155,6 +155,6 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             Some(percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned())
         };
         let directory = from_query.or_else(from_header).filter(|d| !d.is_empty());
-        Ok(Ctx(state.instances.resolve(&*state.env, state.started_ms, directory.as_deref()).await?))
+        Ok(Ctx(state.instances.resolve(&*state.runtime.env, state.started_ms, directory.as_deref()).await?))
     }
 }

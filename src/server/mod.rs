@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
@@ -38,24 +39,26 @@ use crate::session::service::Sessions;
 
 pub use crate::session::runtime::Dirs;
 
-/// Everything handlers share.
+/// Everything handlers share: the [`Runtime`] the runners take too
+/// (environment, store, bus, permissions, folders), and what only HTTP needs
+/// beyond it. A handler that needs one part takes it as its state
+/// (`State<Arc<Runtime>>`, `State<Bus>`, ...) through [`FromRef`].
 pub struct AppState {
-    pub env: SharedEnv,
+    pub runtime: Arc<Runtime>,
     pub indexes: Arc<IndexRegistry>,
     pub instances: Instances,
-    pub dirs: Dirs,
     pub credentials: Option<Credentials>,
     /// Which hosts, origins and server variables the operator allowed.
     pub policy: Policy,
     pub started_ms: u64,
-    pub bus: Bus,
-    pub permissions: Arc<Permissions>,
     pub ptys: crate::pty::PtyManager,
     pub tui: routes::tui::TuiControl,
-    pub sessions: Arc<Sessions>,
-    /// The same environment, store, bus, permissions and folders, as the
-    /// runners take them (they never see this state).
-    pub runtime: Arc<Runtime>,
+}
+
+impl FromRef<Arc<AppState>> for Bus {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.runtime.bus.clone()
+    }
 }
 
 /// How long an index may be reused when the environment cannot watch.
@@ -72,29 +75,8 @@ impl AppState {
         let permissions = Permissions::new(bus.clone());
         let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
-        let runtime = Arc::new(Runtime {
-            env: env.clone(),
-            sessions: sessions.clone(),
-            bus: bus.clone(),
-            permissions: permissions.clone(),
-            dirs: dirs.clone(),
-            config_env_allow: policy.config_env_allow.clone(),
-        });
-        Ok(Arc::new(Self {
-            env,
-            indexes,
-            instances: Instances::default(),
-            dirs,
-            credentials,
-            policy,
-            started_ms,
-            bus,
-            permissions,
-            ptys,
-            tui: Default::default(),
-            sessions,
-            runtime,
-        }))
+        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone() });
+        Ok(Arc::new(Self { runtime, indexes, instances: Instances::default(), credentials, policy, started_ms, ptys, tui: Default::default() }))
     }
 }
 
@@ -237,7 +219,7 @@ pub async fn serve(state: Arc<AppState>, host: &str, port: u16, insecure_no_auth
     let shutdown = shutdown_signal();
     let shown = if addr.is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
     println!("burrow server listening on http://{shown}:{}", addr.port());
-    let (bus, runs) = (state.bus.clone(), state.sessions.runs.clone());
+    let (bus, runs) = (state.runtime.bus.clone(), state.runtime.sessions.runs.clone());
     let app = router(state);
     // Stop running commands (so their requests finish) and end event streams
     // and WebSockets (which never finish by themselves); then the accept loop

@@ -25,6 +25,6 @@ pub struct Recreated {
 #[utoipa::path(post, path = "/burrow/env/recreate", tag = "burrow",
     responses((status = 200, body = Recreated), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn recreate(State(st): State<Arc<AppState>>) -> ApiResult<Json<Recreated>> {
-    let name = st.env.recreate().await?;
-    Ok(Json(Recreated { env: st.env.kind().to_string(), name }))
+    let name = st.runtime.env.recreate().await?;
+    Ok(Json(Recreated { env: st.runtime.env.kind().to_string(), name }))
 }

@@ -4,7 +4,6 @@
 //! every ten seconds, like the reference. Frames are `data: <json>\n\n` only.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,18 +15,18 @@ use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::DirectoryParams;
-use crate::event::{local_event, Event, GlobalEnvelope, Published, BUS_CAPACITY};
+use crate::event::{local_event, Bus, Event, GlobalEnvelope, Published, BUS_CAPACITY};
 use crate::server::extract::Ctx;
-use crate::server::{AppState, Disconnect};
+use crate::server::Disconnect;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(get, path = "/event", tag = "event", operation_id = "event.subscribe", params(DirectoryParams),
     responses((status = 200, description = "Event stream", content_type = "text/event-stream")))]
-pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, disconnect: Option<Extension<Disconnect>>) -> Response {
+pub async fn subscribe(State(bus): State<Bus>, Ctx(inst): Ctx, disconnect: Option<Extension<Disconnect>>) -> Response {
     let directory = inst.directory.clone();
     sse(
-        &st,
+        bus,
         disconnect,
         move |p: &Published| {
             // Server-wide events, and those of this directory.
@@ -42,10 +41,10 @@ pub async fn subscribe(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, disconne
 
 #[utoipa::path(get, path = "/global/event", tag = "global", operation_id = "global.event",
     responses((status = 200, description = "Event stream of every directory", content_type = "text/event-stream")))]
-pub async fn global(State(st): State<Arc<AppState>>, disconnect: Option<Extension<Disconnect>>) -> Response {
+pub async fn global(State(bus): State<Bus>, disconnect: Option<Extension<Disconnect>>) -> Response {
     let wrap = |directory: Option<&str>, project: Option<&str>, e: &Event| frame(&GlobalEnvelope { directory, project, payload: e });
     sse(
-        &st,
+        bus,
         disconnect,
         move |p: &Published| {
             let (directory, project) = (p.directory.as_deref(), p.project.as_deref());
@@ -124,13 +123,12 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
 /// disconnected rather than buffered without bound. It also watches shutdown
 /// at every step, so a client that stops reading cannot hold the server.
 fn sse(
-    st: &AppState,
+    bus: Bus,
     disconnect: Option<Extension<Disconnect>>,
     filter: impl Fn(&Published) -> Option<Bytes> + Send + 'static,
     local: impl Fn(&Event) -> Bytes + Send + 'static,
 ) -> Response {
-    let mut rx = st.bus.subscribe();
-    let bus = st.bus.clone();
+    let mut rx = bus.subscribe();
     // Small on purpose: what a slow client has not read waits in `backlog`,
     // where it is counted.
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, Lagging>>(16);

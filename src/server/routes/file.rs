@@ -32,10 +32,10 @@ pub struct PathParam {
     responses((status = 200, description = "Files and directories", body = Vec<FileNode>),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<Vec<FileNode>>> {
-    let dir = inst.resolve(st.env.root(), &q.path)?;
-    let mut entries = st.env.list(&dir).await?;
+    let dir = inst.resolve(st.runtime.env.root(), &q.path)?;
+    let mut entries = st.runtime.env.list(&dir).await?;
     order::sort_listing(&mut entries);
-    let rules = IgnoreRules::load(&*st.env, &dir).await;
+    let rules = IgnoreRules::load(&*st.runtime.env, &dir).await;
     let flags = rules.flags(&dir, &entries);
     let nodes = entries
         .into_iter()
@@ -46,7 +46,7 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
             if e.kind == EntryKind::Directory {
                 rel.push('/');
             }
-            FileNode { absolute: path.absolute(st.env.root()), name: e.name, path: rel, kind: e.kind, ignored }
+            FileNode { absolute: path.absolute(st.runtime.env.root()), name: e.name, path: rel, kind: e.kind, ignored }
         })
         .collect();
     Ok(Json(nodes))
@@ -57,8 +57,8 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
     responses((status = 200, body = FileContent), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn read(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<FileContent>> {
-    let path = inst.resolve(st.env.root(), &q.path)?;
-    let bytes = st.env.read(&path, MAX_CONTENT_BYTES).await.map_err(|e| match e {
+    let path = inst.resolve(st.runtime.env.root(), &q.path)?;
+    let bytes = st.runtime.env.read(&path, MAX_CONTENT_BYTES).await.map_err(|e| match e {
         EnvError::IsADirectory(p) => ApiError::bad_request(format!("{p} is a directory; list it with GET /file")),
         other => other.into(),
     })?;
@@ -76,5 +76,5 @@ pub async fn status(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResul
     if inst.project.vcs.is_none() {
         return Ok(Json(Vec::new()));
     }
-    Ok(Json(vcs::status(&*st.env, &inst.dir).await?))
+    Ok(Json(vcs::status(&*st.runtime.env, &inst.dir).await?))
 }

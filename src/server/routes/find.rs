@@ -44,7 +44,7 @@ pub async fn text(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
     if !(1..=FIND_TEXT_MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit must be between 1 and {FIND_TEXT_MAX_LIMIT}")));
     }
-    let result = crate::search::gate::grep(&st.env, GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
+    let result = crate::search::gate::grep(&st.runtime.env, GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
     Ok(Json(result.matches.into_iter().map(TextMatch::from).collect()))
 }
 

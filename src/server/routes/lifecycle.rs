@@ -49,6 +49,6 @@ pub async fn vcs_status(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiR
     if inst.project.vcs.is_none() {
         return Ok(Json(Vec::new()));
     }
-    let files = vcs::status(&*st.env, &inst.dir).await?;
+    let files = vcs::status(&*st.runtime.env, &inst.dir).await?;
     Ok(Json(files.into_iter().map(|f| VcsFileStatus { file: f.path, additions: f.added, deletions: f.removed, status: f.status }).collect()))
 }

@@ -54,7 +54,7 @@ pub async fn list(
         Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| ApiError::bad_request("before is not a cursor from X-Next-Cursor"))?),
     };
     let limit = q.limit.filter(|&l| l > 0).map(|l| l as usize);
-    let page = st.sessions.store.messages(&id, limit, before).await?;
+    let page = st.runtime.sessions.store.messages(&id, limit, before).await?;
     let (Some(next), Some(limit)) = (page.next, limit) else {
         return Ok(JsonBody(page.messages).into_response());
     };
@@ -89,7 +89,7 @@ fn next_url(uri: &Uri, headers: &HeaderMap, limit: usize, cursor: &str) -> Strin
 pub async fn get(State(st): State<Arc<AppState>>, Path((id, message_id)): Path<(String, String)>) -> ApiResult<JsonBody<MessageWithParts>> {
     check_id(&id, "ses", "sessionID")?;
     check_id(&message_id, "msg", "messageID")?;
-    Ok(JsonBody(st.sessions.store.message(&id, &message_id).await?))
+    Ok(JsonBody(st.runtime.sessions.store.message(&id, &message_id).await?))
 }
 
 /// Deletes a message and its parts; refused while the session works.
@@ -99,10 +99,10 @@ pub async fn get(State(st): State<Arc<AppState>>, Path((id, message_id)): Path<(
 pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path((id, message_id)): Path<(String, String)>) -> ApiResult<JsonBody<bool>> {
     require(&st, &id).await?;
     check_id(&message_id, "msg", "messageID")?;
-    if st.sessions.runs.is_busy(&id) {
+    if st.runtime.sessions.runs.is_busy(&id) {
         return Err(ApiError::busy(&id));
     }
-    st.sessions.store.remove_message(&Scope::of(&inst), &id, &message_id).await?;
+    st.runtime.sessions.store.remove_message(&Scope::of(&inst), &id, &message_id).await?;
     Ok(JsonBody(true))
 }
 

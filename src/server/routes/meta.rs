@@ -25,9 +25,9 @@ pub async fn health() -> Json<Health> {
     responses((status = 200, body = PathInfo), (status = 403, body = ErrorBody)))]
 pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathInfo> {
     Json(PathInfo {
-        home: st.dirs.home.clone(),
-        state: st.dirs.state.clone(),
-        config: st.dirs.config.clone(),
+        home: st.runtime.dirs.home.clone(),
+        state: st.runtime.dirs.state.clone(),
+        config: st.runtime.dirs.config.clone(),
         worktree: inst.project.worktree.clone(),
         directory: inst.directory.clone(),
     })
@@ -51,7 +51,7 @@ pub async fn vcs_info(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiRes
     if inst.project.vcs.is_none() {
         return Ok(Json(VcsInfo::default()));
     }
-    let (branch, default_branch) = tokio::join!(vcs::branch(&*st.env, &inst.dir), vcs::default_branch(&*st.env, &inst.dir));
+    let (branch, default_branch) = tokio::join!(vcs::branch(&*st.runtime.env, &inst.dir), vcs::default_branch(&*st.runtime.env, &inst.dir));
     Ok(Json(VcsInfo { branch, default_branch }))
 }
 
@@ -74,9 +74,9 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
     Json(BurrowInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         protocol: crate::OPENCODE_VERSION.to_string(),
-        env: st.env.kind().to_string(),
-        root: st.env.root().to_string(),
-        capabilities: st.env.capabilities(),
+        env: st.runtime.env.kind().to_string(),
+        root: st.runtime.env.root().to_string(),
+        capabilities: st.runtime.env.capabilities(),
     })
 }
 
@@ -94,7 +94,7 @@ pub async fn root() -> Json<Health> {
 #[utoipa::path(post, path = "/burrow/refresh", tag = "burrow",
     responses((status = 200, body = bool), (status = 503, body = ErrorBody)))]
 pub async fn refresh(State(st): State<Arc<AppState>>) -> ApiResult<Json<bool>> {
-    st.env.refresh().await?;
+    st.runtime.env.refresh().await?;
     st.indexes.dispatch(&WatchEvent::Rescan);
     Ok(Json(true))
 }

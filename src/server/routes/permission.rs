@@ -32,7 +32,7 @@ fn not_found(id: &str) -> Response {
 }
 
 fn answer(st: &AppState, id: &str, reply: Reply, message: Option<String>) -> Response {
-    match st.permissions.reply(id, reply, message) {
+    match st.runtime.permissions.reply(id, reply, message) {
         Some(()) => axum::Json(true).into_response(),
         None => not_found(id),
     }
@@ -41,7 +41,7 @@ fn answer(st: &AppState, id: &str, reply: Reply, message: Option<String>) -> Res
 #[utoipa::path(get, path = "/permission", tag = "permission", operation_id = "permission.list", params(DirectoryParams),
     responses((status = 200, description = "List of pending permissions", body = Vec<Object>)))]
 pub async fn list(State(st): State<Arc<AppState>>) -> axum::Json<Vec<Value>> {
-    axum::Json(st.permissions.list())
+    axum::Json(st.runtime.permissions.list())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -98,7 +98,7 @@ pub struct CreateBody {
 #[utoipa::path(get, path = "/pty/shells", tag = "pty", operation_id = "pty.shells", params(DirectoryParams),
     responses((status = 200, description = "Shells installed where terminals run", body = Vec<ShellInfo>)))]
 pub async fn shells(State(st): State<Arc<AppState>>, _ctx: Ctx) -> JsonResponse<Vec<ShellInfo>> {
-    JsonResponse(shell::list(&*st.env).await)
+    JsonResponse(shell::list(&*st.runtime.env).await)
 }
 
 #[utoipa::path(get, path = "/pty", tag = "pty", operation_id = "pty.list", params(DirectoryParams),
@@ -112,14 +112,16 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonRespon
     responses((status = 200, description = "Created session", body = PtyInfo), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 501, body = ErrorBody)))]
 pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(body): Json<CreateBody>) -> Result<JsonResponse<PtyInfo>, PtyError> {
-    if !st.env.capabilities().pty {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment has no terminals", st.env.kind())).into());
+    if !st.runtime.env.capabilities().pty {
+        return Err(
+            ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment has no terminals", st.runtime.env.kind())).into()
+        );
     }
     let cwd = match body.cwd.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => inst.resolve(st.env.root(), c)?,
+        Some(c) => inst.resolve(st.runtime.env.root(), c)?,
         None => inst.dir.clone(),
     };
-    st.env.confine(&cwd).await?;
+    st.runtime.env.confine(&cwd).await?;
     let req = CreateRequest {
         command: body.command,
         args: body.args,

@@ -84,7 +84,7 @@ pub async fn connect(
         return StatusCode::BAD_REQUEST.into_response();
     };
     let cursor = parse_cursor(q.cursor.as_deref());
-    let bus = st.bus.clone();
+    let bus = st.runtime.bus.clone();
     upgrade.on_upgrade(move |socket| stream(socket, terminal, cursor, bus))
 }
 

@@ -33,7 +33,7 @@ pub fn check_id(value: &str, prefix: &str, field: &str) -> ApiResult<()> {
 /// The session a path names, or the 404 OpenCode gives.
 pub async fn require(st: &AppState, id: &str) -> ApiResult<Session> {
     check_id(id, "ses", "sessionID")?;
-    Ok(st.sessions.store.session(id).await?)
+    Ok(st.runtime.sessions.store.session(id).await?)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -74,7 +74,7 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
         search: q.search,
         limit: q.limit.map(|l| l as usize),
     };
-    Ok(JsonBody(st.sessions.store.sessions(filter).await?))
+    Ok(JsonBody(st.runtime.sessions.store.sessions(filter).await?))
 }
 
 /// `POST /session`'s body (named apart from `POST /pty`'s in the document).
@@ -114,13 +114,13 @@ pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJso
         permission: body.permission,
         workspace_id: body.workspace_id,
     };
-    Ok(JsonBody(st.sessions.create(&inst, input).await?))
+    Ok(JsonBody(st.runtime.sessions.create(&inst, input).await?))
 }
 
 #[utoipa::path(get, path = "/session/status", tag = "session", operation_id = "session.status", params(DirectoryParams),
     responses((status = 200, description = "The status of every working session; idle ones are absent", body = BTreeMap<String, SessionStatus>)))]
 pub async fn status(State(st): State<Arc<AppState>>) -> JsonBody<BTreeMap<String, SessionStatus>> {
-    JsonBody(st.sessions.runs.statuses())
+    JsonBody(st.runtime.sessions.runs.statuses())
 }
 
 /// `GET /session/{id}`: the session, plus its run status (a Burrow extension
@@ -160,7 +160,7 @@ impl From<SessionStatus> for RunStatus {
     responses((status = 200, body = SessionWithStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<SessionWithStatus>> {
     let session = require(&st, &id).await?;
-    let status = st.sessions.runs.statuses().remove(&session.id).unwrap_or(SessionStatus::Idle);
+    let status = st.runtime.sessions.runs.statuses().remove(&session.id).unwrap_or(SessionStatus::Idle);
     Ok(JsonBody(SessionWithStatus { session, status: status.into() }))
 }
 
@@ -188,7 +188,7 @@ pub struct UpdateBody {
     responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<UpdateBody>) -> ApiResult<JsonBody<Session>> {
     require(&st, &id).await?;
-    let (store, scope) = (&st.sessions.store, Scope::of(&inst));
+    let (store, scope) = (&st.runtime.sessions.store, Scope::of(&inst));
     let mut session = None;
     if let Some(title) = body.title {
         session = Some(store.update_session(&scope, &id, move |s| s.title = title).await?);
@@ -221,7 +221,7 @@ pub async fn update(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): P
     responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<bool>> {
     require(&st, &id).await?;
-    st.sessions.delete(&Scope::of(&inst), &id).await?;
+    st.runtime.sessions.delete(&Scope::of(&inst), &id).await?;
     Ok(JsonBody(true))
 }
 
@@ -229,14 +229,14 @@ pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): P
     responses((status = 200, body = Vec<Session>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn children(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Vec<Session>>> {
     check_id(&id, "ses", "sessionID")?;
-    Ok(JsonBody(st.sessions.store.children(&id).await?))
+    Ok(JsonBody(st.runtime.sessions.store.children(&id).await?))
 }
 
 #[utoipa::path(get, path = "/session/{sessionID}/todo", tag = "session", operation_id = "session.todo", params(("sessionID" = String, Path), DirectoryParams),
     responses((status = 200, body = Vec<Todo>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn todo(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Vec<Todo>>> {
     check_id(&id, "ses", "sessionID")?;
-    Ok(JsonBody(st.sessions.store.todos(&id).await?))
+    Ok(JsonBody(st.runtime.sessions.store.todos(&id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -262,7 +262,7 @@ pub async fn diff(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query
     }
     let session = require(&st, &id).await?;
     let diffs = match q.message_id {
-        Some(message_id) => match st.sessions.store.message(&id, &message_id).await {
+        Some(message_id) => match st.runtime.sessions.store.message(&id, &message_id).await {
             Ok(m) => match m.info {
                 Message::User(u) => u.summary.map(|s| s.diffs),
                 Message::Assistant(_) => None,
@@ -299,7 +299,7 @@ pub async fn fork(
     if let Some(m) = &body.message_id {
         check_id(m, "msg", "messageID")?;
     }
-    Ok(JsonBody(st.sessions.fork(&inst, &id, body.message_id.as_deref()).await?))
+    Ok(JsonBody(st.runtime.sessions.fork(&inst, &id, body.message_id.as_deref()).await?))
 }
 
 /// Stops the session's shell command (or agent turn) and answers once it has
@@ -308,6 +308,6 @@ pub async fn fork(
     responses((status = 200, body = bool), (status = 400, body = ErrorBody)))]
 pub async fn abort(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<bool>> {
     check_id(&id, "ses", "sessionID")?;
-    st.sessions.runs.abort(&Scope::of(&inst), &id).await;
+    st.runtime.sessions.runs.abort(&Scope::of(&inst), &id).await;
     Ok(JsonBody(true))
 }

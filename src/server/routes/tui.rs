@@ -63,7 +63,7 @@ impl TuiControl {
 }
 
 fn publish(st: &AppState, inst: &Instance, kind: &str, properties: Value) -> JsonResponse<bool> {
-    st.bus.publish(Some(&inst.directory), Some(&inst.project.id), kind, properties);
+    st.runtime.bus.publish(Some(&inst.directory), Some(&inst.project.id), kind, properties);
     JsonResponse(true)
 }
 
