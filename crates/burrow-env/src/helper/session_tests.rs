@@ -163,58 +163,10 @@ async fn a_swapped_symlink_leaks_nothing_through_the_helper() {
         t.join().unwrap();
     }
     assert!(leaks.is_empty(), "{} answers held outside data: {:?}", leaks.len(), leaks.first());
+    // Settled inside, the link works.
+    std::fs::remove_file(ws.join("link")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", ws.join("link")).unwrap();
+    assert_eq!(&env.read(&p("link"), 100).await.unwrap()[..], b"inside\n");
     let fifo = tokio::time::timeout(Duration::from_secs(60), env.read(&p("pipe"), 1 << 20)).await.expect("reading a FIFO hung");
     assert!(matches!(&fifo, Err(EnvError::InvalidInput(m)) if m.contains("FIFO")), "{fifo:?}");
-}
-
-/// A process inside the workspace swaps a symlink between an inside file and
-/// an outside one while reads go through the helper (the same code that runs
-/// in containers and on SSH hosts): no answer ever holds the outside data.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_symlink_swapped_during_reads_leaks_nothing_through_the_helper() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::Arc;
-    const SECRET: &str = "OUTSIDE-SECRET";
-    let (dir, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    std::fs::write(dir.path().join("inside.txt"), "inside\n").unwrap();
-    std::fs::write(outside.path().join("secret.txt"), format!("{SECRET}\n")).unwrap();
-    std::os::unix::fs::symlink("inside.txt", dir.path().join("link")).unwrap();
-    let (env, _relay) = session(dir.path()).await;
-    let (stop, swaps) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let swapper = {
-        let (ws, secret) = (dir.path().to_path_buf(), outside.path().join("secret.txt"));
-        let (stop, swaps) = (stop.clone(), swaps.clone());
-        std::thread::spawn(move || {
-            let targets = [std::path::PathBuf::from("inside.txt"), secret];
-            let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let tmp = ws.join("link.tmp");
-                let _ = std::fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(&targets[n % 2], &tmp).unwrap();
-                std::fs::rename(&tmp, ws.join("link")).unwrap();
-                n += 1;
-                swaps.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    while swaps.load(Ordering::Relaxed) < 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let (mut served, mut refused) = (0, 0);
-    for _ in 0..4000 {
-        match env.read(&p("link"), 1 << 20).await {
-            Ok(bytes) => {
-                assert!(!String::from_utf8_lossy(&bytes).contains(SECRET), "the helper read outside data through the link");
-                served += 1;
-            }
-            Err(_) => refused += 1,
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    swapper.join().unwrap();
-    assert_eq!(served + refused, 4000);
-    // Settled inside, the link works.
-    std::fs::remove_file(dir.path().join("link")).unwrap();
-    std::os::unix::fs::symlink("inside.txt", dir.path().join("link")).unwrap();
-    assert_eq!(&env.read(&p("link"), 100).await.unwrap()[..], b"inside\n");
 }
