@@ -98,12 +98,17 @@ exec cat -- "$R"
 "#;
 
 /// `ROOT REL` with the bytes on stdin: temp file beside the target, then rename,
-/// keeping the mode of the file it replaces.
+/// keeping the mode of the file it replaces. A file where a folder of the path
+/// should be is `NotADirectory`, as the other environments say.
 pub const WRITE: &str = r#"
 b_in "$1" "$2"; b_link "$1" "$2"
 [ -d "$R" ] && b_fail IsADirectory "$N" 7
 d=${L%/*}; [ -n "$d" ] || d=/
-mkdir -p -- "$d" 2>/dev/null || b_fail Io "cannot create the folder of $N" 1
+if ! mkdir -p -- "$d" 2>/dev/null; then
+  e=$d; while [ -n "$e" ] && [ ! -e "$e" ]; do e=${e%/*}; done
+  [ -z "$e" ] || [ -d "$e" ] || b_fail NotADirectory "$N" 6
+  b_fail Io "cannot create the folder of $N" 1
+fi
 t=$(mktemp "$d/.burrow-XXXXXX") || b_fail PermissionDenied "$N" 9
 m=$(stat -L -c %a -- "$R" 2>/dev/null) || m=$(printf %o $((0666 & ~0$(umask))))
 if cat > "$t" && chmod "$m" "$t" && mv -f -- "$t" "$L"; then exit 0; fi
