@@ -51,6 +51,7 @@ contract!(
         files::symlinks_out_of_the_root_are_refused,
         search::a_walk_applies_the_ignore_rules,
         search::a_search_finds_what_is_not_ignored,
+        search::changes_through_burrow_show_in_walks_and_searches_at_once,
         processes::commands_run_where_the_files_are,
         processes::exec_passes_cwd_env_and_stdin_and_reports_exit_codes,
         processes::output_streams_before_the_exit,
