@@ -3,12 +3,9 @@
 //! lifecycle (clean shutdown, orphans of a killed Burrow, a container that
 //! dies mid-session and its recreation), and attach and mount modes.
 
-mod docker_support;
-mod support;
-
 use std::path::Path;
 
-use docker_support::*;
+use crate::docker_support::*;
 
 fn base_args<'a>(image: &'a str, fx: &'a Path) -> Vec<&'a str> {
     vec!["--image", image, "--copy", fx.to_str().unwrap(), "--network", "none"]

@@ -4,9 +4,6 @@
 //! stop the server with a clear message, a listing over S3 equals one over a
 //! folder, and writes through the environment show in the index at once.
 
-mod s3_support;
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,8 +11,8 @@ use burrow::env::object::{ObjectArgs, ObjectEnv};
 use burrow::env::{EntryKind, Env, EnvError, ExecRequest, GrepRequest, WorkspacePath};
 use serde_json::Value;
 
-use s3_support::{Burrow, CountingProxy};
-use support::s3::S3;
+use crate::s3_support::{Burrow, CountingProxy};
+use crate::support::s3::S3;
 
 /// A small tree with ignore rules, nesting, a binary file and a few matches.
 fn fixture() -> BTreeMap<&'static str, Vec<u8>> {

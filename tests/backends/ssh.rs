@@ -5,15 +5,9 @@
 //!
 //! Needs the sshd of tests/support/services.sh (`source tests/support/services.sh ssh`).
 
-#[path = "support/mod.rs"]
-mod support;
-#[path = "ssh/remote.rs"]
-#[macro_use]
-mod remote;
-
 use std::time::Duration;
 
-use remote::{scratch, Server, FILES};
+use crate::remote::{scratch, Server, FILES};
 
 #[tokio::test]
 async fn serves_files_find_and_search_with_each_search_method() {

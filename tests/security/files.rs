@@ -3,18 +3,16 @@
 //! while the server reads, FIFOs, control characters, costly regexes, and the
 //! modes and size of what the server keeps.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::env::serve_folder;
+use crate::support::Server;
 use futures::StreamExt;
 use serde_json::Value;
-use support::env::serve_folder;
-use support::Server;
 
 /// Bounds a request that could hang, turning a hang into a failure (not a timing assertion).
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -111,7 +109,7 @@ async fn a_symlink_swapped_during_requests_leaks_nothing() {
     let replies: Vec<(String, u16, String)> = futures::stream::iter(0..4000u32)
         .map(|i| async move {
             let (what, path) = if i.is_multiple_of(2) { ("/file/content", "link") } else { ("/file", "dirlink") };
-            let url = support::server::with_query(what, &[("path", path)]);
+            let url = crate::support::server::with_query(what, &[("path", path)]);
             let reply = tokio::time::timeout(HANG_GUARD, srv.send(srv.request(reqwest::Method::GET, &url))).await.expect("a request hung");
             (url, reply.status, reply.text)
         })

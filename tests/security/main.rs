@@ -5,7 +5,11 @@
 //! chose, probing directories with a bogus terminal ticket, and serving a
 //! network address without a password.
 
+#[path = "../support/mod.rs"]
 mod support;
+
+/// Files, search and the data folder (issue 11).
+mod files;
 
 use reqwest::Method;
 use serde_json::{json, Value};
