@@ -121,8 +121,6 @@ enum Host {
     /// A folder on this machine (local, and the in-process helper).
     Local {
         _dir: tempfile::TempDir,
-        /// Cuts the in-process helper's connection when aborted.
-        _relay: Option<tokio::task::JoinHandle<()>>,
     },
     Docker {
         name: String,
@@ -170,12 +168,12 @@ pub async fn open(kind: Kind) -> Option<Workspace> {
         Kind::Local => {
             let dir = local_tree();
             let env: SharedEnv = Arc::new(burrow::env::local::LocalEnv::new(dir.path()).unwrap());
-            Workspace { kind, root: canonical(dir.path()), env, host: Host::Local { _dir: dir, _relay: None } }
+            Workspace { kind, root: canonical(dir.path()), env, host: Host::Local { _dir: dir } }
         }
         Kind::Helper => {
             let dir = local_tree();
-            let (env, relay) = helper_session(dir.path()).await;
-            Workspace { kind, root: canonical(dir.path()), env, host: Host::Local { _dir: dir, _relay: Some(relay) } }
+            let env = helper_session(dir.path()).await;
+            Workspace { kind, root: canonical(dir.path()), env, host: Host::Local { _dir: dir } }
         }
         Kind::Docker | Kind::DockerScripts => open_docker(kind).await?,
         Kind::Ssh | Kind::SshChannels => open_ssh(kind).await?,
@@ -184,21 +182,17 @@ pub async fn open(kind: Kind) -> Option<Workspace> {
     Some(ws)
 }
 
-/// `burrow-helper serve` on `dir` in this process, and its client. The
-/// helper's answers pass through a relay task: aborting it cuts the connection.
-pub async fn helper_session(dir: &Path) -> (SharedEnv, tokio::task::JoinHandle<()>) {
+/// `burrow-helper serve` on `dir` in this process, and its client, over two
+/// in-memory pipes.
+async fn helper_session(dir: &Path) -> SharedEnv {
     use burrow::env::helper::{protocol, remote::RemoteEnv, serve::serve};
     const BUILD: &str = "0123abcd";
     let (client_out, helper_in) = tokio::io::duplex(1 << 16);
-    let (helper_out, mut relay_in) = tokio::io::duplex(1 << 16);
-    let (mut relay_out, client_in) = tokio::io::duplex(1 << 16);
+    let (helper_out, client_in) = tokio::io::duplex(1 << 16);
     let root = dir.to_string_lossy().into_owned();
     tokio::spawn(async move { serve(&root, BUILD, helper_in, helper_out).await });
-    let relay = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut relay_in, &mut relay_out).await;
-    });
     let remote = RemoteEnv::connect(client_in, client_out, &protocol::version_line(BUILD)).await.expect("the helper greets");
-    (Arc::new(remote), relay)
+    Arc::new(remote)
 }
 
 /// Sets where the static helper is (read once per process) and the search
