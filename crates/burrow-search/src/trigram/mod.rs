@@ -22,6 +22,7 @@
 //! is an error for the caller to answer with a rebuild, never trusted.
 
 pub mod format;
+pub mod live;
 pub mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
