@@ -52,6 +52,11 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
         concurrency: args.search_concurrency.map_or(defaults.concurrency, |n| n as usize),
         queue: args.search_queue.map_or(defaults.queue, |n| n as usize),
     });
+    // Before the environment starts watching: that is when its index starts.
+    burrow::search::trigram::live::configure(
+        (!args.no_text_index)
+            .then(|| burrow::search::trigram::live::Settings { dir: std::path::Path::new(&dirs.state).join("text-index"), build: Default::default() }),
+    );
     let policy = Policy {
         hostname: args.hostname.clone(),
         cors: args.cors.clone(),
