@@ -53,6 +53,7 @@ fn build_id() -> Result<String, EnvError> {
 /// Runs one operation; the process exit code tells the outcome.
 fn run(op: Op) -> i32 {
     if let Op::Serve { root } = &op {
+        configure_text_index();
         return match build_id() {
             Ok(build) => serve_stdio(root, &build),
             Err(e) => fail(&e),
@@ -80,6 +81,18 @@ fn run(op: Op) -> i32 {
         Ok(()) => 0,
         Err(e) => fail(&e),
     }
+}
+
+/// Keeps the trigram index of the served tree in the environment's cache
+/// folder, beside the helper's own (`~/.cache/burrow/text-index/`, inside the
+/// private `~/.cache/burrow`): it survives a reconnect, and its bytes never
+/// cross the wire. Off when `BURROW_NO_TEXT_INDEX` is set, or when the helper
+/// does not run from its installed place.
+fn configure_text_index() {
+    let off = std::env::var_os("BURROW_NO_TEXT_INDEX").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    let dir = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("text-index")));
+    let dir = dir.filter(|d| d.parent().is_some_and(|burrow| burrow.file_name() == Some(std::ffi::OsStr::new("burrow"))));
+    burrow_search::trigram::live::configure(dir.filter(|_| !off).map(|dir| burrow_search::trigram::live::Settings { dir, build: Default::default() }));
 }
 
 /// Serves `root` over stdin and stdout until stdin closes.
