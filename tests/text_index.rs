@@ -22,14 +22,14 @@ const GUARD: Duration = Duration::from_secs(60);
 async fn until(env: &LocalEnv, what: &str, ok: impl Fn(&TextIndexStatus) -> bool) -> TextIndexStatus {
     tokio::time::timeout(GUARD, async {
         loop {
-            if let Some(status) = env.text_index().filter(|s| ok(s)) {
+            if let Some(status) = env.text_index().await.filter(|s| ok(s)) {
                 return status;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("the index never got {what}: {:?}", env.text_index()))
+    .unwrap_or_else(|_| panic!("the index never got {what}"))
 }
 
 /// The environment's answer (through the index), checked against the scan.
@@ -77,7 +77,7 @@ async fn every_change_is_searchable_at_once() {
         ("mv ext.txt renamed.txt", vec!["deep/er/x.txt:1", "moved/b.rs:1", "renamed.txt:1"]),
         ("rm -r deep && echo hay > moved/b.rs", vec!["renamed.txt:1"]),
     ] {
-        let before = env.text_index().unwrap().changed;
+        let before = env.text_index().await.unwrap().changed;
         let status = std::process::Command::new("sh").arg("-c").arg(script).current_dir(&root).status().unwrap();
         assert!(status.success(), "{script}");
         until(&env, "the change", |s| s.changed > before).await;

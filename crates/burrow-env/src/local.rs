@@ -206,7 +206,7 @@ impl Env for LocalEnv {
         Ok(())
     }
 
-    fn text_index(&self) -> Option<TextIndexStatus> {
+    async fn text_index(&self) -> Option<TextIndexStatus> {
         self.text.get().map(|t| t.status())
     }
 

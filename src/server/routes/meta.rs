@@ -80,7 +80,7 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         env: st.env.kind().to_string(),
         root: st.env.root().to_string(),
         capabilities: st.env.capabilities(),
-        text_index: st.env.text_index(),
+        text_index: st.env.text_index().await,
     })
 }
 

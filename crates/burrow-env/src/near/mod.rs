@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, WatchEvent, WorkspacePath};
+use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, TextIndexStatus, WatchEvent, WorkspacePath};
 use crate::helper::client::{HelperHost, Method, NearSearch};
 use crate::helper::remote::RemoteEnv;
 use crate::helper::slot::{Replay, SessionSlot};
@@ -144,6 +144,16 @@ impl Near {
             Some(found) => Ok(found),
             None => stream::grep(tree, &req, StreamLimits::default()).await,
         }
+    }
+
+    /// The helper's text index state, when a helper session runs and keeps one.
+    pub async fn text_index(&self, host: &dyn NearHost) -> Option<TextIndexStatus> {
+        self.call(host, Replay::Safe, |r| async move { Ok(crate::env::Env::text_index(&*r).await) }).await.and_then(Result::ok).flatten()
+    }
+
+    /// Asks the helper to rebuild its text index; nothing when no session runs.
+    pub async fn refresh(&self, host: &dyn NearHost) -> EnvResult<()> {
+        self.call(host, Replay::Safe, |r| async move { crate::env::Env::refresh(&*r).await }).await.unwrap_or(Ok(()))
     }
 
     /// Tells the file indexes that these paths changed.

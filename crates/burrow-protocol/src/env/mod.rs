@@ -89,8 +89,9 @@ pub trait Env: Send + Sync + 'static {
         Ok(())
     }
 
-    /// The state of the environment's text index, when it keeps one.
-    fn text_index(&self) -> Option<TextIndexStatus> {
+    /// The state of the environment's text index, when it keeps one (the
+    /// local environment in process, Docker and SSH in their helper).
+    async fn text_index(&self) -> Option<TextIndexStatus> {
         None
     }
 
