@@ -94,7 +94,37 @@ struct Scanned {
     keys: Vec<u32>,
 }
 
-fn scan_file(root: &Path, path: &str, opts: &BuildOptions, open: &Opener<'_>, buf: &mut Vec<u8>) -> Scanned {
+/// A set of trigram keys, one bit each: sorting every trigram of a file to
+/// drop repeats costs far more than marking them.
+struct Seen(Vec<u64>);
+
+impl Seen {
+    fn new() -> Self {
+        Self(vec![0; (1 << 24) / 64])
+    }
+
+    /// The distinct keys of `bytes`, sorted; leaves the set empty again.
+    fn distinct(&mut self, bytes: &[u8]) -> Vec<u32> {
+        let mut keys = Vec::new();
+        for t in bytes.windows(3) {
+            if indexable(t) {
+                let k = key(t);
+                let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
+                if self.0[word] & bit == 0 {
+                    self.0[word] |= bit;
+                    keys.push(k);
+                }
+            }
+        }
+        for k in &keys {
+            self.0[(k >> 6) as usize] = 0;
+        }
+        keys.sort_unstable();
+        keys
+    }
+}
+
+fn scan_file(root: &Path, path: &str, opts: &BuildOptions, open: &Opener<'_>, buf: &mut Vec<u8>, seen: &mut Seen) -> Scanned {
     let mut entry = FileEntry { path: path.to_string(), size: 0, mtime_ns: 0, indexed: false };
     let Ok(mut file) = open(&root.join(path)) else { return Scanned { entry, keys: Vec::new() } };
     let Ok(meta) = file.metadata() else { return Scanned { entry, keys: Vec::new() } };
@@ -107,12 +137,35 @@ fn scan_file(root: &Path, path: &str, opts: &BuildOptions, open: &Opener<'_>, bu
     if Read::by_ref(&mut file).take(opts.max_file_bytes + 1).read_to_end(buf).is_err() || buf.len() as u64 > opts.max_file_bytes || buf.contains(&0) {
         return Scanned { entry, keys: Vec::new() };
     }
-    let mut keys: Vec<u32> = buf.windows(3).filter(|t| indexable(t)).map(key).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let keys = seen.distinct(buf);
     entry.indexed = true;
     Scanned { entry, keys }
 }
+
+/// Hashes a trigram key with one multiplication: the default SipHash is most
+/// of a build's time, and keys come from files, not from an attacker who
+/// could choose collisions to any effect but a slower build.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u32(*b as u32);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        let h = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeyMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// A posting list being built: file numbers delta-coded as they arrive in order.
 #[derive(Default)]
@@ -146,7 +199,7 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Scanned)>(256);
     let mut table: Vec<FileEntry> = Vec::with_capacity(files.len());
-    let mut postings: HashMap<u32, Posting> = HashMap::new();
+    let mut postings: KeyMap<Posting> = KeyMap::default();
     let mut stats = BuildStats { files: files.len(), ..Default::default() };
     std::thread::scope(|s| {
         for _ in 0..opts.threads.max(1) {
@@ -154,11 +207,11 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
             let (next, files) = (&next, &files);
             s.spawn(move || {
                 lower_priority();
-                let mut buf = Vec::new();
+                let (mut buf, mut seen) = (Vec::new(), Seen::new());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    if tx.send((i, scan_file(root, path, opts, open, &mut buf))).is_err() {
+                    if tx.send((i, scan_file(root, path, opts, open, &mut buf, &mut seen))).is_err() {
                         break;
                     }
                 }
@@ -190,7 +243,7 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
     Ok(stats)
 }
 
-fn write(out: &Path, files: &[FileEntry], dirs: &[String], postings: HashMap<u32, Posting>, max_file_bytes: u64) -> io::Result<u64> {
+fn write(out: &Path, files: &[FileEntry], dirs: &[String], postings: KeyMap<Posting>, max_file_bytes: u64) -> io::Result<u64> {
     let mut keys: Vec<u32> = postings.keys().copied().collect();
     keys.sort_unstable();
     let mut file_bytes = Vec::new();
@@ -349,8 +402,8 @@ impl TrigramIndex {
         self.max_file_bytes
     }
 
-    /// The files containing trigram `k`, ascending.
-    fn posting(&self, k: u32) -> io::Result<Vec<u32>> {
+    /// The table entry of trigram `k`: its offset in the table, if it is there.
+    fn entry(&self, k: u32) -> io::Result<Option<usize>> {
         let table = &self.map[self.table_off..self.post_off];
         let (mut lo, mut hi) = (0usize, self.trigrams);
         while lo < hi {
@@ -362,22 +415,43 @@ impl TrigramIndex {
             } else if mk > k {
                 hi = mid;
             } else {
-                let count = u32_at(table, at + 4).ok_or_else(|| corrupt("table"))? as usize;
-                let off = u64_at(table, at + 8).ok_or_else(|| corrupt("table"))? as usize;
-                let data = self.map.get(self.post_off.checked_add(off).ok_or_else(|| corrupt("posting"))?..).ok_or_else(|| corrupt("posting"))?;
-                let mut out = Vec::with_capacity(count.min(self.files.len()));
-                let (mut pos, mut id) = (0usize, 0u64);
-                for _ in 0..count {
-                    id += get_varint(data, &mut pos).ok_or_else(|| corrupt("posting"))?;
-                    if id >= self.files.len() as u64 {
-                        return Err(corrupt("posting past the file table"));
-                    }
-                    out.push(id as u32);
-                }
-                return Ok(out);
+                return Ok(Some(at));
             }
         }
-        Ok(Vec::new())
+        Ok(None)
+    }
+
+    /// How many files a query node may select, to intersect the rarest first:
+    /// the posting count of a trigram, the most files for anything else.
+    fn cost(&self, q: &Query) -> usize {
+        match q {
+            Query::Tri(k) => match self.entry(*k) {
+                Ok(Some(at)) => u32_at(&self.map[self.table_off..self.post_off], at + 4).map_or(usize::MAX, |c| c as usize),
+                Ok(None) => 0,
+                Err(_) => usize::MAX,
+            },
+            Query::Nothing => 0,
+            _ => usize::MAX,
+        }
+    }
+
+    /// The files containing trigram `k`, ascending.
+    fn posting(&self, k: u32) -> io::Result<Vec<u32>> {
+        let Some(at) = self.entry(k)? else { return Ok(Vec::new()) };
+        let table = &self.map[self.table_off..self.post_off];
+        let count = u32_at(table, at + 4).ok_or_else(|| corrupt("table"))? as usize;
+        let off = u64_at(table, at + 8).ok_or_else(|| corrupt("table"))? as usize;
+        let data = self.map.get(self.post_off.checked_add(off).ok_or_else(|| corrupt("posting"))?..).ok_or_else(|| corrupt("posting"))?;
+        let mut out = Vec::with_capacity(count.min(self.files.len()));
+        let (mut pos, mut id) = (0usize, 0u64);
+        for _ in 0..count {
+            id += get_varint(data, &mut pos).ok_or_else(|| corrupt("posting"))?;
+            if id >= self.files.len() as u64 {
+                return Err(corrupt("posting past the file table"));
+            }
+            out.push(id as u32);
+        }
+        Ok(out)
     }
 
     /// The files that satisfy `q`; None means every file.
@@ -388,6 +462,8 @@ impl TrigramIndex {
             Query::Tri(k) => Some(self.posting(*k)?),
             Query::And(qs) => {
                 let mut acc: Option<Vec<u32>> = None;
+                let mut qs: Vec<&Query> = qs.iter().collect();
+                qs.sort_by_cached_key(|q| self.cost(q));
                 for q in qs {
                     if let Some(ids) = self.eval(q)? {
                         acc = Some(match acc {
