@@ -20,7 +20,7 @@ use std::io::{self, Read};
 pub const MAGIC: &[u8; 8] = b"BRWTRIGM";
 /// Bumped whenever the layout or the meaning of a field changes: an index of
 /// another version is rebuilt, never read.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 24;
 pub const META_LEN: usize = 4 * 3 + 8 * 5;
 pub const TABLE_ENTRY: usize = 16;

@@ -2,7 +2,7 @@
 //!
 //! A full scan reads every byte of the tree for each search; on a kernel tree
 //! that is a gigabyte and most of a second, whatever the pattern. The index
-//! maps each (ASCII-folded) trigram to the files that contain it, so a search
+//! maps each trigram (three bytes) to the files that contain it, so a search
 //! reads only the files that can hold a match: [`query::plan`] turns the
 //! pattern into an AND/OR of trigrams, the posting lists give the candidate
 //! files, and each candidate is searched with the same searcher and sink as
@@ -642,13 +642,15 @@ pub fn grep(root: &Path, index: &TrigramIndex, dirty: &Dirty, req: &GrepRequest,
     let Ok(Some(ids)) = index.eval(&q) else { return Ok(None) };
     let Some(changed) = changed_files(root, index, dirty) else { return Ok(None) };
     let under = |p: &str| dir.is_empty() || (p.len() > dir.len() && p.starts_with(dir) && p.as_bytes()[dir.len()] == b'/');
-    let mut candidates: BTreeSet<&str> = changed.iter().map(String::as_str).filter(|p| under(p)).collect();
-    let unindexed = index.files.iter().enumerate().filter(|(_, f)| !f.indexed).map(|(i, _)| i as u32);
-    for i in ids.into_iter().chain(unindexed) {
-        let p = index.files[i as usize].path.as_str();
-        if under(p) && !dirty.covers(p) {
-            candidates.insert(p);
-        }
+    // File numbers follow path order, so the candidates come sorted; only
+    // changed paths need sorting in.
+    let unindexed: Vec<u32> = index.files.iter().enumerate().filter(|(_, f)| !f.indexed).map(|(i, _)| i as u32).collect();
+    let ids = if unindexed.is_empty() { ids } else { union(&ids, &unindexed) };
+    let mut candidates: Vec<&str> = ids.iter().map(|&i| index.files[i as usize].path.as_str()).filter(|p| under(p) && !dirty.covers(p)).collect();
+    if !changed.is_empty() {
+        candidates.extend(changed.iter().map(String::as_str).filter(|p| under(p)));
+        candidates.sort_unstable();
+        candidates.dedup();
     }
     let mut searcher = searcher();
     let mut matches: Vec<GrepMatch> = Vec::new();

@@ -6,10 +6,11 @@
 //! a match satisfies: a superset, never a miss. Files it selects are then
 //! searched with the ordinary matcher, which decides.
 //!
-//! Everything is folded to ASCII lower case, on both sides (the index stores
-//! folded trigrams), so one index serves case-sensitive and case-insensitive
-//! searches; regex-syntax already expands a case-insensitive letter into the
-//! class of its case variants, non-ASCII ones included.
+//! Trigrams are bytes as they are, not folded: a case-sensitive search (the
+//! default) asks for exactly its own trigrams, which are far rarer than their
+//! folded forms (`PM_RESUME` vs every `dpm_resume`). A case-insensitive one
+//! still works, since regex-syntax expands each letter into the class of its
+//! case variants (non-ASCII ones included), which becomes an OR of spellings.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +32,7 @@ pub enum Query {
     All,
     /// No file: the pattern can match nothing.
     Nothing,
-    /// The file contains this folded trigram.
+    /// The file contains this trigram.
     Tri(u32),
     And(Vec<Query>),
     Or(Vec<Query>),
@@ -79,14 +80,9 @@ fn dedup(mut v: Vec<Query>) -> Vec<Query> {
     v
 }
 
-/// The folded trigram key of three bytes.
+/// The key of a trigram: its three bytes.
 pub fn key(t: &[u8]) -> u32 {
-    (fold(t[0]) as u32) << 16 | (fold(t[1]) as u32) << 8 | fold(t[2]) as u32
-}
-
-/// ASCII lower case: the only folding the index applies.
-pub fn fold(b: u8) -> u8 {
-    b.to_ascii_lowercase()
+    (t[0] as u32) << 16 | (t[1] as u32) << 8 | t[2] as u32
 }
 
 /// Whether an indexed trigram may contain this byte. A match never spans a
@@ -258,7 +254,7 @@ impl Info {
     }
 }
 
-/// The members of a class as folded strings, when there are few enough of them.
+/// The members of a class as strings, when there are few enough of them.
 /// The line end is left out: the matcher never matches it (grep-regex removes it
 /// from classes).
 fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
@@ -273,7 +269,7 @@ fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
                 for ch in r.start()..=r.end() {
                     if ch != '\n' {
                         let mut buf = [0u8; 4];
-                        out.insert(ch.encode_utf8(&mut buf).bytes().map(fold).collect());
+                        out.insert(ch.encode_utf8(&mut buf).as_bytes().to_vec());
                     }
                 }
             }
@@ -286,7 +282,7 @@ fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
             for r in c.ranges() {
                 for b in r.start()..=r.end() {
                     if b != b'\n' {
-                        out.insert(vec![fold(b)]);
+                        out.insert(vec![b]);
                     }
                 }
             }
@@ -298,7 +294,7 @@ fn class_strings(class: &Class) -> Option<BTreeSet<Vec<u8>>> {
 fn info(hir: &Hir) -> Info {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => Info::empty_string(),
-        HirKind::Literal(lit) => Info::exact(set([lit.0.iter().copied().map(fold).collect()])),
+        HirKind::Literal(lit) => Info::exact(set([lit.0.to_vec()])),
         HirKind::Class(class) => match class_strings(class) {
             Some(strings) => Info::exact(strings),
             None => Info { exact: None, prefix: set([Vec::new()]), suffix: set([Vec::new()]), q: Query::All },
@@ -339,12 +335,10 @@ mod tests {
 
     #[test]
     fn literals_need_all_their_trigrams() {
-        assert_eq!(plan("PM_RESUME", false), Query::And(dedup(["pm_", "m_r", "_re", "res", "esu", "sum", "ume"].map(tri).to_vec())));
-        // Folded: a case-insensitive search asks for the same trigrams, or for
-        // those of the spelling with U+017F (long s), which folds to s too.
-        let Query::Or(either) = plan("pm_resume", true) else { panic!("not an OR") };
-        assert_eq!(either[0], plan("PM_RESUME", false));
-        assert_eq!(either.len(), 2);
+        assert_eq!(plan("PM_RESUME", false), Query::And(dedup(["PM_", "M_R", "_RE", "RES", "ESU", "SUM", "UME"].map(tri).to_vec())));
+        // Case-insensitive: each window of three letters is one of its spellings.
+        let q = plan("abc", true);
+        assert_eq!(q, Query::Or(dedup(["abc", "abC", "aBc", "aBC", "Abc", "AbC", "ABc", "ABC"].map(tri).to_vec())));
     }
 
     #[test]
