@@ -38,8 +38,10 @@ use self::query::{indexable, key, Query};
 use crate::env::{EnvResult, GrepMatch, GrepRequest, GrepResult};
 use crate::grep::{compile, searcher, LineSink, Opener};
 
-/// Files larger than this are not indexed (they are always searched).
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 20;
+/// Files larger than this are not indexed (they are always searched). The
+/// generated register headers of the Linux tree reach 23 MB: left out, they
+/// would be 244 MiB read by every search.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 32 << 20;
 
 /// The names of files whose change alters which files a walk visits.
 const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", ".rgignore"];
