@@ -212,7 +212,13 @@ fn wait_for_text_indexes(http: &Http, servers: &[Server]) -> anyhow::Result<()> 
                 break;
             }
             if index["state"] == "ready" && index["rebuilding"] == false {
-                eprintln!("  {}: text index ready after {:.1} s: {} files, {} bytes", s.label, started.elapsed().as_secs_f64(), index["entries"], index["bytes"]);
+                eprintln!(
+                    "  {}: text index ready after {:.1} s: {} files, {} bytes",
+                    s.label,
+                    started.elapsed().as_secs_f64(),
+                    index["entries"],
+                    index["bytes"]
+                );
                 break;
             }
             anyhow::ensure!(index["state"] != "failed", "{}: the text index failed: {index}", s.label);

@@ -30,6 +30,18 @@ fn status_kib(field: &str) -> u64 {
     status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
+/// CPU seconds used so far by this process and by its waited-for children
+/// (`/proc/self/stat` fields 14 to 17, in clock ticks of 1/100 s): the load of
+/// other jobs on the machine inflates the wall clock, not this.
+fn cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<f64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+    let tick = |i: usize| f.get(i).copied().unwrap_or(0.0) / 100.0;
+    // After the ")" the fields start at 3 (state), so utime (14) is index 11.
+    (tick(11) + tick(12), tick(13) + tick(14))
+}
+
 /// One full `rg` run, timed, and the number of matching lines (what `/find` counts).
 fn rg(corpus: &Path, pattern: &str) -> (Duration, usize) {
     let started = Instant::now();
@@ -55,19 +67,23 @@ fn main() {
 
     // Warm the page cache, then time one full rg scan.
     let _ = rg(&corpus, "a_pattern_that_never_matches_xyzzy");
+    let (_, rg_cpu_before) = cpu();
     let (rg_scan, _) = rg(&corpus, "a_pattern_that_never_matches_xyzzy");
+    let rg_cpu = cpu().1 - rg_cpu_before;
     let rss_before = status_kib("VmRSS:");
+    let (build_cpu_before, _) = cpu();
     let started = Instant::now();
     let stats = build(&corpus, &out, &BuildOptions::default(), &open_regular).expect("the index builds");
     let build_time = started.elapsed();
+    let build_cpu = cpu().0 - build_cpu_before;
     let build_hwm = status_kib("VmHWM:");
     let index = TrigramIndex::open(&out).expect("the index opens");
     let open_rss = status_kib("VmRSS:");
 
-    println!("| corpus | files | indexed files | indexed text | index size | size / text | trigrams | build | one rg scan | build / rg |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| corpus | files | indexed files | indexed text | index size | size / text | trigrams | build | one rg scan | build / rg | build CPU | rg CPU | CPU build / rg |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {} | {} | {:.0} MiB | {:.0} MiB | {:.1}% | {} | {} ms | {} ms | {:.2}x |",
+        "| {} | {} | {} | {:.0} MiB | {:.0} MiB | {:.1}% | {} | {} ms | {} ms | {:.2}x | {:.1} s | {:.1} s | {:.2}x |",
         corpus.display(),
         stats.files,
         stats.indexed_files,
@@ -77,7 +93,10 @@ fn main() {
         stats.trigrams,
         ms(build_time),
         ms(rg_scan),
-        build_time.as_secs_f64() / rg_scan.as_secs_f64()
+        build_time.as_secs_f64() / rg_scan.as_secs_f64(),
+        build_cpu,
+        rg_cpu,
+        build_cpu / rg_cpu.max(0.01)
     );
     println!();
     println!("| pattern | limit | rg full p50 | scan p50 | index p50 | rg lines | scan matches | index matches |");
