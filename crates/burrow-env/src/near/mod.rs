@@ -91,7 +91,10 @@ impl Near {
             return Some(r);
         }
         let Some(Method::Helper(bin)) = self.search().probed().cloned() else { return None };
-        let command = bin.command(&["serve", &self.root]);
+        // The helper keeps a text index when this process keeps one (the
+        // server's `--no-text-index` turns both off).
+        let args: &[&str] = if crate::search::trigram::live::settings().is_some() { &["serve", &self.root] } else { &["serve", "--no-text-index", &self.root] };
+        let command = bin.command(args);
         self.session
             .get(&host.describe(), || async {
                 let (reader, writer) = host.attach(command).await?;
