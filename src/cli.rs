@@ -120,6 +120,13 @@ pub struct ServeArgs {
     #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_SIZE", value_name = "SIZE", default_value = "256M", value_parser = crate::env::object::options::parse_size)]
     pub tool_output_max_size: u64,
 
+    /// Keep no trigram index of the workspace's text (searches then always
+    /// scan). By default a local workspace is indexed in the background, under
+    /// <data dir>/text-index, and searches whose pattern has trigrams read only
+    /// the files that can match.
+    #[arg(long, env = "BURROW_NO_TEXT_INDEX")]
+    pub no_text_index: bool,
+
     /// Text searches (`/find`, the agent's grep) that may run at once (default: one per core).
     #[arg(long, env = "BURROW_SEARCH_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub search_concurrency: Option<u32>,

@@ -46,6 +46,13 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
     });
     burrow::env::groups::init(std::path::Path::new(&dirs.state));
     tracing::info!("environment: {}", resolved.describe());
+    // Before the environment opens: a Docker or SSH one may start its helper
+    // session (told whether to keep an index) while opening, a local one its
+    // index once watched.
+    burrow::search::trigram::live::configure(
+        (!args.no_text_index)
+            .then(|| burrow::search::trigram::live::Settings { dir: std::path::Path::new(&dirs.state).join("text-index"), build: Default::default() }),
+    );
     let env = burrow::env::open::open(&resolved.spec).await?;
     let defaults = burrow::search::gate::Limits::default();
     burrow::search::gate::configure(burrow::search::gate::Limits {

@@ -129,6 +129,7 @@ fn main() -> anyhow::Result<()> {
 
 /// Warms every target up, then times every query on each, interleaved.
 fn search(http: &Http, servers: &[Server], corpus: &std::path::Path, text_runs: usize, file_runs: usize) -> anyhow::Result<HashMap<(usize, Column), Samples>> {
+    wait_for_text_indexes(http, servers)?;
     eprintln!("warming up (page cache, file indexes) ...");
     for (qi, q) in QUERIES.iter().enumerate() {
         if q.endpoint == Endpoint::Text {
@@ -195,6 +196,37 @@ fn remote_side(server: &Server, args: &[String]) -> anyhow::Result<Option<cpu::R
 /// `0..n`, starting at `run % n`.
 pub fn rotation(n: usize, run: usize) -> impl Iterator<Item = usize> {
     (0..n).map(move |k| (k + run) % n)
+}
+
+/// Waits until each Burrow server that keeps a text index reports it ready,
+/// so that its rows measure the index, not the scan it answers with meanwhile;
+/// prints how long each took (from this call, after the server started).
+fn wait_for_text_indexes(http: &Http, servers: &[Server]) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    for s in servers.iter().filter(|s| s.label.starts_with("burrow")) {
+        loop {
+            let caps = http.get(&format!("{}/burrow/capabilities", s.base))?;
+            let index = &caps["text_index"];
+            if index.is_null() {
+                eprintln!("  {}: no text index", s.label);
+                break;
+            }
+            if index["state"] == "ready" && index["rebuilding"] == false {
+                eprintln!(
+                    "  {}: text index ready after {:.1} s: {} files, {} bytes",
+                    s.label,
+                    started.elapsed().as_secs_f64(),
+                    index["entries"],
+                    index["bytes"]
+                );
+                break;
+            }
+            anyhow::ensure!(index["state"] != "failed", "{}: the text index failed: {index}", s.label);
+            anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(1800), "{}: the text index is not ready after 30 min: {index}", s.label);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    Ok(())
 }
 
 fn burrow_bin() -> PathBuf {

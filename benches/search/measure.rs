@@ -29,6 +29,11 @@ impl Http {
         Ok((elapsed, value.as_array().map_or(0, Vec::len)))
     }
 
+    /// One GET's JSON answer.
+    pub fn get(&self, url: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.timed("GET", url, self.client.get(url))?.1)
+    }
+
     /// Times one POST of `body` as JSON, to the last byte of the answer, and
     /// returns the answer.
     pub fn post(&self, url: &str, body: &serde_json::Value) -> anyhow::Result<(Duration, serde_json::Value)> {

@@ -276,3 +276,65 @@ async fn kill_9_leaves_no_command_with_the_helper() {
 async fn kill_9_leaves_no_command_without_the_helper() {
     kill_9_leaves_no_command(None).await;
 }
+
+/// `/find`'s paths for `pattern`, sorted.
+async fn found(srv: &Server, pattern: &str) -> Vec<String> {
+    let (status, hits) = srv.get(&format!("/find?pattern={pattern}")).await;
+    assert_eq!(status, 200, "{hits}");
+    let mut paths: Vec<String> = hits.as_array().unwrap().iter().map(|m| m["path"]["text"].as_str().unwrap().to_string()).collect();
+    paths.sort();
+    paths
+}
+
+/// Polls until `check` holds: the helper's watcher reports a change made in
+/// the container a moment after the command that made it returns.
+async fn until_found(srv: &Server, pattern: &str, want: &[&str], why: &str) {
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = found(srv, pattern).await;
+        if got == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < guard, "{why}: {got:?}, not {want:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The helper keeps a trigram index in the container's cache folder; a change
+/// made by a command inside the container is searchable through it, and a
+/// removed or edited match is gone.
+#[tokio::test]
+async fn the_helpers_text_index_follows_changes_in_the_container() {
+    let Some(helper) = static_helper() else { return };
+    let _turn = serial().await;
+    let Some(image) = image() else { return };
+    let fx = fixture();
+    let name = unique("burrow-text-index");
+    let srv = Server::start(Some(&name), &base_args(&image, fx.path()), Some(&helper));
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, caps) = srv.get("/burrow/capabilities").await;
+        if caps["text_index"]["state"] == "ready" && caps["text_index"]["rebuilding"] == false {
+            assert!(caps["text_index"]["entries"].as_u64().unwrap() >= 4, "{caps}");
+            break;
+        }
+        assert!(std::time::Instant::now() < guard, "the helper's index never got ready: {caps}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(sh(&name, "ls ~/.cache/burrow/text-index/").contains(".tri"), "the index lives in the container's cache folder");
+    until_found(&srv, "needle", &["src/lib.rs", "src/main.rs"], "before any change").await;
+    for (script, want) in [
+        ("echo 'a needle, made inside' > /workspace/docs/new.md", &["docs/new.md", "src/lib.rs", "src/main.rs"][..]),
+        ("mkdir -p /workspace/a/b && echo needle > /workspace/a/b/deep.txt", &["a/b/deep.txt", "docs/new.md", "src/lib.rs", "src/main.rs"]),
+        ("mv /workspace/docs/new.md /workspace/docs/renamed.md", &["a/b/deep.txt", "docs/renamed.md", "src/lib.rs", "src/main.rs"]),
+        ("rm -r /workspace/a && echo 'pub fn helper() {}' > /workspace/src/lib.rs", &["docs/renamed.md", "src/main.rs"]),
+    ] {
+        sh(&name, script);
+        until_found(&srv, "needle", want, script).await;
+    }
+    let (_, caps) = srv.get("/burrow/capabilities").await;
+    assert!(caps["text_index"]["changed"].as_u64().unwrap() > 0, "the changes are searched next to the index: {caps}");
+    let (status, _) = srv.post("/burrow/refresh").await;
+    assert_eq!(status, 200);
+    until_found(&srv, "needle", &["docs/renamed.md", "src/main.rs"], "after a rebuild").await;
+}

@@ -261,3 +261,61 @@ async fn a_lost_helper_session_comes_back_after_a_reconnect() {
     }
     assert!(server.stderr().contains("helper session started"), "{}", server.stderr());
 }
+
+/// `/find`'s paths for `pattern`, sorted.
+async fn found(server: &Server, pattern: &str) -> Vec<String> {
+    let (status, hits) = server.get(&format!("/find?pattern={pattern}")).await;
+    assert_eq!(status, 200, "{hits}");
+    let mut paths: Vec<String> = hits.as_array().unwrap().iter().map(|m| m["path"]["text"].as_str().unwrap().to_string()).collect();
+    paths.sort();
+    paths
+}
+
+/// Polls until `/find` answers `want`: the helper's watcher reports a change
+/// made over SSH a moment after the command that made it returns.
+async fn until_found(server: &Server, pattern: &str, want: &[&str], why: &str) {
+    let guard = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = found(server, pattern).await;
+        if got == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < guard, "{why}: {got:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The helper keeps a trigram index in the login's cache folder; changes made
+/// by SSH commands are searchable through it, and no stale match remains.
+#[tokio::test]
+async fn the_helpers_text_index_follows_changes_made_over_ssh() {
+    let sshd = sshd!();
+    if std::env::var("BURROW_HELPER_BIN").ok().filter(|p| std::path::Path::new(p).exists()).is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "BURROW_HELPER_BIN must name the static helper build in CI");
+        return;
+    }
+    let ws = scratch(&sshd, FILES);
+    let server = Server::start(&sshd.serve_args(&ws.root), &[]).await.unwrap_or_else(|f| panic!("{}", f.stderr));
+    let guard = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, caps) = server.get("/burrow/capabilities").await;
+        if caps["text_index"]["state"] == "ready" && caps["text_index"]["rebuilding"] == false {
+            break;
+        }
+        assert!(std::time::Instant::now() < guard, "the helper's index never got ready: {caps}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until_found(&server, "hello", &["src/lib.rs", "src/main.rs"], "before any change").await;
+    let root = &ws.root;
+    for (script, want) in [
+        (format!("echo 'hello over ssh' > {root}/new.txt"), &["new.txt", "src/lib.rs", "src/main.rs"][..]),
+        (format!("mkdir -p {root}/a/b && echo hello > {root}/a/b/deep.txt"), &["a/b/deep.txt", "new.txt", "src/lib.rs", "src/main.rs"]),
+        (format!("mv {root}/new.txt {root}/renamed.txt"), &["a/b/deep.txt", "renamed.txt", "src/lib.rs", "src/main.rs"]),
+        (format!("rm -r {root}/a && echo 'pub fn bye() {{}}' > {root}/src/lib.rs"), &["renamed.txt", "src/main.rs"]),
+    ] {
+        sshd.sh(&script).unwrap();
+        until_found(&server, "hello", want, &script).await;
+    }
+    let (_, caps) = server.get("/burrow/capabilities").await;
+    assert!(caps["text_index"]["changed"].as_u64().unwrap() > 0, "the changes are searched next to the index: {caps}");
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::beneath::{blocking, open_regular_beneath, Beneath};
 use super::*;
 use crate::search;
+use crate::search::trigram::live::LiveIndex;
 
 /// How long output pipes may stay open after the shell itself exited (a
 /// background child can hold them); past that the output stream ends.
@@ -29,6 +30,9 @@ pub struct LocalEnv {
     root_str: String,
     /// Keeps the file watcher alive for as long as the environment.
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// The trigram index of the tree, once watching started (it is only as
+    /// fresh as the watcher keeps it) and when the process configured one.
+    text: Arc<OnceLock<Arc<LiveIndex>>>,
 }
 
 impl LocalEnv {
@@ -39,7 +43,16 @@ impl LocalEnv {
             return Err(EnvError::NotADirectory(root.display().to_string()));
         }
         let root_str = root.to_string_lossy().into_owned();
-        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None) })
+        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None), text: Default::default() })
+    }
+
+    /// Tells the text index about a change made through this environment
+    /// before the call returns, so the next search sees it without waiting
+    /// for the watcher's event.
+    fn changed(&self, paths: &[&WorkspacePath]) {
+        if let Some(text) = self.text.get() {
+            text.changed(paths.iter().map(|p| p.as_str()).filter(|p| !p.is_empty()));
+        }
     }
 
     /// The host path of `path`, after checking that symlinks keep it inside
@@ -84,23 +97,39 @@ impl Env for LocalEnv {
     }
 
     async fn write(&self, path: &WorkspacePath, data: Bytes) -> EnvResult<()> {
-        let path = path.clone();
-        self.fs.with(move |fs| fs.write(&path, &data)).await
+        let done = {
+            let path = path.clone();
+            self.fs.with(move |fs| fs.write(&path, &data)).await
+        };
+        self.changed(&[path]);
+        done
     }
 
     async fn mkdir_all(&self, path: &WorkspacePath) -> EnvResult<()> {
-        let path = path.clone();
-        self.fs.with(move |fs| fs.mkdir_all(&path).map(drop)).await
+        let done = {
+            let path = path.clone();
+            self.fs.with(move |fs| fs.mkdir_all(&path).map(drop)).await
+        };
+        self.changed(&[path]);
+        done
     }
 
     async fn remove(&self, path: &WorkspacePath) -> EnvResult<()> {
-        let path = path.clone();
-        self.fs.with(move |fs| fs.remove(&path)).await
+        let done = {
+            let path = path.clone();
+            self.fs.with(move |fs| fs.remove(&path)).await
+        };
+        self.changed(&[path]);
+        done
     }
 
     async fn rename(&self, from: &WorkspacePath, to: &WorkspacePath) -> EnvResult<()> {
-        let (from, to) = (from.clone(), to.clone());
-        self.fs.with(move |fs| fs.rename(&from, &to)).await
+        let done = {
+            let (from, to) = (from.clone(), to.clone());
+            self.fs.with(move |fs| fs.rename(&from, &to)).await
+        };
+        self.changed(&[from, to]);
+        done
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
@@ -112,14 +141,15 @@ impl Env for LocalEnv {
         let dir = WorkspacePath::from_relative(&req.dir)?;
         let host = self.confined(&dir).await?;
         let fs = self.fs.clone();
+        let text = self.text.get().cloned();
         // Each file is opened through the root's descriptor, so a folder
         // swapped for a link during the walk cannot hand the search outside data.
         blocking(move || {
-            let open = |p: &Path| {
-                let rel = p.strip_prefix(fs.root()).ok().and_then(|r| r.to_str()).ok_or_else(|| std::io::Error::other("outside the root"))?;
-                open_regular_beneath(&fs, &WorkspacePath::from_relative(rel).map_err(std::io::Error::other)?)
-            };
-            search::grep::grep_with(&host, &req, &open)
+            // The index answers when it can vouch for the answer; else the scan.
+            if let Some(found) = text.map(|t| t.grep(&req)).transpose()?.flatten() {
+                return Ok(found);
+            }
+            search::grep::grep_with(&host, &req, &opener(fs))
         })
         .await
     }
@@ -169,10 +199,22 @@ impl Env for LocalEnv {
         blocking(move || local_pty(req, cwd)).await
     }
 
+    async fn refresh(&self) -> EnvResult<()> {
+        if let Some(text) = self.text.get() {
+            text.rebuild();
+        }
+        Ok(())
+    }
+
+    async fn text_index(&self) -> Option<TextIndexStatus> {
+        self.text.get().map(|t| t.status())
+    }
+
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
         let (tx, rx) = mpsc::channel(1024);
         let root = self.fs.root().to_path_buf();
         let overflowed = AtomicBool::new(false);
+        let text = self.text.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             let event = match res {
                 // inotify reports every open (notify asks for IN_OPEN), and our
@@ -196,6 +238,12 @@ impl Env for LocalEnv {
                 }
                 Err(_) => WatchEvent::Rescan,
             };
+            if let Some(text) = text.get() {
+                match &event {
+                    WatchEvent::Changed(paths) => text.changed(paths.iter().map(|p| p.as_str())),
+                    WatchEvent::Rescan | WatchEvent::Overflow => text.lost(),
+                }
+            }
             // Never block notify's thread; if we fell behind, say "overflow"
             // once there is room again, which covers every event we dropped.
             if overflowed.load(Ordering::Relaxed) && tx.try_send(WatchEvent::Overflow).is_ok() {
@@ -212,7 +260,22 @@ impl Env for LocalEnv {
         let mut watcher = notify::RecommendedWatcher::new(handler, config).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         watcher.watch(self.fs.root(), RecursiveMode::Recursive).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        // Watching now: an index built from here on misses no change.
+        if let Some(settings) = search::trigram::live::settings() {
+            let live = LiveIndex::new(self.fs.root(), settings, Arc::new(opener(self.fs.clone())));
+            if self.text.set(live.clone()).is_ok() {
+                live.start();
+            }
+        }
         Ok(Some(rx))
+    }
+}
+
+/// Opens a file of the tree by its host path through the root's descriptor.
+fn opener(fs: Arc<Beneath>) -> impl Fn(&Path) -> std::io::Result<std::fs::File> + Send + Sync + 'static {
+    move |p: &Path| {
+        let rel = p.strip_prefix(fs.root()).ok().and_then(|r| r.to_str()).ok_or_else(|| std::io::Error::other("outside the root"))?;
+        open_regular_beneath(&fs, &WorkspacePath::from_relative(rel).map_err(std::io::Error::other)?)
     }
 }
 

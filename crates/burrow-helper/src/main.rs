@@ -36,7 +36,12 @@ enum Op {
     /// Print the canonical form of PATH: its nearest existing ancestor resolved, the rest appended.
     Realpath { path: String },
     /// Serve the workspace at ROOT over stdin/stdout (the framed protocol) until stdin closes.
-    Serve { root: String },
+    Serve {
+        root: String,
+        /// Keep no text index (the server was started with `--no-text-index`).
+        #[arg(long)]
+        no_text_index: bool,
+    },
 }
 
 fn main() {
@@ -52,7 +57,8 @@ fn build_id() -> Result<String, EnvError> {
 
 /// Runs one operation; the process exit code tells the outcome.
 fn run(op: Op) -> i32 {
-    if let Op::Serve { root } = &op {
+    if let Op::Serve { root, no_text_index } = &op {
+        configure_text_index(*no_text_index);
         return match build_id() {
             Ok(build) => serve_stdio(root, &build),
             Err(e) => fail(&e),
@@ -80,6 +86,19 @@ fn run(op: Op) -> i32 {
         Ok(()) => 0,
         Err(e) => fail(&e),
     }
+}
+
+/// Keeps the trigram index of the served tree in the environment's cache
+/// folder, beside the helper's own (`~/.cache/burrow/text-index/`, inside the
+/// private `~/.cache/burrow`): it survives a reconnect, and its bytes never
+/// cross the wire. Off when the server says so (`--no-text-index`), when
+/// `BURROW_NO_TEXT_INDEX` is set where the helper runs, or when the helper does
+/// not run from its installed place.
+fn configure_text_index(no_text_index: bool) {
+    let off = no_text_index || std::env::var_os("BURROW_NO_TEXT_INDEX").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    let dir = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("text-index")));
+    let dir = dir.filter(|d| d.parent().is_some_and(|burrow| burrow.file_name() == Some(std::ffi::OsStr::new("burrow"))));
+    burrow_search::trigram::live::configure(dir.filter(|_| !off).map(|dir| burrow_search::trigram::live::Settings { dir, build: Default::default() }));
 }
 
 /// Serves `root` over stdin and stdout until stdin closes.

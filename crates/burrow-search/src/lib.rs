@@ -18,6 +18,7 @@ pub mod grep;
 pub mod ignore_rules;
 pub mod index;
 pub mod stream;
+pub mod trigram;
 pub mod walk;
 
 /// Test hook, in debug builds only: while the file that

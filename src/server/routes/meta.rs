@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::DirectoryParams;
-use crate::env::{Capabilities, WatchEvent};
+use crate::env::{Capabilities, TextIndexStatus, WatchEvent};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
 use crate::server::extract::Ctx;
@@ -66,6 +66,9 @@ pub struct BurrowInfo {
     pub env: String,
     pub root: String,
     pub capabilities: Capabilities,
+    /// The state of the indexed text search, when the environment keeps an index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_index: Option<TextIndexStatus>,
 }
 
 #[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow", operation_id = "burrow.capabilities",
@@ -77,6 +80,7 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         env: st.runtime.env.kind().to_string(),
         root: st.runtime.env.root().to_string(),
         capabilities: st.runtime.env.capabilities(),
+        text_index: st.runtime.env.text_index().await,
     })
 }
 
@@ -90,7 +94,9 @@ pub async fn root() -> Json<Health> {
 
 /// Forgets what Burrow cached about the workspace (an object store's listing
 /// index), so the next search and file find see changes made by others at once.
-/// A Burrow extension; environments that watch for changes need no refresh.
+/// It also rebuilds the text index in the background (the current one answers
+/// meanwhile). A Burrow extension; environments that watch for changes need no
+/// refresh to stay fresh.
 #[utoipa::path(post, path = "/burrow/refresh", tag = "burrow",
     responses((status = 200, body = bool), (status = 503, body = ErrorBody)))]
 pub async fn refresh(State(st): State<Arc<AppState>>) -> ApiResult<Json<bool>> {

@@ -205,6 +205,14 @@ impl Env for DockerEnv {
         Ok(self.near.watch())
     }
 
+    async fn text_index(&self) -> Option<TextIndexStatus> {
+        self.near.text_index(&self.host()).await
+    }
+
+    async fn refresh(&self) -> EnvResult<()> {
+        self.near.refresh(&self.host()).await
+    }
+
     async fn recreate(&self) -> EnvResult<String> {
         self.replace_container().await
     }

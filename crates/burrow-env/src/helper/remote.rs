@@ -224,6 +224,14 @@ impl Env for RemoteEnv {
         self.value(Call::Grep { request }).await
     }
 
+    async fn text_index(&self) -> Option<TextIndexStatus> {
+        self.value(Call::TextIndex).await.ok().flatten()
+    }
+
+    async fn refresh(&self) -> EnvResult<()> {
+        self.unit(Call::Refresh, &[]).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let call = Call::Exec { command: req.command, cwd: path(&req.cwd), env: req.env, stdin: req.stdin.is_some() };
         let (id, _, mut rx) = self.link.stream(call, req.stdin.as_deref().unwrap_or_default()).await?;

@@ -159,6 +159,8 @@ impl Server {
                 (ok(()), Bytes::from(lines))
             }
             Call::Grep { request } => (ok(env.grep(request).await?), none),
+            Call::TextIndex => (ok(env.text_index().await), none),
+            Call::Refresh => (ok(env.refresh().await?), none),
             Call::Kill { process } => {
                 let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&process).map(|r| r.control.clone());
                 if let Some(control) = control {

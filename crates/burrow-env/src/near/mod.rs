@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, WatchEvent, WorkspacePath};
+use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, TextIndexStatus, WatchEvent, WorkspacePath};
 use crate::helper::client::{HelperHost, Method, NearSearch};
 use crate::helper::remote::RemoteEnv;
 use crate::helper::slot::{Replay, SessionSlot};
@@ -91,7 +91,10 @@ impl Near {
             return Some(r);
         }
         let Some(Method::Helper(bin)) = self.search().probed().cloned() else { return None };
-        let command = bin.command(&["serve", &self.root]);
+        // The helper keeps a text index when this process keeps one (the
+        // server's `--no-text-index` turns both off).
+        let args: &[&str] = if crate::search::trigram::live::settings().is_some() { &["serve", &self.root] } else { &["serve", "--no-text-index", &self.root] };
+        let command = bin.command(args);
         self.session
             .get(&host.describe(), || async {
                 let (reader, writer) = host.attach(command).await?;
@@ -144,6 +147,16 @@ impl Near {
             Some(found) => Ok(found),
             None => stream::grep(tree, &req, StreamLimits::default()).await,
         }
+    }
+
+    /// The helper's text index state, when a helper session runs and keeps one.
+    pub async fn text_index(&self, host: &dyn NearHost) -> Option<TextIndexStatus> {
+        self.call(host, Replay::Safe, |r| async move { Ok(crate::env::Env::text_index(&*r).await) }).await.and_then(Result::ok).flatten()
+    }
+
+    /// Asks the helper to rebuild its text index; nothing when no session runs.
+    pub async fn refresh(&self, host: &dyn NearHost) -> EnvResult<()> {
+        self.call(host, Replay::Safe, |r| async move { crate::env::Env::refresh(&*r).await }).await.unwrap_or(Ok(()))
     }
 
     /// Tells the file indexes that these paths changed.

@@ -274,4 +274,12 @@ impl Env for SshEnv {
     async fn watch(&self) -> EnvResult<Option<mpsc::Receiver<WatchEvent>>> {
         Ok(self.near.watch())
     }
+
+    async fn text_index(&self) -> Option<TextIndexStatus> {
+        self.near.text_index(self).await
+    }
+
+    async fn refresh(&self) -> EnvResult<()> {
+        self.near.refresh(self).await
+    }
 }

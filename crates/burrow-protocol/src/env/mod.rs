@@ -20,7 +20,9 @@ use bytes::Bytes;
 pub use error::{EnvError, EnvResult};
 pub use path::WorkspacePath;
 pub use process::{ExecRequest, ExitStatus, Output, Process, ProcessControl, Pty, PtyInput, PtyRequest, PtySize};
-pub use types::{Capabilities, DirEntry, EntryKind, GrepMatch, GrepRequest, GrepResult, IndexEntry, Metadata, SearchBackend, Submatch, WatchEvent};
+pub use types::{
+    Capabilities, DirEntry, EntryKind, GrepMatch, GrepRequest, GrepResult, IndexEntry, Metadata, SearchBackend, Submatch, TextIndexStatus, WatchEvent,
+};
 
 /// A place where code lives and (usually) runs.
 ///
@@ -85,6 +87,12 @@ pub trait Env: Send + Sync + 'static {
     /// the next search sees changes made by others at once.
     async fn refresh(&self) -> EnvResult<()> {
         Ok(())
+    }
+
+    /// The state of the environment's text index, when it keeps one (the
+    /// local environment in process, Docker and SSH in their helper).
+    async fn text_index(&self) -> Option<TextIndexStatus> {
+        None
     }
 
     /// Replaces a broken environment with a fresh one (a new container from the

@@ -110,6 +110,25 @@ pub struct Capabilities {
     pub search: SearchBackend,
 }
 
+/// The state of an environment's indexed text search (its trigram index).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TextIndexStatus {
+    /// `building` (no index yet: searches scan), `ready`, `stale` (changes were
+    /// lost: searches scan until the rebuild under way ends) or `failed`.
+    pub state: String,
+    /// A rebuild runs in the background (the current index, if any, keeps answering).
+    pub rebuilding: bool,
+    /// Files in the index.
+    pub entries: u64,
+    /// The index file's size.
+    pub bytes: u64,
+    /// Paths changed since the build: searched directly next to the index's candidates.
+    pub changed: u64,
+    /// Why the last build failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A change below the root, for keeping indexes fresh.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {

@@ -71,6 +71,10 @@ pub enum Call {
     Grep {
         request: GrepRequest,
     },
+    /// Answered with the text index's state, or null when the helper keeps none.
+    TextIndex,
+    /// Rebuilds the text index in the background.
+    Refresh,
     /// stdin, when `stdin` is set, comes as data.
     Exec {
         command: String,
