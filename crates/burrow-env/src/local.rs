@@ -29,6 +29,9 @@ pub struct LocalEnv {
     root_str: String,
     /// Keeps the file watcher alive for as long as the environment.
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// The snapshot store in Burrow's data folder (never the project's own
+    /// `.git`), or why there is none.
+    snapshots: Result<crate::snapshot::Lazy, String>,
 }
 
 impl LocalEnv {
@@ -39,7 +42,12 @@ impl LocalEnv {
             return Err(EnvError::NotADirectory(root.display().to_string()));
         }
         let root_str = root.to_string_lossy().into_owned();
-        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None) })
+        let snapshots = crate::snapshot::local_dir(&root).map(|dir| crate::snapshot::Lazy::new(dir, root.clone()));
+        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None), snapshots })
+    }
+
+    fn store(&self) -> EnvResult<&crate::snapshot::Lazy> {
+        self.snapshots.as_ref().map_err(|why| EnvError::Unsupported(format!("keep snapshots: {why}")))
     }
 
     /// The host path of `path`, after checking that symlinks keep it inside
@@ -66,6 +74,26 @@ impl Env for LocalEnv {
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
         self.confined(path).await.map(|_| ())
+    }
+
+    fn snapshots(&self) -> Result<&'static str, String> {
+        self.snapshots.as_ref().map(|_| "store").map_err(Clone::clone)
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.store()?.track().await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.store()?.changes(from, to).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.store()?.blob(id).await.map(Bytes::from)
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.store()?.restore(hash, files).await
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {

@@ -66,6 +66,20 @@ pub struct BurrowInfo {
     pub env: String,
     pub root: String,
     pub capabilities: Capabilities,
+    pub undo: Undo,
+}
+
+/// Whether revert and unrevert work here, and how snapshots are kept.
+#[derive(Serialize, ToSchema)]
+pub struct Undo {
+    pub enabled: bool,
+    /// How the environment keeps snapshots: `store` (Burrow's own, in the
+    /// server or in the helper next to the data), `git` (the environment's git).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Why undo is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow", operation_id = "burrow.capabilities",
@@ -77,6 +91,10 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         env: st.env.kind().to_string(),
         root: st.env.root().to_string(),
         capabilities: st.env.capabilities(),
+        undo: match st.env.snapshots() {
+            Ok(method) => Undo { enabled: true, method: Some(method.to_string()), reason: None },
+            Err(reason) => Undo { enabled: false, method: None, reason: Some(reason) },
+        },
     })
 }
 

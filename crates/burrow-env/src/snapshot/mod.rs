@@ -32,13 +32,83 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
 use crate::env::{EntryKind, EnvError, EnvResult, SnapshotChange};
+
+/// Where local workspaces keep their stores, once [`init`] ran.
+static LOCAL_BASE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Sets the folder under which local workspaces keep their snapshot stores
+/// (`<data dir>/snapshot`), once per process.
+pub fn init(base: &Path) {
+    let _ = LOCAL_BASE.set(base.to_path_buf());
+}
+
+/// The store folder of the local workspace at `root`: one per root, named by
+/// a digest of its path, so two served folders never share a stat cache.
+pub fn local_dir(root: &Path) -> Result<PathBuf, String> {
+    let base = LOCAL_BASE.get().ok_or_else(|| "no data folder was set for snapshots".to_string())?;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    Ok(base.join(&hex::encode(digest)[..16]))
+}
+
+/// A store opened on first use, shared by every call: environments hold one,
+/// so a server that never snapshots never creates the folder.
+pub struct Lazy {
+    dir: PathBuf,
+    root: PathBuf,
+    store: tokio::sync::OnceCell<Arc<Store>>,
+}
+
+impl Lazy {
+    pub fn new(dir: PathBuf, root: PathBuf) -> Self {
+        Self { dir, root, store: tokio::sync::OnceCell::new() }
+    }
+
+    /// The store, opened now if it is not yet; a failure is retried on the
+    /// next call (a full disk may have room again).
+    pub async fn get(&self) -> EnvResult<Arc<Store>> {
+        self.store
+            .get_or_try_init(|| async {
+                let (dir, root) = (self.dir.clone(), self.root.clone());
+                tokio::task::spawn_blocking(move || Store::open(&dir, &root).map(Arc::new))
+                    .await
+                    .map_err(|e| EnvError::Io(format!("the snapshot task failed: {e}")))?
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs `f` on the store on the blocking pool.
+    pub async fn with<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> EnvResult<T> + Send + 'static) -> EnvResult<T> {
+        let store = self.get().await?;
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| EnvError::Io(format!("the snapshot task failed: {e}")))?
+    }
+
+    pub async fn track(&self) -> EnvResult<String> {
+        self.with(|s| s.track()).await
+    }
+
+    pub async fn changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.with(move |s| s.changes(&from, &to)).await
+    }
+
+    pub async fn blob(&self, id: &str) -> EnvResult<Vec<u8>> {
+        let id = id.to_string();
+        self.with(move |s| s.blob(&id)).await
+    }
+
+    pub async fn restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        let hash = hash.to_string();
+        self.with(move |s| s.restore(&hash, files.as_deref())).await
+    }
+}
 
 /// Files larger than this are left out of snapshots (OpenCode's limit).
 pub const MAX_FILE: u64 = 2 * 1024 * 1024;

@@ -1,0 +1,126 @@
+//! Undo and redo (`POST /session/{id}/revert`, `/unrevert`) on the
+//! environments' snapshots. A scripted turn writes one file, edits another and
+//! runs `bash` that creates a third; revert puts all three back (content,
+//! created files removed), unrevert brings the changes back, and a new prompt
+//! after a revert drops the reverted messages. Files are read through
+//! `GET /file/content`, which goes through the environment's file operations,
+//! not through the snapshot store that did the restoring.
+//!
+//! Docker and SSH run where their services are (as `agent_env.rs`): without
+//! them the tests say why and pass, except in CI.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::agent::{part, AgentServer};
+use support::fixture::README;
+use support::llm::{ScriptedLlm, Turn};
+use support::TestEnv;
+
+fn script() -> Vec<Turn> {
+    vec![
+        Turn::tool("call_w", "write", json!({"filePath": "agent/new.txt", "content": "made by write\n"})),
+        Turn::tool("call_e", "edit", json!({"filePath": "README.md", "oldString": "hello from the readme", "newString": "edited by the model"})),
+        Turn::tool("call_b", "bash", json!({"command": "mkdir -p agent && printf made-by-bash > agent/bash.txt", "description": "Leave a file"})),
+        Turn::text("Done."),
+        // The prompt after the revert.
+        Turn::text("Starting over."),
+    ]
+}
+
+/// A file's content through the environment, `None` when it is not there.
+async fn read(a: &AgentServer, rel: &str) -> Option<String> {
+    let path = urlencode(rel);
+    let (status, body) = a.srv.get(&format!("/file/content?path={path}")).await;
+    match status {
+        200 => Some(body["content"].as_str().unwrap_or_else(|| panic!("{rel}: {body}")).to_string()),
+        404 => None,
+        _ => panic!("reading {rel}: {status} {body}"),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+async fn changed_state(a: &AgentServer) {
+    assert_eq!(read(a, "agent/new.txt").await.as_deref(), Some("made by write\n"));
+    assert_eq!(read(a, "README.md").await.as_deref(), Some(README.replace("hello from the readme", "edited by the model").as_str()));
+    assert_eq!(read(a, "agent/bash.txt").await.as_deref(), Some("made-by-bash"));
+}
+
+async fn original_state(a: &AgentServer) {
+    assert_eq!(read(a, "agent/new.txt").await, None);
+    assert_eq!(read(a, "README.md").await.as_deref(), Some(README));
+    assert_eq!(read(a, "agent/bash.txt").await, None);
+}
+
+async fn session(a: &AgentServer, id: &str) -> Value {
+    let (status, s) = a.srv.get(&format!("/session/{id}")).await;
+    assert_eq!(status, 200, "{s}");
+    s
+}
+
+async fn undo_and_redo(env: TestEnv) {
+    let llm = ScriptedLlm::openai(script()).await;
+    let a = AgentServer::start(env, &llm.url, json!({})).await;
+    let (_, caps) = a.srv.get("/burrow/capabilities").await;
+    assert_eq!(caps["undo"]["enabled"], true, "{caps}");
+    let id = a.session().await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "change three files"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    changed_state(&a).await;
+
+    // Each step starts with a snapshot; the bash step's patch names the file bash made.
+    let list = a.messages(&id).await;
+    assert_eq!(list.len(), 5, "{list:?}");
+    let user_id = list[0]["info"]["id"].as_str().unwrap().to_string();
+    let start = part(&list[3], "step-start")["snapshot"].as_str().unwrap_or_else(|| panic!("{}", list[3])).to_string();
+    assert_eq!(start.len(), 40, "{start}");
+    let patch = part(&list[3], "patch");
+    assert_eq!(patch["hash"], json!(start));
+    assert_eq!(patch["files"], json!([a.ws.abs("agent/bash.txt")]), "{patch}");
+    // The session's diff comes from the snapshots, so bash's file is in it.
+    let (_, diffs) = a.srv.get(&format!("/session/{id}/diff")).await;
+    let files: Vec<&str> = diffs.as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
+    assert_eq!(files, ["README.md", "agent/bash.txt", "agent/new.txt"], "{diffs}");
+
+    // Unknown messages are a 404 with a JSON error.
+    let (status, err) = a.post(&format!("/session/{id}/revert"), json!({"messageID": "msg_0000000000000000000000000"})).await;
+    assert_eq!(status, 404, "{err}");
+    assert!(err["data"]["message"].is_string(), "{err}");
+
+    // Revert to the user message: all three files go back.
+    let (status, reverted) = a.post(&format!("/session/{id}/revert"), json!({"messageID": user_id})).await;
+    assert_eq!(status, 200, "{reverted}");
+    assert_eq!(reverted["revert"]["messageID"], json!(user_id), "{reverted}");
+    assert!(reverted["revert"]["snapshot"].as_str().is_some_and(|s| s.len() == 40), "{reverted}");
+    assert!(reverted["revert"]["diff"].as_str().unwrap().contains("made-by-bash"), "{reverted}");
+    original_state(&a).await;
+    // The messages stay until the next prompt; the session says where the revert is.
+    assert_eq!(a.messages(&id).await.len(), 5);
+    assert_eq!(session(&a, &id).await["revert"]["messageID"], json!(user_id));
+
+    // Unrevert brings them back and clears the state.
+    let (status, unreverted) = a.post(&format!("/session/{id}/unrevert"), json!({})).await;
+    assert_eq!(status, 200, "{unreverted}");
+    assert!(unreverted.get("revert").is_none(), "{unreverted}");
+    changed_state(&a).await;
+
+    // Revert again, then a new prompt drops the reverted messages for good.
+    let (status, reverted) = a.post(&format!("/session/{id}/revert"), json!({"messageID": user_id})).await;
+    assert_eq!(status, 200, "{reverted}");
+    original_state(&a).await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "start over"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    let list = a.messages(&id).await;
+    let texts: Vec<String> = list.iter().map(|m| part(m, "text")["text"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(texts, ["start over", "Starting over."], "{list:?}");
+    assert!(session(&a, &id).await.get("revert").is_none());
+    original_state(&a).await;
+}
+
+#[tokio::test]
+async fn undo_and_redo_on_a_local_folder() {
+    undo_and_redo(TestEnv::from_name("local").unwrap()).await;
+}
