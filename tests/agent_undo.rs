@@ -9,12 +9,15 @@
 //! Docker and SSH run where their services are (as `agent_env.rs`): without
 //! them the tests say why and pass, except in CI.
 
+// For the image check and `docker exec`.
+mod docker_support;
 mod support;
 
 use serde_json::{json, Value};
 use support::agent::{part, AgentServer};
 use support::fixture::README;
 use support::llm::{ScriptedLlm, Turn};
+use support::ssh::Sshd;
 use support::TestEnv;
 
 fn script() -> Vec<Turn> {
@@ -61,7 +64,8 @@ async fn session(a: &AgentServer, id: &str) -> Value {
     s
 }
 
-async fn undo_and_redo(env: TestEnv) {
+/// Runs the whole sequence; returns the server, still running, for checks behind its back.
+async fn undo_and_redo(env: TestEnv) -> AgentServer {
     let llm = ScriptedLlm::openai(script()).await;
     let a = AgentServer::start(env, &llm.url, json!({})).await;
     let (_, caps) = a.srv.get("/burrow/capabilities").await;
@@ -118,9 +122,34 @@ async fn undo_and_redo(env: TestEnv) {
     assert_eq!(texts, ["start over", "Starting over."], "{list:?}");
     assert!(session(&a, &id).await.get("revert").is_none());
     original_state(&a).await;
+    a
 }
 
 #[tokio::test]
 async fn undo_and_redo_on_a_local_folder() {
     undo_and_redo(TestEnv::from_name("local").unwrap()).await;
+}
+
+/// Inside a container the helper keeps the store next to the files (in its
+/// cache folder, not in the workspace); the files are checked with `docker exec`.
+#[tokio::test]
+async fn undo_and_redo_inside_a_container() {
+    if docker_support::image().is_none() {
+        return;
+    }
+    let a = undo_and_redo(TestEnv::from_name("docker").unwrap()).await;
+    let at = a.ws.args.iter().position(|x| x == "--name").expect("a container name");
+    let container = a.ws.args[at + 1].clone();
+    let inside = |cmd: &str| docker_support::sh(&container, cmd);
+    assert_eq!(inside("cat /workspace/README.md"), README.trim_end());
+    assert_eq!(inside("test -e /workspace/agent/bash.txt && echo there || echo gone"), "gone");
+    assert_eq!(inside("ls -d ~/.cache/burrow/snapshot/*/objects | wc -l"), "1");
+}
+
+#[tokio::test]
+async fn undo_and_redo_on_an_ssh_host() {
+    let Some(sshd) = Sshd::get() else { return };
+    let a = undo_and_redo(TestEnv::from_name("ssh").unwrap()).await;
+    assert_eq!(sshd.sh(&format!("cat '{}'", a.ws.abs("README.md"))).unwrap(), README);
+    assert_eq!(sshd.sh(&format!("test -e '{}' && echo there || echo gone", a.ws.abs("agent/bash.txt"))).unwrap().trim(), "gone");
 }

@@ -162,6 +162,26 @@ impl Env for DockerEnv {
         self.near.grep(&self.host(), self, req, abs).await
     }
 
+    fn snapshots(&self) -> Result<&'static str, String> {
+        self.near.snapshots()
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.near.snapshot(&self.host(), Replay::Safe, |r| async move { r.snapshot_track().await }).await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.near.snapshot(&self.host(), Replay::Safe, |r| async move { r.snapshot_changes(from, to).await }).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.near.snapshot(&self.host(), Replay::Safe, |r| async move { r.snapshot_blob(id).await }).await
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.near.snapshot(&self.host(), Replay::NeverSent, |r| async move { r.snapshot_restore(hash, files).await }).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let (id, hook) = self.exit_hook();
         let copy = req.clone();

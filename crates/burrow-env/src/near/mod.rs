@@ -111,6 +111,27 @@ impl Near {
         SessionSlot::call(self.remote(host).await, replay, call).await
     }
 
+    /// How this environment keeps snapshots: in the helper's store next to
+    /// the files, while a helper session runs.
+    pub fn snapshots(&self) -> Result<&'static str, String> {
+        match self.session.current() {
+            Some(_) => Ok("store"),
+            None => Err("no helper session runs next to the files (snapshots need burrow-helper there)".to_string()),
+        }
+    }
+
+    /// A snapshot operation through the helper session; without one, undo is off.
+    pub async fn snapshot<T, F, Fut>(&self, host: &dyn NearHost, replay: Replay, call: F) -> EnvResult<T>
+    where
+        F: FnOnce(Arc<RemoteEnv>) -> Fut,
+        Fut: Future<Output = EnvResult<T>>,
+    {
+        match self.call(host, replay, call).await {
+            Some(done) => done,
+            None => Err(crate::env::EnvError::Unsupported(format!("keep snapshots in {}: {}", host.describe(), self.snapshots().err().unwrap_or_default()))),
+        }
+    }
+
     /// Walks `dir`: through the session, else next to the data in `abs` (the
     /// backend's confined absolute path of `dir`, computed only then), else by
     /// listing `tree`.

@@ -269,25 +269,12 @@ impl Store {
 
     fn flatten(&self, tree: &str, prefix: &str, out: &mut BTreeMap<String, Entry>) -> EnvResult<()> {
         let body = self.read_object(tree, "tree")?;
-        let mut rest = &body[..];
-        while !rest.is_empty() {
-            let bad = || EnvError::Io(format!("the snapshot tree {tree} is corrupt"));
-            let space = rest.iter().position(|&b| b == b' ').ok_or_else(bad)?;
-            let nul = rest.iter().position(|&b| b == 0).ok_or_else(bad)?;
-            if nul < space || rest.len() < nul + 21 {
-                return Err(bad());
-            }
-            let mode = std::str::from_utf8(&rest[..space]).map_err(|_| bad())?;
-            let name = String::from_utf8_lossy(&rest[space + 1..nul]);
-            let id = hex::encode(&rest[nul + 1..nul + 21]);
-            let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+        for (mode, name, id) in parse_tree(tree, &body)? {
+            let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
             match mode {
-                "40000" => self.flatten(&id, &path, out)?,
-                "100755" => drop(out.insert(path, Entry { mode: "100755", blob: id })),
-                // Git also knows symlinks (120000) and submodules (160000); this store writes neither.
-                _ => drop(out.insert(path, Entry { mode: "100644", blob: id })),
+                TreeMode::Dir => self.flatten(&id, &path, out)?,
+                TreeMode::File(mode) => drop(out.insert(path, Entry { mode, blob: id })),
             }
-            rest = &rest[nul + 21..];
         }
         Ok(())
     }
@@ -362,81 +349,39 @@ impl Store {
         Ok(path)
     }
 
-    /// Writes the trees of `files` bottom up; returns the root tree's hash.
+    /// Writes the trees of `files`; returns the root tree's hash.
     fn write_trees(&self, files: &BTreeMap<String, Entry>) -> EnvResult<String> {
-        #[derive(Default)]
-        struct Dir {
-            files: BTreeMap<String, Entry>,
-            dirs: BTreeMap<String, Dir>,
+        let (root, trees) = tree_objects(files)?;
+        for (id, packed) in trees {
+            self.put_object(&id, &packed)?;
         }
-        let mut top = Dir::default();
-        for (path, entry) in files {
-            let mut dir = &mut top;
-            let mut parts = path.split('/').peekable();
-            while let Some(part) = parts.next() {
-                if parts.peek().is_none() {
-                    dir.files.insert(part.to_string(), entry.clone());
-                } else {
-                    dir = dir.dirs.entry(part.to_string()).or_default();
-                }
-            }
-        }
-        fn write(store: &Store, dir: &Dir) -> EnvResult<String> {
-            // Git orders a tree's entries by name, a folder's name read as if it ended in `/`.
-            let mut rows: Vec<(Vec<u8>, &str, String)> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
-            for (name, e) in &dir.files {
-                rows.push((name.as_bytes().to_vec(), e.mode, e.blob.clone()));
-            }
-            for (name, sub) in &dir.dirs {
-                rows.push((name.as_bytes().to_vec(), "40000", write(store, sub)?));
-            }
-            let key = |r: &(Vec<u8>, &str, String)| {
-                let mut k = r.0.clone();
-                if r.1 == "40000" {
-                    k.push(b'/');
-                }
-                k
-            };
-            rows.sort_by_key(key);
-            let mut body = Vec::new();
-            for (name, mode, id) in rows {
-                body.extend_from_slice(mode.as_bytes());
-                body.push(b' ');
-                body.extend_from_slice(&name);
-                body.push(0);
-                body.extend_from_slice(&hex::decode(&id).map_err(|e| EnvError::Io(format!("a bad object id {id}: {e}")))?);
-            }
-            store.write_object("tree", &body)
-        }
-        write(self, &top)
+        Ok(root)
     }
 
     fn object_path(&self, id: &str) -> EnvResult<PathBuf> {
-        if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(EnvError::InvalidInput(format!("{id:?} is not a snapshot id")));
-        }
-        let id = id.to_ascii_lowercase();
-        Ok(self.dir.join("objects").join(&id[..2]).join(&id[2..]))
+        Ok(self.dir.join("objects").join(object_key(id)?))
     }
 
     /// Stores an object unless it is there already; returns its id.
     fn write_object(&self, kind: &str, body: &[u8]) -> EnvResult<String> {
-        let header = format!("{kind} {}\0", body.len());
-        let mut hasher = Sha1::new();
-        hasher.update(header.as_bytes());
-        hasher.update(body);
-        let id = hex::encode(hasher.finalize());
-        let path = self.object_path(&id)?;
-        if path.exists() {
+        let id = object_id(kind, body);
+        if self.object_path(&id)?.exists() {
             return Ok(id);
         }
-        let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(body.len() / 2 + 64), flate2::Compression::fast());
-        z.write_all(header.as_bytes()).and_then(|_| z.write_all(body)).map_err(|e| EnvError::Io(format!("cannot compress a snapshot object: {e}")))?;
-        let packed = z.finish().map_err(|e| EnvError::Io(format!("cannot compress a snapshot object: {e}")))?;
+        let (_, packed) = encode_object(kind, body)?;
+        self.put_object(&id, &packed)?;
+        Ok(id)
+    }
+
+    /// Writes an encoded object unless it is there already.
+    fn put_object(&self, id: &str, packed: &[u8]) -> EnvResult<()> {
+        let path = self.object_path(id)?;
+        if path.exists() {
+            return Ok(());
+        }
         let parent = path.parent().unwrap_or(&self.dir);
         fs::create_dir_all(parent).map_err(|e| io_err(e, "cannot create a snapshot object folder", parent))?;
-        atomic_write(&path, &packed).map_err(|e| io_err(e, "cannot write a snapshot object", &path))?;
-        Ok(id)
+        atomic_write(&path, packed).map_err(|e| io_err(e, "cannot write a snapshot object", &path))
     }
 
     fn read_object(&self, id: &str, kind: &str) -> EnvResult<Vec<u8>> {
@@ -446,15 +391,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(EnvError::NotFound(format!("snapshot object {id}"))),
             Err(e) => return Err(io_err(e, "cannot read a snapshot object", &path)),
         };
-        let mut raw = Vec::new();
-        flate2::read::ZlibDecoder::new(&packed[..]).read_to_end(&mut raw).map_err(|e| EnvError::Io(format!("the snapshot object {id} is corrupt: {e}")))?;
-        let nul = raw.iter().position(|&b| b == 0).ok_or_else(|| EnvError::Io(format!("the snapshot object {id} is corrupt")))?;
-        let header = String::from_utf8_lossy(&raw[..nul]);
-        if header.split(' ').next() != Some(kind) {
-            return Err(EnvError::InvalidInput(format!("snapshot object {id} is a {header}, not a {kind}")));
-        }
-        raw.drain(..=nul);
-        Ok(raw)
+        decode_object(id, kind, &packed)
     }
 
     /// The stat cache; an unreadable one is empty (everything is hashed again).
@@ -481,6 +418,126 @@ impl Store {
         let path = self.dir.join(STAT_FILE);
         atomic_write(&path, text.as_bytes()).map_err(|e| io_err(e, "cannot write the snapshot stat cache", &path))
     }
+}
+
+/// How a tree names an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeMode {
+    Dir,
+    /// `100644` or `100755` (git's symlinks and submodules, which this store
+    /// never writes, read as plain files).
+    File(&'static str),
+}
+
+/// The loose-object key of `id` (`xx/yyyy…`), checking that it is an id.
+pub fn object_key(id: &str) -> EnvResult<String> {
+    if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(EnvError::InvalidInput(format!("{id:?} is not a snapshot id")));
+    }
+    let id = id.to_ascii_lowercase();
+    Ok(format!("{}/{}", &id[..2], &id[2..]))
+}
+
+/// The git id of an object: SHA-1 of `<kind> <len>\0<body>`.
+pub fn object_id(kind: &str, body: &[u8]) -> String {
+    let mut hasher = Sha1::new();
+    hasher.update(format!("{kind} {}\0", body.len()).as_bytes());
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+/// An object's id and its loose encoding (zlib of header and body).
+pub fn encode_object(kind: &str, body: &[u8]) -> EnvResult<(String, Vec<u8>)> {
+    let header = format!("{kind} {}\0", body.len());
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(body.len() / 2 + 64), flate2::Compression::fast());
+    z.write_all(header.as_bytes()).and_then(|_| z.write_all(body)).map_err(|e| EnvError::Io(format!("cannot compress a snapshot object: {e}")))?;
+    let packed = z.finish().map_err(|e| EnvError::Io(format!("cannot compress a snapshot object: {e}")))?;
+    Ok((object_id(kind, body), packed))
+}
+
+/// The body of the loose object `id`, which must be a `kind`.
+pub fn decode_object(id: &str, kind: &str, packed: &[u8]) -> EnvResult<Vec<u8>> {
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(packed).read_to_end(&mut raw).map_err(|e| EnvError::Io(format!("the snapshot object {id} is corrupt: {e}")))?;
+    let nul = raw.iter().position(|&b| b == 0).ok_or_else(|| EnvError::Io(format!("the snapshot object {id} is corrupt")))?;
+    let header = String::from_utf8_lossy(&raw[..nul]);
+    if header.split(' ').next() != Some(kind) {
+        return Err(EnvError::InvalidInput(format!("snapshot object {id} is a {header}, not a {kind}")));
+    }
+    raw.drain(..=nul);
+    Ok(raw)
+}
+
+/// The entries of a tree object's body: mode, name, id.
+pub fn parse_tree(tree: &str, body: &[u8]) -> EnvResult<Vec<(TreeMode, String, String)>> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let bad = || EnvError::Io(format!("the snapshot tree {tree} is corrupt"));
+        let space = rest.iter().position(|&b| b == b' ').ok_or_else(bad)?;
+        let nul = rest.iter().position(|&b| b == 0).ok_or_else(bad)?;
+        if nul < space || rest.len() < nul + 21 {
+            return Err(bad());
+        }
+        let mode = match &rest[..space] {
+            b"40000" => TreeMode::Dir,
+            b"100755" => TreeMode::File("100755"),
+            _ => TreeMode::File("100644"),
+        };
+        let name = String::from_utf8_lossy(&rest[space + 1..nul]).into_owned();
+        out.push((mode, name, hex::encode(&rest[nul + 1..nul + 21])));
+        rest = &rest[nul + 21..];
+    }
+    Ok(out)
+}
+
+/// The tree objects of `files` (encoded, to be stored), and the root tree's id.
+pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<(String, Vec<u8>)>)> {
+    #[derive(Default)]
+    struct Dir {
+        files: BTreeMap<String, Entry>,
+        dirs: BTreeMap<String, Dir>,
+    }
+    let mut top = Dir::default();
+    for (path, entry) in files {
+        let mut dir = &mut top;
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                dir.files.insert(part.to_string(), entry.clone());
+            } else {
+                dir = dir.dirs.entry(part.to_string()).or_default();
+            }
+        }
+    }
+    fn write(dir: &Dir, out: &mut Vec<(String, Vec<u8>)>) -> EnvResult<String> {
+        // Git orders a tree's entries by name, a folder's name read as if it ended in `/`.
+        let mut rows: Vec<(Vec<u8>, &str, String)> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
+        for (name, e) in &dir.files {
+            rows.push((name.as_bytes().to_vec(), e.mode, e.blob.clone()));
+        }
+        for (name, sub) in &dir.dirs {
+            let mut key = name.as_bytes().to_vec();
+            key.push(b'/');
+            rows.push((key, "40000", write(sub, out)?));
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut body = Vec::new();
+        for (name, mode, id) in rows {
+            let name = if mode == "40000" { &name[..name.len() - 1] } else { &name[..] };
+            body.extend_from_slice(mode.as_bytes());
+            body.push(b' ');
+            body.extend_from_slice(name);
+            body.push(0);
+            body.extend_from_slice(&hex::decode(&id).map_err(|e| EnvError::Io(format!("a bad object id {id}: {e}")))?);
+        }
+        let (id, packed) = encode_object("tree", &body)?;
+        out.push((id.clone(), packed));
+        Ok(id)
+    }
+    let mut out = Vec::new();
+    let root = write(&top, &mut out)?;
+    Ok((root, out))
 }
 
 /// Modified within [`RACY`] of `started`, or in the future: not safe to cache.
