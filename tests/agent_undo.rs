@@ -68,15 +68,19 @@ async fn session(a: &AgentServer, id: &str) -> Value {
 async fn undo_and_redo(env: TestEnv) -> AgentServer {
     let llm = ScriptedLlm::openai(script()).await;
     let a = AgentServer::start(env, &llm.url, json!({})).await;
-    let (_, caps) = a.srv.get("/burrow/capabilities").await;
-    assert_eq!(caps["undo"]["enabled"], true, "{caps}");
     let id = a.session().await;
     let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "change three files"}]})).await;
     assert_eq!(status, 200, "{answer}");
+    let list = a.messages(&id).await;
+    for m in &list[1..4] {
+        assert_eq!(part(m, "tool")["state"]["status"], "completed", "{m}");
+    }
     changed_state(&a).await;
+    // Known once the environment was probed (the first turn did).
+    let (_, caps) = a.srv.get("/burrow/capabilities").await;
+    assert_eq!(caps["undo"]["enabled"], true, "{caps}");
 
     // Each step starts with a snapshot; the bash step's patch names the file bash made.
-    let list = a.messages(&id).await;
     assert_eq!(list.len(), 5, "{list:?}");
     let user_id = list[0]["info"]["id"].as_str().unwrap().to_string();
     let start = part(&list[3], "step-start")["snapshot"].as_str().unwrap_or_else(|| panic!("{}", list[3])).to_string();

@@ -221,10 +221,10 @@ impl Turn {
     /// failure (a full disk, a read-only store) is reported once per turn and
     /// the turn goes on without undo: an edit never fails for want of a snapshot.
     async fn track(&self, warned: &mut bool) -> Option<String> {
-        let env = &self.tools.env;
-        env.snapshots().ok()?;
-        match env.snapshot_track().await {
+        match self.tools.env.snapshot_track().await {
             Ok(hash) => Some(hash),
+            // An environment that keeps no snapshots says so in its capabilities.
+            Err(crate::env::EnvError::Unsupported(_)) => None,
             Err(e) => {
                 tracing::warn!("cannot snapshot the workspace: {e}");
                 if !std::mem::replace(warned, true) {

@@ -237,7 +237,7 @@ impl Env for RemoteEnv {
     }
 
     async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
-        Ok(self.link.call(Call::SnapshotBlob { id: id.to_string() }, &[]).await?.1)
+        Ok(self.link.call(Call::SnapshotBlob { blob: id.to_string() }, &[]).await?.1)
     }
 
     async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {

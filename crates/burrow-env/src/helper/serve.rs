@@ -166,7 +166,7 @@ impl Server {
             Call::Grep { request } => (ok(env.grep(request).await?), none),
             Call::SnapshotTrack => (ok(env.snapshot_track().await?), none),
             Call::SnapshotChanges { from, to } => (ok(env.snapshot_changes(&from, &to).await?), none),
-            Call::SnapshotBlob { id } => (ok(()), env.snapshot_blob(&id).await?),
+            Call::SnapshotBlob { blob } => (ok(()), env.snapshot_blob(&blob).await?),
             Call::SnapshotRestore { hash, files } => (ok(env.snapshot_restore(&hash, files).await?), none),
             Call::Kill { process } => {
                 let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&process).map(|r| r.control.clone());

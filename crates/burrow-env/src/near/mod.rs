@@ -114,9 +114,14 @@ impl Near {
     /// How this environment keeps snapshots: in the helper's store next to
     /// the files, while a helper session runs.
     pub fn snapshots(&self) -> Result<&'static str, String> {
-        match self.session.current() {
-            Some(_) => Ok("store"),
-            None => Err("no helper session runs next to the files (snapshots need burrow-helper there)".to_string()),
+        if self.session.current().is_some() {
+            return Ok("store");
+        }
+        match self.search().probed() {
+            // The session starts on the first call that needs it.
+            Some(Method::Helper(_)) => Ok("store"),
+            Some(_) => Err("burrow-helper is not installed next to the files (no build for this architecture?), so no snapshots are kept".to_string()),
+            None => Err("the environment is still being probed for burrow-helper".to_string()),
         }
     }
 
@@ -126,6 +131,8 @@ impl Near {
         F: FnOnce(Arc<RemoteEnv>) -> Fut,
         Fut: Future<Output = EnvResult<T>>,
     {
+        // The probe finds the helper; the session starts from there.
+        self.search().method(host).await;
         match self.call(host, replay, call).await {
             Some(done) => done,
             None => Err(crate::env::EnvError::Unsupported(format!("keep snapshots in {}: {}", host.describe(), self.snapshots().err().unwrap_or_default()))),

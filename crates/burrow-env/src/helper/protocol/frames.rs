@@ -106,9 +106,9 @@ pub enum Call {
         from: String,
         to: String,
     },
-    /// Answered with the blob's bytes as data.
+    /// Answered with the blob's bytes as data. (Not `id`: the request's own id shares the header.)
     SnapshotBlob {
-        id: String,
+        blob: String,
     },
     /// Puts files back as a snapshot holds them (all of its files when `files` is absent).
     SnapshotRestore {
