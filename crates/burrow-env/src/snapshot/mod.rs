@@ -243,21 +243,7 @@ impl Store {
     /// The files that differ between the snapshots `from` and `to`, each with
     /// its blob before and after (`None`: absent), in path order.
     pub fn changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
-        let (a, b) = (self.files(from)?, self.files(to)?);
-        let mut out = Vec::new();
-        for (path, before) in &a {
-            match b.get(path) {
-                Some(after) if after == before => {}
-                after => out.push(SnapshotChange { path: path.clone(), before: Some(before.blob.clone()), after: after.map(|e| e.blob.clone()) }),
-            }
-        }
-        for (path, after) in &b {
-            if !a.contains_key(path) {
-                out.push(SnapshotChange { path: path.clone(), before: None, after: Some(after.blob.clone()) });
-            }
-        }
-        out.sort_by(|x, y| x.path.cmp(&y.path));
-        Ok(out)
+        Ok(compare(&self.files(from)?, &self.files(to)?))
     }
 
     /// Every file of the snapshot `hash`, by path.
@@ -418,6 +404,24 @@ impl Store {
         let path = self.dir.join(STAT_FILE);
         atomic_write(&path, text.as_bytes()).map_err(|e| io_err(e, "cannot write the snapshot stat cache", &path))
     }
+}
+
+/// The files that differ between two flattened snapshots, in path order.
+pub fn compare(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) -> Vec<SnapshotChange> {
+    let mut out = Vec::new();
+    for (path, before) in a {
+        match b.get(path) {
+            Some(after) if after == before => {}
+            after => out.push(SnapshotChange { path: path.clone(), before: Some(before.blob.clone()), after: after.map(|e| e.blob.clone()) }),
+        }
+    }
+    for (path, after) in b {
+        if !a.contains_key(path) {
+            out.push(SnapshotChange { path: path.clone(), before: None, after: Some(after.blob.clone()) });
+        }
+    }
+    out.sort_by(|x, y| x.path.cmp(&y.path));
+    out
 }
 
 /// How a tree names an entry.
