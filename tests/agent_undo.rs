@@ -17,18 +17,22 @@ use serde_json::{json, Value};
 use support::agent::{part, AgentServer};
 use support::fixture::README;
 use support::llm::{ScriptedLlm, Turn};
+use support::s3::S3;
 use support::ssh::Sshd;
 use support::TestEnv;
 
-fn script() -> Vec<Turn> {
-    vec![
+/// The model's side: write, edit, and (where commands run) bash; then the answer to the prompt after the revert.
+fn script(bash: bool) -> Vec<Turn> {
+    let mut turns = vec![
         Turn::tool("call_w", "write", json!({"filePath": "agent/new.txt", "content": "made by write\n"})),
         Turn::tool("call_e", "edit", json!({"filePath": "README.md", "oldString": "hello from the readme", "newString": "edited by the model"})),
-        Turn::tool("call_b", "bash", json!({"command": "mkdir -p agent && printf made-by-bash > agent/bash.txt", "description": "Leave a file"})),
-        Turn::text("Done."),
-        // The prompt after the revert.
-        Turn::text("Starting over."),
-    ]
+    ];
+    if bash {
+        turns.push(Turn::tool("call_b", "bash", json!({"command": "mkdir -p agent && printf made-by-bash > agent/bash.txt", "description": "Leave a file"})));
+    }
+    turns.push(Turn::text("Done."));
+    turns.push(Turn::text("Starting over."));
+    turns
 }
 
 /// A file's content through the environment, `None` when it is not there.
@@ -46,10 +50,10 @@ fn urlencode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
-async fn changed_state(a: &AgentServer) {
+async fn changed_state(a: &AgentServer, bash: bool) {
     assert_eq!(read(a, "agent/new.txt").await.as_deref(), Some("made by write\n"));
     assert_eq!(read(a, "README.md").await.as_deref(), Some(README.replace("hello from the readme", "edited by the model").as_str()));
-    assert_eq!(read(a, "agent/bash.txt").await.as_deref(), Some("made-by-bash"));
+    assert_eq!(read(a, "agent/bash.txt").await.as_deref(), bash.then_some("made-by-bash"));
 }
 
 async fn original_state(a: &AgentServer) {
@@ -66,32 +70,39 @@ async fn session(a: &AgentServer, id: &str) -> Value {
 
 /// Runs the whole sequence; returns the server, still running, for checks behind its back.
 async fn undo_and_redo(env: TestEnv) -> AgentServer {
-    let llm = ScriptedLlm::openai(script()).await;
+    // Object storage runs no commands.
+    let bash = env.name() != "s3";
+    let llm = ScriptedLlm::openai(script(bash)).await;
     let a = AgentServer::start(env, &llm.url, json!({})).await;
     let id = a.session().await;
     let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "change three files"}]})).await;
     assert_eq!(status, 200, "{answer}");
     let list = a.messages(&id).await;
-    for m in &list[1..4] {
+    let steps = if bash { 3 } else { 2 };
+    assert_eq!(list.len(), steps + 2, "{list:?}");
+    for m in &list[1..=steps] {
         assert_eq!(part(m, "tool")["state"]["status"], "completed", "{m}");
     }
-    changed_state(&a).await;
+    changed_state(&a, bash).await;
     // Known once the environment was probed (the first turn did).
     let (_, caps) = a.srv.get("/burrow/capabilities").await;
     assert_eq!(caps["undo"]["enabled"], true, "{caps}");
 
-    // Each step starts with a snapshot; the bash step's patch names the file bash made.
-    assert_eq!(list.len(), 5, "{list:?}");
+    // Each step starts with a snapshot; the last step's patch names the file
+    // it changed (bash's, which no tool reported).
     let user_id = list[0]["info"]["id"].as_str().unwrap().to_string();
-    let start = part(&list[3], "step-start")["snapshot"].as_str().unwrap_or_else(|| panic!("{}", list[3])).to_string();
+    let last = &list[steps];
+    let start = part(last, "step-start")["snapshot"].as_str().unwrap_or_else(|| panic!("{last}")).to_string();
     assert_eq!(start.len(), 40, "{start}");
-    let patch = part(&list[3], "patch");
+    let patch = part(last, "patch");
     assert_eq!(patch["hash"], json!(start));
-    assert_eq!(patch["files"], json!([a.ws.abs("agent/bash.txt")]), "{patch}");
+    let made = if bash { "agent/bash.txt" } else { "README.md" };
+    assert_eq!(patch["files"], json!([a.ws.abs(made)]), "{patch}");
     // The session's diff comes from the snapshots, so bash's file is in it.
     let (_, diffs) = a.srv.get(&format!("/session/{id}/diff")).await;
     let files: Vec<&str> = diffs.as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
-    assert_eq!(files, ["README.md", "agent/bash.txt", "agent/new.txt"], "{diffs}");
+    let expected: &[&str] = if bash { &["README.md", "agent/bash.txt", "agent/new.txt"] } else { &["README.md", "agent/new.txt"] };
+    assert_eq!(files, expected, "{diffs}");
 
     // Unknown messages are a 404 with a JSON error.
     let (status, err) = a.post(&format!("/session/{id}/revert"), json!({"messageID": "msg_0000000000000000000000000"})).await;
@@ -103,17 +114,17 @@ async fn undo_and_redo(env: TestEnv) -> AgentServer {
     assert_eq!(status, 200, "{reverted}");
     assert_eq!(reverted["revert"]["messageID"], json!(user_id), "{reverted}");
     assert!(reverted["revert"]["snapshot"].as_str().is_some_and(|s| s.len() == 40), "{reverted}");
-    assert!(reverted["revert"]["diff"].as_str().unwrap().contains("made-by-bash"), "{reverted}");
+    assert!(reverted["revert"]["diff"].as_str().unwrap().contains("made by write"), "{reverted}");
     original_state(&a).await;
     // The messages stay until the next prompt; the session says where the revert is.
-    assert_eq!(a.messages(&id).await.len(), 5);
+    assert_eq!(a.messages(&id).await.len(), steps + 2);
     assert_eq!(session(&a, &id).await["revert"]["messageID"], json!(user_id));
 
     // Unrevert brings them back and clears the state.
     let (status, unreverted) = a.post(&format!("/session/{id}/unrevert"), json!({})).await;
     assert_eq!(status, 200, "{unreverted}");
     assert!(unreverted.get("revert").is_none(), "{unreverted}");
-    changed_state(&a).await;
+    changed_state(&a, bash).await;
 
     // Revert again, then a new prompt drops the reverted messages for good.
     let (status, reverted) = a.post(&format!("/session/{id}/revert"), json!({"messageID": user_id})).await;
@@ -156,4 +167,13 @@ async fn undo_and_redo_on_an_ssh_host() {
     let a = undo_and_redo(TestEnv::from_name("ssh").unwrap()).await;
     assert_eq!(sshd.sh(&format!("cat '{}'", a.ws.abs("README.md"))).unwrap(), README);
     assert_eq!(sshd.sh(&format!("test -e '{}' && echo there || echo gone", a.ws.abs("agent/bash.txt"))).unwrap().trim(), "gone");
+}
+
+/// Object storage keeps the snapshots under their own prefix in the bucket.
+#[tokio::test]
+async fn undo_and_redo_in_a_bucket() {
+    if S3::require().is_none() {
+        return;
+    }
+    undo_and_redo(TestEnv::from_name("s3").unwrap()).await;
 }
