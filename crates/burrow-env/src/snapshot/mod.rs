@@ -495,8 +495,11 @@ pub fn parse_tree(tree: &str, body: &[u8]) -> EnvResult<Vec<(TreeMode, String, S
     Ok(out)
 }
 
+/// An object's id and its loose encoding.
+pub type Encoded = (String, Vec<u8>);
+
 /// The tree objects of `files` (encoded, to be stored), and the root tree's id.
-pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<(String, Vec<u8>)>)> {
+pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<Encoded>)> {
     #[derive(Default)]
     struct Dir {
         files: BTreeMap<String, Entry>,
@@ -514,7 +517,7 @@ pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<(
             }
         }
     }
-    fn write(dir: &Dir, out: &mut Vec<(String, Vec<u8>)>) -> EnvResult<String> {
+    fn write(dir: &Dir, out: &mut Vec<Encoded>) -> EnvResult<String> {
         // Git orders a tree's entries by name, a folder's name read as if it ended in `/`.
         let mut rows: Vec<(Vec<u8>, &str, String)> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
         for (name, e) in &dir.files {
