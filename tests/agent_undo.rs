@@ -15,6 +15,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::agent::{part, AgentServer};
+use support::calls::Events;
 use support::fixture::README;
 use support::llm::{ScriptedLlm, Turn};
 use support::s3::S3;
@@ -176,4 +177,31 @@ async fn undo_and_redo_in_a_bucket() {
         return;
     }
     undo_and_redo(TestEnv::from_name("s3").unwrap()).await;
+}
+
+/// A snapshot store that cannot be written (here its folder's place is taken
+/// by a file, as a full or read-only disk would refuse it) does not stop the
+/// turn: the files still change, a warning toast says undo is off for the
+/// turn, the patch part has no hash, and revert says why it cannot.
+#[tokio::test]
+async fn a_store_that_cannot_be_written_leaves_the_turn_running_with_a_warning() {
+    let llm =
+        ScriptedLlm::openai(vec![Turn::tool("call_w", "write", json!({"filePath": "agent/new.txt", "content": "made by write\n"})), Turn::text("Done.")]).await;
+    let a = AgentServer::start(TestEnv::from_name("local").unwrap(), &llm.url, json!({})).await;
+    std::fs::write(a.data_dir().join("snapshot"), "not a folder").unwrap();
+    let mut events = Events::subscribe(&a.srv, "").await;
+    let id = a.session().await;
+    let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "write"}]})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(read(&a, "agent/new.txt").await.as_deref(), Some("made by write\n"));
+    let toast = events.next_of("tui.toast.show").await;
+    assert_eq!(toast["properties"]["variant"], "warning", "{toast}");
+    assert!(toast["properties"]["message"].as_str().unwrap().contains("Undo is off"), "{toast}");
+    let list = a.messages(&id).await;
+    assert!(part(&list[1], "step-start").get("snapshot").is_none(), "{}", list[1]);
+    assert_eq!(part(&list[1], "patch")["hash"], "", "{}", list[1]);
+    let user_id = list[0]["info"]["id"].as_str().unwrap();
+    let (status, err) = a.post(&format!("/session/{id}/revert"), json!({"messageID": user_id})).await;
+    assert!(status >= 400, "{status} {err}");
+    assert!(err["data"]["message"].as_str().unwrap().contains("snapshot"), "{err}");
 }

@@ -56,6 +56,11 @@ impl AgentServer {
         Self { srv, ws, _keep: (fx, data) }
     }
 
+    /// The server's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._keep.1.path()
+    }
+
     /// Creates a session; its id.
     pub async fn session(&self) -> String {
         let (status, session) = post(&self.srv, "/session", json!({})).await;

@@ -1,4 +1,4 @@
-//! `cargo bench --bench snapshot`: what one workspace snapshot (the store that
+//! `cargo bench -p burrow-env --bench snapshot`: what one workspace snapshot (the store that
 //! undo uses, `burrow_env::snapshot`) costs on a large tree: the first one
 //! (every file read, compressed and written), then an unchanged tree (the
 //! walk and a `stat` per file, no reads), then one file changed.
@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use burrow::env::snapshot::Store;
+use burrow_env::snapshot::Store;
 
 const ROUNDS: usize = 7;
 
@@ -24,6 +24,8 @@ fn main() {
     }
     let tree = std::env::var_os("BURROW_SNAPSHOT_TREE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/src/linux"));
     assert!(tree.is_dir(), "no tree at {} (set BURROW_SNAPSHOT_TREE)", tree.display());
+    // As the environments serve it: the real folder (`/usr/src/linux` is often a link).
+    let tree = std::fs::canonicalize(&tree).expect("the tree's real path");
     let scratch = tempfile::tempdir().expect("a temporary folder");
     let dir = std::env::var_os("BURROW_SNAPSHOT_STORE").map(PathBuf::from).unwrap_or_else(|| scratch.path().join("store"));
     let store = Store::open(&dir, &tree).expect("the store opens");
