@@ -71,10 +71,15 @@ async fn session(a: &AgentServer, id: &str) -> Value {
 
 /// Runs the whole sequence; returns the server, still running, for checks behind its back.
 async fn undo_and_redo(env: TestEnv) -> AgentServer {
+    undo_and_redo_with(env, &[], "store").await
+}
+
+/// [`undo_and_redo`] with variables for the server, expecting snapshots kept by `method`.
+async fn undo_and_redo_with(env: TestEnv, vars: &[(&str, &str)], method: &str) -> AgentServer {
     // Object storage runs no commands.
     let bash = env.name() != "s3";
     let llm = ScriptedLlm::openai(script(bash)).await;
-    let a = AgentServer::start(env, &llm.url, json!({})).await;
+    let a = AgentServer::start_with(env, &llm.url, json!({}), vars).await;
     let id = a.session().await;
     let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "change three files"}]})).await;
     assert_eq!(status, 200, "{answer}");
@@ -88,6 +93,7 @@ async fn undo_and_redo(env: TestEnv) -> AgentServer {
     // Known once the environment was probed (the first turn did).
     let (_, caps) = a.srv.get("/burrow/capabilities").await;
     assert_eq!(caps["undo"]["enabled"], true, "{caps}");
+    assert_eq!(caps["undo"]["method"], method, "{caps}");
 
     // Each step starts with a snapshot; the last step's patch names the file
     // it changed (bash's, which no tool reported).
@@ -168,6 +174,17 @@ async fn undo_and_redo_on_an_ssh_host() {
     let a = undo_and_redo(TestEnv::from_name("ssh").unwrap()).await;
     assert_eq!(sshd.sh(&format!("cat '{}'", a.ws.abs("README.md"))).unwrap(), README);
     assert_eq!(sshd.sh(&format!("test -e '{}' && echo there || echo gone", a.ws.abs("agent/bash.txt"))).unwrap().trim(), "gone");
+}
+
+/// Without the helper (searches forced to POSIX grep, so no helper session)
+/// the host's own `git` keeps the snapshots, in a git folder of its own.
+#[tokio::test]
+async fn undo_and_redo_on_an_ssh_host_with_git_and_no_helper() {
+    let Some(sshd) = Sshd::get() else { return };
+    let a = undo_and_redo_with(TestEnv::from_name("ssh").unwrap(), &[("BURROW_SEARCH", "grep")], "git").await;
+    assert_eq!(sshd.sh(&format!("cat '{}'", a.ws.abs("README.md"))).unwrap(), README);
+    let stores = sshd.sh("ls -d ~/.cache/burrow/snapshot-git/*/objects | wc -l").unwrap();
+    assert_ne!(stores.trim(), "0", "no git snapshot folder on the host");
 }
 
 /// Object storage keeps the snapshots under their own prefix in the bucket.

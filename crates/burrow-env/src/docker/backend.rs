@@ -167,19 +167,19 @@ impl Env for DockerEnv {
     }
 
     async fn snapshot_track(&self) -> EnvResult<String> {
-        self.near.snapshot(&self.host(), Replay::Safe, |r| async move { r.snapshot_track().await }).await
+        self.near.snapshot_track(&self.host()).await
     }
 
     async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
-        self.near.snapshot(&self.host(), Replay::Safe, |r| async move { r.snapshot_changes(from, to).await }).await
+        self.near.snapshot_changes(&self.host(), from, to).await
     }
 
     async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
-        self.near.snapshot(&self.host(), Replay::Safe, |r| async move { r.snapshot_blob(id).await }).await
+        self.near.snapshot_blob(&self.host(), id).await
     }
 
     async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
-        self.near.snapshot(&self.host(), Replay::NeverSent, |r| async move { r.snapshot_restore(hash, files).await }).await
+        self.near.snapshot_restore(&self.host(), hash, files).await
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {

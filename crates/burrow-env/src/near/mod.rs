@@ -24,6 +24,8 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+mod git;
+
 use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, WatchEvent, WorkspacePath};
 use crate::helper::client::{HelperHost, Method, NearSearch};
 use crate::helper::remote::RemoteEnv;
@@ -56,11 +58,13 @@ pub struct Near {
     search: RwLock<Arc<NearSearch>>,
     /// The helper session, and the change events the file indexes follow.
     session: SessionSlot,
+    /// Whether `git` runs there (for snapshots without the helper), probed once.
+    git: tokio::sync::OnceCell<bool>,
 }
 
 impl Near {
     pub fn new(root: impl Into<String>) -> Self {
-        Self { root: root.into(), search: RwLock::new(Arc::new(NearSearch::new())), session: SessionSlot::new() }
+        Self { root: root.into(), search: RwLock::new(Arc::new(NearSearch::new())), session: SessionSlot::new(), git: tokio::sync::OnceCell::new() }
     }
 
     /// How searches run next to the data.
@@ -112,31 +116,63 @@ impl Near {
     }
 
     /// How this environment keeps snapshots: in the helper's store next to
-    /// the files, while a helper session runs.
+    /// the files while there is a helper, else with the environment's `git`.
     pub fn snapshots(&self) -> Result<&'static str, String> {
         if self.session.current().is_some() {
             return Ok("store");
         }
-        match self.search().probed() {
+        match (self.search().probed(), self.git.get()) {
             // The session starts on the first call that needs it.
-            Some(Method::Helper(_)) => Ok("store"),
-            Some(_) => Err("burrow-helper is not installed next to the files (no build for this architecture?), so no snapshots are kept".to_string()),
-            None => Err("the environment is still being probed for burrow-helper".to_string()),
+            (Some(Method::Helper(_)), _) => Ok("store"),
+            (_, Some(true)) => Ok("git"),
+            (_, Some(false)) => Err("neither burrow-helper nor git runs next to the files, so no snapshots are kept".to_string()),
+            _ => Err("not known yet: the environment has not been probed for burrow-helper and git".to_string()),
         }
     }
 
-    /// A snapshot operation through the helper session; without one, undo is off.
-    pub async fn snapshot<T, F, Fut>(&self, host: &dyn NearHost, replay: Replay, call: F) -> EnvResult<T>
+    /// Whether snapshots go through `git` (no helper session, git there); probes once.
+    async fn use_git(&self, host: &dyn NearHost) -> EnvResult<bool> {
+        self.search().method(host).await;
+        if self.remote(host).await.is_some() {
+            return Ok(false);
+        }
+        if *self.git.get_or_init(|| git::available(host)).await {
+            return Ok(true);
+        }
+        Err(crate::env::EnvError::Unsupported(format!("keep snapshots in {}: {}", host.describe(), self.snapshots().err().unwrap_or_default())))
+    }
+
+    /// A snapshot operation through the helper session, else `fallback` (git).
+    async fn snapshot<T, F, Fut, G>(&self, host: &dyn NearHost, replay: Replay, call: F, fallback: G) -> EnvResult<T>
     where
         F: FnOnce(Arc<RemoteEnv>) -> Fut,
         Fut: Future<Output = EnvResult<T>>,
+        G: Future<Output = EnvResult<T>>,
     {
-        // The probe finds the helper; the session starts from there.
-        self.search().method(host).await;
-        match self.call(host, replay, call).await {
-            Some(done) => done,
-            None => Err(crate::env::EnvError::Unsupported(format!("keep snapshots in {}: {}", host.describe(), self.snapshots().err().unwrap_or_default()))),
+        if !self.use_git(host).await? {
+            if let Some(done) = self.call(host, replay, call).await {
+                return done;
+            }
         }
+        fallback.await
+    }
+
+    pub async fn snapshot_track(&self, host: &dyn NearHost) -> EnvResult<String> {
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_track(&*r).await }, git::track(host, &self.root)).await
+    }
+
+    pub async fn snapshot_changes(&self, host: &dyn NearHost, from: &str, to: &str) -> EnvResult<Vec<crate::env::SnapshotChange>> {
+        let fallback = git::changes(host, &self.root, from, to);
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_changes(&*r, from, to).await }, fallback).await
+    }
+
+    pub async fn snapshot_blob(&self, host: &dyn NearHost, id: &str) -> EnvResult<bytes::Bytes> {
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_blob(&*r, id).await }, git::blob(host, &self.root, id)).await
+    }
+
+    pub async fn snapshot_restore(&self, host: &dyn NearHost, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        let fallback = git::restore(host, &self.root, hash, files.clone());
+        self.snapshot(host, Replay::NeverSent, |r| async move { crate::env::Env::snapshot_restore(&*r, hash, files).await }, fallback).await
     }
 
     /// Walks `dir`: through the session, else next to the data in `abs` (the

@@ -244,19 +244,19 @@ impl Env for SshEnv {
     }
 
     async fn snapshot_track(&self) -> EnvResult<String> {
-        self.near.snapshot(self, Replay::Safe, |r| async move { r.snapshot_track().await }).await
+        self.near.snapshot_track(self).await
     }
 
     async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
-        self.near.snapshot(self, Replay::Safe, |r| async move { r.snapshot_changes(from, to).await }).await
+        self.near.snapshot_changes(self, from, to).await
     }
 
     async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
-        self.near.snapshot(self, Replay::Safe, |r| async move { r.snapshot_blob(id).await }).await
+        self.near.snapshot_blob(self, id).await
     }
 
     async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
-        self.near.snapshot(self, Replay::NeverSent, |r| async move { r.snapshot_restore(hash, files).await }).await
+        self.near.snapshot_restore(self, hash, files).await
     }
 
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
