@@ -88,8 +88,8 @@ impl ObjectSnapshots {
                         Err(EnvError::NotFound(_)) => continue,
                         Err(e) => return Err(e),
                     };
-                    let (id, packed) = snapshot::encode_object("blob", &data)?;
-                    self.put(&id, packed).await?;
+                    let id = snapshot::object_id("blob", &data);
+                    self.put(&id, "blob", &data).await?;
                     if let Some(v) = validator {
                         seen.insert(path.clone(), (v, id.clone()));
                         changed = true;
@@ -100,8 +100,8 @@ impl ObjectSnapshots {
             tree.insert(path, Entry { mode: "100644", blob });
         }
         let (root, trees) = snapshot::tree_objects(&tree)?;
-        for (id, packed) in trees {
-            self.put(&id, packed).await?;
+        for (id, body) in trees {
+            self.put(&id, "tree", &body).await?;
         }
         if changed || seen.len() != before {
             self.save_validators(seen).await?;
@@ -151,13 +151,15 @@ impl ObjectSnapshots {
         Ok(())
     }
 
-    async fn put(&self, id: &str, packed: Vec<u8>) -> EnvResult<()> {
+    /// Stores an object (encoded only now: most are stored already) unless it is known to be there.
+    async fn put(&self, id: &str, kind: &str, body: &[u8]) -> EnvResult<()> {
         if self.stored.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
             return Ok(());
         }
         let key = format!("objects/{}", snapshot::object_key(id)?);
         let there = self.op.exists(&key).await.map_err(|e| self.err("check a snapshot object in", e))?;
         if !there {
+            let (_, packed) = snapshot::encode_object(kind, body)?;
             self.op.write(&key, packed).await.map_err(|e| self.err("write a snapshot object to", e))?;
         }
         self.stored.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());

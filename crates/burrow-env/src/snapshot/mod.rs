@@ -338,8 +338,11 @@ impl Store {
     /// Writes the trees of `files`; returns the root tree's hash.
     fn write_trees(&self, files: &BTreeMap<String, Entry>) -> EnvResult<String> {
         let (root, trees) = tree_objects(files)?;
-        for (id, packed) in trees {
-            self.put_object(&id, &packed)?;
+        for (id, body) in trees {
+            if !self.object_path(&id)?.exists() {
+                let (_, packed) = encode_object("tree", &body)?;
+                self.put_object(&id, &packed)?;
+            }
         }
         Ok(root)
     }
@@ -495,11 +498,11 @@ pub fn parse_tree(tree: &str, body: &[u8]) -> EnvResult<Vec<(TreeMode, String, S
     Ok(out)
 }
 
-/// An object's id and its loose encoding.
-pub type Encoded = (String, Vec<u8>);
+/// A tree object: its id and its body (not yet encoded: most trees are stored already).
+pub type TreeObject = (String, Vec<u8>);
 
-/// The tree objects of `files` (encoded, to be stored), and the root tree's id.
-pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<Encoded>)> {
+/// The tree objects of `files` (to be stored unless they are), and the root tree's id.
+pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<TreeObject>)> {
     #[derive(Default)]
     struct Dir {
         files: BTreeMap<String, Entry>,
@@ -517,7 +520,7 @@ pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<E
             }
         }
     }
-    fn write(dir: &Dir, out: &mut Vec<Encoded>) -> EnvResult<String> {
+    fn write(dir: &Dir, out: &mut Vec<TreeObject>) -> EnvResult<String> {
         // Git orders a tree's entries by name, a folder's name read as if it ended in `/`.
         let mut rows: Vec<(Vec<u8>, &str, String)> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
         for (name, e) in &dir.files {
@@ -538,8 +541,8 @@ pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<E
             body.push(0);
             body.extend_from_slice(&hex::decode(&id).map_err(|e| EnvError::Io(format!("a bad object id {id}: {e}")))?);
         }
-        let (id, packed) = encode_object("tree", &body)?;
-        out.push((id.clone(), packed));
+        let id = object_id("tree", &body);
+        out.push((id.clone(), body));
         Ok(id)
     }
     let mut out = Vec::new();
