@@ -187,6 +187,20 @@ async fn undo_and_redo_on_an_ssh_host_with_git_and_no_helper() {
     assert_ne!(stores.trim(), "0", "no git snapshot folder on the host");
 }
 
+/// A container without the helper session (searches forced to POSIX grep):
+/// the container's own `git` keeps the snapshots (scripts mode).
+#[tokio::test]
+async fn undo_and_redo_inside_a_container_with_git_and_no_helper() {
+    if docker_support::image().is_none() {
+        return;
+    }
+    let a = undo_and_redo_with(TestEnv::from_name("docker").unwrap(), &[("BURROW_SEARCH", "grep")], "git").await;
+    let at = a.ws.args.iter().position(|x| x == "--name").expect("a container name");
+    let inside = |cmd: &str| docker_support::sh(&a.ws.args[at + 1], cmd);
+    assert_eq!(inside("cat /workspace/README.md"), README.trim_end());
+    assert_ne!(inside("ls -d ~/.cache/burrow/snapshot-git/*/objects | wc -l"), "0");
+}
+
 /// Object storage keeps the snapshots under their own prefix in the bucket.
 #[tokio::test]
 async fn undo_and_redo_in_a_bucket() {
