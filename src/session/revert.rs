@@ -204,3 +204,83 @@ async fn range_diffs(env: &dyn Env, range: &[&MessageWithParts]) -> Vec<Snapshot
         Vec::new()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn message(info: Value, id: &str, parts: Value) -> MessageWithParts {
+        let parts: Vec<Value> = parts
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut p = p.clone();
+                p["id"] = json!(format!("prt_{id}_{i}"));
+                p["sessionID"] = json!("ses_1");
+                p["messageID"] = json!(id);
+                p
+            })
+            .collect();
+        serde_json::from_value(json!({"info": info, "parts": parts})).unwrap()
+    }
+
+    fn user(id: &str) -> MessageWithParts {
+        let info =
+            json!({"role": "user", "id": id, "sessionID": "ses_1", "time": {"created": 1}, "agent": "build", "model": {"providerID": "p", "modelID": "m"}});
+        message(info, id, json!([{"type": "text", "text": "do it"}]))
+    }
+
+    fn assistant(id: &str, parent: &str, parts: Value) -> MessageWithParts {
+        let info = json!({
+            "role": "assistant", "id": id, "sessionID": "ses_1", "time": {"created": 2, "completed": 3}, "parentID": parent,
+            "modelID": "m", "providerID": "p", "mode": "build", "agent": "build", "path": {"cwd": "/w", "root": "/w"},
+            "cost": 0, "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}, "finish": "stop",
+        });
+        message(info, id, parts)
+    }
+
+    fn step(patch: &str) -> Value {
+        json!([
+            {"type": "step-start", "snapshot": format!("{patch}0")},
+            {"type": "text", "text": "working"},
+            {"type": "patch", "hash": format!("{patch}0"), "files": [format!("/w/{patch}.txt")]},
+        ])
+    }
+
+    fn conversation() -> Vec<MessageWithParts> {
+        vec![user("msg_1"), assistant("msg_2", "msg_1", step("a")), user("msg_3"), assistant("msg_4", "msg_3", step("b"))]
+    }
+
+    /// Reverting an assistant message goes back to the user message before
+    /// it, and takes the patches from there on.
+    #[test]
+    fn a_whole_assistant_message_reverts_to_its_user_message() {
+        let (point, patches) = find(&conversation(), "msg_4", None).unwrap();
+        assert_eq!((point.message_id.as_str(), point.part_id), ("msg_3", None));
+        assert_eq!(patches, [("b0".to_string(), vec!["/w/b.txt".to_string()])]);
+        let (point, patches) = find(&conversation(), "msg_1", None).unwrap();
+        assert_eq!(point.message_id, "msg_1");
+        assert_eq!(patches.len(), 2);
+    }
+
+    /// A part with text or a tool before it in its message is kept as the
+    /// point; the first part of a message is the same as the whole message.
+    #[test]
+    fn a_part_is_the_point_when_something_worth_keeping_comes_before_it() {
+        let (point, patches) = find(&conversation(), "msg_4", Some("prt_msg_4_2")).unwrap();
+        assert_eq!((point.message_id.as_str(), point.part_id.as_deref()), ("msg_4", Some("prt_msg_4_2")));
+        assert!(patches.is_empty(), "the point's own patch stays: {patches:?}");
+        let (point, _) = find(&conversation(), "msg_4", Some("prt_msg_4_0")).unwrap();
+        assert_eq!((point.message_id.as_str(), point.part_id), ("msg_3", None));
+    }
+
+    #[test]
+    fn an_unknown_message_or_part_is_none() {
+        assert!(find(&conversation(), "msg_9", None).is_none());
+        assert!(find(&conversation(), "msg_4", Some("prt_nope")).is_none());
+    }
+}

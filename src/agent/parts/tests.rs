@@ -103,3 +103,23 @@ fn a_step_that_changed_files_ends_with_a_patch_part() {
     assert_eq!(m.message_id(), "msg_2");
     assert_eq!(parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default(), snapshot: None, patch: None })).len(), 1);
 }
+
+/// With snapshots, the step-start and step-finish parts carry them, and the
+/// patch names the step's start snapshot and every file that changed since,
+/// whichever tool changed it.
+#[test]
+fn a_step_with_snapshots_carries_them_and_a_patch_of_every_changed_file() {
+    let mut m = PartMapper::new("ses_1");
+    let start = "a".repeat(40);
+    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into(), snapshot: Some(start.clone()) }));
+    assert_eq!(step[0]["snapshot"], json!(start));
+    let patch = Some((start.clone(), vec!["/w/made-by-bash.txt".to_string()]));
+    let finish = parts(m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage::default(), snapshot: Some("b".repeat(40)), patch }));
+    assert_eq!(finish[0]["snapshot"], json!("b".repeat(40)));
+    assert_eq!(finish[1]["type"], "patch");
+    assert_eq!((&finish[1]["hash"], &finish[1]["files"]), (&json!(start), &json!(["/w/made-by-bash.txt"])));
+    // A step that changed nothing has no patch.
+    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into(), part: "prt_s2".into(), snapshot: Some("b".repeat(40)) });
+    let finish = parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default(), snapshot: Some("b".repeat(40)), patch: None }));
+    assert_eq!(finish.len(), 1);
+}
