@@ -130,10 +130,12 @@ impl Near {
         }
     }
 
-    /// Whether snapshots go through `git` (no helper session, git there); probes once.
+    /// Whether snapshots go through `git` (no helper there, git there); probes once.
+    /// The choice follows the probe and never changes, so one environment's
+    /// snapshots are all in one store: a helper session that is lost for a
+    /// moment fails the call rather than sending it to git's store.
     async fn use_git(&self, host: &dyn NearHost) -> EnvResult<bool> {
-        self.search().method(host).await;
-        if self.remote(host).await.is_some() {
+        if matches!(self.search().method(host).await, Method::Helper(_)) {
             return Ok(false);
         }
         if *self.git.get_or_init(|| git::available(host)).await {
@@ -142,19 +144,24 @@ impl Near {
         Err(crate::env::EnvError::Unsupported(format!("keep snapshots in {}: {}", host.describe(), self.snapshots().err().unwrap_or_default())))
     }
 
-    /// A snapshot operation through the helper session, else `fallback` (git).
-    async fn snapshot<T, F, Fut, G>(&self, host: &dyn NearHost, replay: Replay, call: F, fallback: G) -> EnvResult<T>
+    /// A snapshot operation through the helper session, or with git where there is no helper.
+    async fn snapshot<T, F, Fut, G>(&self, host: &dyn NearHost, replay: Replay, call: F, git: G) -> EnvResult<T>
     where
         F: FnOnce(Arc<RemoteEnv>) -> Fut,
         Fut: Future<Output = EnvResult<T>>,
         G: Future<Output = EnvResult<T>>,
     {
-        if !self.use_git(host).await? {
-            if let Some(done) = self.call(host, replay, call).await {
-                return done;
-            }
+        if self.use_git(host).await? {
+            return git.await;
         }
-        fallback.await
+        // A session another caller is starting is waited for: the store is the helper's.
+        if self.session.current().is_none() && self.remote(host).await.is_none() {
+            self.session.settled().await;
+        }
+        match self.call(host, replay, call).await {
+            Some(done) => done,
+            None => Err(crate::env::EnvError::Unavailable(format!("the helper session in {} is gone; snapshots wait for it", host.describe()))),
+        }
     }
 
     pub async fn snapshot_track(&self, host: &dyn NearHost) -> EnvResult<String> {
