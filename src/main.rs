@@ -45,6 +45,7 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
         max_bytes: args.tool_output_max_size,
     });
     burrow::env::groups::init(std::path::Path::new(&dirs.state));
+    burrow::env::snapshot::init(&std::path::Path::new(&dirs.state).join("snapshot"));
     tracing::info!("environment: {}", resolved.describe());
     // Before the environment opens: a Docker or SSH one may start its helper
     // session (told whether to keep an index) while opening, a local one its

@@ -91,6 +91,7 @@ fn line(r: &Report) -> String {
         Report::ToolDone { tool, result: Err(e), .. } => format!("error {tool} {e}"),
         Report::StepFinish { reason, usage, .. } => format!("step-finish {reason} {}+{}", usage.input, usage.output),
         Report::Retry { attempt, .. } => format!("retry {attempt}"),
+        Report::SnapshotFailed { message } => format!("snapshot-failed {message}"),
     }
 }
 

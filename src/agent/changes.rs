@@ -1,8 +1,8 @@
-//! What a turn changed, without git: the tools that change files record each
-//! file's content before its first change, and the turn's diffs compare that
-//! with the file as the [`Env`] shows it now. It works the same on every
-//! backend (local, Docker, SSH, object storage), where OpenCode needs a git
-//! snapshot of the worktree.
+//! What a turn changed. Where the environment keeps snapshots, the turn's
+//! first and last snapshots say it, as OpenCode's do: every file, whoever
+//! changed it (`bash`, a subagent). Elsewhere, without git: the tools that
+//! change files record each file's content before its first change, and the
+//! turn's diffs compare that with the file as the [`Env`] shows it now.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -17,6 +17,8 @@ use crate::protocol::session::{DiffStatus, SnapshotFileDiff};
 #[derive(Debug, Default)]
 pub struct Changes {
     before: Mutex<BTreeMap<WorkspacePath, Option<String>>>,
+    /// The turn's first and latest workspace snapshots.
+    span: Mutex<Option<(String, String)>>,
 }
 
 impl Changes {
@@ -24,6 +26,31 @@ impl Changes {
     pub fn record(&self, path: &WorkspacePath, before: Option<&str>) {
         let mut map = self.before.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(path.clone()).or_insert_with(|| before.map(str::to_string));
+    }
+
+    /// Notes a snapshot the turn took; the first one is the turn's start.
+    pub fn note_snapshot(&self, hash: &str) {
+        let mut span = self.span.lock().unwrap_or_else(|e| e.into_inner());
+        match span.as_mut() {
+            Some((_, last)) => *last = hash.to_string(),
+            None => *span = Some((hash.to_string(), hash.to_string())),
+        }
+    }
+
+    /// The diffs between two snapshots, each file's text from the store.
+    pub async fn between(env: &dyn Env, from: &str, to: &str) -> Result<Vec<SnapshotFileDiff>, EnvError> {
+        let mut out = Vec::new();
+        for change in env.snapshot_changes(from, to).await? {
+            let text = |id: Option<String>| async move {
+                match id {
+                    Some(id) => env.snapshot_blob(&id).await.map(|b| Some(String::from_utf8_lossy(&b).into_owned())),
+                    None => Ok(None),
+                }
+            };
+            let (old, new) = (text(change.before).await?, text(change.after).await?);
+            out.extend(file_diff(&change.path, old.as_deref(), new.as_deref()));
+        }
+        Ok(out)
     }
 
     /// The files recorded so far, in path order.
@@ -39,6 +66,13 @@ impl Changes {
 
     /// The diffs of `files` (some of those recorded), as [`Changes::diffs`].
     pub async fn diffs_of(&self, env: &dyn Env, files: &[WorkspacePath]) -> Vec<SnapshotFileDiff> {
+        let span = self.span.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((from, to)) = span {
+            match Self::between(env, &from, &to).await {
+                Ok(diffs) => return diffs,
+                Err(e) => tracing::warn!("cannot diff the snapshots {from} and {to}, falling back to the recorded files: {e}"),
+            }
+        }
         let before: Vec<(WorkspacePath, Option<String>)> = {
             let map = self.before.lock().unwrap_or_else(|e| e.into_inner());
             files.iter().filter_map(|p| map.get(p).map(|b| (p.clone(), b.clone()))).collect()

@@ -72,10 +72,14 @@ impl PartMapper {
     pub fn map(&mut self, report: &Report) -> Vec<Out> {
         let kind = |k: &Streamed| if *k == Streamed::Text { "text" } else { "reasoning" };
         match report {
-            Report::StepStart { message_id, part, .. } => {
+            Report::StepStart { message_id, part, snapshot, .. } => {
                 self.message_id = message_id.clone();
                 self.edited.clear();
-                vec![Out::Part(self.part(part, json!({"type": "step-start"})))]
+                let mut body = json!({"type": "step-start"});
+                if let Some(s) = snapshot {
+                    body["snapshot"] = json!(s);
+                }
+                vec![Out::Part(self.part(part, body))]
             }
             Report::Open { part, kind: k, start } => vec![Out::Part(self.part(part, json!({"type": kind(k), "text": "", "time": {"start": start}})))],
             Report::Delta { part, delta, .. } => {
@@ -106,22 +110,31 @@ impl PartMapper {
                 };
                 vec![self.tool(part, tool, call_id, state)]
             }
-            Report::StepFinish { reason, usage, .. } => {
+            Report::StepFinish { reason, usage, snapshot, patch, .. } => {
                 let (tokens, cost) = (tokens(usage), self.pricing.cost(usage));
                 // A JavaScript number: `0`, not `0.0`.
                 let shown = crate::protocol::num::serialize(&cost, serde_json::value::Serializer).unwrap_or_default();
-                let finish = json!({"type": "step-finish", "reason": reason, "tokens": tokens, "cost": shown});
+                let mut finish = json!({"type": "step-finish", "reason": reason, "tokens": tokens, "cost": shown});
+                if let Some(s) = snapshot {
+                    finish["snapshot"] = json!(s);
+                }
                 let mut out = vec![
                     Out::Part(self.part(&id::ascending(Prefix::Part), finish)),
                     Out::StepDone { message_id: self.message_id.clone(), reason: reason.clone(), tokens, cost },
                 ];
-                if !self.edited.is_empty() {
-                    let files = std::mem::take(&mut self.edited);
-                    out.push(Out::Part(self.part(&id::ascending(Prefix::Part), json!({"type": "patch", "hash": "", "files": files}))));
+                // With snapshots, the patch names every file the step changed
+                // (bash's too); without, the files `write` and `edit` reported.
+                let edited = std::mem::take(&mut self.edited);
+                match patch {
+                    Some((hash, files)) => out.push(Out::Part(self.part(&id::ascending(Prefix::Part), json!({"type": "patch", "hash": hash, "files": files})))),
+                    None if snapshot.is_none() && !edited.is_empty() => {
+                        out.push(Out::Part(self.part(&id::ascending(Prefix::Part), json!({"type": "patch", "hash": "", "files": edited}))))
+                    }
+                    None => {}
                 }
                 out
             }
-            Report::Retry { .. } => Vec::new(),
+            Report::Retry { .. } | Report::SnapshotFailed { .. } => Vec::new(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum Report {
         step: usize,
         message_id: String,
         part: String,
+        /// The workspace snapshot taken before the step's tools ran.
+        snapshot: Option<String>,
     },
     /// A text or reasoning part opens, empty.
     Open {
@@ -94,6 +96,15 @@ pub enum Report {
         step: usize,
         reason: String,
         usage: Usage,
+        /// The workspace snapshot after the step.
+        snapshot: Option<String>,
+        /// The step's start snapshot and the files that changed since (paths
+        /// as the environment names them), when the step changed any.
+        patch: Option<(String, Vec<String>)>,
+    },
+    /// The workspace could not be snapshotted: the turn goes on without undo.
+    SnapshotFailed {
+        message: String,
     },
     /// The step's stream could not start; another attempt follows at `next` (ms since the epoch).
     Retry {
@@ -134,14 +145,16 @@ pub struct Turn {
 impl Turn {
     /// Runs steps until the model stops calling tools, the turn is aborted, or the provider fails for good.
     pub async fn run(&self, mut request: ChatRequest) -> Outcome {
+        let mut warned = false;
         for step in 0..MAX_STEPS {
             let message_id = id::ascending(Prefix::Message);
-            self.sink.report(Report::StepStart { step, message_id: message_id.clone(), part: id::ascending(Prefix::Part) });
+            let snapshot = self.track(&mut warned).await;
+            self.sink.report(Report::StepStart { step, message_id: message_id.clone(), part: id::ascending(Prefix::Part), snapshot: snapshot.clone() });
             let stream = match self.start(&request).await {
                 Ok(s) => s,
                 Err(outcome) => return outcome,
             };
-            let result = self.step(step, &message_id, stream).await;
+            let result = self.step(step, &message_id, stream, snapshot, &mut warned).await;
             let (reason, text, calls) = match result {
                 StepResult::Done { reason, text, calls } => (reason, text, calls),
                 StepResult::Aborted => return Outcome::Aborted,
@@ -164,7 +177,9 @@ impl Turn {
     /// the model sees the call and its result in the next turn.
     pub async fn call(&self, call: ToolCall) -> Outcome {
         let message_id = id::ascending(Prefix::Message);
-        self.sink.report(Report::StepStart { step: 0, message_id: message_id.clone(), part: id::ascending(Prefix::Part) });
+        let mut warned = false;
+        let snapshot = self.track(&mut warned).await;
+        self.sink.report(Report::StepStart { step: 0, message_id: message_id.clone(), part: id::ascending(Prefix::Part), snapshot: snapshot.clone() });
         let part = id::ascending(Prefix::Part);
         self.sink.report(Report::ToolPending { part: part.clone(), call_id: call.id.clone(), tool: call.name.clone() });
         let _ = self.spawn_tool(&message_id, part, call).await;
@@ -172,7 +187,8 @@ impl Turn {
             return Outcome::Aborted;
         }
         let reason = "tool-calls".to_string();
-        self.sink.report(Report::StepFinish { step: 0, reason: reason.clone(), usage: Usage::default() });
+        let (snapshot, patch) = self.patch(snapshot, &mut warned).await;
+        self.sink.report(Report::StepFinish { step: 0, reason: reason.clone(), usage: Usage::default(), snapshot, patch });
         Outcome::Finished { reason }
     }
 
@@ -201,7 +217,46 @@ impl Turn {
         }
     }
 
-    async fn step(&self, step: usize, message_id: &str, mut stream: super::provider::EventStream) -> StepResult {
+    /// Snapshots the workspace, when the environment keeps snapshots. A
+    /// failure (a full disk, a read-only store) is reported once per turn and
+    /// the turn goes on without undo: an edit never fails for want of a snapshot.
+    async fn track(&self, warned: &mut bool) -> Option<String> {
+        match self.tools.env.snapshot_track().await {
+            Ok(hash) => Some(hash),
+            // An environment that keeps no snapshots says so in its capabilities.
+            Err(crate::env::EnvError::Unsupported(_)) => None,
+            Err(e) => {
+                tracing::warn!("cannot snapshot the workspace: {e}");
+                if !std::mem::replace(warned, true) {
+                    self.sink.report(Report::SnapshotFailed { message: e.to_string() });
+                }
+                None
+            }
+        }
+    }
+
+    /// The snapshot after a step that began at `start`, and the step's patch:
+    /// the start snapshot with the files that differ since (OpenCode's
+    /// `Snapshot.patch`), which is what covers changes made by `bash` and subagents.
+    async fn patch(&self, start: Option<String>, warned: &mut bool) -> (Option<String>, Option<(String, Vec<String>)>) {
+        let Some(start) = start else { return (None, None) };
+        let Some(end) = self.track(warned).await else { return (None, None) };
+        let changes = match self.tools.env.snapshot_changes(&start, &end).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("cannot compare snapshots {start} and {end}: {e}");
+                return (Some(end), None);
+            }
+        };
+        if changes.is_empty() {
+            return (Some(end), None);
+        }
+        let root = self.tools.env.root().trim_end_matches('/').to_string();
+        let files = changes.into_iter().map(|c| format!("{root}/{}", c.path)).collect();
+        (Some(end), Some((start, files)))
+    }
+
+    async fn step(&self, step: usize, message_id: &str, mut stream: super::provider::EventStream, snapshot: Option<String>, warned: &mut bool) -> StepResult {
         let mut open: Option<(String, Streamed, String, u64)> = None;
         let mut text = String::new();
         let mut tools: Vec<ToolTask> = Vec::new();
@@ -261,7 +316,8 @@ impl Turn {
             return StepResult::Aborted;
         }
         let (reason, usage) = finish.map(|(r, u)| (r.0, u)).unwrap_or_else(|| ("unknown".into(), Usage::default()));
-        self.sink.report(Report::StepFinish { step, reason: reason.clone(), usage });
+        let (snapshot, patch) = self.patch(snapshot, warned).await;
+        self.sink.report(Report::StepFinish { step, reason: reason.clone(), usage, snapshot, patch });
         StepResult::Done { reason, text, calls }
     }
 

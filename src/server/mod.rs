@@ -166,6 +166,8 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::diff))
         .routes(routes!(session::abort))
         .routes(routes!(session::fork))
+        .routes(routes!(session::revert))
+        .routes(routes!(session::unrevert))
         .routes(routes!(message::list))
         .routes(routes!(message::get, message::delete))
         .routes(routes!(message::shell))

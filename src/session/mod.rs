@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod output;
 pub mod prompt;
+pub mod revert;
 pub mod runs;
 pub mod runtime;
 pub mod service;

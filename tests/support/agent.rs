@@ -44,6 +44,11 @@ impl AgentServer {
     }
 
     pub async fn start(env: TestEnv, llm_url: &str, extra: Value) -> Self {
+        Self::start_with(env, llm_url, extra, &[]).await
+    }
+
+    /// [`AgentServer::start`] with more environment variables for the server.
+    pub async fn start_with(env: TestEnv, llm_url: &str, extra: Value, vars: &[(&str, &str)]) -> Self {
         let fx = Fixture::standard();
         let ws = env.place(&fx).await.unwrap_or_else(|e| panic!("[{}] {e:#}", env.name()));
         let mut cfg = config(llm_url, &unreachable_url().await);
@@ -52,8 +57,15 @@ impl AgentServer {
         }
         let data = tempfile::tempdir().unwrap();
         let cfg = cfg.to_string();
-        let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
+        let mut all = vec![("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())];
+        all.extend_from_slice(vars);
+        let srv = Server::start_with(&ws, &all).await;
         Self { srv, ws, _keep: (fx, data) }
+    }
+
+    /// The server's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._keep.1.path()
     }
 
     /// Creates a session; its id.

@@ -20,5 +20,6 @@ pub mod local;
 #[cfg(any(feature = "docker", feature = "ssh"))]
 pub mod near;
 pub mod object;
+pub mod snapshot;
 #[cfg(feature = "ssh")]
 pub mod ssh;

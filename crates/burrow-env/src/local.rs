@@ -33,6 +33,9 @@ pub struct LocalEnv {
     /// The trigram index of the tree, once watching started (it is only as
     /// fresh as the watcher keeps it) and when the process configured one.
     text: Arc<OnceLock<Arc<LiveIndex>>>,
+    /// The snapshot store in Burrow's data folder (never the project's own
+    /// `.git`), or why there is none.
+    snapshots: Result<crate::snapshot::Lazy, String>,
 }
 
 impl LocalEnv {
@@ -43,7 +46,8 @@ impl LocalEnv {
             return Err(EnvError::NotADirectory(root.display().to_string()));
         }
         let root_str = root.to_string_lossy().into_owned();
-        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None), text: Default::default() })
+        let snapshots = crate::snapshot::local_dir(&root).map(|dir| crate::snapshot::Lazy::new(dir, root.clone()));
+        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None), text: Default::default(), snapshots })
     }
 
     /// Tells the text index about a change made through this environment
@@ -53,6 +57,10 @@ impl LocalEnv {
         if let Some(text) = self.text.get() {
             text.changed(paths.iter().map(|p| p.as_str()).filter(|p| !p.is_empty()));
         }
+    }
+
+    fn store(&self) -> EnvResult<&crate::snapshot::Lazy> {
+        self.snapshots.as_ref().map_err(|why| EnvError::Unsupported(format!("keep snapshots: {why}")))
     }
 
     /// The host path of `path`, after checking that symlinks keep it inside
@@ -79,6 +87,26 @@ impl Env for LocalEnv {
 
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
         self.confined(path).await.map(|_| ())
+    }
+
+    fn snapshots(&self) -> Result<&'static str, String> {
+        self.snapshots.as_ref().map(|_| "store").map_err(Clone::clone)
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.store()?.track().await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.store()?.changes(from, to).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.store()?.blob(id).await.map(Bytes::from)
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.store()?.restore(hash, files).await
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {

@@ -10,7 +10,7 @@ fn parts(outs: Vec<Out>) -> Vec<Value> {
 #[test]
 fn shapes_match_the_reference_capture() {
     let mut m = PartMapper::new("ses_1");
-    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() }));
+    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into(), snapshot: None }));
     assert_eq!(step[0]["type"], "step-start");
     assert_eq!((step[0]["messageID"].as_str(), step[0]["sessionID"].as_str()), (Some("msg_1"), Some("ses_1")));
 
@@ -52,7 +52,13 @@ fn shapes_match_the_reference_capture() {
         json!({"status": "completed", "input": input, "output": "hi\n", "metadata": {"output": "hi\n", "exit": 0, "truncated": false}, "title": "echo hi", "time": {"start": 10, "end": 12}})
     );
 
-    let finish = m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage { input: 100, output: 20, ..Default::default() } });
+    let finish = m.map(&Report::StepFinish {
+        step: 0,
+        reason: "tool-calls".into(),
+        usage: Usage { input: 100, output: 20, ..Default::default() },
+        snapshot: None,
+        patch: None,
+    });
     let finish_parts = parts(finish.clone());
     assert_eq!(finish_parts.len(), 1, "no files changed, no patch part");
     assert_eq!(finish_parts[0]["type"], "step-finish");
@@ -66,9 +72,9 @@ fn shapes_match_the_reference_capture() {
 fn priced_steps_carry_their_cost() {
     let pricing = Pricing { input: 2.0, output: 10.0, cache_read: 0.5, cache_write: 0.0 };
     let mut m = PartMapper::new("ses_1").priced(pricing);
-    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() });
+    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into(), snapshot: None });
     let usage = Usage { input: 100_000, output: 20_000, reasoning: 5_000, cache_read: 40_000, cache_write: 0 };
-    let finish = m.map(&Report::StepFinish { step: 0, reason: "stop".into(), usage });
+    let finish = m.map(&Report::StepFinish { step: 0, reason: "stop".into(), usage, snapshot: None, patch: None });
     // 0.2 (input) + 0.25 (output and reasoning) + 0.02 (cache reads).
     let expected = 0.47;
     let part = parts(finish.clone()).remove(0);
@@ -79,7 +85,7 @@ fn priced_steps_carry_their_cost() {
 #[test]
 fn a_step_that_changed_files_ends_with_a_patch_part() {
     let mut m = PartMapper::new("ses_1");
-    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into() });
+    m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into(), snapshot: None });
     let mut out = ToolOutput::new("hello.txt", "Wrote file successfully.", json!({}));
     out.edited.push("/w/hello.txt".into());
     let input = json!({"filePath": "/w/hello.txt", "content": "x"});
@@ -88,12 +94,32 @@ fn a_step_that_changed_files_ends_with_a_patch_part() {
         parts(m.map(&Report::ToolDone { part: "prt_u".into(), call_id: "d".into(), tool: "edit".into(), input, start: 1, end: 2, result: Err("boom".into()) }));
     assert_eq!(err[0]["state"]["status"], "error");
     assert_eq!(err[0]["state"]["error"], "boom");
-    let finish = parts(m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage::default() }));
+    let finish = parts(m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage::default(), snapshot: None, patch: None }));
     assert_eq!(finish.len(), 2);
     assert_eq!(finish[1]["type"], "patch");
     assert_eq!(finish[1]["files"], json!(["/w/hello.txt"]));
     // The next step starts with a clean slate.
-    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into(), part: "prt_s2".into() });
+    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into(), part: "prt_s2".into(), snapshot: None });
     assert_eq!(m.message_id(), "msg_2");
-    assert_eq!(parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default() })).len(), 1);
+    assert_eq!(parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default(), snapshot: None, patch: None })).len(), 1);
+}
+
+/// With snapshots, the step-start and step-finish parts carry them, and the
+/// patch names the step's start snapshot and every file that changed since,
+/// whichever tool changed it.
+#[test]
+fn a_step_with_snapshots_carries_them_and_a_patch_of_every_changed_file() {
+    let mut m = PartMapper::new("ses_1");
+    let start = "a".repeat(40);
+    let step = parts(m.map(&Report::StepStart { step: 0, message_id: "msg_1".into(), part: "prt_s".into(), snapshot: Some(start.clone()) }));
+    assert_eq!(step[0]["snapshot"], json!(start));
+    let patch = Some((start.clone(), vec!["/w/made-by-bash.txt".to_string()]));
+    let finish = parts(m.map(&Report::StepFinish { step: 0, reason: "tool-calls".into(), usage: Usage::default(), snapshot: Some("b".repeat(40)), patch }));
+    assert_eq!(finish[0]["snapshot"], json!("b".repeat(40)));
+    assert_eq!(finish[1]["type"], "patch");
+    assert_eq!((&finish[1]["hash"], &finish[1]["files"]), (&json!(start), &json!(["/w/made-by-bash.txt"])));
+    // A step that changed nothing has no patch.
+    m.map(&Report::StepStart { step: 1, message_id: "msg_2".into(), part: "prt_s2".into(), snapshot: Some("b".repeat(40)) });
+    let finish = parts(m.map(&Report::StepFinish { step: 1, reason: "stop".into(), usage: Usage::default(), snapshot: Some("b".repeat(40)), patch: None }));
+    assert_eq!(finish.len(), 1);
 }

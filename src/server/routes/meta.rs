@@ -69,6 +69,20 @@ pub struct BurrowInfo {
     /// The state of the indexed text search, when the environment keeps an index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_index: Option<TextIndexStatus>,
+    pub undo: Undo,
+}
+
+/// Whether revert and unrevert work here, and how snapshots are kept.
+#[derive(Serialize, ToSchema)]
+pub struct Undo {
+    pub enabled: bool,
+    /// How the environment keeps snapshots: `store` (Burrow's own, in the
+    /// server or in the helper next to the data), `git` (the environment's git).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Why undo is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow", operation_id = "burrow.capabilities",
@@ -81,6 +95,10 @@ pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
         root: st.runtime.env.root().to_string(),
         capabilities: st.runtime.env.capabilities(),
         text_index: st.runtime.env.text_index().await,
+        undo: match st.runtime.env.snapshots() {
+            Ok(method) => Undo { enabled: true, method: Some(method.to_string()), reason: None },
+            Err(reason) => Undo { enabled: false, method: None, reason: Some(reason) },
+        },
     })
 }
 

@@ -225,7 +225,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/question/{requestID}/reply", operation_id: "question.reply", why: Why::NotBuiltYet },
     NotServed { method: "DELETE", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.delete", why: Why::NotBuiltYet },
     NotServed { method: "PATCH", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.update", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/session/{sessionID}/revert", operation_id: "session.revert", why: Why::NotBuiltYet },
     NotServed {
         method: "DELETE",
         path: "/session/{sessionID}/share",
@@ -238,7 +237,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "session.share",
         why: Why::ByDesign("sharing publishes the session on OpenCode's hosted share service"),
     },
-    NotServed { method: "POST", path: "/session/{sessionID}/unrevert", operation_id: "session.unrevert", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/sync/history", operation_id: "sync.history.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/sync/replay", operation_id: "sync.replay", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/sync/start", operation_id: "sync.start", why: Why::NotBuiltYet },

@@ -302,6 +302,41 @@ pub async fn fork(
     Ok(JsonBody(st.runtime.sessions.fork(&inst, &id, body.message_id.as_deref()).await?))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RevertBody {
+    #[serde(rename = "messageID")]
+    #[schema(pattern = "^msg")]
+    message_id: String,
+    #[serde(rename = "partID", default)]
+    #[schema(pattern = "^prt")]
+    part_id: Option<String>,
+}
+
+/// Undoes the file changes made after a message (or a part of it) and hides
+/// the messages after it (`session.revert`), as OpenCode does. A busy session
+/// is a 409; an unknown message or part a 404; an environment that keeps no
+/// snapshots a 501 (`GET /burrow/capabilities` says why under `undo`).
+#[utoipa::path(post, path = "/session/{sessionID}/revert", tag = "session", operation_id = "session.revert", params(("sessionID" = String, Path), DirectoryParams),
+    request_body = RevertBody,
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn revert(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<RevertBody>) -> ApiResult<JsonBody<Session>> {
+    check_id(&id, "ses", "sessionID")?;
+    check_id(&body.message_id, "msg", "messageID")?;
+    if let Some(p) = &body.part_id {
+        check_id(p, "prt", "partID")?;
+    }
+    let session = crate::session::revert::revert(&st.runtime, &Scope::of(&inst), &id, &body.message_id, body.part_id.as_deref()).await?;
+    Ok(JsonBody(session))
+}
+
+/// Puts back the files as they were before the session's revert, and clears it.
+#[utoipa::path(post, path = "/session/{sessionID}/unrevert", tag = "session", operation_id = "session.unrevert", params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn unrevert(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<Session>> {
+    check_id(&id, "ses", "sessionID")?;
+    Ok(JsonBody(crate::session::revert::unrevert(&st.runtime, &Scope::of(&inst), &id).await?))
+}
+
 /// Stops the session's shell command (or agent turn) and answers once it has
 /// wound down. Like OpenCode, an idle or unknown session still answers `true`.
 #[utoipa::path(post, path = "/session/{sessionID}/abort", tag = "session", operation_id = "session.abort", params(("sessionID" = String, Path), DirectoryParams),

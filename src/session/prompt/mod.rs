@@ -197,6 +197,8 @@ impl Base {
             Ok(r) => (r.agent.name.clone(), model_of(r)),
             Err(_) => (body.agent.clone().unwrap_or_else(|| "build".into()), self.sessions().model_for(&self.session).await?),
         };
+        // A prompt after a revert drops the messages it hid, as OpenCode's does.
+        crate::session::revert::cleanup(&self.rt, &self.scope, &self.session.id).await?;
         let first = self.sessions().store.messages(&self.session.id, Some(1), None).await?.messages.is_empty();
         let input = body.input_parts();
         let id = body.message_id.clone().unwrap_or_else(|| id::ascending(Prefix::Message));

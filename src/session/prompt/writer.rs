@@ -29,6 +29,10 @@ pub(super) struct ChannelSink {
 
 impl Sink for ChannelSink {
     fn report(&self, report: Report) {
+        match &report {
+            Report::StepStart { snapshot: Some(hash), .. } | Report::StepFinish { snapshot: Some(hash), .. } => self.changes.note_snapshot(hash),
+            _ => {}
+        }
         let changed = if matches!(report, Report::StepStart { .. }) { self.changes.files() } else { Vec::new() };
         let _ = self.tx.send((report, changed));
     }
@@ -81,6 +85,11 @@ impl Writer {
             }
             Report::Retry { attempt, message, next } => {
                 self.p.guard.set_status(SessionStatus::Retry { attempt: *attempt, message: message.clone(), action: None, next: *next });
+            }
+            Report::SnapshotFailed { message } => {
+                // The TUI shows toasts; the log has the details.
+                let text = format!("Undo is off for this turn: the workspace could not be snapshotted ({message})");
+                events::transient(&self.p.rt.bus, &scope, "tui.toast.show", json!({"title": "Snapshot failed", "message": text, "variant": "warning"}));
             }
             Report::ToolDone { result: Ok(out), .. } => {
                 for file in &out.edited {

@@ -162,6 +162,26 @@ impl Env for DockerEnv {
         self.near.grep(&self.host(), self, req, abs).await
     }
 
+    fn snapshots(&self) -> Result<&'static str, String> {
+        self.near.snapshots()
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.near.snapshot_track(&self.host()).await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.near.snapshot_changes(&self.host(), from, to).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.near.snapshot_blob(&self.host(), id).await
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.near.snapshot_restore(&self.host(), hash, files).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let (id, hook) = self.exit_hook();
         let copy = req.clone();

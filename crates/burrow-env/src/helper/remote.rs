@@ -232,6 +232,26 @@ impl Env for RemoteEnv {
         self.unit(Call::Refresh, &[]).await
     }
 
+    fn snapshots(&self) -> Result<&'static str, String> {
+        Ok("store")
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.value(Call::SnapshotTrack).await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.value(Call::SnapshotChanges { from: from.to_string(), to: to.to_string() }).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        Ok(self.link.call(Call::SnapshotBlob { blob: id.to_string() }, &[]).await?.1)
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.unit(Call::SnapshotRestore { hash: hash.to_string(), files }, &[]).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let call = Call::Exec { command: req.command, cwd: path(&req.cwd), env: req.env, stdin: req.stdin.is_some() };
         let (id, _, mut rx) = self.link.stream(call, req.stdin.as_deref().unwrap_or_default()).await?;

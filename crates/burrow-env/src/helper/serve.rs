@@ -40,6 +40,11 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    // Snapshots live in the helper's cache folder, next to the files and
+    // outside the workspace: `~/.cache/burrow/snapshot` beside `helper/<build>/`.
+    if let Some(cache) = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("snapshot"))) {
+        crate::snapshot::init(&cache);
+    }
     let env = match LocalEnv::new(root) {
         Ok(env) => Arc::new(env),
         Err(e) => {
@@ -161,6 +166,10 @@ impl Server {
             Call::Grep { request } => (ok(env.grep(request).await?), none),
             Call::TextIndex => (ok(env.text_index().await), none),
             Call::Refresh => (ok(env.refresh().await?), none),
+            Call::SnapshotTrack => (ok(env.snapshot_track().await?), none),
+            Call::SnapshotChanges { from, to } => (ok(env.snapshot_changes(&from, &to).await?), none),
+            Call::SnapshotBlob { blob } => (ok(()), env.snapshot_blob(&blob).await?),
+            Call::SnapshotRestore { hash, files } => (ok(env.snapshot_restore(&hash, files).await?), none),
             Call::Kill { process } => {
                 let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&process).map(|r| r.control.clone());
                 if let Some(control) = control {

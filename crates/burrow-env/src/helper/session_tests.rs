@@ -170,3 +170,22 @@ async fn a_swapped_symlink_leaks_nothing_through_the_helper() {
     let fifo = tokio::time::timeout(Duration::from_secs(60), env.read(&p("pipe"), 1 << 20)).await.expect("reading a FIFO hung");
     assert!(matches!(&fifo, Err(EnvError::InvalidInput(m)) if m.contains("FIFO")), "{fifo:?}");
 }
+
+/// Snapshots through the session: the helper keeps the store, the client
+/// tracks, compares, reads a blob and restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_through_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "before\n").unwrap();
+    let (env, _server) = session(dir.path()).await;
+    let first = env.snapshot_track().await.unwrap();
+    std::fs::write(dir.path().join("a.txt"), "after\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "new\n").unwrap();
+    let second = env.snapshot_track().await.unwrap();
+    let changes = env.snapshot_changes(&first, &second).await.unwrap();
+    assert_eq!(changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["a.txt", "b.txt"]);
+    assert_eq!(&env.snapshot_blob(changes[0].before.as_deref().unwrap()).await.unwrap()[..], b"before\n");
+    env.snapshot_restore(&first, Some(vec!["a.txt".into(), "b.txt".into()])).await.unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).unwrap(), "before\n");
+    assert!(!dir.path().join("b.txt").exists());
+}

@@ -67,6 +67,12 @@ impl SessionSlot {
         self.current.read().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|r| r.is_alive()).cloned()
     }
 
+    /// Waits until no caller is starting the session (for callers that must
+    /// not take a slower path, such as snapshots, which live in the helper's store).
+    pub async fn settled(&self) {
+        drop(self.starting.lock().await);
+    }
+
     /// The session, started with `start` when there is none; `None` while it
     /// cannot run (another caller is starting it, or the last attempt failed
     /// less than [`RETRY_AFTER`] ago). Callers then take their slower path.

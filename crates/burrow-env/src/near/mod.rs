@@ -24,6 +24,8 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+mod git;
+
 use crate::env::{EnvResult, GrepRequest, GrepResult, IndexEntry, SearchBackend, TextIndexStatus, WatchEvent, WorkspacePath};
 use crate::helper::client::{HelperHost, Method, NearSearch};
 use crate::helper::remote::RemoteEnv;
@@ -56,11 +58,13 @@ pub struct Near {
     search: RwLock<Arc<NearSearch>>,
     /// The helper session, and the change events the file indexes follow.
     session: SessionSlot,
+    /// Whether `git` runs there (for snapshots without the helper), probed once.
+    git: tokio::sync::OnceCell<bool>,
 }
 
 impl Near {
     pub fn new(root: impl Into<String>) -> Self {
-        Self { root: root.into(), search: RwLock::new(Arc::new(NearSearch::new())), session: SessionSlot::new() }
+        Self { root: root.into(), search: RwLock::new(Arc::new(NearSearch::new())), session: SessionSlot::new(), git: tokio::sync::OnceCell::new() }
     }
 
     /// How searches run next to the data.
@@ -112,6 +116,73 @@ impl Near {
         Fut: Future<Output = EnvResult<T>>,
     {
         SessionSlot::call(self.remote(host).await, replay, call).await
+    }
+
+    /// How this environment keeps snapshots: in the helper's store next to
+    /// the files while there is a helper, else with the environment's `git`.
+    pub fn snapshots(&self) -> Result<&'static str, String> {
+        if self.session.current().is_some() {
+            return Ok("store");
+        }
+        match (self.search().probed(), self.git.get()) {
+            // The session starts on the first call that needs it.
+            (Some(Method::Helper(_)), _) => Ok("store"),
+            (_, Some(true)) => Ok("git"),
+            (_, Some(false)) => Err("neither burrow-helper nor git runs next to the files, so no snapshots are kept".to_string()),
+            _ => Err("not known yet: the environment has not been probed for burrow-helper and git".to_string()),
+        }
+    }
+
+    /// Whether snapshots go through `git` (no helper there, git there); probes once.
+    /// The choice follows the probe and never changes, so one environment's
+    /// snapshots are all in one store: a helper session that is lost for a
+    /// moment fails the call rather than sending it to git's store.
+    async fn use_git(&self, host: &dyn NearHost) -> EnvResult<bool> {
+        if matches!(self.search().method(host).await, Method::Helper(_)) {
+            return Ok(false);
+        }
+        if *self.git.get_or_init(|| git::available(host)).await {
+            return Ok(true);
+        }
+        Err(crate::env::EnvError::Unsupported(format!("keep snapshots in {}: {}", host.describe(), self.snapshots().err().unwrap_or_default())))
+    }
+
+    /// A snapshot operation through the helper session, or with git where there is no helper.
+    async fn snapshot<T, F, Fut, G>(&self, host: &dyn NearHost, replay: Replay, call: F, git: G) -> EnvResult<T>
+    where
+        F: FnOnce(Arc<RemoteEnv>) -> Fut,
+        Fut: Future<Output = EnvResult<T>>,
+        G: Future<Output = EnvResult<T>>,
+    {
+        if self.use_git(host).await? {
+            return git.await;
+        }
+        // A session another caller is starting is waited for: the store is the helper's.
+        if self.session.current().is_none() && self.remote(host).await.is_none() {
+            self.session.settled().await;
+        }
+        match self.call(host, replay, call).await {
+            Some(done) => done,
+            None => Err(crate::env::EnvError::Unavailable(format!("the helper session in {} is gone; snapshots wait for it", host.describe()))),
+        }
+    }
+
+    pub async fn snapshot_track(&self, host: &dyn NearHost) -> EnvResult<String> {
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_track(&*r).await }, git::track(host, &self.root)).await
+    }
+
+    pub async fn snapshot_changes(&self, host: &dyn NearHost, from: &str, to: &str) -> EnvResult<Vec<crate::env::SnapshotChange>> {
+        let fallback = git::changes(host, &self.root, from, to);
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_changes(&*r, from, to).await }, fallback).await
+    }
+
+    pub async fn snapshot_blob(&self, host: &dyn NearHost, id: &str) -> EnvResult<bytes::Bytes> {
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_blob(&*r, id).await }, git::blob(host, &self.root, id)).await
+    }
+
+    pub async fn snapshot_restore(&self, host: &dyn NearHost, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        let fallback = git::restore(host, &self.root, hash, files.clone());
+        self.snapshot(host, Replay::NeverSent, |r| async move { crate::env::Env::snapshot_restore(&*r, hash, files).await }, fallback).await
     }
 
     /// Walks `dir`: through the session, else next to the data in `abs` (the

@@ -16,6 +16,7 @@ use super::errors::{detail, env_error};
 use super::listing::{Change, ListingIndex, ObjectMeta};
 use super::location::{Location, Service};
 use super::options::ObjectArgs;
+use super::snapshot::ObjectSnapshots;
 use super::tree::CachedTree;
 use crate::env::beneath::Beneath;
 use crate::env::*;
@@ -35,6 +36,8 @@ pub struct ObjectEnv {
     /// stats and listings go through the root's descriptor instead, and
     /// changes are checked first.
     local: Option<Arc<Beneath>>,
+    /// Undo snapshots under their own prefix (`object/snapshot.rs`), or why there are none.
+    snapshots: Result<ObjectSnapshots, String>,
 }
 
 #[derive(Default)]
@@ -83,7 +86,20 @@ impl ObjectEnv {
             }
             _ => None,
         };
-        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default(), local })
+        let snapshots = ObjectSnapshots::location(&location, var("BURROW_OBJECT_SNAPSHOTS"))
+            .and_then(|(loc, skip)| Ok(ObjectSnapshots::new(loc.operator(args, var)?, loc.url(), skip)))
+            .map_err(|e| format!("no snapshot location for {root}: {e:#}"));
+        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default(), local, snapshots })
+    }
+
+    /// Every file of the workspace with its size and validator, from a fresh enough listing.
+    pub(super) async fn all_files(&self) -> EnvResult<Vec<(String, u64, Option<String>)>> {
+        self.index.fresh().await?;
+        Ok(self.index.read(|l| l.files().map(|(p, m)| (p.clone(), m.size, m.validator())).collect()))
+    }
+
+    fn store(&self) -> EnvResult<&ObjectSnapshots> {
+        self.snapshots.as_ref().map_err(|why| EnvError::Unsupported(format!("keep snapshots: {why}")))
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -219,6 +235,26 @@ impl Env for ObjectEnv {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { exec: false, pty: false, watch: false, search: SearchBackend::CachedIndex }
+    }
+
+    fn snapshots(&self) -> Result<&'static str, String> {
+        self.snapshots.as_ref().map(|_| "store").map_err(Clone::clone)
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.store()?.track(self).await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.store()?.changes(from, to).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.store()?.blob(id).await
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.store()?.restore(self, hash, files).await
     }
 
     /// Keys are lexical: a checked [`WorkspacePath`] cannot leave the prefix,

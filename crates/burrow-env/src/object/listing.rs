@@ -134,6 +134,11 @@ impl Listing {
         }
     }
 
+    /// Every file, by workspace-relative path.
+    pub fn files(&self) -> impl Iterator<Item = (&String, &ObjectMeta)> {
+        self.files.iter()
+    }
+
     pub fn file(&self, path: &WorkspacePath) -> EnvResult<ObjectMeta> {
         match self.files.get(path.as_str()) {
             Some(meta) => Ok(meta.clone()),

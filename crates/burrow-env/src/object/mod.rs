@@ -21,6 +21,8 @@ mod listing;
 #[cfg(feature = "object")]
 pub mod location;
 #[cfg(feature = "object")]
+mod snapshot;
+#[cfg(feature = "object")]
 mod tree;
 
 #[cfg(feature = "object")]

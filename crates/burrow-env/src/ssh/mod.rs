@@ -239,6 +239,26 @@ impl Env for SshEnv {
         self.near.grep(self, self, req, abs).await
     }
 
+    fn snapshots(&self) -> Result<&'static str, String> {
+        self.near.snapshots()
+    }
+
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        self.near.snapshot_track(self).await
+    }
+
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        self.near.snapshot_changes(self, from, to).await
+    }
+
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.near.snapshot_blob(self, id).await
+    }
+
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        self.near.snapshot_restore(self, hash, files).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let copy = req.clone();
         if let Some(done) = self.near.call(self, Replay::NeverSent, |r| async move { r.exec(copy).await }).await {

@@ -21,7 +21,8 @@ pub use error::{EnvError, EnvResult};
 pub use path::WorkspacePath;
 pub use process::{ExecRequest, ExitStatus, Output, Process, ProcessControl, Pty, PtyInput, PtyRequest, PtySize};
 pub use types::{
-    Capabilities, DirEntry, EntryKind, GrepMatch, GrepRequest, GrepResult, IndexEntry, Metadata, SearchBackend, Submatch, TextIndexStatus, WatchEvent,
+    Capabilities, DirEntry, EntryKind, GrepMatch, GrepRequest, GrepResult, IndexEntry, Metadata, SearchBackend, SnapshotChange, Submatch, TextIndexStatus,
+    WatchEvent,
 };
 
 /// A place where code lives and (usually) runs.
@@ -99,6 +100,38 @@ pub trait Env: Send + Sync + 'static {
     /// same image, say), for environments that can.
     async fn recreate(&self) -> EnvResult<String> {
         Err(EnvError::Unsupported(format!("recreate a {} environment", self.kind())))
+    }
+
+    /// How this environment keeps workspace snapshots (undo and redo), or
+    /// why it cannot: `Err` holds the reason, for capabilities and warnings.
+    fn snapshots(&self) -> Result<&'static str, String> {
+        Err(format!("a {} environment keeps no snapshots", self.kind()))
+    }
+
+    /// Records the workspace as it is now; returns the snapshot's id (a git
+    /// tree hash where the store is git's format).
+    async fn snapshot_track(&self) -> EnvResult<String> {
+        Err(EnvError::Unsupported(format!("snapshot a {} environment", self.kind())))
+    }
+
+    /// The files that differ between two snapshots, in path order.
+    async fn snapshot_changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        let _ = (from, to);
+        Err(EnvError::Unsupported(format!("compare snapshots of a {} environment", self.kind())))
+    }
+
+    /// A file's content in a snapshot, by the blob id [`Env::snapshot_changes`] gave.
+    async fn snapshot_blob(&self, id: &str) -> EnvResult<Bytes> {
+        let _ = id;
+        Err(EnvError::Unsupported(format!("read snapshots of a {} environment", self.kind())))
+    }
+
+    /// Puts `files` (paths below the root; every file of the snapshot when
+    /// `None`) back as the snapshot holds them: written back when it holds
+    /// them, removed when it does not.
+    async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        let _ = (hash, files);
+        Err(EnvError::Unsupported(format!("restore snapshots of a {} environment", self.kind())))
     }
 
     /// Releases what the environment holds (containers, processes) before the server exits.

@@ -129,6 +129,15 @@ pub struct TextIndexStatus {
     pub error: Option<String>,
 }
 
+/// One file that differs between two snapshots: its blob before and after
+/// (`None`: the file is absent on that side), by path below the root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChange {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 /// A change below the root, for keeping indexes fresh.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {

@@ -103,6 +103,22 @@ pub enum Call {
         process: u64,
     },
     Watch,
+    /// Snapshots the workspace into the helper's store (see `crate::snapshot`); answers the tree hash.
+    SnapshotTrack,
+    /// Answers the files that differ between two snapshots.
+    SnapshotChanges {
+        from: String,
+        to: String,
+    },
+    /// Answered with the blob's bytes as data. (Not `id`: the request's own id shares the header.)
+    SnapshotBlob {
+        blob: String,
+    },
+    /// Puts files back as a snapshot holds them (all of its files when `files` is absent).
+    SnapshotRestore {
+        hash: String,
+        files: Option<Vec<String>>,
+    },
 }
 
 /// A reply from the helper.

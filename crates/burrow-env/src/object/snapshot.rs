@@ -1,0 +1,214 @@
+//! Undo snapshots for object storage: the same git objects as the local store
+//! (`crate::snapshot`: loose blobs and trees, git's tree hashes), written as
+//! objects under a snapshot prefix instead of files.
+//!
+//! Why this way: a bucket has no compute next to it, so the server does the
+//! work, and what it pays for is transfers. A snapshot lists the workspace
+//! (the listing index, usually cached) and reads only the objects whose ETag
+//! (else modification time and size) it has not seen at that path before,
+//! through the content cache; everything else is a lookup in the validator
+//! map. So an unchanged bucket costs a listing, and a changed object one
+//! download and one upload. The validator map is kept as the object
+//! `burrow-validators` under the prefix, so a restarted server does not
+//! download the bucket again.
+//!
+//! The prefix is `BURROW_OBJECT_SNAPSHOTS` (a URL of the same service), else
+//! `.burrow-snapshots/<workspace prefix>` in the same bucket (for `fs://`, the
+//! folder `<workspace>.burrow-snapshots` beside it). When the workspace is the
+//! whole bucket that default lies inside it, and snapshots leave it out.
+//! A restore writes and removes objects one by one: each is atomic, the set is not.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use opendal::Operator;
+
+use super::env::ObjectEnv;
+use super::location::{Location, Service};
+use crate::env::{Env, EnvError, EnvResult, SnapshotChange, WorkspacePath};
+use crate::snapshot::{self, Entry, TreeMode, MAX_FILE};
+
+const VALIDATORS: &str = "burrow-validators";
+
+pub struct ObjectSnapshots {
+    op: Operator,
+    /// Where the snapshots are, for messages.
+    pub url: String,
+    /// A workspace-relative prefix to leave out: the store, when it lies inside.
+    skip: Option<String>,
+    /// path → (validator, blob id), loaded once from [`VALIDATORS`].
+    seen: tokio::sync::Mutex<Option<HashMap<String, (String, String)>>>,
+    /// Objects known to be stored.
+    stored: Mutex<HashSet<String>>,
+}
+
+impl ObjectSnapshots {
+    /// The snapshot location of the workspace at `ws`: `configured` (a URL), else the default.
+    pub fn location(ws: &Location, configured: Option<String>) -> anyhow::Result<(Location, Option<String>)> {
+        if let Some(url) = configured.filter(|u| !u.trim().is_empty()) {
+            let loc = Location::parse(url.trim())?;
+            let skip = (loc.service == ws.service && loc.authority == ws.authority).then(|| inside(&ws.prefix, &loc.prefix)).flatten();
+            return Ok((loc, skip));
+        }
+        let prefix = match ws.service {
+            Service::Fs => format!("{}.burrow-snapshots", ws.prefix),
+            _ if ws.prefix.is_empty() => ".burrow-snapshots".to_string(),
+            _ => format!(".burrow-snapshots/{}", ws.prefix),
+        };
+        let skip = inside(&ws.prefix, &prefix);
+        Ok((Location { service: ws.service, authority: ws.authority.clone(), prefix }, skip))
+    }
+
+    pub fn new(op: Operator, url: String, skip: Option<String>) -> Self {
+        Self { op, url, skip, seen: tokio::sync::Mutex::new(None), stored: Mutex::new(HashSet::new()) }
+    }
+
+    pub async fn track(&self, env: &ObjectEnv) -> EnvResult<String> {
+        let files = env.all_files().await?;
+        let mut seen_guard = self.seen.lock().await;
+        if seen_guard.is_none() {
+            *seen_guard = Some(self.load_validators().await);
+        }
+        let seen = seen_guard.as_mut().unwrap_or_else(|| unreachable!("loaded above"));
+        let before = seen.len();
+        let mut changed = false;
+        let mut tree: BTreeMap<String, Entry> = BTreeMap::new();
+        for (path, size, validator) in files {
+            if size > MAX_FILE || self.skip.as_ref().is_some_and(|s| path == *s || path.starts_with(&format!("{s}/"))) {
+                continue;
+            }
+            let known = validator.as_ref().and_then(|v| seen.get(&path).filter(|(sv, _)| sv == v)).map(|(_, blob)| blob.clone());
+            let blob = match known {
+                Some(b) => b,
+                None => {
+                    let data = match env.read(&WorkspacePath::from_relative(&path)?, MAX_FILE).await {
+                        Ok(d) => d,
+                        // Gone since the listing: not part of this snapshot.
+                        Err(EnvError::NotFound(_)) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let id = snapshot::object_id("blob", &data);
+                    self.put(&id, "blob", &data).await?;
+                    if let Some(v) = validator {
+                        seen.insert(path.clone(), (v, id.clone()));
+                        changed = true;
+                    }
+                    id
+                }
+            };
+            tree.insert(path, Entry { mode: "100644", blob });
+        }
+        let (root, trees) = snapshot::tree_objects(&tree)?;
+        for (id, body) in trees {
+            self.put(&id, "tree", &body).await?;
+        }
+        if changed || seen.len() != before {
+            self.save_validators(seen).await?;
+        }
+        Ok(root)
+    }
+
+    pub async fn files(&self, hash: &str) -> EnvResult<BTreeMap<String, Entry>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![(hash.to_string(), String::new())];
+        while let Some((tree, prefix)) = todo.pop() {
+            let body = self.object(&tree, "tree").await?;
+            for (mode, name, id) in snapshot::parse_tree(&tree, &body)? {
+                let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+                match mode {
+                    TreeMode::Dir => todo.push((id, path)),
+                    TreeMode::File(mode) => drop(out.insert(path, Entry { mode, blob: id })),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn changes(&self, from: &str, to: &str) -> EnvResult<Vec<SnapshotChange>> {
+        let (a, b) = (self.files(from).await?, self.files(to).await?);
+        Ok(snapshot::compare(&a, &b))
+    }
+
+    pub async fn blob(&self, id: &str) -> EnvResult<Bytes> {
+        self.object(id, "blob").await.map(Bytes::from)
+    }
+
+    /// Writes each file back as the snapshot holds it, or removes it when the snapshot does not.
+    pub async fn restore(&self, env: &ObjectEnv, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
+        let snap = self.files(hash).await?;
+        let targets = files.unwrap_or_else(|| snap.keys().cloned().collect());
+        for rel in targets {
+            let path = WorkspacePath::from_relative(&rel)?;
+            match snap.get(&rel) {
+                Some(entry) => env.write(&path, self.blob(&entry.blob).await?).await?,
+                None => match env.remove(&path).await {
+                    Ok(()) | Err(EnvError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores an object (encoded only now: most are stored already) unless it is known to be there.
+    async fn put(&self, id: &str, kind: &str, body: &[u8]) -> EnvResult<()> {
+        if self.stored.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
+            return Ok(());
+        }
+        let key = format!("objects/{}", snapshot::object_key(id)?);
+        let there = self.op.exists(&key).await.map_err(|e| self.err("check a snapshot object in", e))?;
+        if !there {
+            let (_, packed) = snapshot::encode_object(kind, body)?;
+            self.op.write(&key, packed).await.map_err(|e| self.err("write a snapshot object to", e))?;
+        }
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+        Ok(())
+    }
+
+    async fn object(&self, id: &str, kind: &str) -> EnvResult<Vec<u8>> {
+        let key = format!("objects/{}", snapshot::object_key(id)?);
+        let packed = match self.op.read(&key).await {
+            Ok(b) => b.to_vec(),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Err(EnvError::NotFound(format!("snapshot object {id}"))),
+            Err(e) => return Err(self.err("read a snapshot object from", e)),
+        };
+        snapshot::decode_object(id, kind, &packed)
+    }
+
+    /// The validator map; an unreadable one is empty (objects are read again).
+    async fn load_validators(&self) -> HashMap<String, (String, String)> {
+        let Ok(data) = self.op.read(VALIDATORS).await else { return HashMap::new() };
+        let text = String::from_utf8_lossy(&data.to_vec()).into_owned();
+        text.lines()
+            .filter_map(|line| {
+                let mut f = line.splitn(3, '\t');
+                let (v, blob, path) = (f.next()?, f.next()?, f.next()?);
+                Some((path.to_string(), (v.to_string(), blob.to_string())))
+            })
+            .collect()
+    }
+
+    async fn save_validators(&self, seen: &HashMap<String, (String, String)>) -> EnvResult<()> {
+        let mut text = String::new();
+        for (path, (v, blob)) in seen {
+            if !v.contains(['\t', '\n']) && !path.contains('\n') {
+                text.push_str(&format!("{v}\t{blob}\t{path}\n"));
+            }
+        }
+        self.op.write(VALIDATORS, text.into_bytes()).await.map_err(|e| self.err("write the snapshot validators to", e))?;
+        Ok(())
+    }
+
+    fn err(&self, what: &str, e: opendal::Error) -> EnvError {
+        EnvError::Io(format!("cannot {what} {}: {e}", self.url))
+    }
+}
+
+/// `store` as a path relative to the workspace `ws`, when it lies inside it.
+fn inside(ws: &str, store: &str) -> Option<String> {
+    if ws.is_empty() {
+        return Some(store.to_string());
+    }
+    store.strip_prefix(&format!("{ws}/")).map(str::to_string)
+}
