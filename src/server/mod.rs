@@ -26,7 +26,9 @@ pub use auth::Credentials;
 pub use guard::Policy;
 use instance::Instances;
 pub use listen::{Disconnect, Timeouts};
-use routes::{app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2};
+use routes::{
+    api, app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2,
+};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -155,6 +157,34 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(lifecycle::global_dispose))
         .routes(routes!(lifecycle::vcs_status))
         .routes(routes!(app::project_directories))
+        .routes(routes!(api::health))
+        .routes(routes!(api::fs_list))
+        .routes(routes!(api::fs_read))
+        .routes(routes!(api::session_list, api::session_create))
+        .routes(routes!(api::session_active))
+        .routes(routes!(api::session_get))
+        .routes(routes!(api::switch_agent))
+        .routes(routes!(api::switch_model))
+        .routes(routes!(api::session_prompt))
+        .routes(routes!(api::session_compact))
+        .routes(routes!(api::session_wait))
+        .routes(routes!(api::session_interrupt))
+        .routes(routes!(api::session_context))
+        .routes(routes!(api::session_messages))
+        .routes(routes!(api::session_message))
+        .routes(routes!(api::session_history))
+        .routes(routes!(api::permission_requests))
+        .routes(routes!(api::session_permission_list))
+        .routes(routes!(api::session_permission_get))
+        .routes(routes!(api::session_permission_reply))
+        .routes(routes!(api::question_requests))
+        .routes(routes!(api::session_question_list))
+        .routes(routes!(api::session_question_reply))
+        .routes(routes!(api::session_question_reject))
+        .routes(routes!(api::provider_get))
+        .routes(routes!(api::pty_list, api::pty_create))
+        .routes(routes!(api::pty_get, api::pty_update, api::pty_remove))
+        .routes(routes!(api::pty_connect_token))
         .routes(routes!(v2::location))
         .routes(routes!(v2::agents))
         .routes(routes!(v2::providers))
