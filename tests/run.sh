@@ -68,7 +68,7 @@ cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "contract test with @opencode-ai/sdk"
+step "contract tests: @opencode-ai/sdk 1.18.33 and 1.19.3 (v1, v2, client.v2) and the PyPI opencode-ai client"
 cargo build --quiet --locked
 bash tests/sdk/run.sh "$PWD/target/debug/burrow"
 

@@ -14,6 +14,13 @@ fi
 
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
+# The official Python client, in a virtual environment under target/.
+venv="$repo/target/sdk-python"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check "opencode-ai==0.1.0a36"
+
 work=$(mktemp -d)
 pid=
 cleanup() {
@@ -59,3 +66,4 @@ done
 for sdk in @opencode-ai/sdk sdk-1.19.3; do
     BURROW_SDK="$sdk" BURROW_URL="$url" BURROW_ROOT="$root" node "$here/contract.mjs"
 done
+BURROW_URL="$url" BURROW_ROOT="$root" "$venv/bin/python" "$here/contract.py"
