@@ -216,6 +216,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::fork))
         .routes(routes!(message::list))
         .routes(routes!(message::get, message::delete))
+        .routes(routes!(message::part_delete, message::part_update))
         .routes(routes!(message::shell))
         .routes(routes!(prompt::message))
         .routes(routes!(prompt::prompt_async))

@@ -238,3 +238,43 @@ async fn many_tasks_create_sessions_at_once() {
         assert!(body["title"].as_str().unwrap().starts_with("parallel "));
     }
 }
+
+/// `PATCH` and `DELETE /session/{id}/message/{mid}/part/{pid}`: a part is
+/// replaced (its ids must be the path's) or removed, each with its event.
+#[tokio::test]
+async fn parts_are_updated_and_deleted_one_by_one() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    let id = s.session("parts").await;
+    let (status, answer) = s.shell(&id, "echo hi").await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, messages) = s.get(&format!("/session/{id}/message")).await;
+    let user = messages[0].clone();
+    let (mid, part) = (user["info"]["id"].as_str().unwrap().to_string(), user["parts"][0].clone());
+    let pid = part["id"].as_str().unwrap().to_string();
+    let path = format!("/session/{id}/message/{mid}/part/{pid}");
+
+    let mut events = s.events("/event").await;
+    let mut changed = part.clone();
+    changed["text"] = json!("edited by a client");
+    assert_eq!(s.patch(&path, changed.clone()).await, (200, changed.clone()));
+    let updated = events.until(|e| kind(e) == "message.part.updated").await;
+    assert_eq!(updated.last().unwrap()["properties"]["part"], changed);
+    assert_eq!(s.get(&format!("/session/{id}/message/{mid}")).await.1["parts"][0], changed);
+
+    let mut elsewhere = changed.clone();
+    elsewhere["messageID"] = answer["info"]["id"].clone();
+    assert_eq!(s.patch(&path, elsewhere).await.0, 400, "the body's ids must be the path's");
+    assert_eq!(s.patch(&path, json!({ "type": "text" })).await.0, 400, "not a part");
+    let missing = format!("/session/{id}/message/{mid}/part/prt_0000000000000000000000000a");
+    let mut other = changed.clone();
+    other["id"] = json!("prt_0000000000000000000000000a");
+    assert_eq!(s.patch(&missing, other).await.0, 404);
+
+    assert_eq!(s.delete(&path).await, (200, json!(true)));
+    let removed = events.until(|e| kind(e) == "message.part.removed").await;
+    assert_eq!(removed.last().unwrap()["properties"]["partID"], pid.as_str());
+    assert_eq!(s.get(&format!("/session/{id}/message/{mid}")).await.1["parts"], json!([]));
+    assert_eq!(s.delete(&path).await.0, 404, "already gone");
+    assert_eq!(s.delete(&format!("/session/{id}/message/{mid}/part/nope")).await.0, 400);
+}

@@ -181,8 +181,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     },
     NotServed { method: "POST", path: "/question/{requestID}/reject", operation_id: "question.reject", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/question/{requestID}/reply", operation_id: "question.reply", why: Why::NotBuiltYet },
-    NotServed { method: "DELETE", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.delete", why: Why::NotBuiltYet },
-    NotServed { method: "PATCH", path: "/session/{sessionID}/message/{messageID}/part/{partID}", operation_id: "part.update", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/session/{sessionID}/revert", operation_id: "session.revert", why: Why::NotBuiltYet },
     NotServed {
         method: "DELETE",
