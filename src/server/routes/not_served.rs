@@ -92,7 +92,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/api/session/{sessionID}/revert/stage", operation_id: "v2.session.revert.stage", why: Why::NotBuiltYet },
     NotServed { method: "DELETE", path: "/auth/{providerID}", operation_id: "auth.remove", why: Why::NotBuiltYet },
     NotServed { method: "PUT", path: "/auth/{providerID}", operation_id: "auth.set", why: Why::NotBuiltYet },
-    NotServed { method: "PATCH", path: "/config", operation_id: "config.update", why: Why::NotBuiltYet },
     NotServed {
         method: "GET",
         path: "/experimental/console/orgs",
@@ -131,7 +130,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "GET", path: "/experimental/worktree", operation_id: "worktree.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/worktree", operation_id: "worktree.create", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/worktree/reset", operation_id: "worktree.reset", why: Why::NotBuiltYet },
-    NotServed { method: "PATCH", path: "/global/config", operation_id: "global.config.update", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/global/upgrade",
