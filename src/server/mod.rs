@@ -156,6 +156,8 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(lifecycle::instance_dispose))
         .routes(routes!(lifecycle::global_dispose))
         .routes(routes!(lifecycle::vcs_status))
+        .routes(routes!(lifecycle::vcs_diff))
+        .routes(routes!(lifecycle::vcs_diff_raw))
         .routes(routes!(app::project_directories))
         .routes(routes!(api::health))
         .routes(routes!(api::fs_list))

@@ -198,8 +198,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/sync/start", operation_id: "sync.start", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/sync/steal", operation_id: "sync.steal", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/vcs/apply", operation_id: "vcs.apply", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/vcs/diff", operation_id: "vcs.diff", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/vcs/diff/raw", operation_id: "vcs.diff.raw", why: Why::NotBuiltYet },
 ];
 
 /// `router` plus a 501 route for each entry of [`NOT_SERVED`].
