@@ -164,3 +164,39 @@ async fn vcs_diff_branch_mode_counts_from_where_the_branch_left_main() {
     let (_, branch) = t.srv.get("/vcs/diff?mode=branch").await;
     assert_eq!(files(branch), ["feature.txt", "new.txt", "old.txt", "src/main.rs"]);
 }
+
+/// No question is ever pending, so answering one is a 404 `QuestionNotFoundError`.
+#[tokio::test]
+async fn question_reply_and_reject_find_no_pending_question() {
+    let t = Served::standard(TestEnv::from_name("local").unwrap()).await;
+    let que = "que_0000000000000000000000000a";
+    let reply = call(&t.srv, Method::POST, &format!("/question/{que}/reply"), Some(json!({ "answers": [["yes"]] }))).await;
+    assert_eq!((reply.0, &reply.1["_tag"]), (404, &json!("QuestionNotFoundError")), "{}", reply.1);
+    let reject = call(&t.srv, Method::POST, &format!("/question/{que}/reject"), None).await;
+    assert_eq!((reject.0, &reject.1["requestID"]), (404, &json!(que)), "{}", reject.1);
+    assert_error("a malformed id", call(&t.srv, Method::POST, "/question/x/reject", None).await, 400, "BadRequest");
+    let bad = call(&t.srv, Method::POST, &format!("/question/{que}/reply"), Some(json!({ "answers": "yes" }))).await;
+    assert_error("answers must be lists", bad, 400, "BadRequest");
+}
+
+/// `POST /project/git/init` makes the directory a repository, in the
+/// environment, and answers with the project as it now is.
+#[tokio::test]
+async fn git_init_makes_the_directory_a_repository() {
+    crate::support::for_each_env(|env| async move {
+        let t = Served::new(env, crate::support::Fixture::unpacked_source(), &[]).await;
+        let (status, project) = call(&t.srv, Method::POST, "/project/git/init", None).await;
+        if !t.git() {
+            assert_error("git init where nothing runs", (status, project), 501, "UnsupportedError");
+            return;
+        }
+        assert_eq!(status, 200, "{project}");
+        // A repository without a commit has no root commit to name its project by: still the global one.
+        assert_eq!(project, t.srv.get("/project/current").await.1);
+        let (_, listing) = t.srv.get("/file?path=.").await;
+        assert!(listing.as_array().unwrap().iter().any(|e| e["name"] == ".git" && e["type"] == "directory"), "{listing}");
+        let (_, status) = t.srv.get("/file/status").await;
+        assert_eq!(status, json!([]), "not a project until its first commit: {status}");
+    })
+    .await;
+}

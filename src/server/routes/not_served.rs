@@ -163,7 +163,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     },
     NotServed { method: "POST", path: "/mcp/{name}/connect", operation_id: "mcp.connect", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/mcp/{name}/disconnect", operation_id: "mcp.disconnect", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/project/git/init", operation_id: "project.initGit", why: Why::NotBuiltYet },
     NotServed { method: "PATCH", path: "/project/{projectID}", operation_id: "project.update", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
@@ -177,8 +176,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "provider.oauth.callback",
         why: Why::ByDesign("OAuth logins against hosted provider accounts are not run by Burrow; configure an API key"),
     },
-    NotServed { method: "POST", path: "/question/{requestID}/reject", operation_id: "question.reject", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/question/{requestID}/reply", operation_id: "question.reply", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/session/{sessionID}/revert", operation_id: "session.revert", why: Why::NotBuiltYet },
     NotServed {
         method: "DELETE",
