@@ -213,6 +213,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tui::control_response))
         .routes(routes!(session::list, session::create))
         .routes(routes!(session::status))
+        .routes(routes!(session::experimental_list))
         .routes(routes!(session::get, session::update, session::delete))
         .routes(routes!(session::children))
         .routes(routes!(session::todo))

@@ -278,3 +278,45 @@ async fn parts_are_updated_and_deleted_one_by_one() {
     assert_eq!(s.delete(&path).await.0, 404, "already gone");
     assert_eq!(s.delete(&format!("/session/{id}/message/{mid}/part/nope")).await.0, 400);
 }
+
+/// `GET /experimental/session`: sessions with their project, newest first,
+/// filtered by `archived`, in pages with `x-next-cursor`.
+#[tokio::test]
+async fn experimental_session_list_carries_the_project() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    let (a, b) = (s.session("first").await, s.session("second").await);
+    let archived = s.patch(&format!("/session/{a}"), json!({ "time": { "archived": 1 } })).await;
+    assert_eq!(archived.0, 200, "{}", archived.1);
+    let (status, list) = s.get("/experimental/session").await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [b.as_str(), a.as_str()], "the newest first (archiving changes no update time)");
+    let (_, project) = s.get("/project/current").await;
+    assert_eq!(list[0]["project"], json!({ "id": project["id"], "worktree": project["worktree"] }));
+    assert_eq!(list[1]["title"], "first");
+    let only = |v: Value| v.as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(only(s.get("/experimental/session?archived=true").await.1), [a.clone()]);
+    assert_eq!(only(s.get("/experimental/session?archived=false").await.1), [b.clone()]);
+    assert_eq!(only(s.get("/experimental/session?search=seco").await.1), [b.clone()]);
+
+    // Pages of one: both sessions, each once, whether or not they share a millisecond.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/experimental/session?limit=1&cursor={c}"),
+            None => "/experimental/session?limit=1".to_string(),
+        };
+        let res = s.http.get(s.at(&url)).send().await.unwrap();
+        cursor = res.headers().get("x-next-cursor").map(|c| c.to_str().unwrap().to_string());
+        seen.extend(only(res.json().await.unwrap()));
+        if cursor.is_none() {
+            break;
+        }
+        assert!(seen.len() < 3, "the pages end: {seen:?}");
+    }
+    assert_eq!(seen, [b.clone(), a.clone()]);
+    assert_eq!(s.get("/experimental/session?archived=maybe").await.0, 400);
+    assert_eq!(s.get("/experimental/session?limit=0").await.0, 400);
+}

@@ -119,7 +119,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: Why::NotBuiltYet,
     },
     NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/experimental/session", operation_id: "experimental.session.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/workspace", operation_id: "experimental.workspace.create", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/experimental/workspace/adapter", operation_id: "experimental.workspace.adapter.list", why: Why::NotBuiltYet },
