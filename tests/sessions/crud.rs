@@ -296,9 +296,9 @@ async fn experimental_session_list_carries_the_project() {
     assert_eq!(list[0]["project"], json!({ "id": project["id"], "worktree": project["worktree"] }));
     assert_eq!(list[1]["title"], "first");
     let only = |v: Value| v.as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(only(s.get("/experimental/session?archived=true").await.1), [a.clone()]);
-    assert_eq!(only(s.get("/experimental/session?archived=false").await.1), [b.clone()]);
-    assert_eq!(only(s.get("/experimental/session?search=seco").await.1), [b.clone()]);
+    assert_eq!(only(s.get("/experimental/session?archived=true").await.1), vec![a.clone()]);
+    assert_eq!(only(s.get("/experimental/session?archived=false").await.1), vec![b.clone()]);
+    assert_eq!(only(s.get("/experimental/session?search=seco").await.1), vec![b.clone()]);
 
     // Pages of one: both sessions, each once, whether or not they share a millisecond.
     let mut seen = Vec::new();
