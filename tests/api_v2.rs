@@ -68,7 +68,11 @@ async fn sessions_are_created_listed_in_pages_and_switched() {
     assert_eq!(v1["agent"], "plan", "the v1 view shows the same session: {v1}");
 
     assert_eq!(a.post(&format!("/api/session/{id}/agent"), json!({})).await.0, 400);
-    assert_eq!(a.post("/api/session", json!({ "id": "ses_mine" })).await.0, 400, "Burrow assigns ids");
+    let (status, mine) = a.post("/api/session", json!({ "id": "ses_mine" })).await;
+    assert_eq!((status, &mine["data"]["id"]), (200, &json!("ses_mine")), "{mine}");
+    let (_, again) = a.post("/api/session", json!({ "id": "ses_mine", "agent": "plan" })).await;
+    assert_eq!(again, mine, "the same id: the session made the first time");
+    assert_v2_error("an id without its prefix", a.post("/api/session", json!({ "id": "mine" })).await, 400, "InvalidRequestError");
     let missing = "ses_0000000000000000000000000a";
     assert_v2_error("unknown session", a.srv.get(&format!("/api/session/{missing}")).await, 404, "SessionNotFoundError");
     assert_v2_error("malformed session id", a.srv.get("/api/session/nope").await, 400, "InvalidRequestError");

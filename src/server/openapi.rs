@@ -16,7 +16,7 @@ use super::extract::BODY_LIMIT;
 
 /// Parameters (in the path or the query) whose value must start with a
 /// prefix, as the handlers check it (`check_id`).
-pub const ID_PREFIXES: &[(&str, &str)] = &[("sessionID", "ses"), ("messageID", "msg"), ("ptyID", "pty")];
+pub const ID_PREFIXES: &[(&str, &str)] = &[("sessionID", "ses"), ("messageID", "msg"), ("ptyID", "pty"), ("partID", "prt")];
 
 /// A string without control characters (Unicode category Cc), which no
 /// workspace path may hold.

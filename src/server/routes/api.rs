@@ -79,6 +79,17 @@ fn data(v: Value) -> JsonBody<Data> {
     JsonBody(Data { data: v })
 }
 
+/// `{"data": [...]}`, the v2 answer of session routes that list.
+#[derive(Serialize, ToSchema)]
+pub struct DataList {
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<Value>,
+}
+
+fn data_list(v: Vec<Value>) -> JsonBody<DataList> {
+    JsonBody(DataList { data: v })
+}
+
 /// `{"location": ..., "data": ...}`, the v2 answer of location-scoped routes.
 #[derive(Serialize, ToSchema)]
 pub struct Located {
@@ -89,6 +100,18 @@ pub struct Located {
 
 fn located(location: LocationInfo, v: Value) -> JsonBody<Located> {
     JsonBody(Located { location, data: v })
+}
+
+/// `{"location": ..., "data": [...]}`, the v2 answer of location-scoped lists.
+#[derive(Serialize, ToSchema)]
+pub struct LocatedList {
+    pub location: LocationInfo,
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<Value>,
+}
+
+fn located_list(location: LocationInfo, v: Vec<Value>) -> JsonBody<LocatedList> {
+    JsonBody(LocatedList { location, data: v })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +130,7 @@ pub async fn health() -> JsonBody<Health> {
 #[allow(dead_code)]
 pub struct FsListParams {
     /// The directory to list, relative to the location (its own directory when absent).
+    #[param(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     path: Option<String>,
     /// The location (`location[directory]=...`); `directory` works too.
     #[serde(rename = "location[directory]")]
@@ -212,6 +236,7 @@ pub struct Page {
 /// whose id is `before`. Cursors are `n:<id>` (next page) and `p:<id>`
 /// (previous page).
 fn page(items: Vec<Value>, limit: usize, cursor: Option<&str>) -> ApiResult<Page> {
+    let cursor = cursor.filter(|c| !c.is_empty());
     let position = |id: &str| items.iter().position(|v| v["id"] == id);
     let bad = || tagged(StatusCode::BAD_REQUEST, "InvalidCursorError", "the cursor is not one this server gave, or its item is gone".into(), &[]);
     let (start, end) = match cursor {
@@ -299,7 +324,8 @@ impl From<ModelRefV2> for SessionModel {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionCreateV2 {
-    /// Burrow assigns session ids; a client-chosen one is refused.
+    /// The session's id, chosen by the client; creating again with the same
+    /// id answers with the session made the first time.
     #[schema(pattern = "^ses")]
     id: Option<String>,
     agent: Option<String>,
@@ -312,8 +338,12 @@ pub struct SessionCreateV2 {
 #[utoipa::path(post, path = "/api/session", tag = "v2", operation_id = "v2.session.create", summary = "Create session",
     request_body(content = Option<SessionCreateV2>), responses((status = 200, body = Data), (status = 400, body = ErrorBody)))]
 pub async fn session_create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJson(body): OptionalJson<SessionCreateV2>) -> ApiResult<JsonBody<Data>> {
-    if body.id.is_some() {
-        return Err(invalid("Burrow assigns session ids; leave out \"id\""));
+    if let Some(id) = &body.id {
+        check(id, "ses", "id")?;
+        // Creating again with the same id (a retried request) gives the session made the first time.
+        if let Ok(existing) = st.sessions.store.session(id).await {
+            return Ok(data(api_message::session_info(&existing)));
+        }
     }
     let inst = match body.location {
         Some(l) => {
@@ -324,7 +354,7 @@ pub async fn session_create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Opt
         }
         None => inst,
     };
-    let input = NewSession { agent: body.agent, model: body.model.map(Into::into), ..Default::default() };
+    let input = NewSession { id: body.id, agent: body.agent, model: body.model.map(Into::into), ..Default::default() };
     let created = st.sessions.create(&inst, input).await?;
     Ok(data(api_message::session_info(&created)))
 }
@@ -540,9 +570,9 @@ async fn v2_messages(st: &AppState, id: &str) -> ApiResult<Vec<Value>> {
 
 /// The messages the model reads next: those from the last compaction on.
 #[utoipa::path(get, path = "/api/session/{sessionID}/context", tag = "v2", operation_id = "v2.session.context", summary = "Get session context",
-    params(("sessionID" = String, Path)), responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn session_context(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Data>> {
-    Ok(data(Value::Array(api_message::context(v2_messages(&st, &id).await?))))
+    params(("sessionID" = String, Path)), responses((status = 200, body = DataList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn session_context(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<DataList>> {
+    Ok(data_list(api_message::context(v2_messages(&st, &id).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -588,10 +618,10 @@ pub async fn session_message(State(st): State<Arc<AppState>>, Path((id, message_
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// At most this many events (default 100).
-    #[param(pattern = "^[0-9]+$")]
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     limit: Option<String>,
     /// The sequence number after which to start (exclusive).
-    #[param(pattern = "^[0-9]+$")]
+    #[param(pattern = "^[0-9]{1,15}$")]
     after: Option<String>,
 }
 
@@ -637,17 +667,17 @@ fn session_permissions(st: &AppState, id: &str) -> Vec<Value> {
 }
 
 #[utoipa::path(get, path = "/api/permission/request", tag = "v2", operation_id = "v2.permission.request.list", summary = "List pending permission requests",
-    params(DirectoryParams), responses((status = 200, body = Located)))]
-pub async fn permission_requests(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonBody<Located> {
-    located(inst.location(), Value::Array(st.permissions.list().iter().map(permission_v2).collect()))
+    params(DirectoryParams), responses((status = 200, body = LocatedList)))]
+pub async fn permission_requests(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonBody<LocatedList> {
+    located_list(inst.location(), st.permissions.list().iter().map(permission_v2).collect())
 }
 
 #[utoipa::path(get, path = "/api/session/{sessionID}/permission", tag = "v2", operation_id = "v2.session.permission.list",
     summary = "List session permission requests", params(("sessionID" = String, Path)),
-    responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn session_permission_list(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Data>> {
+    responses((status = 200, body = DataList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn session_permission_list(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<DataList>> {
     session(&st, &id).await?;
-    Ok(data(Value::Array(session_permissions(&st, &id))))
+    Ok(data_list(session_permissions(&st, &id)))
 }
 
 fn permission_not_found(id: &str) -> ApiError {
@@ -659,7 +689,6 @@ fn permission_not_found(id: &str) -> ApiError {
     responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn session_permission_get(State(st): State<Arc<AppState>>, Path((id, request)): Path<(String, String)>) -> ApiResult<JsonBody<Data>> {
     session(&st, &id).await?;
-    check(&request, "per", "requestID")?;
     let found = session_permissions(&st, &id).into_iter().find(|p| p["id"] == request.as_str());
     Ok(data(found.ok_or_else(|| permission_not_found(&request))?))
 }
@@ -681,7 +710,6 @@ pub async fn session_permission_reply(
     Json(body): Json<PermissionReplyV2>,
 ) -> ApiResult<StatusCode> {
     session(&st, &id).await?;
-    check(&request, "per", "requestID")?;
     if !session_permissions(&st, &id).iter().any(|p| p["id"] == request.as_str()) {
         return Err(permission_not_found(&request));
     }
@@ -692,17 +720,17 @@ pub async fn session_permission_reply(
 /// Pending questions. Burrow's agents have no `question` tool, so none is
 /// ever pending (as `GET /question` says).
 #[utoipa::path(get, path = "/api/question/request", tag = "v2", operation_id = "v2.question.request.list", summary = "List pending question requests",
-    params(DirectoryParams), responses((status = 200, body = Located)))]
-pub async fn question_requests(Ctx(inst): Ctx) -> JsonBody<Located> {
-    located(inst.location(), json!([]))
+    params(DirectoryParams), responses((status = 200, body = LocatedList)))]
+pub async fn question_requests(Ctx(inst): Ctx) -> JsonBody<LocatedList> {
+    located_list(inst.location(), Vec::new())
 }
 
 #[utoipa::path(get, path = "/api/session/{sessionID}/question", tag = "v2", operation_id = "v2.session.question.list",
     summary = "List session question requests", params(("sessionID" = String, Path)),
-    responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn session_question_list(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Data>> {
+    responses((status = 200, body = DataList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn session_question_list(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<DataList>> {
     session(&st, &id).await?;
-    Ok(data(json!([])))
+    Ok(data_list(Vec::new()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -715,9 +743,6 @@ pub struct QuestionReplyV2 {
 
 async fn no_question(st: &AppState, id: &str, request: &str) -> ApiError {
     if let Err(e) = session(st, id).await {
-        return e;
-    }
-    if let Err(e) = check(request, "que", "requestID") {
         return e;
     }
     tagged(StatusCode::NOT_FOUND, "QuestionNotFoundError", format!("Question request not found: {request}"), &[("requestID", request)])
@@ -758,11 +783,11 @@ fn pty_value(info: impl Serialize) -> Value {
 }
 
 #[utoipa::path(get, path = "/api/pty", tag = "v2", operation_id = "v2.pty.list", summary = "List PTY sessions", params(DirectoryParams),
-    responses((status = 200, body = Located)))]
-pub async fn pty_list(st: State<Arc<AppState>>, ctx: Ctx) -> JsonBody<Located> {
+    responses((status = 200, body = LocatedList)))]
+pub async fn pty_list(st: State<Arc<AppState>>, ctx: Ctx) -> JsonBody<LocatedList> {
     let location = ctx.0.location();
     let JsonBody(list) = v1_pty::list(st, ctx).await;
-    located(location, pty_value(list))
+    located_list(location, list.iter().map(pty_value).collect())
 }
 
 #[utoipa::path(post, path = "/api/pty", tag = "v2", operation_id = "v2.pty.create", summary = "Create PTY session", params(DirectoryParams),
@@ -775,7 +800,7 @@ pub async fn pty_create(st: State<Arc<AppState>>, ctx: Ctx, body: Json<v1_pty::C
 }
 
 #[utoipa::path(get, path = "/api/pty/{ptyID}", tag = "v2", operation_id = "v2.pty.get", summary = "Get PTY session",
-    params(("ptyID" = String, Path), DirectoryParams), responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("ptyID" = String, Path), DirectoryParams), responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = v1_pty::PtyNotFound)))]
 pub async fn pty_get(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
     let JsonBody(info) = v1_pty::get(st, ctx, axum::extract::Path(id.0)).await?;
@@ -784,7 +809,7 @@ pub async fn pty_get(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> Re
 
 #[utoipa::path(put, path = "/api/pty/{ptyID}", tag = "v2", operation_id = "v2.pty.update", summary = "Update PTY session",
     params(("ptyID" = String, Path), DirectoryParams), request_body = v1_pty::UpdateBody,
-    responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = v1_pty::PtyNotFound)))]
 pub async fn pty_update(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, body: Json<v1_pty::UpdateBody>) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
     let JsonBody(info) = v1_pty::update(st, ctx, axum::extract::Path(id.0), body).await?;
@@ -793,7 +818,7 @@ pub async fn pty_update(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, bo
 
 #[utoipa::path(delete, path = "/api/pty/{ptyID}", tag = "v2", operation_id = "v2.pty.remove", summary = "Remove PTY session",
     params(("ptyID" = String, Path), DirectoryParams),
-    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 404, body = v1_pty::PtyNotFound)))]
 pub async fn pty_remove(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> Result<StatusCode, PtyError> {
     let _removed = v1_pty::remove(st, ctx, axum::extract::Path(id.0)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -801,7 +826,7 @@ pub async fn pty_remove(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) ->
 
 #[utoipa::path(post, path = "/api/pty/{ptyID}/connect-token", tag = "v2", operation_id = "v2.pty.connectToken", summary = "Create PTY WebSocket token",
     params(("ptyID" = String, Path), DirectoryParams),
-    responses((status = 200, body = Located), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Located), (status = 403, body = v1_pty::PtyForbidden), (status = 404, body = v1_pty::PtyNotFound)))]
 pub async fn pty_connect_token(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, headers: HeaderMap) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
     let JsonBody(token) = v1_pty::connect_token(st, ctx, axum::extract::Path(id.0), headers).await?;

@@ -68,9 +68,6 @@ pub struct QuestionReply {
 
 /// No question is ever pending (see [`questions`]), so every request id is unknown.
 fn no_question(id: &str) -> ApiError {
-    if !id.starts_with("que") {
-        return ApiError::bad_request(format!("Expected a string starting with \"que\", got \"{id}\" at [\"requestID\"]"));
-    }
     let message = format!("Question request not found: {id}");
     ApiError::not_found(message.clone()).with_field("_tag", "QuestionNotFoundError").with_field("requestID", id).with_field("message", message)
 }

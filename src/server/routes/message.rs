@@ -126,9 +126,9 @@ pub async fn part_delete(
     Ok(JsonBody(true))
 }
 
-/// Replaces one part of a message with the part in the body, whose ids must
-/// be the path's; refused while the session works. Publishes
-/// `message.part.updated`.
+/// Replaces one part of a message with the part in the body; the path names
+/// the part (ids in the body are replaced by the path's). Refused while the
+/// session works. Publishes `message.part.updated`.
 #[utoipa::path(patch, path = "/session/{sessionID}/message/{messageID}/part/{partID}", tag = "session", operation_id = "part.update",
     params(("sessionID" = String, Path), ("messageID" = String, Path), ("partID" = String, Path), DirectoryParams), request_body = Part,
     responses((status = 200, body = Part), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -136,16 +136,12 @@ pub async fn part_update(
     State(st): State<Arc<AppState>>,
     Ctx(inst): Ctx,
     Path((id, message_id, part_id)): Path<(String, String, String)>,
-    Json(part): Json<Part>,
+    Json(mut part): Json<Part>,
 ) -> ApiResult<JsonBody<Part>> {
     require(&st, &id).await?;
     check_id(&message_id, "msg", "messageID")?;
     check_id(&part_id, "prt", "partID")?;
-    for (field, given, path) in [("id", &part.id, &part_id), ("messageID", &part.message_id, &message_id), ("sessionID", &part.session_id, &id)] {
-        if given != path {
-            return Err(ApiError::bad_request(format!("the part's {field} {given:?} is not the one in the path ({path:?})")));
-        }
-    }
+    (part.id, part.message_id, part.session_id) = (part_id.clone(), message_id.clone(), id.clone());
     let message = st.sessions.store.message(&id, &message_id).await?;
     if !message.parts.iter().any(|p| p.id == part_id) {
         return Err(ApiError::not_found(format!("Part not found: {part_id}")));

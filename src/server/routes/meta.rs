@@ -49,15 +49,19 @@ pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
 /// Makes the request's directory a git repository (`git init`, in the
 /// environment) and answers with its project as the server now sees it: a
 /// repository is named by its root commit, so until the first commit it is
-/// still the global project. Where nothing runs (object storage) there is no
-/// git: 501.
+/// still the global project. Where nothing runs (object storage) or git is
+/// not installed: 501; a failing `git init` (a read-only folder): 500.
 #[utoipa::path(post, path = "/project/git/init", tag = "project", operation_id = "project.initGit", params(DirectoryParams),
-    responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 501, body = ErrorBody)))]
+    responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 500, body = ErrorBody),
+        (status = 501, body = ErrorBody)))]
 pub async fn git_init(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Project>> {
     if !st.env.capabilities().exec {
         return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment runs no git", st.env.kind())));
     }
     if inst.project.vcs.is_none() {
+        if vcs::git(&*st.env, &inst.dir, &["--version"]).await.is_none() {
+            return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("git is not installed in the {} environment", st.env.kind())));
+        }
         vcs::git(&*st.env, &inst.dir, &["init", "-q"]).await.ok_or_else(|| ApiError::internal(format!("git init failed in {}", inst.directory)))?;
         st.instances.dispose(&inst.dir);
     }

@@ -117,7 +117,7 @@ pub struct GlobalSession {
 
 fn flag(value: Option<&str>, name: &str) -> ApiResult<Option<bool>> {
     match value {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
         Some(other) => Err(ApiError::bad_request(format!("{name} must be true or false, not {other:?}"))),
@@ -223,6 +223,7 @@ pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJso
         metadata: body.metadata,
         permission: body.permission,
         workspace_id: body.workspace_id,
+        ..Default::default()
     };
     Ok(JsonBody(st.sessions.create(&inst, input).await?))
 }
