@@ -55,7 +55,9 @@ async fn sessions_are_created_listed_in_pages_and_switched() {
     let previous = second["cursor"]["previous"].as_str().expect("a previous cursor").to_string();
     let (_, back) = a.srv.get_q("/api/session", &[("order", "asc"), ("limit", "2"), ("cursor", &previous)]).await;
     assert_eq!(back["data"], first["data"]);
-    assert_v2_error("a made-up cursor", a.srv.get("/api/session?cursor=n:ses_nothere").await, 400, "InvalidCursorError");
+    assert_v2_error("not a cursor", a.srv.get("/api/session?cursor=next").await, 400, "InvalidCursorError");
+    let (_, past) = a.srv.get("/api/session?cursor=n:99").await;
+    assert_eq!(past["data"], json!([]), "a position past the end: an empty page");
 
     let id = &ids[0];
     let model = json!({ "model": { "id": "fake-model", "providerID": "fake" } });

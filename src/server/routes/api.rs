@@ -134,7 +134,7 @@ pub struct FsListParams {
     path: Option<String>,
     /// The location (`location[directory]=...`); `directory` works too.
     #[serde(rename = "location[directory]")]
-    #[param(rename = "location[directory]")]
+    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     location_directory: Option<String>,
     #[serde(rename = "location[workspace]")]
     #[param(rename = "location[workspace]")]
@@ -206,6 +206,7 @@ pub struct SessionListParams {
     /// Only sessions at this path below the worktree, or below it.
     subpath: Option<String>,
     /// `cursor.next` or `cursor.previous` of an earlier page.
+    #[param(pattern = "^[np]:[0-9]{1,9}$")]
     cursor: Option<String>,
 }
 
@@ -231,34 +232,32 @@ pub struct Page {
     pub cursor: Cursor,
 }
 
-/// One page of `items` (already in the requested order) of at most `limit`,
-/// starting after the item whose id is `after`, or ending before the one
-/// whose id is `before`. Cursors are `n:<id>` (next page) and `p:<id>`
-/// (previous page).
+/// One page of `items` (already in the requested order) of at most `limit`.
+/// Cursors are positions: `n:K` is the page starting at item K, `p:K` the
+/// page ending before it; a position past the end gives an empty page.
 fn page(items: Vec<Value>, limit: usize, cursor: Option<&str>) -> ApiResult<Page> {
-    let cursor = cursor.filter(|c| !c.is_empty());
-    let position = |id: &str| items.iter().position(|v| v["id"] == id);
-    let bad = || tagged(StatusCode::BAD_REQUEST, "InvalidCursorError", "the cursor is not one this server gave, or its item is gone".into(), &[]);
-    let (start, end) = match cursor {
-        None => (0, limit.min(items.len())),
-        Some(c) => match c.split_once(':') {
-            Some(("n", id)) => {
-                let at = position(id).ok_or_else(bad)? + 1;
-                (at, (at + limit).min(items.len()))
+    let bad = || {
+        tagged(StatusCode::BAD_REQUEST, "InvalidCursorError", "a cursor is n:<position> or p:<position>, as cursor.next and cursor.previous give".into(), &[])
+    };
+    let len = items.len();
+    let (start, end) = match cursor.filter(|c| !c.is_empty()) {
+        None => (0, limit.min(len)),
+        Some(c) => {
+            let (dir, at) = c.split_once(':').ok_or_else(bad)?;
+            let at: usize = at.parse().map_err(|_| bad())?;
+            match dir {
+                "n" => (at.min(len), at.saturating_add(limit).min(len)),
+                "p" => (at.min(len).saturating_sub(limit), at.min(len)),
+                _ => return Err(bad()),
             }
-            Some(("p", id)) => {
-                let at = position(id).ok_or_else(bad)?;
-                (at.saturating_sub(limit), at)
-            }
-            _ => return Err(bad()),
-        },
+        }
     };
     let mut cursor = Cursor::default();
     if start > 0 {
-        cursor.previous = Some(format!("p:{}", items[start]["id"].as_str().unwrap_or("")));
+        cursor.previous = Some(format!("p:{start}"));
     }
-    if end < items.len() && end > start {
-        cursor.next = Some(format!("n:{}", items[end - 1]["id"].as_str().unwrap_or("")));
+    if end < len {
+        cursor.next = Some(format!("n:{end}"));
     }
     Ok(Page { data: items[start..end].to_vec(), cursor })
 }
@@ -309,8 +308,10 @@ pub struct LocationRef {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ModelRefV2 {
+    #[schema(min_length = 1)]
     pub id: String,
     #[serde(rename = "providerID")]
+    #[schema(min_length = 1)]
     pub provider_id: String,
     pub variant: Option<String>,
 }
@@ -376,6 +377,7 @@ pub async fn session_get(State(st): State<Arc<AppState>>, Path(id): Path<String>
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchAgent {
+    #[schema(min_length = 1)]
     agent: String,
 }
 
@@ -440,6 +442,7 @@ pub struct PromptAgent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromptInput {
+    #[schema(min_length = 1)]
     text: String,
     #[serde(default)]
     files: Vec<PromptFile>,
@@ -492,7 +495,7 @@ pub async fn session_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Pat
     if let Some(m) = &body.id {
         check(m, "msg", "id")?;
     }
-    if body.prompt.text.is_empty() && body.prompt.files.is_empty() {
+    if body.prompt.text.is_empty() {
         return Err(invalid("prompt.text must not be empty"));
     }
     let mut parts = vec![json!({ "type": "text", "text": body.prompt.text })];
@@ -527,15 +530,22 @@ pub async fn session_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Pat
 }
 
 /// Compacts the session with its model (the last one a prompt used): the
-/// model summarises the history, and the summary stands in for it.
+/// model summarises the history, and the summary stands in for it. 503 when
+/// that model cannot be used (none configured).
 #[utoipa::path(post, path = "/api/session/{sessionID}/compact", tag = "v2", operation_id = "v2.session.compact", summary = "Compact session",
     params(("sessionID" = String, Path)),
-    responses((status = 204, description = "Compacted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204, description = "Compacted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn session_compact(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let s = session(&st, &id).await?;
     let model = st.sessions.model_for(&s).await?;
     let model = ModelChoice { provider_id: model.provider_id, model_id: model.model_id };
-    prompt::summarize(st.runtime.clone(), inst, s, model, false).await?;
+    // No usable model is the service missing, not a bad request: OpenCode's 503.
+    let unavailable = |e: ApiError| match e.status {
+        StatusCode::BAD_REQUEST => tagged(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", e.message, &[("service", "model")]),
+        _ => e,
+    };
+    prompt::summarize(st.runtime.clone(), inst, s, model, false).await.map_err(|e| unavailable(e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -586,6 +596,7 @@ pub struct MessagesParams {
     #[param(inline)]
     order: Option<Order>,
     /// `cursor.next` or `cursor.previous` of an earlier page.
+    #[param(pattern = "^[np]:[0-9]{1,9}$")]
     cursor: Option<String>,
 }
 
@@ -634,7 +645,7 @@ pub struct History {
 }
 
 fn number(value: Option<&str>, field: &str) -> ApiResult<Option<u64>> {
-    value.filter(|v| !v.is_empty()).map(|v| v.parse::<u64>().map_err(|_| invalid(format!("{field} must be a whole number, not {v:?}")))).transpose()
+    value.map(|v| v.parse::<u64>().map_err(|_| invalid(format!("{field} must be a whole number, not {v:?}")))).transpose()
 }
 
 /// The session's durable events (`session.next.*`), derived from its stored
