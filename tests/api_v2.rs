@@ -178,3 +178,21 @@ async fn the_provider_is_found_by_id() {
     assert_eq!(got["data"]["api"]["url"], llm.url.as_str());
     assert_v2_error("unknown provider", a.srv.get("/api/provider/nope").await, 404, "ProviderNotFoundError");
 }
+
+#[tokio::test]
+async fn compact_makes_the_summary_the_start_of_the_context() {
+    let llm = ScriptedLlm::openai(vec![Turn::text("the answer"), Turn::text("the summary")]).await;
+    let a = AgentServer::local(&llm.url, json!({})).await;
+    let (_, created) = a.post("/api/session", json!({})).await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(a.post(&format!("/api/session/{id}/prompt"), json!({ "prompt": { "text": "hello" } })).await.0, 200);
+    assert_eq!(a.post(&format!("/api/session/{id}/wait"), Value::Null).await.0, 204);
+    let (status, body) = a.post(&format!("/api/session/{id}/compact"), Value::Null).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, context) = a.srv.get(&format!("/api/session/{id}/context")).await;
+    let first = &context["data"][0];
+    assert_eq!((&first["type"], &first["summary"], &first["reason"]), (&json!("compaction"), &json!("the summary"), &json!("manual")), "{context}");
+    let (_, all) = a.srv.get(&format!("/api/session/{id}/message")).await;
+    let kinds: Vec<&str> = all["data"].as_array().unwrap().iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["user", "assistant", "compaction"], "{all}");
+}

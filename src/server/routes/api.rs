@@ -240,7 +240,7 @@ fn page(items: Vec<Value>, limit: usize, cursor: Option<&str>) -> ApiResult<Page
         tagged(StatusCode::BAD_REQUEST, "InvalidCursorError", "a cursor is n:<position> or p:<position>, as cursor.next and cursor.previous give".into(), &[])
     };
     let len = items.len();
-    let (start, end) = match cursor.filter(|c| !c.is_empty()) {
+    let (start, end) = match cursor {
         None => (0, limit.min(len)),
         Some(c) => {
             let (dir, at) = c.split_once(':').ok_or_else(bad)?;
@@ -339,6 +339,11 @@ pub struct SessionCreateV2 {
 #[utoipa::path(post, path = "/api/session", tag = "v2", operation_id = "v2.session.create", summary = "Create session",
     request_body(content = Option<SessionCreateV2>), responses((status = 200, body = Data), (status = 400, body = ErrorBody)))]
 pub async fn session_create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJson(body): OptionalJson<SessionCreateV2>) -> ApiResult<JsonBody<Data>> {
+    if let Some(m) = &body.model {
+        if m.id.is_empty() || m.provider_id.is_empty() {
+            return Err(invalid("model.id and model.providerID must not be empty"));
+        }
+    }
     if let Some(id) = &body.id {
         check(id, "ses", "id")?;
         // Creating again with the same id (a retried request) gives the session made the first time.
@@ -530,19 +535,18 @@ pub async fn session_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Pat
 }
 
 /// Compacts the session with its model (the last one a prompt used): the
-/// model summarises the history, and the summary stands in for it. 503 when
-/// that model cannot be used (none configured).
+/// model summarises the history, and the summary stands in for it. 404
+/// `ModelNotFoundError` when that model is not configured.
 #[utoipa::path(post, path = "/api/session/{sessionID}/compact", tag = "v2", operation_id = "v2.session.compact", summary = "Compact session",
     params(("sessionID" = String, Path)),
-    responses((status = 204, description = "Compacted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Compacted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn session_compact(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let s = session(&st, &id).await?;
     let model = st.sessions.model_for(&s).await?;
     let model = ModelChoice { provider_id: model.provider_id, model_id: model.model_id };
-    // No usable model is the service missing, not a bad request: OpenCode's 503.
+    // The session's model is not configured: the model is what is not found.
     let unavailable = |e: ApiError| match e.status {
-        StatusCode::BAD_REQUEST => tagged(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError", e.message, &[("service", "model")]),
+        StatusCode::BAD_REQUEST => tagged(StatusCode::NOT_FOUND, "ModelNotFoundError", e.message, &[]),
         _ => e,
     };
     prompt::summarize(st.runtime.clone(), inst, s, model, false).await.map_err(|e| unavailable(e.into()))?;
