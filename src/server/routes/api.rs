@@ -300,6 +300,7 @@ pub async fn session_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LocationRef {
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub directory: String,
     #[serde(rename = "workspaceID")]
     #[schema(pattern = "^wrk")]
@@ -337,7 +338,9 @@ pub struct SessionCreateV2 {
 
 /// Creates a session at the requested location, like `POST /session`.
 #[utoipa::path(post, path = "/api/session", tag = "v2", operation_id = "v2.session.create", summary = "Create session",
-    request_body(content = Option<SessionCreateV2>), responses((status = 200, body = Data), (status = 400, body = ErrorBody)))]
+    request_body(content = Option<SessionCreateV2>),
+    responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 403, description = "location.directory is outside the workspace", body = ErrorBody),
+        (status = 404, description = "location.directory does not exist", body = ErrorBody)))]
 pub async fn session_create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJson(body): OptionalJson<SessionCreateV2>) -> ApiResult<JsonBody<Data>> {
     if let Some(m) = &body.model {
         if m.id.is_empty() || m.provider_id.is_empty() {
