@@ -47,7 +47,7 @@ async fn fs_list_and_read_answer_relative_to_the_location() {
         assert_eq!(entries(&scoped), pairs(&[("lib.rs", "file"), ("main.rs", "file")]), "relative to the location");
         assert_eq!(scoped["location"]["directory"], here.as_str());
 
-        for (what, path, status) in [("a file", "README.md", 400), ("a missing folder", "nope", 404), ("outside the workspace", "/etc", 403)] {
+        for (what, path, status) in [("a file", "README.md", 404), ("a missing folder", "nope", 404), ("outside the workspace", "/etc", 403)] {
             let (got, body) = t.srv.get_q("/api/fs/list", &[("path", path)]).await;
             assert_eq!(got, status, "{what}: {body}");
             assert!(body["data"]["message"].is_string(), "{what}: a JSON error: {body}");

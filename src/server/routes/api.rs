@@ -157,7 +157,8 @@ pub async fn fs_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): 
         None => inst.dir.clone(),
     };
     let mut entries = st.env.list(&dir).await.map_err(|e| match e {
-        EnvError::NotADirectory(p) => ApiError::bad_request(format!("{p} is not a directory; read it with GET /api/fs/read/{{path}}")),
+        // No directory by that name: a 404, as for a missing one.
+        EnvError::NotADirectory(p) => ApiError::not_found(format!("{p} is not a directory; read it with GET /api/fs/read/{{path}}")),
         other => other.into(),
     })?;
     order::sort_listing(&mut entries);
