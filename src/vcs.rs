@@ -101,6 +101,134 @@ pub async fn status(env: &dyn Env, cwd: &WorkspacePath) -> EnvResult<Vec<FileSta
     Ok(files.into_values().collect())
 }
 
+/// One changed file of a diff, with its patch (git's section for the file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDiff {
+    pub path: String,
+    pub patch: String,
+    pub additions: u64,
+    pub deletions: u64,
+    pub status: FileChange,
+}
+
+/// What a diff compares the working tree with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffBase {
+    /// The last commit: the uncommitted changes.
+    Head,
+    /// Where the branch left the default branch: everything the branch changed, committed or not.
+    Branch,
+}
+
+/// The commit `base` names, or `None` without one (no commit yet).
+async fn base_commit(env: &dyn Env, cwd: &WorkspacePath, base: DiffBase) -> Option<String> {
+    let head = git(env, cwd, &["rev-parse", "--verify", "--quiet", "HEAD"]).await?.trim().to_string();
+    if base == DiffBase::Branch {
+        if let Some(default) = default_branch(env, cwd).await {
+            if let Some(fork) = git(env, cwd, &["merge-base", "HEAD", &default]).await {
+                return Some(fork.trim().to_string());
+            }
+        }
+    }
+    Some(head)
+}
+
+/// A unified patch adding the text file `path` (an untracked file), as git writes one.
+async fn untracked_patch(env: &dyn Env, cwd: &WorkspacePath, path: &str) -> (String, u64) {
+    let mut patch = format!("diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n");
+    let text = match cwd.join_checked(path) {
+        Ok(p) => match env.stat(&p).await {
+            Ok(m) if m.kind == EntryKind::File && m.size <= MAX_COUNTED_FILE => env.read(&p, MAX_COUNTED_FILE).await.ok(),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    let Some(bytes) = text.filter(|b| !b.contains(&0)) else {
+        patch.push_str("Binary files differ\n");
+        return (patch, 0);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return (patch, 0);
+    }
+    patch.push_str(&format!("@@ -0,0 +1,{} @@\n", lines.len()));
+    for line in &lines {
+        patch.push('+');
+        patch.push_str(line);
+        patch.push('\n');
+    }
+    if !text.ends_with('\n') {
+        patch.push_str("\\ No newline at end of file\n");
+    }
+    (patch, lines.len() as u64)
+}
+
+/// Splits `git diff` output into each file's section, keyed by its path
+/// (the new one; the old one for a deleted file).
+fn sections(diff: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut starts: Vec<usize> = diff.match_indices("diff --git ").map(|(i, _)| i).filter(|&i| i == 0 || diff.as_bytes()[i - 1] == b'\n').collect();
+    starts.push(diff.len());
+    for w in starts.windows(2) {
+        let section = &diff[w[0]..w[1]];
+        let path = section
+            .lines()
+            .find_map(|l| l.strip_prefix("+++ b/"))
+            .or_else(|| section.lines().find_map(|l| l.strip_prefix("--- a/")))
+            .or_else(|| section.lines().next().and_then(|l| l.rsplit_once(" b/").map(|(_, p)| p)));
+        if let Some(path) = path {
+            out.insert(path.to_string(), section.to_string());
+        }
+    }
+    out
+}
+
+/// The changes below `cwd` against `base`, file by file with patches of
+/// `context` lines: tracked files by `git diff`, untracked ones as added.
+pub async fn diff(env: &dyn Env, cwd: &WorkspacePath, base: DiffBase, context: u32) -> Vec<FileDiff> {
+    let unified = format!("-U{context}");
+    let Some(commit) = base_commit(env, cwd, base).await else { return Vec::new() };
+    let numstat_args = ["diff", "--numstat", "--relative", &commit, "--", "."];
+    let names_args = ["diff", "--name-status", "--relative", &commit, "--", "."];
+    let patch_args = ["diff", "--relative", "--no-color", &unified, &commit, "--", "."];
+    let (numstat, names, patch, untracked) = tokio::join!(
+        git(env, cwd, &numstat_args),
+        git(env, cwd, &names_args),
+        git(env, cwd, &patch_args),
+        git(env, cwd, &["ls-files", "--others", "--exclude-standard", "--", "."]),
+    );
+    let statuses: BTreeMap<&str, FileChange> = names
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| {
+            let (code, path) = l.split_once('\t')?;
+            let status = match code.chars().next()? {
+                'A' => FileChange::Added,
+                'D' => FileChange::Deleted,
+                _ => FileChange::Modified,
+            };
+            Some((path, status))
+        })
+        .collect();
+    let mut patches = sections(patch.as_deref().unwrap_or(""));
+    let mut files: BTreeMap<String, FileDiff> = BTreeMap::new();
+    for line in numstat.as_deref().unwrap_or("").lines() {
+        let mut parts = line.splitn(3, '\t');
+        let (Some(a), Some(r), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let status = statuses.get(path).copied().unwrap_or(FileChange::Modified);
+        let patch = patches.remove(path).unwrap_or_default();
+        files
+            .insert(path.to_string(), FileDiff { path: path.to_string(), patch, additions: a.parse().unwrap_or(0), deletions: r.parse().unwrap_or(0), status });
+    }
+    for path in untracked.as_deref().unwrap_or("").lines().filter(|l| !l.is_empty()) {
+        let (patch, additions) = untracked_patch(env, cwd, path).await;
+        files.insert(path.to_string(), FileDiff { path: path.to_string(), patch, additions, deletions: 0, status: FileChange::Added });
+    }
+    files.into_values().collect()
+}
+
 async fn count_lines(env: &dyn Env, cwd: &WorkspacePath, path: &str) -> u64 {
     let Ok(p) = cwd.join_checked(path) else { return 0 };
     match env.stat(&p).await {

@@ -10,8 +10,8 @@
 #      drives `opencode attach` in a pseudo-terminal;
 #   4. checks formatting (cargo fmt --check) and lints (cargo clippy -D warnings);
 #   5. runs every Rust test of the workspace, all crates (unit, integration, the
-#      conformance suite over every environment) and the contract test with the
-#      real @opencode-ai/sdk;
+#      conformance suite over every environment) and the contract tests with the
+#      real @opencode-ai/sdk (1.18.33 and 1.19.3) and the PyPI opencode-ai client;
 #   6. fuzzes the server against its own OpenAPI document with schemathesis.
 #
 # BURROW_TEST_ENVS (comma list) picks the environments of the conformance suite
@@ -70,7 +70,7 @@ cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "contract test with @opencode-ai/sdk"
+step "contract tests: @opencode-ai/sdk 1.18.33 and 1.19.3 (v1, v2, client.v2) and the PyPI opencode-ai client"
 cargo build --quiet --locked
 bash tests/sdk/run.sh "$PWD/target/debug/burrow"
 

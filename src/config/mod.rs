@@ -40,7 +40,7 @@ pub use jsonc::ConfigError;
 /// What OpenCode's `$schema` key points at.
 pub const SCHEMA_URL: &str = "https://opencode.ai/config.json";
 /// The largest config file Burrow reads.
-const MAX_CONFIG_BYTES: u64 = 4 << 20;
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// Keys that belong to the TUI's own config file, not the server's.
 const TUI_KEYS: [&str; 3] = ["theme", "keybinds", "tui"];
 

@@ -16,7 +16,7 @@ use super::extract::BODY_LIMIT;
 
 /// Parameters (in the path or the query) whose value must start with a
 /// prefix, as the handlers check it (`check_id`).
-pub const ID_PREFIXES: &[(&str, &str)] = &[("sessionID", "ses"), ("messageID", "msg"), ("ptyID", "pty")];
+pub const ID_PREFIXES: &[(&str, &str)] = &[("sessionID", "ses"), ("messageID", "msg"), ("ptyID", "pty"), ("partID", "prt")];
 
 /// A string without control characters (Unicode category Cc), which no
 /// workspace path may hold.
@@ -27,6 +27,7 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "opt
 /// The complete document: utoipa's, with the rules above applied.
 pub fn document(doc: &utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
+    catch_all_as_star(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
             for method in METHODS {
@@ -37,6 +38,24 @@ pub fn document(doc: &utoipa::openapi::OpenApi) -> Value {
         }
     }
     doc
+}
+
+/// The router's catch-all `/{*rest}` is written `/*` in OpenCode's document
+/// (`/api/fs/read/*`); the path then has no parameter for it.
+fn catch_all_as_star(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    let wild: Vec<String> = paths.keys().filter(|k| k.rsplit('/').next().is_some_and(|s| s.starts_with("{*") && s.ends_with('}'))).cloned().collect();
+    for key in wild {
+        let Some(mut item) = paths.remove(&key) else { continue };
+        let (prefix, last) = key.rsplit_once('/').unwrap_or(("", ""));
+        let name = &last[2..last.len() - 1];
+        for method in METHODS {
+            if let Some(list) = item.get_mut(*method).and_then(|op| op.get_mut("parameters")).and_then(Value::as_array_mut) {
+                list.retain(|p| !(p["in"] == "path" && p["name"] == name));
+            }
+        }
+        paths.insert(format!("{prefix}/*"), item);
+    }
 }
 
 fn complete(op: &mut Map<String, Value>) {

@@ -135,6 +135,17 @@ impl Runs {
         self.lock().contains_key(session_id)
     }
 
+    /// Waits until the session is idle: no run holds it and no prompt waits
+    /// for it. A run that hands the session to a queued prompt does not end
+    /// the wait, since the session never goes idle in between.
+    pub async fn wait_idle(&self, session_id: &str) {
+        loop {
+            let Some(mut done) = self.lock().get(session_id).map(|e| e.done.clone()) else { return };
+            // Ends with an error once the run drops its sender, after `finish` ran.
+            while done.changed().await.is_ok() {}
+        }
+    }
+
     /// Cancels the session's run, drops the prompts waiting for it, and waits
     /// until the run has finished. With no run, publishes idle anyway, as
     /// OpenCode does, so every client settles.
@@ -274,6 +285,27 @@ mod tests {
         assert!(runs.statuses().is_empty());
         let kinds: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).map(|p| p.event.kind.clone()).collect();
         assert_eq!(kinds, ["session.status", "session.status", "session.idle"]);
+    }
+
+    #[tokio::test]
+    async fn wait_idle_outlasts_a_hand_over_to_a_queued_prompt() {
+        let runs = Runs::new(Bus::new());
+        runs.wait_idle("ses_a").await;
+        let Ticket::Now(first) = runs.enqueue(&scope(), "ses_a", "msg_1") else { panic!("an idle session is claimed at once") };
+        let queued = runs.enqueue(&scope(), "ses_a", "msg_2");
+        let waiter = {
+            let runs = runs.clone();
+            tokio::spawn(async move { runs.wait_idle("ses_a").await })
+        };
+        // On this single-threaded runtime, yielding lets the waiter run up to its wait.
+        tokio::task::yield_now().await;
+        drop(first);
+        let second = queued.turn().await.expect("the queued prompt gets the session");
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the session went from one run to the next, never idle");
+        drop(second);
+        waiter.await.unwrap();
+        assert!(!runs.is_busy("ses_a"));
     }
 
     fn kinds(rx: &mut tokio::sync::broadcast::Receiver<Arc<crate::event::Published>>) -> Vec<String> {

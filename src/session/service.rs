@@ -30,6 +30,8 @@ pub fn default_model() -> ModelRef {
 /// What `POST /session` may set.
 #[derive(Clone, Debug, Default)]
 pub struct NewSession {
+    /// The id the client chose (`ses...`); a new one when absent.
+    pub id: Option<String>,
     pub parent_id: Option<String>,
     pub title: Option<String>,
     pub agent: Option<String>,
@@ -81,7 +83,7 @@ impl Sessions {
             format!("{prefix}{}", iso_time(now))
         });
         let session = Session {
-            id: id::descending(Prefix::Session),
+            id: input.id.unwrap_or_else(|| id::descending(Prefix::Session)),
             slug: slug::create(),
             project_id: inst.project.id.clone(),
             workspace_id: input.workspace_id,

@@ -207,3 +207,61 @@ async fn a_broken_config_file_is_a_clear_error() {
     })
     .await;
 }
+
+/// `PATCH path` with a JSON body, as (status, JSON body or null).
+async fn patch(t: &Served, path: &str, body: Value) -> (u16, Value) {
+    let r = t.srv.send(t.srv.request(reqwest::Method::PATCH, path).json(&body)).await;
+    (r.status, serde_json::from_str::<Value>(&r.text).unwrap_or(Value::Null))
+}
+
+/// A workspace file's JSON, read through the API (so through the environment).
+async fn file_json(t: &Served, rel: &str) -> Value {
+    let (status, c) = t.srv.get(&format!("/file/content?path={rel}")).await;
+    assert_eq!(status, 200, "{c}");
+    serde_json::from_str(c["content"].as_str().unwrap()).unwrap()
+}
+
+/// `PATCH /config` merges into `config.json` of the request's directory, in
+/// the environment (where OpenCode writes it), and answers with the change.
+#[tokio::test]
+async fn patch_config_merges_into_the_directory_config_json() {
+    for_each_env(|env| async move {
+        let xdg = tempfile::tempdir().unwrap();
+        let t = served(env, xdg.path(), &[]).await;
+        let first = json!({ "username": "someone", "provider": { "x": { "name": "X" } } });
+        assert_eq!(patch(&t, "/config", first.clone()).await, (200, first.clone()));
+        assert_eq!(file_json(&t, "config.json").await, first);
+        let second = json!({ "provider": { "x": { "models": { "m": {} } } }, "username": "other" });
+        assert_eq!(patch(&t, "/config", second.clone()).await, (200, second));
+        assert_eq!(file_json(&t, "config.json").await, json!({ "username": "other", "provider": { "x": { "name": "X", "models": { "m": {} } } } }));
+        let sub = json!({ "small_model": "x/m" });
+        assert_eq!(patch(&t, &format!("/config?directory={}", t.abs("src")), sub.clone()).await, (200, sub.clone()));
+        assert_eq!(file_json(&t, "src/config.json").await, sub);
+
+        assert_eq!(patch(&t, "/config", json!([1])).await.0, 400, "not an object");
+        t.ws.write_behind("docs/config.json", b"{ // a comment\n \"a\": 1 }\n").await.unwrap();
+        let (status, body) = patch(&t, &format!("/config?directory={}", t.abs("docs")), json!({ "b": 2 })).await;
+        assert_eq!(status, 409, "rewriting would lose the comment: {body}");
+    })
+    .await;
+}
+
+/// `PATCH /global/config` merges into the global file on the server's host
+/// (`opencode.jsonc` when there is none yet) and answers with the new content.
+#[tokio::test]
+async fn patch_global_config_writes_the_global_file() {
+    let xdg = tempfile::tempdir().unwrap();
+    let t = served(crate::support::TestEnv::from_name("local").unwrap(), xdg.path(), &[]).await;
+    let (status, answer) = patch(&t, "/global/config", json!({ "small_model": "a/b", "provider": { "a": { "options": { "apiKey": "k1" } } } })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "small_model": "a/b", "provider": { "a": { "options": { "apiKey": "[redacted]" } } } }));
+    let written = xdg.path().join("opencode/opencode.jsonc");
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(on_disk["provider"]["a"]["options"]["apiKey"], "k1", "the file keeps the key");
+    let (_, answer) = patch(&t, "/global/config", json!({ "model": "a/c" })).await;
+    assert_eq!((&answer["model"], &answer["small_model"]), (&json!("a/c"), &json!("a/b")));
+    assert_eq!(t.srv.get("/global/config").await.1["model"], "a/c");
+    assert_eq!(patch(&t, "/global/config", json!("x")).await.0, 400);
+    std::fs::write(&written, "{ /* kept */ \"model\": \"a/c\" }").unwrap();
+    assert_eq!(patch(&t, "/global/config", json!({ "model": "a/d" })).await.0, 409, "a comment would be lost");
+}

@@ -13,6 +13,7 @@
 mod support;
 
 mod api_doc;
+mod api_fs;
 mod auth;
 mod config;
 mod content;

@@ -1,11 +1,16 @@
-// The contract between Burrow and the real @opencode-ai/sdk (1.18.33): the
-// calls an application makes, through both the current (v2) client and the
-// legacy default export. Needs BURROW_URL (a running server) and BURROW_ROOT
-// (its workspace, holding hello.txt). Any failed check exits non-zero.
+// The contract between Burrow and the real @opencode-ai/sdk: the calls an
+// application makes, through the current (v2) client, its `client.v2` group
+// (the `/api/*` routes) and the legacy default export. BURROW_SDK names the
+// package to load (default `@opencode-ai/sdk`, pinned to 1.18.33; run.sh also
+// runs `sdk-1.19.3`, an alias of the newest release). Needs BURROW_URL (a
+// running server) and BURROW_ROOT (its workspace, holding hello.txt). Any
+// failed check exits non-zero.
 
 import assert from "node:assert/strict";
-import { createOpencodeClient as createV2 } from "@opencode-ai/sdk/v2";
-import { createOpencodeClient as createV1 } from "@opencode-ai/sdk";
+
+const sdk = process.env.BURROW_SDK || "@opencode-ai/sdk";
+const { createOpencodeClient: createV2 } = await import(`${sdk}/v2`);
+const { createOpencodeClient: createV1 } = await import(sdk);
 
 const baseUrl = process.env.BURROW_URL;
 const root = process.env.BURROW_ROOT;
@@ -137,10 +142,65 @@ async function v1() {
   assert.equal(got.data.title, "legacy client");
 }
 
+/** The `/api/*` group through `client.v2`, as the v2 SDK's users call it. */
+async function api() {
+  const client = createV2({ baseUrl, directory: root }).v2;
+  assert.deepEqual((await client.health.get({ throwOnError: true })).data, { healthy: true });
+  const location = (await client.location.get({}, { throwOnError: true })).data;
+  assert.equal(location.directory, root);
+
+  const listing = (await client.fs.list({ path: "" }, { throwOnError: true })).data;
+  assert.equal(listing.location.directory, root);
+  assert.ok(listing.data.some((e) => e.path === "hello.txt" && e.type === "file"), JSON.stringify(listing.data));
+
+  const created = (await client.session.create({ agent: "build" }, { throwOnError: true })).data.data;
+  assert.match(created.id, /^ses_/);
+  assert.equal(created.location.directory, root);
+  assert.equal(created.agent, "build");
+  const got = (await client.session.get({ sessionID: created.id }, { throwOnError: true })).data.data;
+  assert.deepEqual(got, created);
+  const listed = (await client.session.list({ limit: 50 }, { throwOnError: true })).data;
+  assert.ok(listed.data.some((s) => s.id === created.id), JSON.stringify(listed));
+
+  // `resume: false` stores the prompt without running the agent (no model is configured here).
+  const admitted = (await client.session.prompt({ sessionID: created.id, prompt: { text: "hello api" }, resume: false }, { throwOnError: true })).data.data;
+  assert.match(admitted.id, /^msg_/);
+  assert.equal(admitted.sessionID, created.id);
+  assert.deepEqual(admitted.prompt, { text: "hello api" });
+  const waited = await client.session.wait({ sessionID: created.id }, { throwOnError: true });
+  assert.equal(waited.response.status, 204);
+
+  const messages = (await client.session.messages({ sessionID: created.id }, { throwOnError: true })).data;
+  assert.equal(messages.data.length, 1);
+  assert.deepEqual(messages.data[0], { id: admitted.id, time: { created: admitted.timeCreated }, type: "user", text: "hello api" });
+  const one = (await client.session.message({ sessionID: created.id, messageID: admitted.id }, { throwOnError: true })).data.data;
+  assert.deepEqual(one, messages.data[0]);
+  const context = (await client.session.context({ sessionID: created.id }, { throwOnError: true })).data.data;
+  assert.deepEqual(context, messages.data);
+  const history = (await client.session.history({ sessionID: created.id }, { throwOnError: true })).data;
+  assert.deepEqual(history.data.map((e) => e.type), ["session.next.prompted"]);
+  assert.equal(history.hasMore, false);
+  assert.equal((await client.session.interrupt({ sessionID: created.id }, { throwOnError: true })).response.status, 204);
+
+  const missing = await client.session.get({ sessionID: "ses_doesnotexist" });
+  assert.equal(missing.response.status, 404);
+  assert.equal(missing.error._tag, "SessionNotFoundError");
+
+  for (const group of ["agent", "model", "provider", "command", "skill", "reference"]) {
+    const answer = (await client[group].list({}, { throwOnError: true })).data;
+    assert.equal(answer.location.directory, root, group);
+    assert.ok(Array.isArray(answer.data), group);
+  }
+  const ptys = (await client.pty.list({}, { throwOnError: true })).data;
+  assert.deepEqual(ptys.data, []);
+  assert.deepEqual((await client.question.request.list({}, { throwOnError: true })).data.data, []);
+}
+
 try {
   await v2();
+  await api();
   await v1();
-  console.log("sdk contract: ok");
+  console.log(`sdk contract (${sdk}): ok`);
   process.exit(0);
 } catch (err) {
   console.error("sdk contract: FAILED");

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs the SDK contract (contract.mjs) with the real @opencode-ai/sdk against
-# a Burrow started on a free port over a scratch workspace. Exits non-zero on
-# any failure. The binary: the first argument, else BURROW_BIN, else
+# Runs the SDK contract (contract.mjs) with the real @opencode-ai/sdk (1.18.33
+# and 1.19.3) against a Burrow started on a free port over a scratch
+# workspace. Exits non-zero on any failure. The binary: the first argument, else BURROW_BIN, else
 # target/debug/burrow (built if missing).
 set -eu
 
@@ -13,6 +13,13 @@ if [ ! -x "$bin" ]; then
 fi
 
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+
+# The official Python client, in a virtual environment under target/.
+venv="$repo/target/sdk-python"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check "opencode-ai==0.1.0a36"
 
 work=$(mktemp -d)
 pid=
@@ -54,4 +61,9 @@ while [ -z "$url" ]; do
     [ -n "$url" ] || sleep 0.1
 done
 
-BURROW_URL="$url" BURROW_ROOT="$root" node "$here/contract.mjs"
+# The pinned SDK (the protocol's version) and the newest release, each with
+# its v1 and v2 clients and the /api group.
+for sdk in @opencode-ai/sdk sdk-1.19.3; do
+    BURROW_SDK="$sdk" BURROW_URL="$url" BURROW_ROOT="$root" node "$here/contract.mjs"
+done
+BURROW_URL="$url" BURROW_ROOT="$root" "$venv/bin/python" "$here/contract.py"

@@ -238,3 +238,85 @@ async fn many_tasks_create_sessions_at_once() {
         assert!(body["title"].as_str().unwrap().starts_with("parallel "));
     }
 }
+
+/// `PATCH` and `DELETE /session/{id}/message/{mid}/part/{pid}`: a part is
+/// replaced (its ids must be the path's) or removed, each with its event.
+#[tokio::test]
+async fn parts_are_updated_and_deleted_one_by_one() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    let id = s.session("parts").await;
+    let (status, answer) = s.shell(&id, "echo hi").await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, messages) = s.get(&format!("/session/{id}/message")).await;
+    let user = messages[0].clone();
+    let (mid, part) = (user["info"]["id"].as_str().unwrap().to_string(), user["parts"][0].clone());
+    let pid = part["id"].as_str().unwrap().to_string();
+    let path = format!("/session/{id}/message/{mid}/part/{pid}");
+
+    let mut events = s.events("/event").await;
+    let mut changed = part.clone();
+    changed["text"] = json!("edited by a client");
+    assert_eq!(s.patch(&path, changed.clone()).await, (200, changed.clone()));
+    let updated = events.until(|e| kind(e) == "message.part.updated").await;
+    assert_eq!(updated.last().unwrap()["properties"]["part"], changed);
+    assert_eq!(s.get(&format!("/session/{id}/message/{mid}")).await.1["parts"][0], changed);
+
+    let mut elsewhere = changed.clone();
+    elsewhere["messageID"] = answer["info"]["id"].clone();
+    assert_eq!(s.patch(&path, elsewhere).await, (200, changed.clone()), "the path names the part, whatever ids the body holds");
+    assert_eq!(s.patch(&path, json!({ "type": "text" })).await.0, 400, "not a part");
+    let missing = format!("/session/{id}/message/{mid}/part/prt_0000000000000000000000000a");
+    let mut other = changed.clone();
+    other["id"] = json!("prt_0000000000000000000000000a");
+    assert_eq!(s.patch(&missing, other).await.0, 404);
+
+    assert_eq!(s.delete(&path).await, (200, json!(true)));
+    let removed = events.until(|e| kind(e) == "message.part.removed").await;
+    assert_eq!(removed.last().unwrap()["properties"]["partID"], pid.as_str());
+    assert_eq!(s.get(&format!("/session/{id}/message/{mid}")).await.1["parts"], json!([]));
+    assert_eq!(s.delete(&path).await.0, 404, "already gone");
+    assert_eq!(s.delete(&format!("/session/{id}/message/{mid}/part/nope")).await.0, 400);
+}
+
+/// `GET /experimental/session`: sessions with their project, newest first,
+/// filtered by `archived`, in pages with `x-next-cursor`.
+#[tokio::test]
+async fn experimental_session_list_carries_the_project() {
+    let dirs = Dirs::new();
+    let s = Server::start(&dirs);
+    let (a, b) = (s.session("first").await, s.session("second").await);
+    let archived = s.patch(&format!("/session/{a}"), json!({ "time": { "archived": 1 } })).await;
+    assert_eq!(archived.0, 200, "{}", archived.1);
+    let (status, list) = s.get("/experimental/session").await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [b.as_str(), a.as_str()], "the newest first (archiving changes no update time)");
+    let (_, project) = s.get("/project/current").await;
+    assert_eq!(list[0]["project"], json!({ "id": project["id"], "worktree": project["worktree"] }));
+    assert_eq!(list[1]["title"], "first");
+    let only = |v: Value| v.as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(only(s.get("/experimental/session?archived=true").await.1), vec![a.clone()]);
+    assert_eq!(only(s.get("/experimental/session?archived=false").await.1), vec![b.clone()]);
+    assert_eq!(only(s.get("/experimental/session?search=seco").await.1), vec![b.clone()]);
+
+    // Pages of one: both sessions, each once, whether or not they share a millisecond.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/experimental/session?limit=1&cursor={c}"),
+            None => "/experimental/session?limit=1".to_string(),
+        };
+        let res = s.http.get(s.at(&url)).send().await.unwrap();
+        cursor = res.headers().get("x-next-cursor").map(|c| c.to_str().unwrap().to_string());
+        seen.extend(only(res.json().await.unwrap()));
+        if cursor.is_none() {
+            break;
+        }
+        assert!(seen.len() < 3, "the pages end: {seen:?}");
+    }
+    assert_eq!(seen, [b.clone(), a.clone()]);
+    assert_eq!(s.get("/experimental/session?archived=maybe").await.0, 400);
+    assert_eq!(s.get("/experimental/session?limit=0").await.0, 400);
+}

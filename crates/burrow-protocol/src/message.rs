@@ -70,6 +70,7 @@ pub struct MessagePath {
 pub struct ApiErrorData {
     pub message: String,
     #[serde(rename = "statusCode", default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 65535)]
     pub status_code: Option<u16>,
     #[serde(rename = "isRetryable")]
     pub is_retryable: bool,

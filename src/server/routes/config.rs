@@ -1,5 +1,6 @@
-//! `GET /config`, `/global/config`, `/config/providers`, `/provider` and
-//! `/provider/auth`, and the helper every config-backed endpoint uses.
+//! `GET` and `PATCH /config` and `/global/config`, `/config/providers`,
+//! `/provider` and `/provider/auth`, and the helper every config-backed
+//! endpoint uses.
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use super::DirectoryParams;
 use crate::config::agent::AgentPaths;
 use crate::config::provider::{self, Provider};
 use crate::config::{self, secret, Config, SCHEMA_URL};
+use crate::env::{EnvError, WorkspacePath};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::extract::Ctx;
+use crate::server::extract::{Ctx, Json as JsonBody};
 use crate::server::instance::Instance;
 use crate::server::AppState;
 
@@ -70,6 +72,99 @@ pub async fn global(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResul
     out.extend(c.global);
     secret::redact_map(&mut out);
     Ok(Json(out))
+}
+
+/// The file `PATCH /config` writes, as OpenCode does: `config.json` in the
+/// request's directory (in the environment, next to the project's files).
+pub const DIRECTORY_CONFIG: &str = "config.json";
+
+/// A config file's text as an object, for merging a change into it; text
+/// with comments or trailing commas is refused, since writing it back as
+/// JSON would lose them.
+fn existing(text: &str, name: &str) -> ApiResult<Map<String, Value>> {
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::conflict(format!("{name} does not hold a JSON object; fix it by hand before changing it here"))),
+        Err(_) => match config::jsonc::parse(text, name) {
+            Ok(_) => Err(ApiError::conflict(format!("{name} has comments or trailing commas, which rewriting it would lose; edit it by hand"))),
+            Err(e) => Err(ApiError::from(e)),
+        },
+    }
+}
+
+fn pretty(data: &Map<String, Value>) -> ApiResult<bytes::Bytes> {
+    let mut text = serde_json::to_string_pretty(data).map_err(|e| ApiError::internal(format!("cannot write the config: {e}")))?;
+    text.push('\n');
+    Ok(bytes::Bytes::from(text))
+}
+
+/// Merges the body into `config.json` of the request's directory (objects
+/// key by key, anything else replaced), in the environment, and answers with
+/// the body, as OpenCode does. The directory's instance is forgotten, so the
+/// next request reads the config afresh.
+#[utoipa::path(patch, path = "/config", tag = "config", operation_id = "config.update", params(DirectoryParams),
+    request_body(content = Object, description = "Config keys to merge"),
+    responses((status = 200, description = "The change", body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, JsonBody(change): JsonBody<Map<String, Value>>) -> ApiResult<Json<Map<String, Value>>> {
+    let path: WorkspacePath = inst.dir.join(DIRECTORY_CONFIG);
+    let name = path.absolute(st.runtime.env.root());
+    let text = match st.runtime.env.read(&path, config::MAX_CONFIG_BYTES).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(EnvError::NotFound(_)) => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut data = existing(&text, &name)?;
+    merge(&mut data, change.clone());
+    st.runtime.env.write(&path, pretty(&data)?).await?;
+    st.instances.dispose(&inst.dir);
+    Ok(Json(change))
+}
+
+/// Objects merged key by key, anything else replaced (OpenCode's `mergeDeep`).
+fn merge(base: &mut Map<String, Value>, over: Map<String, Value>) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(Value::Object(b)), Value::Object(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// The global config file OpenCode writes: the first of `opencode.jsonc`,
+/// `opencode.json` and `config.json` that exists in the global config folder,
+/// else `opencode.jsonc`.
+fn global_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let candidates = ["opencode.jsonc", "opencode.json", "config.json"].map(|n| dir.join(n));
+    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| candidates[0].clone())
+}
+
+/// Merges the body into the global config file on the server's host and
+/// answers with the file's new content (secrets hidden, as `GET` shows them).
+#[utoipa::path(patch, path = "/global/config", tag = "global", operation_id = "global.config.update",
+    request_body(content = Object, description = "Config keys to merge"),
+    responses((status = 200, description = "The global configuration after the change", body = Object), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn global_update(State(st): State<Arc<AppState>>, JsonBody(change): JsonBody<Map<String, Value>>) -> ApiResult<Json<Map<String, Value>>> {
+    let dir = std::path::PathBuf::from(&st.runtime.dirs.config);
+    let file = global_file(&dir);
+    let name = file.display().to_string();
+    let text = match tokio::fs::read_to_string(&file).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(ApiError::internal(format!("cannot read {name}: {e}"))),
+    };
+    let mut data = existing(&text, &name)?;
+    merge(&mut data, change);
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    tokio::fs::write(&file, pretty(&data)?).await.map_err(|e| ApiError::internal(format!("cannot write {name}: {e}")))?;
+    st.instances.dispose_all();
+    secret::redact_map(&mut data);
+    Ok(Json(data))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -9,8 +9,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::DirectoryParams;
-use crate::error::{ApiResult, ErrorBody};
-use crate::server::extract::{Ctx, Json};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::server::extract::{Ctx, Json, Path};
 
 /// The level of a client's log entry.
 #[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
@@ -56,4 +56,33 @@ pub async fn log(_ctx: Ctx, Json(body): Json<LogBody>) -> ApiResult<JsonBody<boo
     responses((status = 200, description = "Pending questions", body = Vec<Object>), (status = 400, body = ErrorBody)))]
 pub async fn questions(_ctx: Ctx) -> JsonBody<Vec<Value>> {
     JsonBody(Vec::new())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionReply {
+    /// One list of chosen labels per question.
+    #[allow(dead_code)]
+    answers: Vec<Vec<String>>,
+}
+
+/// No question is ever pending (see [`questions`]), so every request id is unknown.
+fn no_question(id: &str) -> ApiError {
+    let message = format!("Question request not found: {id}");
+    ApiError::not_found(message.clone()).with_field("_tag", "QuestionNotFoundError").with_field("requestID", id).with_field("message", message)
+}
+
+/// Always a 404 `QuestionNotFoundError`: Burrow's agents ask no questions.
+#[utoipa::path(post, path = "/question/{requestID}/reply", tag = "question", operation_id = "question.reply",
+    params(("requestID" = String, Path), DirectoryParams), request_body = QuestionReply,
+    responses((status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn question_reply(_ctx: Ctx, Path(id): Path<String>, Json(_body): Json<QuestionReply>) -> ApiError {
+    no_question(&id)
+}
+
+/// Always a 404 `QuestionNotFoundError`: Burrow's agents ask no questions.
+#[utoipa::path(post, path = "/question/{requestID}/reject", tag = "question", operation_id = "question.reject",
+    params(("requestID" = String, Path), DirectoryParams), responses((status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn question_reject(_ctx: Ctx, Path(id): Path<String>) -> ApiError {
+    no_question(&id)
 }

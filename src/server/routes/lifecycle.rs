@@ -1,16 +1,19 @@
-//! `POST /instance/dispose`, `POST /global/dispose` and `GET /vcs/status`.
+//! `POST /instance/dispose`, `POST /global/dispose`, `GET /vcs/status` and
+//! `GET /vcs/diff` (and its raw form).
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::DirectoryParams;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::FileChange;
-use crate::server::extract::Ctx;
+use crate::server::extract::{Ctx, Query};
 use crate::server::AppState;
 use crate::vcs;
 
@@ -51,4 +54,73 @@ pub async fn vcs_status(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiR
     }
     let files = vcs::status(&*st.runtime.env, &inst.dir).await?;
     Ok(Json(files.into_iter().map(|f| VcsFileStatus { file: f.path, additions: f.added, deletions: f.removed, status: f.status }).collect()))
+}
+
+/// What `/vcs/diff` compares the working tree with.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DiffMode {
+    /// The last commit: the uncommitted changes.
+    Git,
+    /// Where the branch left the default branch (`main`, `master` or the remote's HEAD).
+    Branch,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffParams {
+    #[param(inline)]
+    mode: DiffMode,
+    /// Lines of context around each change (default 3).
+    #[param(minimum = 0, maximum = 100000)]
+    context: Option<u32>,
+}
+
+/// One changed file of `GET /vcs/diff`, with its patch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VcsFileDiff {
+    pub file: String,
+    pub patch: String,
+    pub additions: u64,
+    pub deletions: u64,
+    pub status: FileChange,
+}
+
+fn base(mode: DiffMode) -> vcs::DiffBase {
+    match mode {
+        DiffMode::Git => vcs::DiffBase::Head,
+        DiffMode::Branch => vcs::DiffBase::Branch,
+    }
+}
+
+/// The changed files with their patches, computed by git in the environment;
+/// untracked files count as added. Empty outside a repository.
+#[utoipa::path(get, path = "/vcs/diff", tag = "vcs", operation_id = "vcs.diff", params(DirectoryParams, DiffParams),
+    responses((status = 200, description = "VCS diff", body = Vec<VcsFileDiff>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn vcs_diff(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<DiffParams>) -> ApiResult<Json<Vec<VcsFileDiff>>> {
+    let context = q.context.unwrap_or(3);
+    if context > 100_000 {
+        return Err(ApiError::bad_request("context must be at most 100000"));
+    }
+    if inst.project.vcs.is_none() {
+        return Ok(Json(Vec::new()));
+    }
+    let files = vcs::diff(&*st.runtime.env, &inst.dir, base(q.mode), context).await;
+    Ok(Json(
+        files.into_iter().map(|f| VcsFileDiff { file: f.path, patch: f.patch, additions: f.additions, deletions: f.deletions, status: f.status }).collect(),
+    ))
+}
+
+/// The uncommitted changes as one unified diff (`git diff HEAD`, untracked
+/// files as new ones). Empty outside a repository.
+#[utoipa::path(get, path = "/vcs/diff/raw", tag = "vcs", operation_id = "vcs.diff.raw", params(DirectoryParams),
+    responses((status = 200, description = "The diff", content_type = "text/x-diff; charset=utf-8", body = String), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn vcs_diff_raw(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Response {
+    let text = if inst.project.vcs.is_none() {
+        String::new()
+    } else {
+        vcs::diff(&*st.runtime.env, &inst.dir, vcs::DiffBase::Head, 3).await.into_iter().map(|f| f.patch).collect::<String>()
+    };
+    ([(header::CONTENT_TYPE, "text/x-diff; charset=utf-8")], text).into_response()
 }

@@ -14,6 +14,7 @@ use super::session::{check_id, require};
 use super::DirectoryParams;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::message::{MessageWithParts, ModelRef};
+use crate::protocol::part::Part;
 use crate::server::extract::{Ctx, Json, Path, Query};
 use crate::server::AppState;
 use crate::session::events::Scope;
@@ -104,6 +105,52 @@ pub async fn delete(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path((id, m
     }
     st.runtime.sessions.store.remove_message(&Scope::of(&inst), &id, &message_id).await?;
     Ok(JsonBody(true))
+}
+
+/// Deletes one part of a message; refused while the session works.
+#[utoipa::path(delete, path = "/session/{sessionID}/message/{messageID}/part/{partID}", tag = "session", operation_id = "part.delete",
+    params(("sessionID" = String, Path), ("messageID" = String, Path), ("partID" = String, Path), DirectoryParams),
+    responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn part_delete(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path((id, message_id, part_id)): Path<(String, String, String)>,
+) -> ApiResult<JsonBody<bool>> {
+    require(&st, &id).await?;
+    check_id(&message_id, "msg", "messageID")?;
+    check_id(&part_id, "prt", "partID")?;
+    if st.runtime.sessions.runs.is_busy(&id) {
+        return Err(ApiError::busy(&id));
+    }
+    st.runtime.sessions.store.remove_part(&Scope::of(&inst), &id, &message_id, &part_id).await?;
+    Ok(JsonBody(true))
+}
+
+/// Replaces one part of a message with the part in the body; the path names
+/// the part (ids in the body are replaced by the path's). Refused while the
+/// session works. Publishes `message.part.updated`.
+#[utoipa::path(patch, path = "/session/{sessionID}/message/{messageID}/part/{partID}", tag = "session", operation_id = "part.update",
+    params(("sessionID" = String, Path), ("messageID" = String, Path), ("partID" = String, Path), DirectoryParams), request_body = Part,
+    responses((status = 200, body = Part), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn part_update(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    Path((id, message_id, part_id)): Path<(String, String, String)>,
+    Json(mut part): Json<Part>,
+) -> ApiResult<JsonBody<Part>> {
+    require(&st, &id).await?;
+    check_id(&message_id, "msg", "messageID")?;
+    check_id(&part_id, "prt", "partID")?;
+    (part.id, part.message_id, part.session_id) = (part_id.clone(), message_id.clone(), id.clone());
+    let message = st.runtime.sessions.store.message(&id, &message_id).await?;
+    if !message.parts.iter().any(|p| p.id == part_id) {
+        return Err(ApiError::not_found(format!("Part not found: {part_id}")));
+    }
+    if st.runtime.sessions.runs.is_busy(&id) {
+        return Err(ApiError::busy(&id));
+    }
+    st.runtime.sessions.store.put_part(&Scope::of(&inst), part.clone()).await?;
+    Ok(JsonBody(part))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

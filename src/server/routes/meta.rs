@@ -1,15 +1,16 @@
-//! Health, paths, projects, VCS and Burrow's capability report.
+//! Health, paths, projects (and `git init`), VCS and Burrow's capability report.
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::DirectoryParams;
 use crate::env::{Capabilities, TextIndexStatus, WatchEvent};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
 use crate::server::extract::Ctx;
 use crate::server::AppState;
@@ -43,6 +44,33 @@ pub async fn projects(State(st): State<Arc<AppState>>, _ctx: Ctx) -> Json<Vec<Pr
     responses((status = 200, body = Project), (status = 403, body = ErrorBody)))]
 pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
     Json(inst.project.clone())
+}
+
+/// Makes the request's directory a git repository (`git init`, in the
+/// environment) and answers with its project as the server now sees it: a
+/// repository is named by its root commit, so until the first commit it is
+/// still the global project. Where nothing runs (object storage) or git is
+/// not installed: 501; a failing `git init` (a read-only folder): 500.
+#[utoipa::path(post, path = "/project/git/init", tag = "project", operation_id = "project.initGit", params(DirectoryParams),
+    responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 500, body = ErrorBody),
+        (status = 501, body = ErrorBody)))]
+pub async fn git_init(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Project>> {
+    if !st.runtime.env.capabilities().exec {
+        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment runs no git", st.runtime.env.kind())));
+    }
+    if inst.project.vcs.is_none() {
+        if vcs::git(&*st.runtime.env, &inst.dir, &["--version"]).await.is_none() {
+            return Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "UnsupportedError",
+                format!("git is not installed in the {} environment", st.runtime.env.kind()),
+            ));
+        }
+        vcs::git(&*st.runtime.env, &inst.dir, &["init", "-q"]).await.ok_or_else(|| ApiError::internal(format!("git init failed in {}", inst.directory)))?;
+        st.instances.dispose(&inst.dir);
+    }
+    let now = st.instances.resolve(&*st.runtime.env, st.started_ms, Some(&inst.directory)).await?;
+    Ok(Json(now.project.clone()))
 }
 
 #[utoipa::path(get, path = "/vcs", tag = "vcs", operation_id = "vcs.get", params(DirectoryParams),

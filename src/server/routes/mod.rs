@@ -1,6 +1,8 @@
 //! One module per API group. Handlers stay thin: parse, call the environment
 //! or a shared service, shape the answer.
 
+pub mod api;
+pub mod api_message;
 pub mod app;
 pub mod config;
 pub mod control;

@@ -82,16 +82,25 @@ pub fn find(st: &AppState, inst: &Instance, id: &str) -> Result<Arc<Terminal>, P
     st.ptys.get(&inst.directory, id).ok_or_else(|| PtyError::NotFound(id.to_string()))
 }
 
+/// A program, argument or variable value as the document describes it: a process cannot take a NUL byte.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^[^\u0000]*$")]
+#[allow(dead_code)]
+pub struct PtyArg(String);
+
 /// `POST /pty`'s body (named apart from `POST /session`'s in the document).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(as = PtyCreateBody)]
 pub struct CreateBody {
     /// The program to run; the user's shell by default.
+    #[schema(value_type = Option<PtyArg>)]
     pub command: Option<String>,
+    #[schema(value_type = Option<Vec<PtyArg>>)]
     pub args: Option<Vec<String>>,
     /// Where it starts (absolute inside the workspace, or relative to the directory).
     pub cwd: Option<String>,
     pub title: Option<String>,
+    #[schema(value_type = Option<HashMap<String, PtyArg>>)]
     pub env: Option<HashMap<String, String>>,
 }
 

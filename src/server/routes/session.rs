@@ -77,6 +77,116 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
     Ok(JsonBody(st.runtime.sessions.store.sessions(filter).await?))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct GlobalListParams {
+    /// Only sessions of this directory.
+    directory: Option<String>,
+    workspace: Option<String>,
+    /// Only sessions without a parent.
+    #[param(pattern = "^(true|false)$")]
+    roots: Option<String>,
+    /// Only sessions updated at or after this time (ms).
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[param(maximum = 9007199254740991_u64)]
+    start: Option<u64>,
+    /// Only sessions updated before this time (ms): `x-next-cursor` of the previous page.
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[param(maximum = 9007199254740991_u64)]
+    cursor: Option<u64>,
+    /// Only sessions whose title contains this text.
+    search: Option<String>,
+    /// At most this many (default 100).
+    #[serde(default, deserialize_with = "crate::protocol::num::safe")]
+    #[param(minimum = 1, maximum = 9007199254740991_u64)]
+    limit: Option<u64>,
+    /// `true`: only archived sessions; `false`: only the others; absent: both.
+    #[param(pattern = "^(true|false)$")]
+    archived: Option<String>,
+}
+
+/// A session with the project it belongs to (`GlobalSession`).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct GlobalSession {
+    #[serde(flatten)]
+    pub session: Session,
+    #[schema(value_type = Option<Object>)]
+    pub project: Option<serde_json::Value>,
+}
+
+fn flag(value: Option<&str>, name: &str) -> ApiResult<Option<bool>> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!("{name} must be true or false, not {other:?}"))),
+    }
+}
+
+/// Sessions of every project this server has seen (the request's and those
+/// resolved since it started), most recently updated first, each with its
+/// project. With more left than `limit`, `x-next-cursor` holds the cursor of
+/// the next page.
+#[utoipa::path(get, path = "/experimental/session", tag = "experimental", operation_id = "experimental.session.list", params(GlobalListParams),
+    responses((status = 200, body = Vec<GlobalSession>), (status = 400, body = ErrorBody)))]
+pub async fn experimental_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<GlobalListParams>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let roots = flag(q.roots.as_deref(), "roots")?.unwrap_or(false);
+    let archived = flag(q.archived.as_deref(), "archived")?;
+    let limit = match q.limit {
+        Some(0) => return Err(ApiError::bad_request("limit must be at least 1")),
+        Some(l) => l.min(10_000) as usize,
+        None => 100,
+    };
+    let mut projects = st.instances.projects().await;
+    if !projects.iter().any(|p| p.id == inst.project.id) {
+        projects.push(inst.project.clone());
+    }
+    let mut all: Vec<GlobalSession> = Vec::new();
+    for p in &projects {
+        let filter = SessionFilter {
+            project_id: p.id.clone(),
+            directory: q.directory.is_some().then(|| inst.directory.clone()),
+            path: None,
+            roots,
+            start: q.start,
+            search: q.search.clone(),
+            limit: Some(usize::MAX),
+        };
+        let summary = serde_json::json!({ "id": p.id, "worktree": p.worktree });
+        let mut summary = summary;
+        if let Some(name) = &p.name {
+            summary["name"] = serde_json::json!(name);
+        }
+        for s in st.runtime.sessions.store.sessions(filter).await? {
+            all.push(GlobalSession { session: s, project: Some(summary.clone()) });
+        }
+    }
+    all.retain(|g| q.cursor.is_none_or(|c| g.session.time.updated < c) && archived.is_none_or(|a| g.session.time.archived.is_some() == a));
+    all.sort_by(|a, b| b.session.time.updated.cmp(&a.session.time.updated).then_with(|| a.session.id.cmp(&b.session.id)));
+    // The next page holds what was updated before the cursor, so a page never
+    // ends inside a run of equal times: it ends before the run, or (a page of
+    // one run) after it.
+    let updated = |i: usize| all[i].session.time.updated;
+    let end = if all.len() <= limit {
+        all.len()
+    } else {
+        match (1..=limit).rev().find(|&k| updated(k - 1) != updated(k)) {
+            Some(k) => k,
+            None => (limit..all.len()).find(|&k| updated(k) != updated(limit - 1)).unwrap_or(all.len()),
+        }
+    };
+    let next = (end < all.len()).then(|| updated(end - 1));
+    all.truncate(end);
+    let mut res = JsonBody(all).into_response();
+    if let Some(next) = next.and_then(|n| axum::http::HeaderValue::from_str(&n.to_string()).ok()) {
+        res.headers_mut().insert(axum::http::header::ACCESS_CONTROL_EXPOSE_HEADERS, axum::http::HeaderValue::from_static("X-Next-Cursor"));
+        res.headers_mut().insert("x-next-cursor", next);
+    }
+    Ok(res)
+}
+
 /// `POST /session`'s body (named apart from `POST /pty`'s in the document).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(as = SessionCreateBody)]
@@ -113,6 +223,7 @@ pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJso
         metadata: body.metadata,
         permission: body.permission,
         workspace_id: body.workspace_id,
+        ..Default::default()
     };
     Ok(JsonBody(st.runtime.sessions.create(&inst, input).await?))
 }

@@ -83,18 +83,18 @@ pub async fn agents(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResul
     responses((status = 200, body = Listing), (status = 400, body = ErrorBody)))]
 pub async fn providers(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
     let c = load(&st, &inst).await?;
-    let data = provider::list(&c)
-        .into_iter()
-        .map(|p| {
-            let package = p.models.values().next().and_then(|m| m.pointer("/api/npm")).cloned().unwrap_or_else(|| json!(provider::OPENAI_COMPATIBLE));
-            let mut api = json!({ "type": "aisdk", "package": package });
-            if let Some(url) = p.options.get("baseURL") {
-                api["url"] = url.clone();
-            }
-            json!({ "id": p.id, "name": p.name, "api": api, "request": empty_request() })
-        })
-        .collect();
+    let data = provider::list(&c).into_iter().map(|p| provider_value(&p)).collect();
     Ok(listing(inst.location(), data))
+}
+
+/// A provider as `ProviderV2Info`.
+pub fn provider_value(p: &provider::Provider) -> Value {
+    let package = p.models.values().next().and_then(|m| m.pointer("/api/npm")).cloned().unwrap_or_else(|| json!(provider::OPENAI_COMPATIBLE));
+    let mut api = json!({ "type": "aisdk", "package": package });
+    if let Some(url) = p.options.get("baseURL") {
+        api["url"] = url.clone();
+    }
+    json!({ "id": p.id, "name": p.name, "api": api, "request": empty_request() })
 }
 
 /// Milliseconds since the epoch of a `YYYY-MM-DD` date; 0 when there is none.
