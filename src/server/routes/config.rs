@@ -1,9 +1,6 @@
 //! `GET /config`, `/global/config`, `/config/providers`, `/provider` and
 //! `/provider/auth`, and the helper every config-backed endpoint uses.
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -15,18 +12,19 @@ use crate::config::provider::{self, Provider};
 use crate::config::{self, secret, Config, SCHEMA_URL};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::Ctx;
+use crate::server::extract::Ws;
 use crate::server::instance::Instance;
-use crate::server::AppState;
+use crate::workspace::Scope;
 
 /// The merged config of the request's directory. A broken file is a 400 that
 /// names it and says what is wrong, so the user can fix it.
-pub async fn load(st: &AppState, inst: &Instance) -> ApiResult<Config> {
-    st.runtime.config(inst).await.map_err(ApiError::from)
+pub async fn load(ws: &Scope, inst: &Instance) -> ApiResult<Config> {
+    ws.runtime.config(inst).await.map_err(ApiError::from)
 }
 
 /// The folders the built-in agents' rules mention.
-pub fn agent_paths(st: &AppState, inst: &Instance) -> AgentPaths {
-    st.runtime.agent_paths(inst)
+pub fn agent_paths(ws: &Scope, inst: &Instance) -> AgentPaths {
+    ws.runtime.agent_paths(inst)
 }
 
 /// The config as OpenCode shows it: the merged layers with the keys clients
@@ -54,8 +52,8 @@ fn shown(data: &Map<String, Value>, vars: &config::Vars) -> Map<String, Value> {
 
 #[utoipa::path(get, path = "/config", tag = "config", operation_id = "config.get", params(DirectoryParams),
     responses((status = 200, description = "The merged configuration", body = Object), (status = 400, body = ErrorBody)))]
-pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
-    let c = load(&st, &inst).await?;
+pub async fn get(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
+    let c = load(&ws, &inst).await?;
     let mut out = shown(&c.data, &c.vars);
     secret::redact_map(&mut out);
     Ok(Json(out))
@@ -63,8 +61,8 @@ pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<J
 
 #[utoipa::path(get, path = "/global/config", tag = "global", operation_id = "global.config.get",
     responses((status = 200, description = "The global configuration", body = Object), (status = 400, body = ErrorBody)))]
-pub async fn global(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
-    let c = load(&st, &inst).await?;
+pub async fn global(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
+    let c = load(&ws, &inst).await?;
     let mut out = Map::new();
     out.insert("$schema".into(), c.global.get("$schema").cloned().unwrap_or_else(|| json!(SCHEMA_URL)));
     out.extend(c.global);
@@ -82,8 +80,8 @@ pub struct ConfigProviders {
 
 #[utoipa::path(get, path = "/config/providers", tag = "config", operation_id = "config.providers", params(DirectoryParams),
     responses((status = 200, body = ConfigProviders), (status = 400, body = ErrorBody)))]
-pub async fn providers(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<ConfigProviders>> {
-    let c = load(&st, &inst).await?;
+pub async fn providers(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<ConfigProviders>> {
+    let c = load(&ws, &inst).await?;
     let providers = provider::list(&c);
     Ok(Json(ConfigProviders { default: provider::defaults(&providers), providers }))
 }
@@ -99,8 +97,8 @@ pub struct ProviderList {
 
 #[utoipa::path(get, path = "/provider", tag = "provider", operation_id = "provider.list", params(DirectoryParams),
     responses((status = 200, body = ProviderList), (status = 400, body = ErrorBody)))]
-pub async fn provider_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<ProviderList>> {
-    let c = load(&st, &inst).await?;
+pub async fn provider_list(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<ProviderList>> {
+    let c = load(&ws, &inst).await?;
     // No catalogue: every provider listed is configured, so all are connected.
     let all = provider::list(&c);
     Ok(Json(ProviderList { default: provider::defaults(&all), connected: all.iter().map(|p| p.id.clone()).collect(), all }))

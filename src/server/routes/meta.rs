@@ -12,6 +12,7 @@ use crate::env::{Capabilities, WatchEvent};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
 use crate::server::extract::Ctx;
+use crate::server::extract::Ws;
 use crate::server::AppState;
 use crate::vcs;
 
@@ -35,8 +36,8 @@ pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathI
 
 #[utoipa::path(get, path = "/project", tag = "project", operation_id = "project.list", params(DirectoryParams),
     responses((status = 200, description = "List of projects", body = Vec<Project>)))]
-pub async fn projects(State(st): State<Arc<AppState>>, _ctx: Ctx) -> Json<Vec<Project>> {
-    Json(st.instances.projects().await)
+pub async fn projects(Ws(ws): Ws, _ctx: Ctx) -> Json<Vec<Project>> {
+    Json(ws.instances.projects().await)
 }
 
 #[utoipa::path(get, path = "/project/current", tag = "project", operation_id = "project.current", params(DirectoryParams),
@@ -47,11 +48,11 @@ pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
 
 #[utoipa::path(get, path = "/vcs", tag = "vcs", operation_id = "vcs.get", params(DirectoryParams),
     responses((status = 200, body = VcsInfo)))]
-pub async fn vcs_info(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<VcsInfo>> {
+pub async fn vcs_info(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<VcsInfo>> {
     if inst.project.vcs.is_none() {
         return Ok(Json(VcsInfo::default()));
     }
-    let (branch, default_branch) = tokio::join!(vcs::branch(&*st.runtime.env, &inst.dir), vcs::default_branch(&*st.runtime.env, &inst.dir));
+    let (branch, default_branch) = tokio::join!(vcs::branch(&*ws.runtime.env, &inst.dir), vcs::default_branch(&*ws.runtime.env, &inst.dir));
     Ok(Json(VcsInfo { branch, default_branch }))
 }
 
@@ -70,13 +71,13 @@ pub struct BurrowInfo {
 
 #[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow", operation_id = "burrow.capabilities",
     responses((status = 200, body = BurrowInfo)))]
-pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
+pub async fn capabilities(Ws(ws): Ws) -> Json<BurrowInfo> {
     Json(BurrowInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         protocol: crate::OPENCODE_VERSION.to_string(),
-        env: st.runtime.env.kind().to_string(),
-        root: st.runtime.env.root().to_string(),
-        capabilities: st.runtime.env.capabilities(),
+        env: ws.runtime.env.kind().to_string(),
+        root: ws.runtime.env.root().to_string(),
+        capabilities: ws.runtime.env.capabilities(),
     })
 }
 
@@ -93,8 +94,8 @@ pub async fn root() -> Json<Health> {
 /// A Burrow extension; environments that watch for changes need no refresh.
 #[utoipa::path(post, path = "/burrow/refresh", tag = "burrow",
     responses((status = 200, body = bool), (status = 503, body = ErrorBody)))]
-pub async fn refresh(State(st): State<Arc<AppState>>) -> ApiResult<Json<bool>> {
-    st.runtime.env.refresh().await?;
-    st.indexes.dispatch(&WatchEvent::Rescan);
+pub async fn refresh(Ws(ws): Ws) -> ApiResult<Json<bool>> {
+    ws.runtime.env.refresh().await?;
+    ws.indexes.dispatch(&WatchEvent::Rescan);
     Ok(Json(true))
 }
