@@ -178,6 +178,17 @@ async fn scope_of(parts: &mut Parts, state: &Arc<AppState>) -> Result<Arc<Scope>
     Ok(scope)
 }
 
+/// The workspace id a request names, if any (not opened).
+pub struct RequestWorkspace(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestWorkspace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(RequestWorkspace(workspace_id(parts)))
+    }
+}
+
 /// The workspace a request works in: its environment and the caches over it.
 /// An unknown workspace is a 404.
 pub struct Ws(pub Arc<Scope>);

@@ -26,7 +26,9 @@ use utoipa_axum::routes;
 pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
-use routes::{app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2};
+use routes::{
+    app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2, workspace,
+};
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
@@ -125,8 +127,12 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(app::resources))
         .routes(routes!(app::capabilities))
         .routes(routes!(app::console))
-        .routes(routes!(app::workspaces))
-        .routes(routes!(app::workspace_status))
+        .routes(routes!(workspace::list, workspace::create))
+        .routes(routes!(workspace::adapters))
+        .routes(routes!(workspace::status))
+        .routes(routes!(workspace::remove))
+        .routes(routes!(workspace::sync_list))
+        .routes(routes!(workspace::warp))
         .routes(routes!(app::tool_ids))
         .routes(routes!(tools::list))
         .routes(routes!(control::log))

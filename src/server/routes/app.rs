@@ -89,19 +89,6 @@ pub async fn console(_ctx: Ctx) -> Json<ConsoleState> {
     Json(ConsoleState { console_managed_providers: Vec::new(), switchable_org_count: 0 })
 }
 
-#[utoipa::path(get, path = "/experimental/workspace", tag = "experimental", operation_id = "experimental.workspace.list", params(DirectoryParams),
-    responses((status = 200, description = "Workspaces", body = Vec<Object>)))]
-pub async fn workspaces(_ctx: Ctx) -> Json<Vec<Value>> {
-    // One workspace per server: there are no extra ones to switch to.
-    Json(Vec::new())
-}
-
-#[utoipa::path(get, path = "/experimental/workspace/status", tag = "experimental", operation_id = "experimental.workspace.status", params(DirectoryParams),
-    responses((status = 200, description = "Workspace status", body = Vec<Object>)))]
-pub async fn workspace_status(_ctx: Ctx) -> Json<Vec<Value>> {
-    Json(Vec::new())
-}
-
 #[utoipa::path(get, path = "/experimental/tool/ids", tag = "tool", operation_id = "tool.ids", params(DirectoryParams),
     responses((status = 200, description = "Tool ids", body = Vec<String>)))]
 pub async fn tool_ids(_ctx: Ctx) -> Json<Vec<&'static str>> {
