@@ -334,7 +334,9 @@ impl Registry {
         Ok(spec)
     }
 
-    /// An inline definition's host paths must lie under an allowed root.
+    /// An inline definition's host paths (a local folder, what a container
+    /// copies or mounts, SSH keys and known hosts, a cache folder) must lie
+    /// under an allowed root: a client must not reach the rest of the host.
     fn check_paths(&self, inline: &EnvSpec) -> Result<(), WsError> {
         let local = inline.env.as_deref().is_none_or(|e| e == "local");
         let paths = [
@@ -342,14 +344,13 @@ impl Registry {
             ("mount", inline.mount.as_ref()),
             ("copy", inline.copy.as_ref()),
             ("identity", inline.identity.as_ref()),
+            ("known-hosts", inline.known_hosts.as_ref()),
+            ("object-cache-dir", inline.object_cache_dir.as_ref()),
         ];
         for (field, path) in paths {
             if let Some(path) = path {
                 self.under_root(field, path)?;
             }
-        }
-        if inline.known_hosts.is_some() || inline.object_cache_dir.is_some() {
-            return Err(WsError::Create("known-hosts and object-cache-dir come from the server's definitions, not from a request".into()));
         }
         Ok(())
     }
