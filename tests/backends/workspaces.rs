@@ -243,7 +243,10 @@ async fn an_idle_workspace_stops_and_wakes_on_the_next_request() {
     files_and_search(&srv, &id, &root).await;
     wait_status(&srv, &id, "disconnected").await;
     if docker.is_some() {
-        let out = std::process::Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", &format!("burrow-{}", id.to_ascii_lowercase())]).output().unwrap();
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.State.Running}}", &format!("burrow-{}", id.to_ascii_lowercase())])
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "false", "the idle container is stopped");
     }
     // The next request starts it again.
