@@ -264,14 +264,8 @@ impl Registry {
             ));
         }
         let id = id.unwrap_or_else(|| crate::id::ascending(crate::id::Prefix::Workspace));
-        if !id.starts_with("wrk") || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !id.starts_with("wrk") || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(WsError::Create(format!("{id:?} is not a workspace id (wrk followed by letters and digits)")));
-        }
-        if self.exists(&id) {
-            return Err(WsError::Create(format!("workspace {id} exists")));
-        }
-        if lock(&self.entries).len() >= self.options.max {
-            return Err(WsError::Create(format!("this server holds at most {} workspaces; delete one first", self.options.max)));
         }
         let spec = self.spec_for(&id, kind, extra.as_ref())?;
         let info = Info {
@@ -284,9 +278,26 @@ impl Registry {
             project_id: crate::instance::GLOBAL_PROJECT.to_string(),
             time_used: crate::now_ms(),
         };
-        let record = serde_json::to_value(&info).map_err(|e| WsError::Store(e.to_string()))?;
-        self.base.runtime.sessions.store.put_workspace(&id, info.time_used, record).await.map_err(|e| WsError::Store(e.to_string()))?;
-        lock(&self.entries).insert(id, Arc::new(entry(info.clone(), spec)));
+        // Reserved under the lock, so that two requests can neither take the
+        // same id nor pass the limit together; undone if the store fails.
+        {
+            let mut entries = lock(&self.entries);
+            if entries.contains_key(&id) {
+                return Err(WsError::Create(format!("workspace {id} exists")));
+            }
+            if entries.len() >= self.options.max {
+                return Err(WsError::Create(format!("this server holds at most {} workspaces; delete one first", self.options.max)));
+            }
+            entries.insert(id.clone(), Arc::new(entry(info.clone(), spec)));
+        }
+        let stored = match serde_json::to_value(&info) {
+            Ok(record) => self.base.runtime.sessions.store.put_workspace(&id, info.time_used, record).await.map_err(|e| WsError::Store(e.to_string())),
+            Err(e) => Err(WsError::Store(e.to_string())),
+        };
+        if let Err(e) = stored {
+            lock(&self.entries).remove(&id);
+            return Err(e);
+        }
         Ok(info)
     }
 
