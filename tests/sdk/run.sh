@@ -33,7 +33,7 @@ shell=/bin/sh
 [ -x /bin/bash ] && shell=/bin/bash
 
 HOME="$work/home" SHELL="$shell" BURROW_DATA_DIR="$work/data" \
-    "$bin" serve --port 0 --dir "$root" > "$work/stdout" 2> "$work/stderr" &
+    "$bin" serve --port 0 --dir "$root" --allow-workspaces --workspace-root "$root" > "$work/stdout" 2> "$work/stderr" &
 pid=$!
 
 # The first line of stdout names the URL.
@@ -55,3 +55,4 @@ while [ -z "$url" ]; do
 done
 
 BURROW_URL="$url" BURROW_ROOT="$root" node "$here/contract.mjs"
+BURROW_URL="$url" BURROW_ROOT="$root" node "$here/workspace.mjs"
