@@ -188,6 +188,7 @@ impl Registry {
     pub async fn load(base: Arc<Scope>, options: Options) -> anyhow::Result<Arc<Self>> {
         let me = Arc::new(Self { base, options, entries: Mutex::default() });
         me.reload().await?;
+        me.sweep().await;
         if let Some(idle) = me.options.idle {
             let weak = Arc::downgrade(&me);
             tokio::spawn(async move {
@@ -200,6 +201,33 @@ impl Registry {
             });
         }
         Ok(me)
+    }
+
+    /// What this server's Docker workspace containers are labelled with
+    /// besides their id: its data folder, so that servers with different
+    /// data never touch each other's containers.
+    fn store(&self) -> String {
+        self.base.runtime.dirs.state.clone()
+    }
+
+    /// Removes the workspace containers of this data folder that no record
+    /// names (a record deleted while its removal failed, a crash between the
+    /// two): a workspace's container is never left behind.
+    async fn sweep(&self) {
+        // The stored records, not the entries: a record this server cannot
+        // use now (its root no longer allowed) keeps its container.
+        let known: Vec<String> = match self.base.runtime.sessions.store.workspaces().await {
+            Ok(records) => records.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read the workspaces to sweep their containers: {e}");
+                return;
+            }
+        };
+        match docker::sweep(&self.store(), &known).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} container(s) of workspaces that no longer exist"),
+            Err(e) => tracing::debug!("cannot look for containers of deleted workspaces: {e:#}"),
+        }
     }
 
     /// Reads the records again; entries already known keep their open environment.
@@ -338,6 +366,7 @@ impl Registry {
                 spec.memory = spec.memory.or(self.options.memory);
                 spec.name = Some(container_name(id));
                 spec.keep = Some(true);
+                spec.labels = docker::labels(id, &self.store());
             }
             _ => {}
         }
@@ -385,7 +414,7 @@ impl Registry {
             return Ok(scope.clone());
         }
         *lock(&entry.status) = Status::Connecting;
-        match open_env(&entry.spec).await {
+        match open_env(id, &self.store(), &entry.spec).await {
             Ok(env) => {
                 let scope = Scope::open(env, &self.base).await;
                 *slot = Some(scope.clone());
@@ -409,7 +438,7 @@ impl Registry {
             scope.runtime.env.shutdown().await;
         }
         if entry.spec.kind().ok() == Some(Kind::Docker) && entry.spec.container.is_none() {
-            docker::remove(&container_name(id)).await.map_err(|e| WsError::Unavailable { id: id.to_string(), message: format!("{e:#}") })?;
+            docker::remove(id, &self.store()).await.map_err(|e| WsError::Unavailable { id: id.to_string(), message: format!("{e:#}") })?;
         }
         self.base.runtime.sessions.store.delete_workspace(id).await.map_err(|e| WsError::Store(e.to_string()))?;
         lock(&self.entries).remove(id);
@@ -437,7 +466,7 @@ impl Registry {
             tracing::info!("workspace {id} idle for {idle:?}: stopping it");
             scope.runtime.env.shutdown().await;
             if entry.spec.kind().ok() == Some(Kind::Docker) && entry.spec.container.is_none() {
-                if let Err(e) = docker::stop(&container_name(&id)).await {
+                if let Err(e) = docker::stop(&id, &self.store()).await {
                     tracing::warn!("cannot stop the container of workspace {id}: {e:#}");
                 }
             }
@@ -464,68 +493,117 @@ fn entry(info: Info, spec: EnvSpec) -> Entry {
 /// Opens a workspace's environment. A Docker workspace whose container is
 /// still there (a restart, an idle stop) is started if needed and attached
 /// to, so no second container is ever made for it.
-async fn open_env(spec: &EnvSpec) -> anyhow::Result<SharedEnv> {
+async fn open_env(id: &str, store: &str, spec: &EnvSpec) -> anyhow::Result<SharedEnv> {
     if spec.kind().ok() == Some(Kind::Docker) && spec.container.is_none() {
-        if let Some(name) = &spec.name {
-            if docker::start_existing(name).await? {
-                let attach = EnvSpec { env: spec.env.clone(), container: Some(name.clone()), workdir: spec.workdir.clone(), ..Default::default() };
-                return crate::env::open::open(&attach).await;
-            }
+        if let Some(name) = docker::start_existing(id, store).await? {
+            let attach = EnvSpec { env: spec.env.clone(), container: Some(name), workdir: spec.workdir.clone(), ..Default::default() };
+            return crate::env::open::open(&attach).await;
         }
     }
     crate::env::open::open(spec).await
 }
 
+/// The Docker calls of workspaces: their containers are found by the labels
+/// `burrow.workspace` (the id) and `burrow.workspace.store` (the data folder).
 #[cfg(feature = "docker")]
 mod docker {
-    use bollard::query_parameters::{RemoveContainerOptions, StopContainerOptions};
+    use std::collections::{BTreeMap, HashMap};
+
+    use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions, StopContainerOptions};
     use bollard::Docker;
+
+    const ID: &str = "burrow.workspace";
+    const STORE: &str = "burrow.workspace.store";
+
+    pub fn labels(id: &str, store: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(ID.to_string(), id.to_string()), (STORE.to_string(), store.to_string())])
+    }
 
     fn connect() -> anyhow::Result<Docker> {
         Ok(Docker::connect_with_defaults()?)
     }
 
-    /// Starts the container `name` if it exists and is stopped; whether it exists.
-    pub async fn start_existing(name: &str) -> anyhow::Result<bool> {
+    /// The containers (name, labels) of `store`, of workspace `id` when given, running or not.
+    async fn find(docker: &Docker, store: &str, id: Option<&str>) -> anyhow::Result<Vec<(String, HashMap<String, String>)>> {
+        let mut wanted = vec![format!("{STORE}={store}")];
+        wanted.extend(id.map(|id| format!("{ID}={id}")));
+        let opts = ListContainersOptions { all: true, filters: Some(HashMap::from([("label".to_string(), wanted)])), ..Default::default() };
+        let found = docker.list_containers(Some(opts)).await.map_err(|e| anyhow::anyhow!("cannot list containers: {e}"))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names?.first()?.trim_start_matches('/').to_string();
+                Some((name, c.labels.unwrap_or_default()))
+            })
+            .collect())
+    }
+
+    /// Starts workspace `id`'s container if it exists and is stopped; its name.
+    pub async fn start_existing(id: &str, store: &str) -> anyhow::Result<Option<String>> {
         let docker = connect()?;
-        match docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            Ok(c) => {
-                if !c.state.and_then(|s| s.running).unwrap_or(false) {
-                    docker
-                        .start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("cannot start the container {name}: {e}"))?;
-                }
-                Ok(true)
-            }
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-            Err(e) => Err(anyhow::anyhow!("cannot inspect the container {name}: {e}")),
+        let Some((name, _)) = find(&docker, store, Some(id)).await?.into_iter().next() else { return Ok(None) };
+        let state =
+            docker.inspect_container(&name, None::<InspectContainerOptions>).await.map_err(|e| anyhow::anyhow!("cannot inspect the container {name}: {e}"))?;
+        if !state.state.and_then(|s| s.running).unwrap_or(false) {
+            docker.start_container(&name, None::<StartContainerOptions>).await.map_err(|e| anyhow::anyhow!("cannot start the container {name}: {e}"))?;
         }
+        Ok(Some(name))
     }
 
-    pub async fn stop(name: &str) -> anyhow::Result<()> {
-        let opts = StopContainerOptions { t: Some(2), ..Default::default() };
-        connect()?.stop_container(name, Some(opts)).await.map_err(|e| anyhow::anyhow!("cannot stop the container {name}: {e}"))
+    pub async fn stop(id: &str, store: &str) -> anyhow::Result<()> {
+        let docker = connect()?;
+        for (name, _) in find(&docker, store, Some(id)).await? {
+            let opts = StopContainerOptions { t: Some(2), ..Default::default() };
+            docker.stop_container(&name, Some(opts)).await.map_err(|e| anyhow::anyhow!("cannot stop the container {name}: {e}"))?;
+        }
+        Ok(())
     }
 
-    pub async fn remove(name: &str) -> anyhow::Result<()> {
+    async fn remove_named(docker: &Docker, name: &str) -> anyhow::Result<()> {
         let opts = RemoveContainerOptions { force: true, ..Default::default() };
-        match connect()?.remove_container(name, Some(opts)).await {
+        match docker.remove_container(name, Some(opts)).await {
             Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(anyhow::anyhow!("cannot remove the container {name}: {e}")),
         }
+    }
+
+    pub async fn remove(id: &str, store: &str) -> anyhow::Result<()> {
+        let docker = connect()?;
+        for (name, _) in find(&docker, store, Some(id)).await? {
+            remove_named(&docker, &name).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the containers of `store` whose workspace is not in `known`; how many.
+    pub async fn sweep(store: &str, known: &[String]) -> anyhow::Result<usize> {
+        let docker = connect()?;
+        let mut removed = 0;
+        for (name, labels) in find(&docker, store, None).await? {
+            if labels.get(ID).is_some_and(|id| !known.contains(id)) {
+                remove_named(&docker, &name).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
 #[cfg(not(feature = "docker"))]
 mod docker {
-    pub async fn start_existing(_: &str) -> anyhow::Result<bool> {
-        Ok(false)
+    pub fn labels(_: &str, _: &str) -> std::collections::BTreeMap<String, String> {
+        Default::default()
     }
-    pub async fn stop(_: &str) -> anyhow::Result<()> {
+    pub async fn start_existing(_: &str, _: &str) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+    pub async fn stop(_: &str, _: &str) -> anyhow::Result<()> {
         Ok(())
     }
-    pub async fn remove(_: &str) -> anyhow::Result<()> {
+    pub async fn remove(_: &str, _: &str) -> anyhow::Result<()> {
         Ok(())
+    }
+    pub async fn sweep(_: &str, _: &[String]) -> anyhow::Result<usize> {
+        Ok(0)
     }
 }

@@ -189,6 +189,18 @@ async fn one_server_serves_local_docker_ssh_and_s3_workspaces() {
     }
     let (_, sessions_before) = srv.get("/session").await;
 
+    // A container labelled for this data folder whose workspace no record
+    // names (as after a crash between removing a record and its container).
+    let leaked = format!("burrow-test-leak-{}-{:06x}", std::process::id(), fastrand::u32(..0xffffff));
+    if docker.is_some() {
+        let store = format!("burrow.workspace.store={data_dir}");
+        let out = std::process::Command::new("docker")
+            .args(["create", "--name", &leaked, "--label", "burrow.workspace=wrk_gone", "--label", &store, "burrow-test-busybox-git:latest", "true"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     // Restart on the same data: the same workspaces and sessions, and the
     // Docker workspace finds its container again.
     drop(srv);
@@ -201,6 +213,10 @@ async fn one_server_serves_local_docker_ssh_and_s3_workspaces() {
     assert_eq!(workspaces_of(&sessions_after), workspaces_of(&sessions_before), "the sessions keep their workspaces");
     for (_, id, root) in &made {
         files_and_search(&srv, id, root).await;
+    }
+    if docker.is_some() {
+        let out = std::process::Command::new("docker").args(["ps", "-a", "-q", "--filter", &format!("name=^/{leaked}$")]).output().unwrap();
+        assert!(out.stdout.is_empty(), "the container of a deleted workspace is removed at start");
     }
     if let Some(id) = &docker {
         assert_eq!(containers_of(id).len(), 1, "still one container for workspace {id} after the restart");
