@@ -13,8 +13,7 @@ use super::DirectoryParams;
 use crate::config::agent::{self, Agent};
 use crate::config::command::{self, Command, Skill};
 use crate::error::{ApiResult, ErrorBody};
-use crate::server::extract::Ctx;
-use crate::server::extract::Ws;
+use crate::server::extract::{Ctx, Ws};
 
 #[utoipa::path(get, path = "/agent", tag = "app", operation_id = "app.agents", params(DirectoryParams),
     responses((status = 200, description = "List of agents", body = Vec<Agent>), (status = 400, body = ErrorBody)))]

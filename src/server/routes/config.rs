@@ -11,8 +11,7 @@ use crate::config::agent::AgentPaths;
 use crate::config::provider::{self, Provider};
 use crate::config::{self, secret, Config, SCHEMA_URL};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::extract::Ctx;
-use crate::server::extract::Ws;
+use crate::server::extract::{Ctx, Ws};
 use crate::server::instance::Instance;
 use crate::workspace::Scope;
 

@@ -10,8 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::{FileContent, FileNode, FileStatus};
 use crate::protocol::order;
 use crate::search::ignore_rules::IgnoreRules;
-use crate::server::extract::Ws;
-use crate::server::extract::{Ctx, Query};
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::{content, vcs};
 
 /// Files larger than this are refused by `/file/content` with a 413.

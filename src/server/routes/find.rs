@@ -11,8 +11,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::{FileSystemEntry, Symbol, TextMatch};
 use crate::protocol::project::LocationInfo;
 use crate::search::fuzzy::display_path;
-use crate::server::extract::Ws;
-use crate::server::extract::{Ctx, Query};
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::server::instance::Instance;
 use crate::workspace::Scope;
 

@@ -7,8 +7,7 @@ use utoipa::ToSchema;
 use super::DirectoryParams;
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::file::FileChange;
-use crate::server::extract::Ctx;
-use crate::server::extract::Ws;
+use crate::server::extract::{Ctx, Ws};
 use crate::vcs;
 
 /// Forgets what the server resolved for the directory (its project, whether

@@ -11,8 +11,7 @@ use super::DirectoryParams;
 use crate::env::{Capabilities, WatchEvent};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
-use crate::server::extract::Ctx;
-use crate::server::extract::Ws;
+use crate::server::extract::{Ctx, Ws};
 use crate::server::AppState;
 use crate::vcs;
 

@@ -25,8 +25,7 @@ use super::DirectoryParams;
 use crate::error::ApiError;
 use crate::pty::{Attached, Live, Terminal};
 use crate::server::auth::TicketGrant;
-use crate::server::extract::Ws;
-use crate::server::extract::{Ctx, Query};
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::server::AppState;
 
 /// Replayed output goes out in frames of at most this many bytes, like the reference.

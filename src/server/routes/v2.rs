@@ -14,8 +14,7 @@ use crate::config::command::{self};
 use crate::config::provider;
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::LocationInfo;
-use crate::server::extract::Ctx;
-use crate::server::extract::Ws;
+use crate::server::extract::{Ctx, Ws};
 
 #[derive(Serialize, ToSchema)]
 pub struct Listing {
