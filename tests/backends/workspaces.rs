@@ -296,3 +296,33 @@ async fn creating_workspaces_needs_a_password_or_the_flag_and_an_allowed_root() 
     let reply = post(json!({ "type": "nosuch" })).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_whose_container_is_gone_answers_503_until_recreated() {
+    let fx = Fixture::standard();
+    let mut base = (TestEnv { backend: Backend::Local }).place(&fx).await.unwrap();
+    serve_args(&mut base, &["--workspace-idle", "0"]);
+    let Some(docker) = placed(Backend::Docker, &fx).await else { return };
+    let srv = Server::start(&base).await;
+    let (kind, extra) = definition(&docker.args);
+    let id = create(&srv, &kind, &extra).await;
+    files_and_search(&srv, &id, &docker.root).await;
+    let name = format!("burrow-{}", id.to_ascii_lowercase());
+    let out = std::process::Command::new("docker").args(["rm", "-f", &name]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (status, body) = srv.get_q("/file/content", &[("path", "README.md"), ("workspace", &id)]).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["data"]["message"].as_str().unwrap_or_default().contains("/burrow/env/recreate"), "{body}");
+    // The default environment is not affected.
+    let (status, _) = srv.get_q("/file/content", &[("path", "README.md")]).await;
+    assert_eq!(status, 200);
+
+    let reply = srv.send(srv.request(Method::POST, &q("/burrow/env/recreate", &[("workspace", &id)]))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    files_and_search(&srv, &id, &docker.root).await;
+    assert_eq!(containers_of(&id).len(), 1, "one container again");
+    let reply = srv.send(srv.request(Method::DELETE, &format!("/experimental/workspace/{id}"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(containers_of(&id).is_empty());
+}
