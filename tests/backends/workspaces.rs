@@ -326,3 +326,38 @@ async fn a_workspace_whose_container_is_gone_answers_503_until_recreated() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(containers_of(&id).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_turn_of_a_session_in_a_docker_workspace_runs_its_tools_there() {
+    use crate::support::agent::{config, part};
+    use crate::support::llm::{unreachable_url, ScriptedLlm, Turn};
+    let fx = Fixture::standard();
+    let mut base = (TestEnv { backend: Backend::Local }).place(&fx).await.unwrap();
+    serve_args(&mut base, &["--workspace-idle", "0"]);
+    let Some(docker) = placed(Backend::Docker, &fx).await else { return };
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_b", "bash", json!({"command": "test -f /.dockerenv && pwd && cat README.md", "description": "Where am I"})),
+        Turn::text("Done."),
+    ])
+    .await;
+    let cfg = config(&llm.url, &unreachable_url().await).to_string();
+    let srv = Server::start_with(&base, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str())]).await;
+    let (kind, extra) = definition(&docker.args);
+    let id = create(&srv, &kind, &extra).await;
+
+    let reply = srv.send(srv.request(Method::POST, &q("/session", &[("workspace", &id)])).json(&json!({}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let sid = reply.json()["id"].as_str().unwrap().to_string();
+    // Sent without the workspace: the session's workspace runs the turn.
+    let prompt = json!({"parts": [{"type": "text", "text": "where are you?"}]});
+    let reply = srv.send(srv.request(Method::POST, &format!("/session/{sid}/message")).json(&prompt)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["info"]["finish"], "stop");
+    let (status, list) = srv.get(&format!("/session/{sid}/message")).await;
+    assert_eq!(status, 200, "{list}");
+    let state = part(&list[1], "tool")["state"].clone();
+    assert_eq!(state["status"], "completed", "{state}");
+    assert_eq!(state["output"], format!("{}\n{README}", docker.root), "bash ran in the container's workspace");
+    let reply = srv.send(srv.request(Method::DELETE, &format!("/experimental/workspace/{id}"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
