@@ -23,6 +23,9 @@ use crate::pty::PtyManager;
 use crate::search::index::IndexRegistry;
 use crate::session::runtime::Runtime;
 
+/// How long the start-up sweep of leftover workspace containers may take.
+const SWEEP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long an index may be reused when the environment cannot watch.
 pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
 
@@ -223,10 +226,12 @@ impl Registry {
                 return;
             }
         };
-        match docker::sweep(&self.store(), &known).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} container(s) of workspaces that no longer exist"),
-            Err(e) => tracing::debug!("cannot look for containers of deleted workspaces: {e:#}"),
+        // Bounded: an unreachable Docker daemon must not hold the start.
+        match tokio::time::timeout(SWEEP_TIMEOUT, docker::sweep(&self.store(), &known)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!("removed {n} container(s) of workspaces that no longer exist"),
+            Ok(Err(e)) => tracing::debug!("cannot look for containers of deleted workspaces: {e:#}"),
+            Err(_) => tracing::warn!("the Docker daemon did not answer within {SWEEP_TIMEOUT:?}: containers of deleted workspaces were not looked for"),
         }
     }
 
