@@ -3,9 +3,10 @@
 //! lazily on its first request, with its own instances, file index, watcher,
 //! terminals and config (a [`Scope`]); the server's own `--env` is the
 //! default scope. Records live in the session store's SQLite, so workspaces
-//! survive a restart; a Docker workspace's container is named after the
-//! workspace and kept, so the next server finds it again instead of making
-//! a second one. Below the HTTP layer: failures are [`WsError`]s.
+//! survive a restart; a Docker workspace's container is kept and labelled with
+//! the workspace's id and the data folder, so the next server finds it again
+//! by those labels instead of making a second one, and removes the ones no
+//! record names. Below the HTTP layer: failures are [`WsError`]s.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
