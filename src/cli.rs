@@ -136,6 +136,33 @@ pub struct ServeArgs {
     #[arg(long, env = "BURROW_SEARCH_QUEUE", value_name = "N")]
     pub search_queue: Option<u32>,
 
+    /// Let clients create workspaces (`POST /experimental/workspace`) on a
+    /// loopback server without a password. With a password they always may.
+    #[arg(long, env = "BURROW_ALLOW_WORKSPACES")]
+    pub allow_workspaces: bool,
+
+    /// A host folder that local workspaces (and a Docker workspace's copy or
+    /// mount) may use, this folder or below (repeatable).
+    #[arg(long = "workspace-root", value_name = "PATH")]
+    pub workspace_roots: Vec<PathBuf>,
+
+    /// At most this many workspaces besides the server's own.
+    #[arg(long, env = "BURROW_MAX_WORKSPACES", value_name = "N", default_value_t = 16)]
+    pub max_workspaces: usize,
+
+    /// Stop a workspace unused for this many seconds (its container is stopped,
+    /// its SSH connection closed); the next request starts it again. 0: never.
+    #[arg(long, env = "BURROW_WORKSPACE_IDLE", value_name = "SECONDS", default_value_t = 900.0)]
+    pub workspace_idle: f64,
+
+    /// CPUs for a Docker workspace that sets none (e.g. 1.5).
+    #[arg(long, value_name = "N")]
+    pub workspace_cpus: Option<f64>,
+
+    /// Memory for a Docker workspace that sets none (e.g. 1g).
+    #[arg(long, value_name = "SIZE", value_parser = crate::env::docker::parse_memory)]
+    pub workspace_memory: Option<i64>,
+
     #[command(flatten)]
     pub timeouts: crate::server::Timeouts,
 

@@ -31,5 +31,6 @@ pub use burrow_search as search;
 pub mod server;
 pub mod session;
 pub mod vcs;
+pub mod workspace;
 
 pub use burrow_protocol::{now_ms, OPENCODE_VERSION};

@@ -65,8 +65,24 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
         cors: args.cors.clone(),
         config_env_allow: args.config_env_allow.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect(),
     };
-    let state = AppState::new(env.clone(), dirs, Credentials::from_env(), policy).await?;
+    let credentials = Credentials::from_env();
+    let loopback = args.hostname == "localhost" || args.hostname.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let workspaces = burrow::workspace::Options {
+        allow_create: credentials.is_some() || (loopback && args.allow_workspaces),
+        roots: args.workspace_roots.clone(),
+        max: args.max_workspaces,
+        idle: (args.workspace_idle > 0.0).then(|| std::time::Duration::from_secs_f64(args.workspace_idle)),
+        cpus: args.workspace_cpus,
+        memory: args.workspace_memory,
+        places: Some(args.places()?),
+    };
+    if args.allow_workspaces && !loopback && credentials.is_none() {
+        tracing::warn!("--allow-workspaces is ignored on the non-loopback address {} without a password", args.hostname);
+    }
+    let state = AppState::new(env.clone(), dirs, credentials, policy, workspaces).await?;
+    let registry = state.workspaces.clone();
     let served = server::serve(state, &args.hostname, args.port, args.insecure_no_auth, args.timeouts).await;
+    registry.shutdown().await;
     env.shutdown().await;
     served
 }

@@ -51,6 +51,7 @@ fn docker_args(spec: &EnvSpec) -> super::docker::DockerArgs {
         keep: spec.keep.unwrap_or(false),
         cpus: spec.cpus,
         memory: spec.memory,
+        labels: spec.labels.clone(),
     }
 }
 

@@ -55,6 +55,11 @@ pub struct EnvSpec {
     #[serde(default, deserialize_with = "size")]
     pub object_cache_size: Option<u64>,
     pub object_concurrency: Option<usize>,
+
+    /// Labels for a created Docker container; never in a file or a flag
+    /// (a workspace sets its id here).
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What kind of environment a spec opens.

@@ -160,6 +160,11 @@ impl PtyManager {
         out
     }
 
+    /// Whether no terminal is running, in any directory: an idle workspace may stop then.
+    pub fn is_empty(&self) -> bool {
+        !lock(&self.terminals).values().any(|t| t.running())
+    }
+
     /// A running terminal of `directory`.
     pub fn get(&self, directory: &str, id: &str) -> Option<Arc<Terminal>> {
         lock(&self.terminals).get(id).filter(|t| t.directory == directory && t.running()).cloned()

@@ -85,7 +85,7 @@ pub async fn require_auth(State(st): State<Arc<AppState>>, mut req: Request, nex
     // A ticket is checked (and used up) here, before any extractor resolves a
     // directory or runs `stat` and `git` for a caller who may be anonymous.
     if let Some((pty, ticket)) = pty_ticket(&req) {
-        let Some(directory) = st.ptys.tickets.take(&ticket, &pty) else {
+        let Some(directory) = st.scope.ptys.tickets.take(&ticket, &pty) else {
             return ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", "the terminal ticket is unknown, used or expired").into_response();
         };
         req.extensions_mut().insert(TicketGrant { directory });

@@ -10,6 +10,21 @@ use serde::de::DeserializeOwned;
 use super::instance::Instance;
 use super::AppState;
 use crate::error::ApiError;
+use crate::workspace::{Scope, WsError};
+
+impl From<WsError> for ApiError {
+    fn from(e: WsError) -> Self {
+        use axum::http::StatusCode;
+        let message = e.to_string();
+        match e {
+            WsError::NotFound(_) => ApiError::not_found(message),
+            WsError::Create(_) => ApiError::new(StatusCode::BAD_REQUEST, "WorkspaceCreateError", message),
+            WsError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", message),
+            WsError::Unavailable { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WorkspaceUnavailableError", message),
+            WsError::Store(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message),
+        }
+    }
+}
 
 /// Query parameters; a missing or malformed one is a 400 that names it.
 pub struct Query<T>(pub T);
@@ -137,6 +152,55 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
+/// The workspace a request names: `?workspace=`, `?location[workspace]=`, or
+/// the `x-opencode-workspace` header (what OpenCode's SDK sends); none (or
+/// empty) is the server's own environment.
+pub fn workspace_id(parts: &Parts) -> Option<String> {
+    let from_query = parts.uri.query().and_then(|q| {
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?;
+        ["workspace", "location[workspace]"].into_iter().find_map(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    });
+    let from_header = || parts.headers.get("x-opencode-workspace")?.to_str().ok().map(str::to_string);
+    from_query.or_else(from_header).filter(|w| !w.is_empty())
+}
+
+/// The scope of the request's workspace, opened if needed; kept in the
+/// request's extensions so that [`Ctx`] and [`Ws`] open it once.
+async fn scope_of(parts: &mut Parts, state: &Arc<AppState>) -> Result<Arc<Scope>, ApiError> {
+    if let Some(scope) = parts.extensions.get::<Arc<Scope>>() {
+        return Ok(scope.clone());
+    }
+    let scope = match workspace_id(parts) {
+        None => state.scope.clone(),
+        Some(id) => state.workspaces.scope(&id).await?,
+    };
+    parts.extensions.insert(scope.clone());
+    Ok(scope)
+}
+
+/// The workspace id a request names, if any (not opened).
+pub struct RequestWorkspace(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestWorkspace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(RequestWorkspace(workspace_id(parts)))
+    }
+}
+
+/// The workspace a request works in: its environment and the caches over it.
+/// An unknown workspace is a 404.
+pub struct Ws(pub Arc<Scope>);
+
+impl FromRequestParts<Arc<AppState>> for Ws {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        scope_of(parts, state).await.map(Ws)
+    }
+}
+
 /// The directory a request works in: `?directory=`, `?location[directory]=`
 /// (how `/api` routes spell it), or the `x-opencode-directory` header, else
 /// the workspace root.
@@ -155,6 +219,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             Some(percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned())
         };
         let directory = from_query.or_else(from_header).filter(|d| !d.is_empty());
-        Ok(Ctx(state.instances.resolve(&*state.runtime.env, state.started_ms, directory.as_deref()).await?))
+        let scope = scope_of(parts, state).await?;
+        Ok(Ctx(scope.instances.resolve(&*scope.runtime.env, state.started_ms, directory.as_deref()).await?))
     }
 }

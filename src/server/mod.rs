@@ -25,19 +25,19 @@ use utoipa_axum::routes;
 
 pub use auth::Credentials;
 pub use guard::Policy;
-use instance::Instances;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
     api, app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2,
+    workspace,
 };
 
 use crate::agent::permission::Permissions;
 use crate::env::SharedEnv;
 use crate::error::ApiError;
 use crate::event::Bus;
-use crate::search::index::IndexRegistry;
 use crate::session::runtime::Runtime;
 use crate::session::service::Sessions;
+use crate::workspace::{Options as WsOptions, Registry, Scope};
 
 pub use crate::session::runtime::Dirs;
 
@@ -46,14 +46,17 @@ pub use crate::session::runtime::Dirs;
 /// beyond it. A handler that needs one part takes it as its state
 /// (`State<Arc<Runtime>>`, `State<Bus>`, ...) through [`FromRef`].
 pub struct AppState {
+    /// The default workspace's runtime (the server's own `--env`); sessions,
+    /// bus and permissions are shared by every workspace.
     pub runtime: Arc<Runtime>,
-    pub indexes: Arc<IndexRegistry>,
-    pub instances: Instances,
+    /// The default workspace: its instances, index, watcher and terminals.
+    pub scope: Arc<Scope>,
+    /// The workspaces clients created.
+    pub workspaces: Arc<Registry>,
     pub credentials: Option<Credentials>,
     /// Which hosts, origins and server variables the operator allowed.
     pub policy: Policy,
     pub started_ms: u64,
-    pub ptys: crate::pty::PtyManager,
     pub tui: routes::tui::TuiControl,
 }
 
@@ -63,22 +66,18 @@ impl FromRef<Arc<AppState>> for Bus {
     }
 }
 
-/// How long an index may be reused when the environment cannot watch.
-pub const UNWATCHED_INDEX_TTL: Duration = Duration::from_secs(2);
+pub use crate::workspace::UNWATCHED_INDEX_TTL;
 
 impl AppState {
-    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>, policy: Policy) -> anyhow::Result<Arc<Self>> {
-        let watching = env.capabilities().watch;
-        let indexes = IndexRegistry::new(env.clone(), watching, UNWATCHED_INDEX_TTL);
-        let watching = watching && indexes.start_watching().await;
-        let indexes = if watching { indexes } else { IndexRegistry::new(env.clone(), false, UNWATCHED_INDEX_TTL) };
+    pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>, policy: Policy, workspaces: WsOptions) -> anyhow::Result<Arc<Self>> {
         let started_ms = crate::now_ms();
         let bus = Bus::new();
         let permissions = Permissions::new(bus.clone());
-        let ptys = crate::pty::PtyManager::new(env.clone(), bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
         let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone() });
-        Ok(Arc::new(Self { runtime, indexes, instances: Instances::default(), credentials, policy, started_ms, ptys, tui: Default::default() }))
+        let scope = Scope::with_runtime(runtime.clone(), None).await;
+        let workspaces = Registry::load(scope.clone(), workspaces).await?;
+        Ok(Arc::new(Self { runtime, scope, workspaces, credentials, policy, started_ms, tui: Default::default() }))
     }
 }
 
@@ -129,8 +128,12 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(app::resources))
         .routes(routes!(app::capabilities))
         .routes(routes!(app::console))
-        .routes(routes!(app::workspaces))
-        .routes(routes!(app::workspace_status))
+        .routes(routes!(workspace::list, workspace::create))
+        .routes(routes!(workspace::adapters))
+        .routes(routes!(workspace::status))
+        .routes(routes!(workspace::remove))
+        .routes(routes!(workspace::sync_list))
+        .routes(routes!(workspace::warp))
         .routes(routes!(app::tool_ids))
         .routes(routes!(tools::list))
         .routes(routes!(control::log))

@@ -66,6 +66,13 @@ const MIGRATIONS: &[&str] = &[
         session_id TEXT NOT NULL,
         data TEXT NOT NULL
     );",
+    // 3: the workspaces a client created (`POST /experimental/workspace`),
+    // so that they and their containers are found again after a restart.
+    "CREATE TABLE workspace (
+        id TEXT PRIMARY KEY,
+        time_created INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 4;

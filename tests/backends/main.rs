@@ -23,3 +23,4 @@ mod remote;
 mod docker;
 mod object_storage;
 mod ssh;
+mod workspaces;

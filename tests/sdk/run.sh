@@ -40,7 +40,7 @@ shell=/bin/sh
 [ -x /bin/bash ] && shell=/bin/bash
 
 HOME="$work/home" SHELL="$shell" BURROW_DATA_DIR="$work/data" \
-    "$bin" serve --port 0 --dir "$root" > "$work/stdout" 2> "$work/stderr" &
+    "$bin" serve --port 0 --dir "$root" --allow-workspaces --workspace-root "$root" > "$work/stdout" 2> "$work/stderr" &
 pid=$!
 
 # The first line of stdout names the URL.
@@ -67,3 +67,4 @@ for sdk in @opencode-ai/sdk sdk-1.19.3; do
     BURROW_SDK="$sdk" BURROW_URL="$url" BURROW_ROOT="$root" node "$here/contract.mjs"
 done
 BURROW_URL="$url" BURROW_ROOT="$root" "$venv/bin/python" "$here/contract.py"
+BURROW_URL="$url" BURROW_ROOT="$root" node "$here/workspace.mjs"

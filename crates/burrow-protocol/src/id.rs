@@ -24,6 +24,7 @@ pub enum Prefix {
     Permission,
     Call,
     Tool,
+    Workspace,
 }
 
 impl Prefix {
@@ -37,6 +38,7 @@ impl Prefix {
             Prefix::Permission => "per",
             Prefix::Call => "call",
             Prefix::Tool => "tool",
+            Prefix::Workspace => "wrk",
         }
     }
 }

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::api_message;
 use super::config::load;
 use super::pty::{self as v1_pty, PtyError};
+use super::session::where_it_runs;
 use super::DirectoryParams;
 use crate::agent::input::{ModelChoice, PromptBody};
 use crate::agent::permission::Reply;
@@ -29,7 +30,7 @@ use crate::protocol::file::FileSystemEntry;
 use crate::protocol::order;
 use crate::protocol::project::LocationInfo;
 use crate::protocol::session::{Session, SessionModel, SessionStatus};
-use crate::server::extract::{Ctx, Json, OptionalJson, Path, Query};
+use crate::server::extract::{Ctx, Json, OptionalJson, Path, Query, Ws};
 use crate::server::AppState;
 use crate::session::events::Scope;
 use crate::session::prompt;
@@ -151,12 +152,12 @@ pub struct FsListResponse {
 /// path relative to the location.
 #[utoipa::path(get, path = "/api/fs/list", tag = "v2", operation_id = "v2.fs.list", summary = "List directory", params(FsListParams),
     responses((status = 200, body = FsListResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn fs_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FsListParams>) -> ApiResult<JsonBody<FsListResponse>> {
+pub async fn fs_list(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<FsListParams>) -> ApiResult<JsonBody<FsListResponse>> {
     let dir = match q.path.as_deref().filter(|p| !p.is_empty() && *p != ".") {
-        Some(p) => inst.resolve(st.runtime.env.root(), p)?,
+        Some(p) => inst.resolve(ws.runtime.env.root(), p)?,
         None => inst.dir.clone(),
     };
-    let mut entries = st.runtime.env.list(&dir).await.map_err(|e| match e {
+    let mut entries = ws.runtime.env.list(&dir).await.map_err(|e| match e {
         // No directory by that name: a 404, as for a missing one.
         EnvError::NotADirectory(p) => ApiError::not_found(format!("{p} is not a directory; read it with GET /api/fs/read/{{path}}")),
         other => other.into(),
@@ -176,9 +177,9 @@ pub async fn fs_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): 
     params(("path" = String, Path, description = "The file, relative to the location"), DirectoryParams),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
-pub async fn fs_read(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(rest): Path<String>) -> ApiResult<Response> {
-    let path = inst.resolve(st.runtime.env.root(), &rest)?;
-    let bytes = st.runtime.env.read(&path, super::file::MAX_CONTENT_BYTES).await.map_err(|e| match e {
+pub async fn fs_read(Ws(ws): Ws, Ctx(inst): Ctx, Path(rest): Path<String>) -> ApiResult<Response> {
+    let path = inst.resolve(ws.runtime.env.root(), &rest)?;
+    let bytes = ws.runtime.env.read(&path, super::file::MAX_CONTENT_BYTES).await.map_err(|e| match e {
         EnvError::IsADirectory(p) => ApiError::bad_request(format!("{p} is a directory; list it with GET /api/fs/list")),
         other => other.into(),
     })?;
@@ -342,7 +343,12 @@ pub struct SessionCreateV2 {
     request_body(content = Option<SessionCreateV2>),
     responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 403, description = "location.directory is outside the workspace", body = ErrorBody),
         (status = 404, description = "location.directory does not exist", body = ErrorBody)))]
-pub async fn session_create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJson(body): OptionalJson<SessionCreateV2>) -> ApiResult<JsonBody<Data>> {
+pub async fn session_create(
+    State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
+    Ctx(inst): Ctx,
+    OptionalJson(body): OptionalJson<SessionCreateV2>,
+) -> ApiResult<JsonBody<Data>> {
     if let Some(m) = &body.model {
         if m.id.is_empty() || m.provider_id.is_empty() {
             return Err(invalid("model.id and model.providerID must not be empty"));
@@ -360,7 +366,7 @@ pub async fn session_create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Opt
             if let Some(w) = &l.workspace_id {
                 check(w, "wrk", "location.workspaceID")?;
             }
-            st.instances.resolve(&*st.runtime.env, st.started_ms, Some(&l.directory)).await?
+            ws.instances.resolve(&*ws.runtime.env, st.started_ms, Some(&l.directory)).await?
         }
         None => inst,
     };
@@ -499,7 +505,13 @@ fn file_value(f: &PromptFile) -> Value {
 #[utoipa::path(post, path = "/api/session/{sessionID}/prompt", tag = "v2", operation_id = "v2.session.prompt", summary = "Send message",
     params(("sessionID" = String, Path)), request_body = PromptV2,
     responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn session_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<PromptV2>) -> ApiResult<JsonBody<Data>> {
+pub async fn session_prompt(
+    State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<PromptV2>,
+) -> ApiResult<JsonBody<Data>> {
     let s = session(&st, &id).await?;
     if let Some(m) = &body.id {
         check(m, "msg", "id")?;
@@ -524,7 +536,8 @@ pub async fn session_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Pat
         request["messageID"] = json!(m);
     }
     let request: PromptBody = serde_json::from_value(request).map_err(|e| ApiError::internal(format!("building the prompt failed: {e}")))?;
-    let stored = prompt::start(st.runtime.clone(), inst, s, request).await?;
+    let (rt, inst) = where_it_runs(&st, ws, inst, &s).await?;
+    let stored = prompt::start(rt, inst, s, request).await?;
     let info = serde_json::to_value(&stored.info).map_err(|e| ApiError::internal(format!("cannot show the stored message: {e}")))?;
     let seq = st.runtime.sessions.store.messages(&id, None, None).await?.messages.iter().position(|m| m.info.id() == stored.info.id()).map_or(0, |i| i + 1);
     let mut prompt = json!({ "text": body.prompt.text });
@@ -544,7 +557,7 @@ pub async fn session_prompt(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Pat
 #[utoipa::path(post, path = "/api/session/{sessionID}/compact", tag = "v2", operation_id = "v2.session.compact", summary = "Compact session",
     params(("sessionID" = String, Path)),
     responses((status = 204, description = "Compacted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn session_compact(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn session_compact(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let s = session(&st, &id).await?;
     let model = st.runtime.sessions.model_for(&s).await?;
     let model = ModelChoice { provider_id: model.provider_id, model_id: model.model_id };
@@ -553,7 +566,8 @@ pub async fn session_compact(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Pa
         StatusCode::BAD_REQUEST => tagged(StatusCode::NOT_FOUND, "ModelNotFoundError", e.message, &[]),
         _ => e,
     };
-    prompt::summarize(st.runtime.clone(), inst, s, model, false).await.map_err(|e| unavailable(e.into()))?;
+    let (rt, inst) = where_it_runs(&st, ws, inst, &s).await?;
+    prompt::summarize(rt, inst, s, model, false).await.map_err(|e| unavailable(e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -790,8 +804,8 @@ pub async fn session_question_reject(State(st): State<Arc<AppState>>, Path((id, 
 /// One provider, as `GET /api/provider` lists it.
 #[utoipa::path(get, path = "/api/provider/{providerID}", tag = "v2", operation_id = "v2.provider.get", summary = "Get provider",
     params(("providerID" = String, Path), DirectoryParams), responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn provider_get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<Located>> {
-    let c = load(&st, &inst).await?;
+pub async fn provider_get(Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<Located>> {
+    let c = load(&ws, &inst).await?;
     let found = provider::list(&c).into_iter().find(|p| p.id == id).map(|p| super::v2::provider_value(&p));
     let not_found = || tagged(StatusCode::NOT_FOUND, "ProviderNotFoundError", format!("Provider not found: {id}"), &[("providerID", &id)]);
     Ok(located(inst.location(), found.ok_or_else(not_found)?))
@@ -803,51 +817,51 @@ fn pty_value(info: impl Serialize) -> Value {
 
 #[utoipa::path(get, path = "/api/pty", tag = "v2", operation_id = "v2.pty.list", summary = "List PTY sessions", params(DirectoryParams),
     responses((status = 200, body = LocatedList)))]
-pub async fn pty_list(st: State<Arc<AppState>>, ctx: Ctx) -> JsonBody<LocatedList> {
+pub async fn pty_list(ws: Ws, ctx: Ctx) -> JsonBody<LocatedList> {
     let location = ctx.0.location();
-    let JsonBody(list) = v1_pty::list(st, ctx).await;
+    let JsonBody(list) = v1_pty::list(ws, ctx).await;
     located_list(location, list.iter().map(pty_value).collect())
 }
 
 #[utoipa::path(post, path = "/api/pty", tag = "v2", operation_id = "v2.pty.create", summary = "Create PTY session", params(DirectoryParams),
     request_body = v1_pty::CreateBody,
     responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 501, body = ErrorBody)))]
-pub async fn pty_create(st: State<Arc<AppState>>, ctx: Ctx, body: Json<v1_pty::CreateBody>) -> Result<JsonBody<Located>, PtyError> {
+pub async fn pty_create(ws: Ws, ctx: Ctx, body: Json<v1_pty::CreateBody>) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
-    let JsonBody(info) = v1_pty::create(st, ctx, body).await?;
+    let JsonBody(info) = v1_pty::create(ws, ctx, body).await?;
     Ok(located(location, pty_value(info)))
 }
 
 #[utoipa::path(get, path = "/api/pty/{ptyID}", tag = "v2", operation_id = "v2.pty.get", summary = "Get PTY session",
     params(("ptyID" = String, Path), DirectoryParams), responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = v1_pty::PtyNotFound)))]
-pub async fn pty_get(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> Result<JsonBody<Located>, PtyError> {
+pub async fn pty_get(ws: Ws, ctx: Ctx, id: Path<String>) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
-    let JsonBody(info) = v1_pty::get(st, ctx, axum::extract::Path(id.0)).await?;
+    let JsonBody(info) = v1_pty::get(ws, ctx, axum::extract::Path(id.0)).await?;
     Ok(located(location, pty_value(info)))
 }
 
 #[utoipa::path(put, path = "/api/pty/{ptyID}", tag = "v2", operation_id = "v2.pty.update", summary = "Update PTY session",
     params(("ptyID" = String, Path), DirectoryParams), request_body = v1_pty::UpdateBody,
     responses((status = 200, body = Located), (status = 400, body = ErrorBody), (status = 404, body = v1_pty::PtyNotFound)))]
-pub async fn pty_update(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, body: Json<v1_pty::UpdateBody>) -> Result<JsonBody<Located>, PtyError> {
+pub async fn pty_update(ws: Ws, ctx: Ctx, id: Path<String>, body: Json<v1_pty::UpdateBody>) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
-    let JsonBody(info) = v1_pty::update(st, ctx, axum::extract::Path(id.0), body).await?;
+    let JsonBody(info) = v1_pty::update(ws, ctx, axum::extract::Path(id.0), body).await?;
     Ok(located(location, pty_value(info)))
 }
 
 #[utoipa::path(delete, path = "/api/pty/{ptyID}", tag = "v2", operation_id = "v2.pty.remove", summary = "Remove PTY session",
     params(("ptyID" = String, Path), DirectoryParams),
     responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 404, body = v1_pty::PtyNotFound)))]
-pub async fn pty_remove(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> Result<StatusCode, PtyError> {
-    let _removed = v1_pty::remove(st, ctx, axum::extract::Path(id.0)).await?;
+pub async fn pty_remove(ws: Ws, ctx: Ctx, id: Path<String>) -> Result<StatusCode, PtyError> {
+    let _removed = v1_pty::remove(ws, ctx, axum::extract::Path(id.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/pty/{ptyID}/connect-token", tag = "v2", operation_id = "v2.pty.connectToken", summary = "Create PTY WebSocket token",
     params(("ptyID" = String, Path), DirectoryParams),
     responses((status = 200, body = Located), (status = 403, body = v1_pty::PtyForbidden), (status = 404, body = v1_pty::PtyNotFound)))]
-pub async fn pty_connect_token(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>, headers: HeaderMap) -> Result<JsonBody<Located>, PtyError> {
+pub async fn pty_connect_token(st: State<Arc<AppState>>, ws: Ws, ctx: Ctx, id: Path<String>, headers: HeaderMap) -> Result<JsonBody<Located>, PtyError> {
     let location = ctx.0.location();
-    let JsonBody(token) = v1_pty::connect_token(st, ctx, axum::extract::Path(id.0), headers).await?;
+    let JsonBody(token) = v1_pty::connect_token(st, ws, ctx, axum::extract::Path(id.0), headers).await?;
     Ok(located(location, pty_value(token)))
 }

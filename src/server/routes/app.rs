@@ -2,9 +2,7 @@
 //! status of services Burrow does not run (LSP, MCP, formatters, workspaces,
 //! the OpenCode console), which are answered truthfully as empty.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -15,20 +13,19 @@ use super::DirectoryParams;
 use crate::config::agent::{self, Agent};
 use crate::config::command::{self, Command, Skill};
 use crate::error::{ApiResult, ErrorBody};
-use crate::server::extract::Ctx;
-use crate::server::AppState;
+use crate::server::extract::{Ctx, Ws};
 
 #[utoipa::path(get, path = "/agent", tag = "app", operation_id = "app.agents", params(DirectoryParams),
     responses((status = 200, description = "List of agents", body = Vec<Agent>), (status = 400, body = ErrorBody)))]
-pub async fn agents(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Vec<Agent>>> {
-    let c = load(&st, &inst).await?;
-    Ok(Json(agent::list(&c, &agent_paths(&st, &inst))))
+pub async fn agents(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Vec<Agent>>> {
+    let c = load(&ws, &inst).await?;
+    Ok(Json(agent::list(&c, &agent_paths(&ws, &inst))))
 }
 
 #[utoipa::path(get, path = "/command", tag = "command", operation_id = "command.list", params(DirectoryParams),
     responses((status = 200, description = "List of commands", body = Vec<Command>), (status = 400, body = ErrorBody)))]
-pub async fn commands(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Vec<Command>>> {
-    let c = load(&st, &inst).await?;
+pub async fn commands(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Vec<Command>>> {
+    let c = load(&ws, &inst).await?;
     Ok(Json(command::list(&c, &inst.project.worktree)))
 }
 
@@ -91,19 +88,6 @@ pub async fn console(_ctx: Ctx) -> Json<ConsoleState> {
     Json(ConsoleState { console_managed_providers: Vec::new(), switchable_org_count: 0 })
 }
 
-#[utoipa::path(get, path = "/experimental/workspace", tag = "experimental", operation_id = "experimental.workspace.list", params(DirectoryParams),
-    responses((status = 200, description = "Workspaces", body = Vec<Object>)))]
-pub async fn workspaces(_ctx: Ctx) -> Json<Vec<Value>> {
-    // One workspace per server: there are no extra ones to switch to.
-    Json(Vec::new())
-}
-
-#[utoipa::path(get, path = "/experimental/workspace/status", tag = "experimental", operation_id = "experimental.workspace.status", params(DirectoryParams),
-    responses((status = 200, description = "Workspace status", body = Vec<Object>)))]
-pub async fn workspace_status(_ctx: Ctx) -> Json<Vec<Value>> {
-    Json(Vec::new())
-}
-
 #[utoipa::path(get, path = "/experimental/tool/ids", tag = "tool", operation_id = "tool.ids", params(DirectoryParams),
     responses((status = 200, description = "Tool ids", body = Vec<String>)))]
 pub async fn tool_ids(_ctx: Ctx) -> Json<Vec<&'static str>> {
@@ -119,9 +103,9 @@ pub struct ProjectDirectory {
 #[utoipa::path(get, path = "/project/{projectID}/directories", tag = "project", operation_id = "project.directories",
     params(DirectoryParams, ("projectID" = String, Path)),
     responses((status = 200, body = Vec<ProjectDirectory>)))]
-pub async fn project_directories(State(st): State<Arc<AppState>>, _ctx: Ctx, Path(id): Path<String>) -> Json<Vec<ProjectDirectory>> {
+pub async fn project_directories(Ws(ws): Ws, _ctx: Ctx, Path(id): Path<String>) -> Json<Vec<ProjectDirectory>> {
     // A git project's directory is its worktree; the global project has none.
     let dirs =
-        st.instances.projects().await.into_iter().filter(|p| p.id == id && p.vcs.is_some()).map(|p| ProjectDirectory { directory: p.worktree }).collect();
+        ws.instances.projects().await.into_iter().filter(|p| p.id == id && p.vcs.is_some()).map(|p| ProjectDirectory { directory: p.worktree }).collect();
     Json(dirs)
 }

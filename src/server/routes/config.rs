@@ -16,19 +16,20 @@ use crate::config::provider::{self, Provider};
 use crate::config::{self, secret, Config, SCHEMA_URL};
 use crate::env::{EnvError, WorkspacePath};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::server::extract::{Ctx, Json as JsonBody};
+use crate::server::extract::{Ctx, Json as JsonBody, Ws};
 use crate::server::instance::Instance;
 use crate::server::AppState;
+use crate::workspace::Scope;
 
 /// The merged config of the request's directory. A broken file is a 400 that
 /// names it and says what is wrong, so the user can fix it.
-pub async fn load(st: &AppState, inst: &Instance) -> ApiResult<Config> {
-    st.runtime.config(inst).await.map_err(ApiError::from)
+pub async fn load(ws: &Scope, inst: &Instance) -> ApiResult<Config> {
+    ws.runtime.config(inst).await.map_err(ApiError::from)
 }
 
 /// The folders the built-in agents' rules mention.
-pub fn agent_paths(st: &AppState, inst: &Instance) -> AgentPaths {
-    st.runtime.agent_paths(inst)
+pub fn agent_paths(ws: &Scope, inst: &Instance) -> AgentPaths {
+    ws.runtime.agent_paths(inst)
 }
 
 /// The config as OpenCode shows it: the merged layers with the keys clients
@@ -56,8 +57,8 @@ fn shown(data: &Map<String, Value>, vars: &config::Vars) -> Map<String, Value> {
 
 #[utoipa::path(get, path = "/config", tag = "config", operation_id = "config.get", params(DirectoryParams),
     responses((status = 200, description = "The merged configuration", body = Object), (status = 400, body = ErrorBody)))]
-pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
-    let c = load(&st, &inst).await?;
+pub async fn get(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
+    let c = load(&ws, &inst).await?;
     let mut out = shown(&c.data, &c.vars);
     secret::redact_map(&mut out);
     Ok(Json(out))
@@ -65,8 +66,8 @@ pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<J
 
 #[utoipa::path(get, path = "/global/config", tag = "global", operation_id = "global.config.get",
     responses((status = 200, description = "The global configuration", body = Object), (status = 400, body = ErrorBody)))]
-pub async fn global(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
-    let c = load(&st, &inst).await?;
+pub async fn global(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Map<String, Value>>> {
+    let c = load(&ws, &inst).await?;
     let mut out = Map::new();
     out.insert("$schema".into(), c.global.get("$schema").cloned().unwrap_or_else(|| json!(SCHEMA_URL)));
     out.extend(c.global);
@@ -108,18 +109,18 @@ fn pretty(data: &Map<String, Value>) -> ApiResult<bytes::Bytes> {
 #[utoipa::path(patch, path = "/config", tag = "config", operation_id = "config.update", params(DirectoryParams),
     request_body(content = Object, description = "Config keys to merge"),
     responses((status = 200, description = "The change", body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn update(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, JsonBody(change): JsonBody<Map<String, Value>>) -> ApiResult<Json<Map<String, Value>>> {
+pub async fn update(Ws(ws): Ws, Ctx(inst): Ctx, JsonBody(change): JsonBody<Map<String, Value>>) -> ApiResult<Json<Map<String, Value>>> {
     let path: WorkspacePath = inst.dir.join(DIRECTORY_CONFIG);
-    let name = path.absolute(st.runtime.env.root());
-    let text = match st.runtime.env.read(&path, config::MAX_CONFIG_BYTES).await {
+    let name = path.absolute(ws.runtime.env.root());
+    let text = match ws.runtime.env.read(&path, config::MAX_CONFIG_BYTES).await {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(EnvError::NotFound(_)) => String::new(),
         Err(e) => return Err(e.into()),
     };
     let mut data = existing(&text, &name)?;
     merge(&mut data, change.clone());
-    st.runtime.env.write(&path, pretty(&data)?).await?;
-    st.instances.dispose(&inst.dir);
+    ws.runtime.env.write(&path, pretty(&data)?).await?;
+    ws.instances.dispose(&inst.dir);
     Ok(Json(change))
 }
 
@@ -162,7 +163,7 @@ pub async fn global_update(State(st): State<Arc<AppState>>, JsonBody(change): Js
     merge(&mut data, change);
     tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
     tokio::fs::write(&file, pretty(&data)?).await.map_err(|e| ApiError::internal(format!("cannot write {name}: {e}")))?;
-    st.instances.dispose_all();
+    st.scope.instances.dispose_all();
     secret::redact_map(&mut data);
     Ok(Json(data))
 }
@@ -177,8 +178,8 @@ pub struct ConfigProviders {
 
 #[utoipa::path(get, path = "/config/providers", tag = "config", operation_id = "config.providers", params(DirectoryParams),
     responses((status = 200, body = ConfigProviders), (status = 400, body = ErrorBody)))]
-pub async fn providers(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<ConfigProviders>> {
-    let c = load(&st, &inst).await?;
+pub async fn providers(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<ConfigProviders>> {
+    let c = load(&ws, &inst).await?;
     let providers = provider::list(&c);
     Ok(Json(ConfigProviders { default: provider::defaults(&providers), providers }))
 }
@@ -194,8 +195,8 @@ pub struct ProviderList {
 
 #[utoipa::path(get, path = "/provider", tag = "provider", operation_id = "provider.list", params(DirectoryParams),
     responses((status = 200, body = ProviderList), (status = 400, body = ErrorBody)))]
-pub async fn provider_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<ProviderList>> {
-    let c = load(&st, &inst).await?;
+pub async fn provider_list(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<ProviderList>> {
+    let c = load(&ws, &inst).await?;
     // No catalogue: every provider listed is configured, so all are connected.
     let all = provider::list(&c);
     Ok(Json(ProviderList { default: provider::defaults(&all), connected: all.iter().map(|p| p.id.clone()).collect(), all }))

@@ -1,15 +1,12 @@
 //! `POST /burrow/env/recreate` (a Burrow extension): replace an environment
 //! whose container died with a fresh one, without restarting the server.
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::server::AppState;
+use crate::server::extract::Ws;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Recreated {
@@ -24,7 +21,7 @@ pub struct Recreated {
 /// again. Environments that cannot answer 501.
 #[utoipa::path(post, path = "/burrow/env/recreate", tag = "burrow",
     responses((status = 200, body = Recreated), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn recreate(State(st): State<Arc<AppState>>) -> ApiResult<Json<Recreated>> {
-    let name = st.runtime.env.recreate().await?;
-    Ok(Json(Recreated { env: st.runtime.env.kind().to_string(), name }))
+pub async fn recreate(Ws(ws): Ws) -> ApiResult<Json<Recreated>> {
+    let name = ws.runtime.env.recreate().await?;
+    Ok(Json(Recreated { env: ws.runtime.env.kind().to_string(), name }))
 }

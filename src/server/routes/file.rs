@@ -1,8 +1,5 @@
 //! `GET /file`, `/file/content` and `/file/status`.
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -13,8 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::{FileContent, FileNode, FileStatus};
 use crate::protocol::order;
 use crate::search::ignore_rules::IgnoreRules;
-use crate::server::extract::{Ctx, Query};
-use crate::server::AppState;
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::{content, vcs};
 
 /// Files larger than this are refused by `/file/content` with a 413.
@@ -31,11 +27,11 @@ pub struct PathParam {
     params(DirectoryParams, PathParam),
     responses((status = 200, description = "Files and directories", body = Vec<FileNode>),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<Vec<FileNode>>> {
-    let dir = inst.resolve(st.runtime.env.root(), &q.path)?;
-    let mut entries = st.runtime.env.list(&dir).await?;
+pub async fn list(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<Vec<FileNode>>> {
+    let dir = inst.resolve(ws.runtime.env.root(), &q.path)?;
+    let mut entries = ws.runtime.env.list(&dir).await?;
     order::sort_listing(&mut entries);
-    let rules = IgnoreRules::load(&*st.runtime.env, &dir).await;
+    let rules = IgnoreRules::load(&*ws.runtime.env, &dir).await;
     let flags = rules.flags(&dir, &entries);
     let nodes = entries
         .into_iter()
@@ -46,7 +42,7 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
             if e.kind == EntryKind::Directory {
                 rel.push('/');
             }
-            FileNode { absolute: path.absolute(st.runtime.env.root()), name: e.name, path: rel, kind: e.kind, ignored }
+            FileNode { absolute: path.absolute(ws.runtime.env.root()), name: e.name, path: rel, kind: e.kind, ignored }
         })
         .collect();
     Ok(Json(nodes))
@@ -56,9 +52,9 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
     params(DirectoryParams, PathParam),
     responses((status = 200, body = FileContent), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
-pub async fn read(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<FileContent>> {
-    let path = inst.resolve(st.runtime.env.root(), &q.path)?;
-    let bytes = st.runtime.env.read(&path, MAX_CONTENT_BYTES).await.map_err(|e| match e {
+pub async fn read(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<PathParam>) -> ApiResult<Json<FileContent>> {
+    let path = inst.resolve(ws.runtime.env.root(), &q.path)?;
+    let bytes = ws.runtime.env.read(&path, MAX_CONTENT_BYTES).await.map_err(|e| match e {
         EnvError::IsADirectory(p) => ApiError::bad_request(format!("{p} is a directory; list it with GET /file")),
         other => other.into(),
     })?;
@@ -72,9 +68,9 @@ pub async fn read(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
 #[utoipa::path(get, path = "/file/status", tag = "file", operation_id = "file.status",
     params(DirectoryParams),
     responses((status = 200, description = "File status", body = Vec<FileStatus>)))]
-pub async fn status(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Vec<FileStatus>>> {
+pub async fn status(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Vec<FileStatus>>> {
     if inst.project.vcs.is_none() {
         return Ok(Json(Vec::new()));
     }
-    Ok(Json(vcs::status(&*st.runtime.env, &inst.dir).await?))
+    Ok(Json(vcs::status(&*ws.runtime.env, &inst.dir).await?))
 }

@@ -1,9 +1,6 @@
 //! `GET /find` (text), `/find/file` (fuzzy), `/find/symbol` and the TUI's
 //! `/api/fs/find`.
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,9 +11,9 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::{FileSystemEntry, Symbol, TextMatch};
 use crate::protocol::project::LocationInfo;
 use crate::search::fuzzy::display_path;
-use crate::server::extract::{Ctx, Query};
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::server::instance::Instance;
-use crate::server::AppState;
+use crate::workspace::Scope;
 
 /// OpenCode returns at most ten matching lines from `/find`.
 pub const FIND_TEXT_LIMIT: usize = 10;
@@ -39,12 +36,12 @@ pub struct FindTextParams {
     params(DirectoryParams, FindTextParams),
     responses((status = 200, description = "Matches", body = Vec<TextMatch>), (status = 400, body = ErrorBody),
         (status = 503, description = "Too many searches are running: retry after `Retry-After` seconds", body = ErrorBody)))]
-pub async fn text(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FindTextParams>) -> ApiResult<Json<Vec<TextMatch>>> {
+pub async fn text(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<FindTextParams>) -> ApiResult<Json<Vec<TextMatch>>> {
     let limit = q.limit.unwrap_or(FIND_TEXT_LIMIT);
     if !(1..=FIND_TEXT_MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit must be between 1 and {FIND_TEXT_MAX_LIMIT}")));
     }
-    let result = crate::search::gate::grep(&st.runtime.env, GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
+    let result = crate::search::gate::grep(&ws.runtime.env, GrepRequest::new(&inst.dir, q.pattern, limit)).await?;
     Ok(Json(result.matches.into_iter().map(TextMatch::from).collect()))
 }
 
@@ -89,8 +86,8 @@ fn check_limit(limit: Option<usize>) -> ApiResult<usize> {
 }
 
 /// Ranks the directory's file index for `query`.
-async fn fuzzy(st: &AppState, inst: &Instance, query: &str, kind: Option<EntryKind>, limit: usize) -> ApiResult<Vec<(String, EntryKind)>> {
-    let snapshot = st.indexes.get(&inst.dir).snapshot().await?;
+async fn fuzzy(ws: &Scope, inst: &Instance, query: &str, kind: Option<EntryKind>, limit: usize) -> ApiResult<Vec<(String, EntryKind)>> {
+    let snapshot = ws.indexes.get(&inst.dir).snapshot().await?;
     let query = query.to_string();
     tokio::task::spawn_blocking(move || snapshot.search(&query, kind, limit).into_iter().map(|e| (display_path(e), e.kind)).collect())
         .await
@@ -100,7 +97,7 @@ async fn fuzzy(st: &AppState, inst: &Instance, query: &str, kind: Option<EntryKi
 #[utoipa::path(get, path = "/find/file", tag = "file", operation_id = "find.files",
     params(DirectoryParams, FindFileParams),
     responses((status = 200, description = "File paths", body = Vec<String>), (status = 400, body = ErrorBody)))]
-pub async fn files(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FindFileParams>) -> ApiResult<Json<Vec<String>>> {
+pub async fn files(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<FindFileParams>) -> ApiResult<Json<Vec<String>>> {
     let limit = check_limit(q.limit)?;
     // `dirs` is checked even when `type` overrides it, as the document says.
     let dirs = match q.dirs.as_deref() {
@@ -113,7 +110,7 @@ pub async fn files(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Qu
         (None, false) => Some(EntryKind::File),
         (None, true) => None,
     };
-    let hits = fuzzy(&st, &inst, &q.query, kind, limit).await?;
+    let hits = fuzzy(&ws, &inst, &q.query, kind, limit).await?;
     Ok(Json(hits.into_iter().map(|(p, _)| p).collect()))
 }
 
@@ -153,13 +150,13 @@ pub struct FsFindResponse {
 #[utoipa::path(get, path = "/api/fs/find", tag = "v2", operation_id = "v2.fs.find",
     params(DirectoryParams, FsFindParams),
     responses((status = 200, body = FsFindResponse), (status = 400, body = ErrorBody)))]
-pub async fn fs_find(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<FsFindParams>) -> ApiResult<Json<FsFindResponse>> {
+pub async fn fs_find(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<FsFindParams>) -> ApiResult<Json<FsFindResponse>> {
     let limit = match q.limit.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(s.parse::<usize>().map_err(|_| ApiError::bad_request(format!("limit must be a number, not {s:?}")))?),
         None => None,
     };
     let limit = check_limit(limit)?;
-    let hits = fuzzy(&st, &inst, &q.query, q.kind.map(Into::into), limit).await?;
+    let hits = fuzzy(&ws, &inst, &q.query, q.kind.map(Into::into), limit).await?;
     let data = hits.into_iter().map(|(path, kind)| FileSystemEntry { path: path.trim_end_matches('/').to_string(), kind }).collect();
     Ok(Json(FsFindResponse { location: inst.location(), data }))
 }

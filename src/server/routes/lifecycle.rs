@@ -1,9 +1,6 @@
 //! `POST /instance/dispose`, `POST /global/dispose`, `GET /vcs/status` and
 //! `GET /vcs/diff` (and its raw form).
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,8 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::DirectoryParams;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::file::FileChange;
-use crate::server::extract::{Ctx, Query};
-use crate::server::AppState;
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::vcs;
 
 /// Forgets what the server resolved for the directory (its project, whether
@@ -22,16 +18,16 @@ use crate::vcs;
 /// running work are untouched: they live in the session store, not the instance.
 #[utoipa::path(post, path = "/instance/dispose", tag = "instance", operation_id = "instance.dispose", params(DirectoryParams),
     responses((status = 200, description = "Instance disposed", body = bool), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn instance_dispose(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<bool> {
-    st.instances.dispose(&inst.dir);
+pub async fn instance_dispose(Ws(ws): Ws, Ctx(inst): Ctx) -> Json<bool> {
+    ws.instances.dispose(&inst.dir);
     Json(true)
 }
 
 /// [`instance_dispose`] for every directory.
 #[utoipa::path(post, path = "/global/dispose", tag = "global", operation_id = "global.dispose",
     responses((status = 200, description = "Global disposed", body = bool)))]
-pub async fn global_dispose(State(st): State<Arc<AppState>>) -> Json<bool> {
-    st.instances.dispose_all();
+pub async fn global_dispose(Ws(ws): Ws) -> Json<bool> {
+    ws.instances.dispose_all();
     Json(true)
 }
 
@@ -48,11 +44,11 @@ pub struct VcsFileStatus {
 /// by git in the environment. Empty outside a repository and where nothing runs.
 #[utoipa::path(get, path = "/vcs/status", tag = "vcs", operation_id = "vcs.status", params(DirectoryParams),
     responses((status = 200, description = "VCS status", body = Vec<VcsFileStatus>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn vcs_status(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Vec<VcsFileStatus>>> {
+pub async fn vcs_status(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Vec<VcsFileStatus>>> {
     if inst.project.vcs.is_none() {
         return Ok(Json(Vec::new()));
     }
-    let files = vcs::status(&*st.runtime.env, &inst.dir).await?;
+    let files = vcs::status(&*ws.runtime.env, &inst.dir).await?;
     Ok(Json(files.into_iter().map(|f| VcsFileStatus { file: f.path, additions: f.added, deletions: f.removed, status: f.status }).collect()))
 }
 
@@ -97,7 +93,7 @@ fn base(mode: DiffMode) -> vcs::DiffBase {
 /// untracked files count as added. Empty outside a repository.
 #[utoipa::path(get, path = "/vcs/diff", tag = "vcs", operation_id = "vcs.diff", params(DirectoryParams, DiffParams),
     responses((status = 200, description = "VCS diff", body = Vec<VcsFileDiff>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn vcs_diff(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<DiffParams>) -> ApiResult<Json<Vec<VcsFileDiff>>> {
+pub async fn vcs_diff(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<DiffParams>) -> ApiResult<Json<Vec<VcsFileDiff>>> {
     let context = q.context.unwrap_or(3);
     if context > 100_000 {
         return Err(ApiError::bad_request("context must be at most 100000"));
@@ -105,7 +101,7 @@ pub async fn vcs_diff(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q):
     if inst.project.vcs.is_none() {
         return Ok(Json(Vec::new()));
     }
-    let files = vcs::diff(&*st.runtime.env, &inst.dir, base(q.mode), context).await;
+    let files = vcs::diff(&*ws.runtime.env, &inst.dir, base(q.mode), context).await;
     Ok(Json(
         files.into_iter().map(|f| VcsFileDiff { file: f.path, patch: f.patch, additions: f.additions, deletions: f.deletions, status: f.status }).collect(),
     ))
@@ -116,11 +112,11 @@ pub async fn vcs_diff(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q):
 #[utoipa::path(get, path = "/vcs/diff/raw", tag = "vcs", operation_id = "vcs.diff.raw", params(DirectoryParams),
     responses((status = 200, description = "The diff", content_type = "text/x-diff; charset=utf-8", body = String), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
-pub async fn vcs_diff_raw(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Response {
+pub async fn vcs_diff_raw(Ws(ws): Ws, Ctx(inst): Ctx) -> Response {
     let text = if inst.project.vcs.is_none() {
         String::new()
     } else {
-        vcs::diff(&*st.runtime.env, &inst.dir, vcs::DiffBase::Head, 3).await.into_iter().map(|f| f.patch).collect::<String>()
+        vcs::diff(&*ws.runtime.env, &inst.dir, vcs::DiffBase::Head, 3).await.into_iter().map(|f| f.patch).collect::<String>()
     };
     ([(header::CONTENT_TYPE, "text/x-diff; charset=utf-8")], text).into_response()
 }

@@ -10,12 +10,12 @@ use axum::Json as JsonBody;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::session::{check_id, require};
+use super::session::{check_id, require, where_it_runs};
 use super::DirectoryParams;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::message::{MessageWithParts, ModelRef};
 use crate::protocol::part::Part;
-use crate::server::extract::{Ctx, Json, Path, Query};
+use crate::server::extract::{Ctx, Json, Path, Query, Ws};
 use crate::server::AppState;
 use crate::session::events::Scope;
 use crate::session::shell::{self, ShellRequest};
@@ -186,6 +186,7 @@ pub struct ShellBody {
 pub async fn shell(
     State(st): State<Arc<AppState>>,
     Ctx(inst): Ctx,
+    Ws(ws): Ws,
     Path(id): Path<String>,
     Json(body): Json<ShellBody>,
 ) -> ApiResult<JsonBody<MessageWithParts>> {
@@ -202,5 +203,6 @@ pub async fn shell(
         model: body.model.map(|m| ModelRef { provider_id: m.provider_id, model_id: m.model_id, variant: None }),
         message_id: body.message_id,
     };
-    Ok(JsonBody(shell::run(&st.runtime, inst, session, req).await?))
+    let (rt, inst) = where_it_runs(&st, ws, inst, &session).await?;
+    Ok(JsonBody(shell::run(&rt, inst, session, req).await?))
 }

@@ -12,7 +12,7 @@ use super::DirectoryParams;
 use crate::env::{Capabilities, TextIndexStatus, WatchEvent};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::project::{Health, PathInfo, Project, VcsInfo};
-use crate::server::extract::Ctx;
+use crate::server::extract::{Ctx, Ws};
 use crate::server::AppState;
 use crate::vcs;
 
@@ -36,8 +36,8 @@ pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathI
 
 #[utoipa::path(get, path = "/project", tag = "project", operation_id = "project.list", params(DirectoryParams),
     responses((status = 200, description = "List of projects", body = Vec<Project>)))]
-pub async fn projects(State(st): State<Arc<AppState>>, _ctx: Ctx) -> Json<Vec<Project>> {
-    Json(st.instances.projects().await)
+pub async fn projects(Ws(ws): Ws, _ctx: Ctx) -> Json<Vec<Project>> {
+    Json(ws.instances.projects().await)
 }
 
 #[utoipa::path(get, path = "/project/current", tag = "project", operation_id = "project.current", params(DirectoryParams),
@@ -54,32 +54,32 @@ pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
 #[utoipa::path(post, path = "/project/git/init", tag = "project", operation_id = "project.initGit", params(DirectoryParams),
     responses((status = 200, body = Project), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 500, body = ErrorBody),
         (status = 501, body = ErrorBody)))]
-pub async fn git_init(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Project>> {
-    if !st.runtime.env.capabilities().exec {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment runs no git", st.runtime.env.kind())));
+pub async fn git_init(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Project>> {
+    if !ws.runtime.env.capabilities().exec {
+        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment runs no git", ws.runtime.env.kind())));
     }
     if inst.project.vcs.is_none() {
-        if vcs::git(&*st.runtime.env, &inst.dir, &["--version"]).await.is_none() {
+        if vcs::git(&*ws.runtime.env, &inst.dir, &["--version"]).await.is_none() {
             return Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "UnsupportedError",
-                format!("git is not installed in the {} environment", st.runtime.env.kind()),
+                format!("git is not installed in the {} environment", ws.runtime.env.kind()),
             ));
         }
-        vcs::git(&*st.runtime.env, &inst.dir, &["init", "-q"]).await.ok_or_else(|| ApiError::internal(format!("git init failed in {}", inst.directory)))?;
-        st.instances.dispose(&inst.dir);
+        vcs::git(&*ws.runtime.env, &inst.dir, &["init", "-q"]).await.ok_or_else(|| ApiError::internal(format!("git init failed in {}", inst.directory)))?;
+        ws.instances.dispose(&inst.dir);
     }
-    let now = st.instances.resolve(&*st.runtime.env, st.started_ms, Some(&inst.directory)).await?;
+    let now = ws.instances.resolve(&*ws.runtime.env, st.started_ms, Some(&inst.directory)).await?;
     Ok(Json(now.project.clone()))
 }
 
 #[utoipa::path(get, path = "/vcs", tag = "vcs", operation_id = "vcs.get", params(DirectoryParams),
     responses((status = 200, body = VcsInfo)))]
-pub async fn vcs_info(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<VcsInfo>> {
+pub async fn vcs_info(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<VcsInfo>> {
     if inst.project.vcs.is_none() {
         return Ok(Json(VcsInfo::default()));
     }
-    let (branch, default_branch) = tokio::join!(vcs::branch(&*st.runtime.env, &inst.dir), vcs::default_branch(&*st.runtime.env, &inst.dir));
+    let (branch, default_branch) = tokio::join!(vcs::branch(&*ws.runtime.env, &inst.dir), vcs::default_branch(&*ws.runtime.env, &inst.dir));
     Ok(Json(VcsInfo { branch, default_branch }))
 }
 
@@ -115,15 +115,15 @@ pub struct Undo {
 
 #[utoipa::path(get, path = "/burrow/capabilities", tag = "burrow", operation_id = "burrow.capabilities",
     responses((status = 200, body = BurrowInfo)))]
-pub async fn capabilities(State(st): State<Arc<AppState>>) -> Json<BurrowInfo> {
+pub async fn capabilities(Ws(ws): Ws) -> Json<BurrowInfo> {
     Json(BurrowInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         protocol: crate::OPENCODE_VERSION.to_string(),
-        env: st.runtime.env.kind().to_string(),
-        root: st.runtime.env.root().to_string(),
-        capabilities: st.runtime.env.capabilities(),
-        text_index: st.runtime.env.text_index().await,
-        undo: match st.runtime.env.snapshots() {
+        env: ws.runtime.env.kind().to_string(),
+        root: ws.runtime.env.root().to_string(),
+        capabilities: ws.runtime.env.capabilities(),
+        text_index: ws.runtime.env.text_index().await,
+        undo: match ws.runtime.env.snapshots() {
             Ok(method) => Undo { enabled: true, method: Some(method.to_string()), reason: None },
             Err(reason) => Undo { enabled: false, method: None, reason: Some(reason) },
         },
@@ -145,8 +145,8 @@ pub async fn root() -> Json<Health> {
 /// refresh to stay fresh.
 #[utoipa::path(post, path = "/burrow/refresh", tag = "burrow",
     responses((status = 200, body = bool), (status = 503, body = ErrorBody)))]
-pub async fn refresh(State(st): State<Arc<AppState>>) -> ApiResult<Json<bool>> {
-    st.runtime.env.refresh().await?;
-    st.indexes.dispatch(&WatchEvent::Rescan);
+pub async fn refresh(Ws(ws): Ws) -> ApiResult<Json<bool>> {
+    ws.runtime.env.refresh().await?;
+    ws.indexes.dispatch(&WatchEvent::Rescan);
     Ok(Json(true))
 }

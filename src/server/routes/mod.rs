@@ -22,6 +22,7 @@ pub mod session;
 pub mod tools;
 pub mod tui;
 pub mod v2;
+pub mod workspace;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -34,6 +35,7 @@ pub struct DirectoryParams {
     /// The directory to work in (absolute, inside the workspace). The
     /// `x-opencode-directory` header works too.
     pub directory: Option<String>,
-    /// Accepted for compatibility; Burrow has one workspace per server.
+    /// The workspace to work in (`POST /experimental/workspace` makes one); none is
+    /// the server's own environment. The `x-opencode-workspace` header works too.
     pub workspace: Option<String>,
 }

@@ -13,12 +13,12 @@ use axum::Json as JsonBody;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::session::{abort as abort_session, check_id, require};
+use super::session::{abort as abort_session, check_id, require, where_it_runs};
 use super::DirectoryParams;
 use crate::agent::input::{ModelChoice, PromptBody};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::message::MessageWithParts;
-use crate::server::extract::{Ctx, Json, Path};
+use crate::server::extract::{Ctx, Json, Path, Ws};
 use crate::server::AppState;
 use crate::session::prompt::{self, CommandBody};
 
@@ -37,9 +37,16 @@ async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> Ap
 #[utoipa::path(post, path = "/session/{sessionID}/message", tag = "session", operation_id = "session.prompt",
     params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object, description = "parts, model (object or \"provider/model\"), agent, system, noReply"),
     responses((status = 200, body = MessageWithParts), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<JsonBody<MessageWithParts>> {
+pub async fn message(
+    State(st): State<Arc<AppState>>,
+    ctx: Ctx,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(body): Json<PromptBody>,
+) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = start(&st, &ctx, &id, &body).await?;
-    Ok(JsonBody(prompt::run(st.runtime.clone(), ctx.0, session, body).await?))
+    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    Ok(JsonBody(prompt::run(rt, inst, session, body).await?))
 }
 
 /// Sends a message and answers once it is stored and queued; the turn goes on
@@ -47,9 +54,16 @@ pub async fn message(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<S
 #[utoipa::path(post, path = "/session/{sessionID}/prompt_async", tag = "session", operation_id = "session.prompt_async",
     params(("sessionID" = String, Path), DirectoryParams), request_body(content = Object),
     responses((status = 204, description = "Prompt accepted"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<PromptBody>) -> ApiResult<StatusCode> {
+pub async fn prompt_async(
+    State(st): State<Arc<AppState>>,
+    ctx: Ctx,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(body): Json<PromptBody>,
+) -> ApiResult<StatusCode> {
     let session = start(&st, &ctx, &id, &body).await?;
-    prompt::start(st.runtime.clone(), ctx.0, session, body).await?;
+    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    prompt::start(rt, inst, session, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -64,11 +78,13 @@ pub async fn prompt_async(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): P
 pub async fn prompt_alias(
     State(st): State<Arc<AppState>>,
     ctx: Ctx,
+    Ws(ws): Ws,
     Path(id): Path<String>,
     Json(body): Json<PromptBody>,
 ) -> ApiResult<JsonBody<MessageWithParts>> {
     let session = start(&st, &ctx, &id, &body).await?;
-    Ok(JsonBody(prompt::start(st.runtime.clone(), ctx.0, session, body).await?))
+    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    Ok(JsonBody(prompt::start(rt, inst, session, body).await?))
 }
 
 /// CodeTether's name for `abort`.
@@ -87,6 +103,7 @@ pub async fn interrupt(st: State<Arc<AppState>>, ctx: Ctx, id: Path<String>) -> 
 pub async fn command(
     State(st): State<Arc<AppState>>,
     ctx: Ctx,
+    Ws(ws): Ws,
     Path(id): Path<String>,
     Json(body): Json<CommandBody>,
 ) -> ApiResult<JsonBody<MessageWithParts>> {
@@ -94,7 +111,8 @@ pub async fn command(
     if let Some(m) = &body.message_id {
         check_id(m, "msg", "messageID")?;
     }
-    Ok(JsonBody(prompt::command(st.runtime.clone(), ctx.0, session, body).await?))
+    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    Ok(JsonBody(prompt::command(rt, inst, session, body).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -113,10 +131,17 @@ pub struct SummarizeBody {
 #[utoipa::path(post, path = "/session/{sessionID}/summarize", tag = "session", operation_id = "session.summarize",
     params(("sessionID" = String, Path), DirectoryParams), request_body = SummarizeBody,
     responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn summarize(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<SummarizeBody>) -> ApiResult<JsonBody<bool>> {
+pub async fn summarize(
+    State(st): State<Arc<AppState>>,
+    ctx: Ctx,
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    Json(body): Json<SummarizeBody>,
+) -> ApiResult<JsonBody<bool>> {
     let session = require(&st, &id).await?;
     let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
-    Ok(JsonBody(prompt::summarize(st.runtime.clone(), ctx.0, session, model, body.auto).await?))
+    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    Ok(JsonBody(prompt::summarize(rt, inst, session, model, body.auto).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -135,9 +160,10 @@ pub struct InitBody {
 #[utoipa::path(post, path = "/session/{sessionID}/init", tag = "session", operation_id = "session.init",
     params(("sessionID" = String, Path), DirectoryParams), request_body = InitBody,
     responses((status = 200, body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn init(State(st): State<Arc<AppState>>, ctx: Ctx, Path(id): Path<String>, Json(body): Json<InitBody>) -> ApiResult<JsonBody<bool>> {
+pub async fn init(State(st): State<Arc<AppState>>, ctx: Ctx, Ws(ws): Ws, Path(id): Path<String>, Json(body): Json<InitBody>) -> ApiResult<JsonBody<bool>> {
     let session = require(&st, &id).await?;
     check_id(&body.message_id, "msg", "messageID")?;
     let model = ModelChoice { provider_id: body.provider_id, model_id: body.model_id };
-    Ok(JsonBody(prompt::init(st.runtime.clone(), ctx.0, session, model, body.message_id).await?))
+    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    Ok(JsonBody(prompt::init(rt, inst, session, model, body.message_id).await?))
 }

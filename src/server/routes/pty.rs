@@ -16,9 +16,10 @@ use crate::env::PtySize;
 use crate::error::{ApiError, ErrorBody};
 use crate::pty::shell::{self, ShellInfo};
 use crate::pty::{CreateRequest, PtyInfo, Terminal};
-use crate::server::extract::{Ctx, Json};
+use crate::server::extract::{Ctx, Json, Ws};
 use crate::server::instance::Instance;
 use crate::server::AppState;
+use crate::workspace::Scope;
 
 /// A `/pty` failure: an OpenCode error body, or the reference's tagged
 /// `PtyNotFoundError` and `PtyForbiddenError`.
@@ -75,11 +76,11 @@ impl From<crate::env::EnvError> for PtyError {
 }
 
 /// Checks the id's shape (400) and finds the running terminal of this directory (404).
-pub fn find(st: &AppState, inst: &Instance, id: &str) -> Result<Arc<Terminal>, PtyError> {
+pub fn find(ws: &Scope, inst: &Instance, id: &str) -> Result<Arc<Terminal>, PtyError> {
     if !id.starts_with("pty") {
         return Err(ApiError::bad_request(format!("Expected a string starting with \"pty\", got {id:?}")).into());
     }
-    st.ptys.get(&inst.directory, id).ok_or_else(|| PtyError::NotFound(id.to_string()))
+    ws.ptys.get(&inst.directory, id).ok_or_else(|| PtyError::NotFound(id.to_string()))
 }
 
 /// A program, argument or variable value as the document describes it: a process cannot take a NUL byte.
@@ -106,31 +107,31 @@ pub struct CreateBody {
 
 #[utoipa::path(get, path = "/pty/shells", tag = "pty", operation_id = "pty.shells", params(DirectoryParams),
     responses((status = 200, description = "Shells installed where terminals run", body = Vec<ShellInfo>)))]
-pub async fn shells(State(st): State<Arc<AppState>>, _ctx: Ctx) -> JsonResponse<Vec<ShellInfo>> {
-    JsonResponse(shell::list(&*st.runtime.env).await)
+pub async fn shells(Ws(ws): Ws, _ctx: Ctx) -> JsonResponse<Vec<ShellInfo>> {
+    JsonResponse(shell::list(&*ws.runtime.env).await)
 }
 
 #[utoipa::path(get, path = "/pty", tag = "pty", operation_id = "pty.list", params(DirectoryParams),
     responses((status = 200, description = "List of sessions", body = Vec<PtyInfo>)))]
-pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonResponse<Vec<PtyInfo>> {
-    JsonResponse(st.ptys.list(&inst.directory))
+pub async fn list(Ws(ws): Ws, Ctx(inst): Ctx) -> JsonResponse<Vec<PtyInfo>> {
+    JsonResponse(ws.ptys.list(&inst.directory))
 }
 
 #[utoipa::path(post, path = "/pty", tag = "pty", operation_id = "pty.create", params(DirectoryParams),
     request_body = CreateBody,
     responses((status = 200, description = "Created session", body = PtyInfo), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 501, body = ErrorBody)))]
-pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(body): Json<CreateBody>) -> Result<JsonResponse<PtyInfo>, PtyError> {
-    if !st.runtime.env.capabilities().pty {
+pub async fn create(Ws(ws): Ws, Ctx(inst): Ctx, Json(body): Json<CreateBody>) -> Result<JsonResponse<PtyInfo>, PtyError> {
+    if !ws.runtime.env.capabilities().pty {
         return Err(
-            ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment has no terminals", st.runtime.env.kind())).into()
+            ApiError::new(StatusCode::NOT_IMPLEMENTED, "UnsupportedError", format!("the {} environment has no terminals", ws.runtime.env.kind())).into()
         );
     }
     let cwd = match body.cwd.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => inst.resolve(st.runtime.env.root(), c)?,
+        Some(c) => inst.resolve(ws.runtime.env.root(), c)?,
         None => inst.dir.clone(),
     };
-    st.runtime.env.confine(&cwd).await?;
+    ws.runtime.env.confine(&cwd).await?;
     let req = CreateRequest {
         command: body.command,
         args: body.args,
@@ -140,7 +141,7 @@ pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(body):
         directory: inst.directory.clone(),
         project: inst.project.id.clone(),
     };
-    let info = st.ptys.create(req).await.map_err(|e| match e {
+    let info = ws.ptys.create(req).await.map_err(|e| match e {
         // The program or the folder is missing: the request named something wrong.
         crate::env::EnvError::NotFound(what) | crate::env::EnvError::Io(what) => ApiError::bad_request(format!("cannot start the terminal: {what}")),
         other => other.into(),
@@ -150,8 +151,8 @@ pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Json(body):
 
 #[utoipa::path(get, path = "/pty/{ptyID}", tag = "pty", operation_id = "pty.get", params(DirectoryParams, ("ptyID" = String, Path)),
     responses((status = 200, body = PtyInfo), (status = 400, body = ErrorBody), (status = 404, body = PtyNotFound)))]
-pub async fn get(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> Result<JsonResponse<PtyInfo>, PtyError> {
-    Ok(JsonResponse(find(&st, &inst, &id)?.info()))
+pub async fn get(Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> Result<JsonResponse<PtyInfo>, PtyError> {
+    Ok(JsonResponse(find(&ws, &inst, &id)?.info()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -176,27 +177,22 @@ pub struct UpdateBody {
 #[utoipa::path(put, path = "/pty/{ptyID}", tag = "pty", operation_id = "pty.update", params(DirectoryParams, ("ptyID" = String, Path)),
     request_body = UpdateBody,
     responses((status = 200, body = PtyInfo), (status = 400, body = ErrorBody), (status = 404, body = PtyNotFound)))]
-pub async fn update(
-    State(st): State<Arc<AppState>>,
-    Ctx(inst): Ctx,
-    Path(id): Path<String>,
-    Json(body): Json<UpdateBody>,
-) -> Result<JsonResponse<PtyInfo>, PtyError> {
-    let terminal = find(&st, &inst, &id)?;
+pub async fn update(Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>, Json(body): Json<UpdateBody>) -> Result<JsonResponse<PtyInfo>, PtyError> {
+    let terminal = find(&ws, &inst, &id)?;
     let size = match body.size {
         Some(SizeBody { rows: 0, .. }) => return Err(ApiError::bad_request("size.rows must be greater than 0").into()),
         Some(SizeBody { cols: 0, .. }) => return Err(ApiError::bad_request("size.cols must be greater than 0").into()),
         Some(s) => Some(PtySize { rows: s.rows, cols: s.cols }),
         None => None,
     };
-    Ok(JsonResponse(st.ptys.update(&terminal, body.title, size).await))
+    Ok(JsonResponse(ws.ptys.update(&terminal, body.title, size).await))
 }
 
 #[utoipa::path(delete, path = "/pty/{ptyID}", tag = "pty", operation_id = "pty.remove", params(DirectoryParams, ("ptyID" = String, Path)),
     responses((status = 200, description = "Session removed", body = bool), (status = 400, body = ErrorBody), (status = 404, body = PtyNotFound)))]
-pub async fn remove(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Path(id): Path<String>) -> Result<JsonResponse<bool>, PtyError> {
-    let terminal = find(&st, &inst, &id)?;
-    st.ptys.remove(&terminal).await;
+pub async fn remove(Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> Result<JsonResponse<bool>, PtyError> {
+    let terminal = find(&ws, &inst, &id)?;
+    ws.ptys.remove(&terminal).await;
     Ok(JsonResponse(true))
 }
 
@@ -213,6 +209,7 @@ pub struct ConnectToken {
         (status = 404, body = PtyNotFound)))]
 pub async fn connect_token(
     State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
     Ctx(inst): Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -220,7 +217,7 @@ pub async fn connect_token(
     if headers.get("x-opencode-ticket").and_then(|v| v.to_str().ok()) != Some("1") || st.policy.foreign_page(&headers) {
         return Err(PtyError::Forbidden);
     }
-    find(&st, &inst, &id)?;
-    let ticket = st.ptys.tickets.issue(&id, &inst.directory);
+    find(&ws, &inst, &id)?;
+    let ticket = ws.ptys.tickets.issue(&id, &inst.directory);
     Ok(JsonResponse(ConnectToken { ticket, expires_in: crate::pty::ticket::TICKET_TTL.as_secs() }))
 }

@@ -25,7 +25,7 @@ use super::DirectoryParams;
 use crate::error::ApiError;
 use crate::pty::{Attached, Live, Terminal};
 use crate::server::auth::TicketGrant;
-use crate::server::extract::{Ctx, Query};
+use crate::server::extract::{Ctx, Query, Ws};
 use crate::server::AppState;
 
 /// Replayed output goes out in frames of at most this many bytes, like the reference.
@@ -66,6 +66,7 @@ pub fn meta_frame(cursor: u64) -> Bytes {
         (status = 404, description = "No such running terminal")))]
 pub async fn connect(
     State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
     Ctx(inst): Ctx,
     Path(id): Path<String>,
     Query(q): Query<ConnectParams>,
@@ -77,7 +78,7 @@ pub async fn connect(
     if q.ticket.is_some() && grant.is_none_or(|Extension(g)| g.directory != inst.directory) {
         return ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", "the terminal ticket was issued for another directory").into_response();
     }
-    let Some(terminal) = st.ptys.get(&inst.directory, &id) else {
+    let Some(terminal) = ws.ptys.get(&inst.directory, &id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let Ok(upgrade) = upgrade else {

@@ -13,12 +13,15 @@ use super::DirectoryParams;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::protocol::message::Message;
 use crate::protocol::session::{PermissionRule, Session, SessionModel, SessionStatus, SnapshotFileDiff, Todo};
-use crate::server::extract::{Ctx, Json, OptionalJson, Path, Query};
+use crate::server::extract::{Ctx, Json, OptionalJson, Path, Query, RequestWorkspace, Ws};
+use crate::server::instance::Instance;
 use crate::server::AppState;
 use crate::session::error::StoreError;
 use crate::session::events::Scope;
+use crate::session::runtime::Runtime;
 use crate::session::service::NewSession;
 use crate::session::store::SessionFilter;
+use crate::workspace::Scope as WsScope;
 
 /// A path parameter must carry its kind's prefix (`ses`, `msg`, `prt`).
 /// OpenCode answers a 500 for `garbage`; a bad id is the client's mistake.
@@ -34,6 +37,22 @@ pub fn check_id(value: &str, prefix: &str, field: &str) -> ApiResult<()> {
 pub async fn require(st: &AppState, id: &str) -> ApiResult<Session> {
     check_id(id, "ses", "sessionID")?;
     Ok(st.runtime.sessions.store.session(id).await?)
+}
+
+/// Where a session's runners work: in its own workspace (`workspaceID`),
+/// whatever workspace the request names, so that its tools always run where
+/// it lives; a session without one lives in the server's own environment.
+/// `inst` is the request's directory in the request's workspace `ws`.
+pub async fn where_it_runs(st: &AppState, ws: Arc<WsScope>, inst: Arc<Instance>, session: &Session) -> ApiResult<(Arc<Runtime>, Arc<Instance>)> {
+    let scope = match session.workspace_id.as_deref().filter(|w| st.workspaces.exists(w)) {
+        Some(w) => st.workspaces.scope(w).await?,
+        None => st.scope.clone(),
+    };
+    if Arc::ptr_eq(&scope, &ws) {
+        return Ok((scope.runtime.clone(), inst));
+    }
+    let inst = scope.instances.resolve(&*scope.runtime.env, st.started_ms, Some(&session.directory)).await?;
+    Ok((scope.runtime.clone(), inst))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -130,7 +149,12 @@ fn flag(value: Option<&str>, name: &str) -> ApiResult<Option<bool>> {
 /// the next page.
 #[utoipa::path(get, path = "/experimental/session", tag = "experimental", operation_id = "experimental.session.list", params(GlobalListParams),
     responses((status = 200, body = Vec<GlobalSession>), (status = 400, body = ErrorBody)))]
-pub async fn experimental_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<GlobalListParams>) -> ApiResult<axum::response::Response> {
+pub async fn experimental_list(
+    State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
+    Ctx(inst): Ctx,
+    Query(q): Query<GlobalListParams>,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let roots = flag(q.roots.as_deref(), "roots")?.unwrap_or(false);
     let archived = flag(q.archived.as_deref(), "archived")?;
@@ -139,7 +163,7 @@ pub async fn experimental_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, 
         Some(l) => l.min(10_000) as usize,
         None => 100,
     };
-    let mut projects = st.instances.projects().await;
+    let mut projects = ws.instances.projects().await;
     if !projects.iter().any(|p| p.id == inst.project.id) {
         projects.push(inst.project.clone());
     }
@@ -208,12 +232,22 @@ pub struct CreateBody {
 #[utoipa::path(post, path = "/session", tag = "session", operation_id = "session.create", params(DirectoryParams),
     request_body(content = Option<CreateBody>, description = "Optional; an empty body creates a root session"),
     responses((status = 200, body = Session), (status = 400, body = ErrorBody)))]
-pub async fn create(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, OptionalJson(body): OptionalJson<CreateBody>) -> ApiResult<JsonBody<Session>> {
+pub async fn create(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    workspace: RequestWorkspace,
+    OptionalJson(mut body): OptionalJson<CreateBody>,
+) -> ApiResult<JsonBody<Session>> {
+    // A session made in a workspace belongs to it.
+    body.workspace_id = body.workspace_id.or(workspace.0);
     if let Some(parent) = &body.parent_id {
         check_id(parent, "ses", "parentID")?;
     }
     if let Some(w) = &body.workspace_id {
         check_id(w, "wrk", "workspaceID")?;
+        if !st.workspaces.exists(w) {
+            return Err(ApiError::not_found(format!("no workspace {w}")));
+        }
     }
     let input = NewSession {
         parent_id: body.parent_id,

@@ -2,9 +2,6 @@
 //! `{"location": ..., "data": [...]}`, built from the same config as the v1
 //! endpoints.
 
-use std::sync::Arc;
-
-use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -17,8 +14,7 @@ use crate::config::command::{self};
 use crate::config::provider;
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::project::LocationInfo;
-use crate::server::extract::Ctx;
-use crate::server::AppState;
+use crate::server::extract::{Ctx, Ws};
 
 #[derive(Serialize, ToSchema)]
 pub struct Listing {
@@ -43,9 +39,9 @@ pub async fn location(Ctx(inst): Ctx) -> Json<LocationInfo> {
 
 #[utoipa::path(get, path = "/api/agent", tag = "v2", operation_id = "v2.agent.list", params(DirectoryParams),
     responses((status = 200, body = Listing), (status = 400, body = ErrorBody)))]
-pub async fn agents(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
-    let c = load(&st, &inst).await?;
-    let agents = agent::list(&c, &agent_paths(&st, &inst));
+pub async fn agents(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
+    let c = load(&ws, &inst).await?;
+    let agents = agent::list(&c, &agent_paths(&ws, &inst));
     let default = default_agent(&c, &agents);
     let data = agents
         .into_iter()
@@ -81,8 +77,8 @@ pub async fn agents(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResul
 
 #[utoipa::path(get, path = "/api/provider", tag = "v2", operation_id = "v2.provider.list", params(DirectoryParams),
     responses((status = 200, body = Listing), (status = 400, body = ErrorBody)))]
-pub async fn providers(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
-    let c = load(&st, &inst).await?;
+pub async fn providers(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
+    let c = load(&ws, &inst).await?;
     let data = provider::list(&c).into_iter().map(|p| provider_value(&p)).collect();
     Ok(listing(inst.location(), data))
 }
@@ -112,8 +108,8 @@ fn released_ms(date: &str) -> i64 {
 
 #[utoipa::path(get, path = "/api/model", tag = "v2", operation_id = "v2.model.list", params(DirectoryParams),
     responses((status = 200, body = Listing), (status = 400, body = ErrorBody)))]
-pub async fn models(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
-    let c = load(&st, &inst).await?;
+pub async fn models(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
+    let c = load(&ws, &inst).await?;
     let mut data = Vec::new();
     for p in provider::list(&c) {
         for m in p.models.values() {
@@ -167,8 +163,8 @@ pub async fn references(Ctx(inst): Ctx) -> Json<Listing> {
 
 #[utoipa::path(get, path = "/api/command", tag = "v2", operation_id = "v2.command.list", params(DirectoryParams),
     responses((status = 200, body = Listing), (status = 400, body = ErrorBody)))]
-pub async fn commands(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
-    let c = load(&st, &inst).await?;
+pub async fn commands(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
+    let c = load(&ws, &inst).await?;
     let data = command::list(&c, &inst.project.worktree)
         .into_iter()
         .filter(|cmd| cmd.source == "command")

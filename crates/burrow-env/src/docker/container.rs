@@ -34,6 +34,8 @@ pub struct Spec {
     pub cpus: Option<f64>,
     pub memory: Option<i64>,
     pub keep: bool,
+    /// Labels besides Burrow's own (owner, workdir, keep).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Makes sure `image` is present, pulling it with progress on the terminal.
@@ -119,7 +121,7 @@ pub async fn create(docker: &Docker, spec: &Spec, owner: &Owner) -> anyhow::Resu
         entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
         cmd: Some(Vec::new()),
         working_dir: Some(spec.workdir.clone()),
-        labels: Some(owner.labels(&spec.workdir, spec.keep)),
+        labels: Some(owner.labels(&spec.workdir, spec.keep).into_iter().chain(spec.labels.clone()).collect()),
         host_config: Some(host_config),
         ..Default::default()
     };

@@ -34,6 +34,7 @@ pub async fn open(opts: DockerArgs) -> anyhow::Result<SharedEnv> {
                 cpus: opts.cpus,
                 memory: opts.memory,
                 keep: opts.keep,
+                labels: opts.labels.clone(),
             };
             let (id, name) = container::create(&docker, &spec, &owner).await?;
             let workdir = spec.workdir.clone();

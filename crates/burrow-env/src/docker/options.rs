@@ -55,6 +55,11 @@ pub struct DockerArgs {
     /// Memory limit of the created container, e.g. 512m or 2g (swap is not added on top).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     pub memory: Option<i64>,
+
+    /// More labels for the created container (not a flag): a workspace's id,
+    /// so that the next server finds its container again.
+    #[arg(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What Burrow should do to get a container.

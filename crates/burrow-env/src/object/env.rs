@@ -68,7 +68,7 @@ impl ObjectEnv {
     }
 
     /// [`ObjectEnv::open`] with environment variables from `var`.
-    pub async fn open_with(url: &str, args: &ObjectArgs, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    pub async fn open_with(url: &str, args: &ObjectArgs, var: &(dyn Fn(&str) -> Option<String> + Sync)) -> anyhow::Result<Self> {
         let location = Location::parse(url)?;
         let root = location.url();
         let op = location.operator(args, var).map_err(|e| anyhow!("cannot open {root}: {e}"))?;

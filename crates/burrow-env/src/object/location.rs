@@ -85,7 +85,7 @@ impl Location {
     }
 
     /// Builds the operator; `var` reads an environment variable.
-    pub fn operator(&self, args: &ObjectArgs, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Operator> {
+    pub fn operator(&self, args: &ObjectArgs, var: &(dyn Fn(&str) -> Option<String> + Sync)) -> anyhow::Result<Operator> {
         let any = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.is_empty()));
         let builder = match self.service {
             Service::S3 => {

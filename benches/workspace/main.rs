@@ -1,0 +1,94 @@
+//! `cargo bench --bench workspace`: the time from `POST /experimental/workspace`
+//! (a Docker workspace from an image present on this machine, a small folder
+//! copied in) to the first answered `/find` in it, then the same after the
+//! workspace was stopped for being idle (the container is started again).
+//! The goal for the first is under 1.5 s. Prints markdown (benches/README.md).
+//!
+//! The image is `BURROW_BENCH_IMAGE`, else `BURROW_TEST_DOCKER_IMAGE`, else
+//! `burrow-test-busybox:latest` (tests/support/services.sh builds it); the
+//! search helper is `BURROW_HELPER_BIN` as for the tests. The server is
+//! `BURROW_BIN`, else the release binary that `cargo bench` builds. Without
+//! `--bench` this prints a note and exits. Nothing here asserts a time.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const RUNS: usize = 5;
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("benches/workspace runs with `cargo bench --bench workspace`");
+        return;
+    }
+    tokio::runtime::Runtime::new().unwrap().block_on(run());
+}
+
+async fn run() {
+    let image =
+        ["BURROW_BENCH_IMAGE", "BURROW_TEST_DOCKER_IMAGE"].iter().find_map(|k| std::env::var(k).ok()).unwrap_or_else(|| "burrow-test-busybox:latest".into());
+    let tree = tempfile::Builder::new().prefix("burrow-ws-bench-").tempdir().unwrap();
+    for i in 0..50 {
+        std::fs::create_dir_all(tree.path().join(format!("src/m{i}"))).unwrap();
+        std::fs::write(tree.path().join(format!("src/m{i}/lib.rs")), format!("pub fn item{i}() -> u32 {{ {i} }}\n// needle {i}\n")).unwrap();
+    }
+    let bin = std::env::var("BURROW_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_burrow").to_string());
+    let data = tempfile::tempdir().unwrap();
+    let root = std::env::temp_dir();
+    let mut child = tokio::process::Command::new(bin)
+        .args(["serve", "--port", "0", "--allow-workspaces", "--workspace-idle", "1", "--workspace-root"])
+        .arg(&root)
+        .arg("--dir")
+        .arg(tree.path())
+        .env("BURROW_DATA_DIR", data.path())
+        .env("HOME", data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("burrow starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().expect("the URL line");
+    let url = line.rsplit(' ').next().unwrap().to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let mut first = Vec::new();
+    let mut woken = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let body = json!({ "type": "docker", "extra": { "image": image, "copy": tree.path(), "network": "none" } });
+        let created: Value = client.post(format!("{url}/experimental/workspace")).json(&body).send().await.unwrap().json().await.unwrap();
+        let id = created["id"].as_str().unwrap_or_else(|| panic!("no workspace: {created}")).to_string();
+        let find = || async {
+            let res = client.get(format!("{url}/find")).query(&[("pattern", "needle 7"), ("workspace", id.as_str())]).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+        };
+        find().await;
+        first.push(started.elapsed());
+        // Wait for the idle stop, then time the wake-up.
+        loop {
+            let rows: Value = client.get(format!("{url}/experimental/workspace/status")).send().await.unwrap().json().await.unwrap();
+            if rows.as_array().unwrap().iter().any(|r| r["workspaceID"] == id.as_str() && r["status"] == "disconnected") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let started = Instant::now();
+        find().await;
+        woken.push(started.elapsed());
+        client.delete(format!("{url}/experimental/workspace/{id}")).send().await.unwrap();
+    }
+    let show = |name: &str, mut v: Vec<Duration>| {
+        v.sort();
+        let ms = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1000.0);
+        println!("| {name} | {} | {} | {} |", ms(v[0]), ms(v[v.len() / 2]), ms(v[v.len() - 1]));
+    };
+    println!("Docker workspace from `{image}` with 50 files copied in, {RUNS} runs (ms):\n");
+    println!("| | min | median | max |\n|---|---|---|---|");
+    show("`POST /experimental/workspace` → first `/find`", first);
+    show("idle-stopped → first `/find`", woken);
+    let _ = child.kill().await;
+}
