@@ -112,18 +112,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             return Err(ApiError::bad_request("Expected request with `Content-Type: application/json`"));
         }
         let body = read_body(req).await?;
-        axum::Json::<T>::from_bytes(&body).map(|axum::Json(v)| Json(v)).map_err(|e| ApiError::bad_request(e.body_text()))
+        match axum::Json::<T>::from_bytes(&body) {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            // JSON (and JSON Schema) count `4013.0` as the integer 4013, serde's
+            // integer types do not: retry with whole numbers written as integers.
+            Err(e) => serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|mut v| whole_numbers_as_integers(&mut v).then_some(v))
+                .and_then(|v| serde_json::from_value(v).ok())
+                .map(Json)
+                .ok_or_else(|| ApiError::bad_request(e.body_text())),
+        }
     }
 }
 
-/// Path parameters; a malformed one is a 400 that says why.
-pub struct Path<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|axum::extract::Path(v)| Path(v)).map_err(|e| ApiError::bad_request(e.body_text()))
+/// Rewrites every float with no fraction (within JavaScript's safe integers) as
+/// an integer; whether anything changed.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    const SAFE: f64 = crate::protocol::num::MAX_SAFE_INTEGER as f64;
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= SAFE => {
+                *value = if f < 0.0 { Value::from(f as i64) } else { Value::from(f as u64) };
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        Value::Object(map) => map.values_mut().fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        _ => false,
     }
 }
 
@@ -221,5 +239,32 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
         let directory = from_query.or_else(from_header).filter(|d| !d.is_empty());
         let scope = scope_of(parts, state).await?;
         Ok(Ctx(scope.instances.resolve(&*scope.runtime.env, state.started_ms, directory.as_deref()).await?))
+    }
+}
+
+#[cfg(test)]
+mod whole_number_tests {
+    use super::whole_numbers_as_integers;
+    use serde_json::json;
+
+    #[test]
+    fn whole_floats_become_integers_and_nothing_else_changes() {
+        let mut v = json!({"time": {"start": 4013.0, "end": -2.0}, "cost": 0.5, "list": [1.0, "x", 7]});
+        assert!(whole_numbers_as_integers(&mut v));
+        assert_eq!(v, json!({"time": {"start": 4013, "end": -2}, "cost": 0.5, "list": [1, "x", 7]}));
+        assert!(v["time"]["start"].is_u64() && v["time"]["end"].is_i64());
+        let mut plain = json!({"a": 1, "b": 0.25, "c": 1e300});
+        assert!(!whole_numbers_as_integers(&mut plain), "{plain}");
+    }
+}
+
+/// Path parameters; a malformed one is a 400 that says why.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|axum::extract::Path(v)| Path(v)).map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }
