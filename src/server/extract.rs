@@ -242,6 +242,17 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
     }
 }
 
+/// Path parameters; a malformed one is a 400 that says why.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|axum::extract::Path(v)| Path(v)).map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
 #[cfg(test)]
 mod whole_number_tests {
     use super::whole_numbers_as_integers;
@@ -255,16 +266,5 @@ mod whole_number_tests {
         assert!(v["time"]["start"].is_u64() && v["time"]["end"].is_i64());
         let mut plain = json!({"a": 1, "b": 0.25, "c": 1e300});
         assert!(!whole_numbers_as_integers(&mut plain), "{plain}");
-    }
-}
-
-/// Path parameters; a malformed one is a 400 that says why.
-pub struct Path<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|axum::extract::Path(v)| Path(v)).map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }
