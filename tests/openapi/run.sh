@@ -78,10 +78,9 @@ done
 #   GET /event, GET /global/event       server-sent event streams;
 #   GET /pty/{ptyID}/connect            a WebSocket upgrade;
 #   GET /tui/control/next               waits for the next TUI request.
-# Also left out: the three paths where one method is served and another is on
-# the 501 list (`POST /experimental/workspace`, `POST /mcp`,
-# `POST /api/session/{sessionID}/permission`; README, "Operations answered
-# with 501"). The 501 route is kept out of /doc, so the fuzzer expects a 405
+# Also left out: the two paths where one method is served and another is on
+# the 501 list (`POST /mcp`, `POST /api/session/{sessionID}/permission`;
+# README, "Operations answered with 501"). The 501 route is kept out of /doc, so the fuzzer expects a 405
 # and an `Allow` header without it; tests/conformance checks these paths.
 # And `POST /project/git/init`: the fuzzer's PATH has no git (a 501), and
 # with git it would turn the scratch folder into a repository under the
@@ -97,7 +96,7 @@ status=0
   --workers 1 \
   --request-timeout 30 \
   --exclude-path /event --exclude-path /global/event \
-  --exclude-path /experimental/workspace --exclude-path /mcp --exclude-path '/api/session/{sessionID}/permission' \
+  --exclude-path /mcp --exclude-path '/api/session/{sessionID}/permission' \
   --exclude-path '/pty/{ptyID}/connect' --exclude-path /tui/control/next --exclude-path /project/git/init \
   --report junit --report-dir "$repo/target/schemathesis" || status=$?
 echo "schemathesis: $(($(date +%s) - start)) s, exit $status"

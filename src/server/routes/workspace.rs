@@ -64,8 +64,8 @@ pub async fn create(State(st): State<Arc<AppState>>, Json(body): Json<CreateBody
 
 /// Destroys a workspace: its container is removed, its SSH connection closed, its caches dropped.
 #[utoipa::path(delete, path = "/experimental/workspace/{id}", tag = "experimental", operation_id = "experimental.workspace.remove",
-    params(("id" = String, Path), DirectoryParams),
-    responses((status = 200, description = "Workspace removed", body = Object), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, pattern = "^wrk"), DirectoryParams),
+    responses((status = 200, description = "Workspace removed", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<Info>> {
     check_id(&id, "wrk", "id")?;
     Ok(JsonBody(st.workspaces.remove(&id).await?))
