@@ -19,16 +19,27 @@ use crate::agent::input::{ModelChoice, PromptBody};
 use crate::error::{ApiResult, ErrorBody};
 use crate::protocol::message::MessageWithParts;
 use crate::server::extract::{Ctx, Json, Path, Ws};
+use crate::server::instance::Instance;
 use crate::server::AppState;
 use crate::session::prompt::{self, CommandBody};
+use crate::session::runtime::Runtime;
+use crate::workspace::Scope as WsScope;
 
-async fn start(st: &Arc<AppState>, ctx: &Ctx, id: &str, body: &PromptBody) -> ApiResult<crate::protocol::session::Session> {
+/// The session a prompt goes to, with its ids checked, and where its turn
+/// runs: the runtime and instance of the session's own workspace.
+async fn admit(
+    st: &Arc<AppState>,
+    ctx: Ctx,
+    ws: Arc<WsScope>,
+    id: &str,
+    body: &PromptBody,
+) -> ApiResult<(Arc<Runtime>, Arc<Instance>, crate::protocol::session::Session)> {
     let session = require(st, id).await?;
     if let Some(m) = &body.message_id {
         check_id(m, "msg", "messageID")?;
     }
-    let _ = ctx;
-    Ok(session)
+    let (rt, inst) = where_it_runs(st, ws, ctx.0, &session).await?;
+    Ok((rt, inst, session))
 }
 
 /// Sends a message and waits for the agent's answer. Provider failures do
@@ -44,8 +55,7 @@ pub async fn message(
     Path(id): Path<String>,
     Json(body): Json<PromptBody>,
 ) -> ApiResult<JsonBody<MessageWithParts>> {
-    let session = start(&st, &ctx, &id, &body).await?;
-    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    let (rt, inst, session) = admit(&st, ctx, ws, &id, &body).await?;
     Ok(JsonBody(prompt::run(rt, inst, session, body).await?))
 }
 
@@ -61,8 +71,7 @@ pub async fn prompt_async(
     Path(id): Path<String>,
     Json(body): Json<PromptBody>,
 ) -> ApiResult<StatusCode> {
-    let session = start(&st, &ctx, &id, &body).await?;
-    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    let (rt, inst, session) = admit(&st, ctx, ws, &id, &body).await?;
     prompt::start(rt, inst, session, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -82,8 +91,7 @@ pub async fn prompt_alias(
     Path(id): Path<String>,
     Json(body): Json<PromptBody>,
 ) -> ApiResult<JsonBody<MessageWithParts>> {
-    let session = start(&st, &ctx, &id, &body).await?;
-    let (rt, inst) = where_it_runs(&st, ws, ctx.0, &session).await?;
+    let (rt, inst, session) = admit(&st, ctx, ws, &id, &body).await?;
     Ok(JsonBody(prompt::start(rt, inst, session, body).await?))
 }
 
