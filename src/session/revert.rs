@@ -211,22 +211,7 @@ mod tests {
 
     use super::*;
 
-    fn message(info: Value, id: &str, parts: Value) -> MessageWithParts {
-        let parts: Vec<Value> = parts
-            .as_array()
-            .unwrap()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let mut p = p.clone();
-                p["id"] = json!(format!("prt_{id}_{i}"));
-                p["sessionID"] = json!("ses_1");
-                p["messageID"] = json!(id);
-                p
-            })
-            .collect();
-        serde_json::from_value(json!({"info": info, "parts": parts})).unwrap()
-    }
+    use crate::session::prompt::history_tests::with_parts as message;
 
     fn user(id: &str) -> MessageWithParts {
         let info =

@@ -148,4 +148,4 @@ pub fn compaction_input(messages: &[MessageWithParts], current: &str) -> (Option
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

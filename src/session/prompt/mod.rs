@@ -7,6 +7,8 @@ mod changes;
 mod command;
 mod compact;
 mod history;
+#[cfg(test)]
+pub(crate) use history::tests as history_tests;
 mod subtask;
 mod writer;
 

@@ -19,7 +19,8 @@ fn assistant(id: &str, parent: &str, summary: bool, parts: Value) -> MessageWith
     with_parts(info, id, parts)
 }
 
-fn with_parts(info: Value, id: &str, parts: Value) -> MessageWithParts {
+/// A stored message from JSON: its parts get ids, the session and the message.
+pub(crate) fn with_parts(info: Value, id: &str, parts: Value) -> MessageWithParts {
     let parts: Vec<Value> = parts
         .as_array()
         .unwrap()
