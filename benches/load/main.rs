@@ -10,13 +10,15 @@
 //! `--bench` (as `cargo test --all-targets` runs it) this prints a note and
 //! exits. Nothing here asserts a time.
 
+#[path = "../support/served.rs"]
+mod served;
+
+use served::Served;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Clients that search at once.
 const SEARCHERS: usize = 200;
@@ -88,30 +90,8 @@ fn walk_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-struct Served {
-    url: String,
-    child: tokio::process::Child,
-    _data: tempfile::TempDir,
-}
-
 async fn start(dir: &Path) -> Served {
-    let bin = std::env::var("BURROW_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_burrow").to_string());
-    let data = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(bin)
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(dir)
-        .env("BURROW_DATA_DIR", data.path())
-        .env("HOME", data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("burrow starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next_line().await.unwrap().expect("the URL line");
-    let url = line.rsplit(' ').next().unwrap().to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Served { url, child, _data: data }
+    served::start([OsStr::new("--dir"), dir.as_os_str()]).await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -10,11 +10,13 @@
 //! `BURROW_BIN`, else the release binary that `cargo bench` builds. Without
 //! `--bench` this prints a note and exits. Nothing here asserts a time.
 
-use std::process::Stdio;
+#[path = "../support/served.rs"]
+mod served;
+
+use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const RUNS: usize = 5;
 
@@ -34,25 +36,19 @@ async fn run() {
         std::fs::create_dir_all(tree.path().join(format!("src/m{i}"))).unwrap();
         std::fs::write(tree.path().join(format!("src/m{i}/lib.rs")), format!("pub fn item{i}() -> u32 {{ {i} }}\n// needle {i}\n")).unwrap();
     }
-    let bin = std::env::var("BURROW_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_burrow").to_string());
-    let data = tempfile::tempdir().unwrap();
     let root = std::env::temp_dir();
-    let mut child = tokio::process::Command::new(bin)
-        .args(["serve", "--port", "0", "--allow-workspaces", "--workspace-idle", "1", "--workspace-root"])
-        .arg(&root)
-        .arg("--dir")
-        .arg(tree.path())
-        .env("BURROW_DATA_DIR", data.path())
-        .env("HOME", data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("burrow starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next_line().await.unwrap().expect("the URL line");
-    let url = line.rsplit(' ').next().unwrap().to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let args = [
+        OsStr::new("--allow-workspaces"),
+        OsStr::new("--workspace-idle"),
+        OsStr::new("1"),
+        OsStr::new("--workspace-root"),
+        root.as_os_str(),
+        OsStr::new("--dir"),
+        tree.path().as_os_str(),
+    ];
+    // `served` keeps the data folder until the end of the run.
+    let served = served::start(args).await;
+    let (url, mut child) = (served.url.clone(), served.child);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
     let mut first = Vec::new();
