@@ -241,10 +241,20 @@ impl Turn {
     async fn patch(&self, start: Option<String>, warned: &mut bool) -> (Option<String>, Option<(String, Vec<String>)>) {
         let Some(start) = start else { return (None, None) };
         let Some(end) = self.track(warned).await else { return (None, None) };
-        let changes = match self.tools.env.snapshot_changes(&start, &end).await {
+        // One more try after a failure: a lost connection is renewed by the
+        // environment, and a step's patch is what undoes it.
+        let mut changes = self.tools.env.snapshot_changes(&start, &end).await;
+        if let Err(e) = &changes {
+            tracing::warn!("cannot compare snapshots {start} and {end}, trying once more: {e}");
+            changes = self.tools.env.snapshot_changes(&start, &end).await;
+        }
+        let changes = match changes {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("cannot compare snapshots {start} and {end}: {e}");
+                if !std::mem::replace(warned, true) {
+                    self.sink.report(Report::SnapshotFailed { message: e.to_string() });
+                }
                 return (Some(end), None);
             }
         };

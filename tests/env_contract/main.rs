@@ -7,6 +7,9 @@
 //! `cargo test --test env_contract -- ssh::` runs one environment and
 //! `-- a_pty_runs_a_shell` one case everywhere.
 //!
+//! Snapshots (undo) are kept by every variant: a store of Burrow's own, or
+//! the environment's `git` where there is no helper.
+//!
 //! What an environment cannot do by design (object storage runs no
 //! processes, keeps no symlinks, file modes or empty folders, and has no
 //! change feed) is asserted as the documented difference, never skipped.
@@ -22,6 +25,7 @@ mod files;
 mod fixture;
 mod processes;
 mod search;
+mod snapshots;
 mod watch;
 
 /// One test per environment and case: `contract!(env: Kind; cases)`.
@@ -58,5 +62,6 @@ contract!(
         processes::kill_and_timeout_end_the_whole_process_group,
         processes::a_pty_runs_a_shell,
         watch::changes_behind_burrows_back_reach_the_watch_channel,
+        snapshots::snapshots_name_every_change_and_put_it_back,
     ]
 );

@@ -250,7 +250,11 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("--- burrow serve ({}) at {} stderr ---\n{}--- end ---", self.label, self.url, self.stderr());
+            // CI keeps the head and tail of a long log: the warnings and
+            // errors come first, so a cut in the middle never hides them.
+            let log = self.stderr();
+            let loud: String = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).map(|l| format!("{l}\n")).collect();
+            eprintln!("--- burrow serve ({}) at {}: warnings and errors ---\n{loud}--- stderr ---\n{log}--- end ---", self.label, self.url);
         }
     }
 }

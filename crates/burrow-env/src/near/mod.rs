@@ -60,11 +60,21 @@ pub struct Near {
     session: SessionSlot,
     /// Whether `git` runs there (for snapshots without the helper), probed once.
     git: tokio::sync::OnceCell<bool>,
+    /// One git snapshot command at a time: git's index is one file, so two
+    /// sessions snapshotting the workspace at once would find it locked
+    /// (`index.lock: File exists`) and one of them would lose its step's undo.
+    git_turn: tokio::sync::Mutex<()>,
 }
 
 impl Near {
     pub fn new(root: impl Into<String>) -> Self {
-        Self { root: root.into(), search: RwLock::new(Arc::new(NearSearch::new())), session: SessionSlot::new(), git: tokio::sync::OnceCell::new() }
+        Self {
+            root: root.into(),
+            search: RwLock::new(Arc::new(NearSearch::new())),
+            session: SessionSlot::new(),
+            git: tokio::sync::OnceCell::new(),
+            git_turn: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// How searches run next to the data.
@@ -155,6 +165,7 @@ impl Near {
         G: Future<Output = EnvResult<T>>,
     {
         if self.use_git(host).await? {
+            let _turn = self.git_turn.lock().await;
             return git.await;
         }
         // A session another caller is starting is waited for: the store is the helper's.

@@ -1,0 +1,77 @@
+//! Snapshots, the ground of undo and redo: what a snapshot holds, what two
+//! snapshots differ by, and putting a snapshot back, each checked from
+//! outside Burrow. Two sessions in one workspace snapshot it at the same
+//! time, so tracks that overlap must all succeed and agree.
+
+use bytes::Bytes;
+
+use burrow::env::EnvError;
+
+use crate::fixture::{p, Kind, Workspace, FILES};
+
+const EXTRA: &[u8] = b"written behind Burrow's back\n";
+
+/// Changes through Burrow and behind its back are both in the next
+/// snapshot; overlapping tracks agree; a restore puts every file back.
+pub async fn snapshots_name_every_change_and_put_it_back(ws: &Workspace) {
+    let env = &ws.env;
+    if ws.kind == Kind::DockerScripts && ws.sh("command -v git || true").trim().is_empty() {
+        // No helper and no git in the image: undo is off, and both the error
+        // and the capabilities say why.
+        let err = env.snapshot_track().await.expect_err("no snapshots without the helper or git");
+        assert!(matches!(err, EnvError::Unsupported(_)), "{err:?}");
+        let why = env.snapshots().expect_err("the capabilities say undo is off");
+        assert!(why.contains("git") && err.to_string().contains(&why), "{why} / {err}");
+        return;
+    }
+    let before = env.snapshot_track().await.unwrap_or_else(|e| panic!("{:?}: the first snapshot: {e}", ws.kind));
+    assert_eq!(before.len(), 40, "a git tree id: {before}");
+    assert_eq!(env.snapshot_track().await.unwrap(), before, "an unchanged tree is the same snapshot");
+
+    env.write(&p("notes/api.txt"), Bytes::from_static(b"written through the API\n")).await.unwrap();
+    if ws.kind.runs_processes() {
+        // As `bash` would: the snapshot covers the workspace, not Burrow's writes.
+        ws.write_behind("src/extra.rs", EXTRA).await;
+    } else {
+        // Nothing runs in a bucket; another client's writes show once the
+        // listing is renewed, which a turn's snapshot does not wait for.
+        env.write(&p("src/extra.rs"), Bytes::from_static(EXTRA)).await.unwrap();
+    }
+    env.remove(&p("src/lib.rs")).await.unwrap();
+
+    // As two sessions' turns would: every track answers, with one tree.
+    let tracks = futures::future::join_all((0..4).map(|_| env.snapshot_track())).await;
+    let after: Vec<String> = tracks.into_iter().map(|t| t.unwrap_or_else(|e| panic!("{:?}: an overlapping track failed: {e}", ws.kind))).collect();
+    assert!(after.iter().all(|t| *t == after[0]), "{after:?}");
+    let after = after[0].clone();
+    assert_ne!(after, before);
+
+    let changes = env.snapshot_changes(&before, &after).await.unwrap();
+    let seen: Vec<(&str, bool, bool)> = changes.iter().map(|c| (c.path.as_str(), c.before.is_some(), c.after.is_some())).collect();
+    assert_eq!(seen, [("notes/api.txt", false, true), ("src/extra.rs", false, true), ("src/lib.rs", true, false)], "{changes:?}");
+    let old = changes[2].before.clone().unwrap();
+    let lib = FILES.iter().find(|(rel, _)| *rel == "src/lib.rs").unwrap().1;
+    assert_eq!(&env.snapshot_blob(&old).await.unwrap()[..], lib.as_bytes());
+    assert!(env.snapshot_changes(&after, &after).await.unwrap().is_empty());
+
+    // Undo: the changed files back as the first snapshot holds them, and
+    // the files it does not hold removed.
+    let changed: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+    env.snapshot_restore(&before, Some(changed)).await.unwrap();
+    assert_eq!(ws.read_behind("src/lib.rs").await.as_deref(), Some(lib.as_bytes()));
+    assert_eq!(ws.read_behind("src/extra.rs").await, None);
+    assert_eq!(ws.read_behind("notes/api.txt").await, None);
+    assert_eq!(env.snapshot_track().await.unwrap(), before, "the restored tree is the first snapshot");
+
+    // Redo of one file: only that file comes back.
+    env.snapshot_restore(&after, Some(vec!["src/extra.rs".into()])).await.unwrap();
+    assert_eq!(ws.read_behind("src/extra.rs").await.as_deref(), Some(EXTRA));
+    assert_eq!(ws.read_behind("notes/api.txt").await, None);
+
+    // A whole-snapshot restore writes back every file it holds and, as
+    // OpenCode's `checkout-index -a`, leaves files it does not hold alone.
+    env.remove(&p("src/lib.rs")).await.unwrap();
+    env.snapshot_restore(&before, None).await.unwrap();
+    assert_eq!(ws.read_behind("src/lib.rs").await.as_deref(), Some(lib.as_bytes()));
+    assert_eq!(ws.read_behind("src/extra.rs").await.as_deref(), Some(EXTRA));
+}
