@@ -5,7 +5,8 @@
 //! body    meta: files u32 | dirs u32 | trigrams u32 | max file bytes u64
 //!               | files offset u64 | dirs offset u64 | table offset u64 | postings offset u64
 //!         files: per file (sorted by path) varint path length, path, varint size,
-//!                varint mtime (ns), flags byte (1 = its trigrams are indexed)
+//!                varint stamp (mtime in ns, or a hash of the ETag), flags byte
+//!                (1 = its trigrams are indexed)
 //!         dirs: per directory varint length, path
 //!         table: per trigram (ascending) key u32 | posting count u32 | posting offset u64
 //!         postings: per trigram the ascending file numbers, delta then varint coded

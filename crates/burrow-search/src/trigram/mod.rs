@@ -79,7 +79,10 @@ pub struct BuildStats {
 pub struct FileEntry {
     pub path: String,
     pub size: u64,
-    pub mtime_ns: u64,
+    /// What tells that the file changed since: its modification time in
+    /// nanoseconds for a file system, a hash of its ETag for object storage;
+    /// 0 when unknown (then it is always searched directly).
+    pub stamp: u64,
     /// Its trigrams are in the index; otherwise (too large, binary, unreadable)
     /// it is a candidate for every query.
     pub indexed: bool,
@@ -98,15 +101,15 @@ struct Scanned {
 
 /// A set of trigram keys, one bit each: sorting every trigram of a file to
 /// drop repeats costs far more than marking them.
-struct Seen(Vec<u64>);
+pub(crate) struct Seen(Vec<u64>);
 
 impl Seen {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(vec![0; (1 << 24) / 64])
     }
 
     /// The distinct keys of `bytes`, sorted; leaves the set empty again.
-    fn distinct(&mut self, bytes: &[u8]) -> Vec<u32> {
+    pub(crate) fn distinct(&mut self, bytes: &[u8]) -> Vec<u32> {
         let mut keys = Vec::new();
         for t in bytes.windows(3) {
             if indexable(t) {
@@ -127,11 +130,11 @@ impl Seen {
 }
 
 fn scan_file(root: &Path, path: &str, opts: &BuildOptions, open: &Opener<'_>, buf: &mut Vec<u8>, seen: &mut Seen) -> Scanned {
-    let mut entry = FileEntry { path: path.to_string(), size: 0, mtime_ns: 0, indexed: false };
+    let mut entry = FileEntry { path: path.to_string(), size: 0, stamp: 0, indexed: false };
     let Ok(mut file) = open(&root.join(path)) else { return Scanned { entry, keys: Vec::new() } };
     let Ok(meta) = file.metadata() else { return Scanned { entry, keys: Vec::new() } };
     entry.size = meta.len();
-    entry.mtime_ns = mtime_ns(&meta);
+    entry.stamp = mtime_ns(&meta);
     if entry.size > opts.max_file_bytes {
         return Scanned { entry, keys: Vec::new() };
     }
@@ -179,7 +182,7 @@ struct Posting {
 
 /// Lowers the calling thread's scheduling priority: a build must not slow
 /// requests down. Best effort; a failure leaves the priority as it was.
-fn lower_priority() {
+pub fn lower_priority() {
     let tid = rustix::thread::gettid();
     let _ = rustix::process::setpriority_process(Some(tid), 19);
 }
@@ -191,7 +194,7 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
     lower_priority();
     let entries = crate::walk::walk(root).map_err(|e| io::Error::other(e.to_string()))?;
     let mut files = Vec::new();
-    let mut dirs = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
     for e in entries {
         match e.kind {
             burrow_protocol::env::EntryKind::File => files.push(e.path),
@@ -200,9 +203,8 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
     }
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Scanned)>(256);
-    let mut table: Vec<FileEntry> = Vec::with_capacity(files.len());
-    let mut postings: KeyMap<Posting> = KeyMap::default();
-    let mut stats = BuildStats { files: files.len(), ..Default::default() };
+    let mut builder = Builder::new(opts.max_file_bytes);
+    builder.files.reserve(files.len());
     std::thread::scope(|s| {
         for _ in 0..opts.threads.max(1) {
             let tx = tx.clone();
@@ -224,25 +226,71 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
         let mut early: BTreeMap<usize, Scanned> = BTreeMap::new();
         for (i, scanned) in rx {
             early.insert(i, scanned);
-            while let Some(scanned) = early.remove(&table.len()) {
-                let id = table.len() as u32;
-                for k in &scanned.keys {
-                    let p = postings.entry(*k).or_default();
-                    put_varint(&mut p.bytes, (id - p.last) as u64);
-                    p.last = id;
-                    p.count += 1;
-                }
-                if scanned.entry.indexed {
-                    stats.indexed_files += 1;
-                    stats.text_bytes += scanned.entry.size;
-                }
-                table.push(scanned.entry);
+            while let Some(scanned) = early.remove(&builder.files.len()) {
+                builder.push(scanned.entry, &scanned.keys);
             }
         }
     });
-    stats.trigrams = postings.len();
-    stats.index_bytes = write(out, &table, &dirs, postings, opts.max_file_bytes)?;
-    Ok(stats)
+    builder.finish(&dirs, out)
+}
+
+/// An index built from files handed over one at a time, in path order: for a
+/// tree that is not a local folder (object storage feeds it from its content
+/// cache), and for the walk of a local one.
+pub struct Builder {
+    files: Vec<FileEntry>,
+    postings: KeyMap<Posting>,
+    stats: BuildStats,
+    max_file_bytes: u64,
+    /// Allocated on the first text handed over (2 MiB).
+    seen: Option<Seen>,
+}
+
+impl Builder {
+    pub fn new(max_file_bytes: u64) -> Self {
+        Self { files: Vec::new(), postings: KeyMap::default(), stats: BuildStats::default(), max_file_bytes, seen: None }
+    }
+
+    /// Adds the file after the last one added, whose path it must follow. Its
+    /// trigrams are indexed if `text` is given, fits the size cap and is not
+    /// binary (a NUL byte); otherwise it is listed as always a candidate.
+    pub fn add(&mut self, path: String, size: u64, stamp: u64, text: Option<&[u8]>) -> io::Result<()> {
+        if self.files.last().is_some_and(|f| f.path >= path) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{path:?} handed to the index builder out of path order")));
+        }
+        let keys = match text {
+            Some(t) if t.len() as u64 <= self.max_file_bytes && !t.contains(&0) => Some(self.seen.get_or_insert_with(Seen::new).distinct(t)),
+            _ => None,
+        };
+        let entry = FileEntry { path, size, stamp, indexed: keys.is_some() };
+        self.push(entry, keys.as_deref().unwrap_or_default());
+        Ok(())
+    }
+
+    fn push(&mut self, entry: FileEntry, keys: &[u32]) {
+        let id = self.files.len() as u32;
+        for k in keys {
+            let p = self.postings.entry(*k).or_default();
+            put_varint(&mut p.bytes, (id - p.last) as u64);
+            p.last = id;
+            p.count += 1;
+        }
+        if entry.indexed {
+            self.stats.indexed_files += 1;
+            self.stats.text_bytes += entry.size;
+        }
+        self.files.push(entry);
+    }
+
+    /// Writes the index, with `dirs` the folders the walk visited, to `out`
+    /// (through a temporary file renamed into place).
+    pub fn finish(self, dirs: &[String], out: &Path) -> io::Result<BuildStats> {
+        let mut stats = self.stats;
+        stats.files = self.files.len();
+        stats.trigrams = self.postings.len();
+        stats.index_bytes = write(out, &self.files, dirs, self.postings, self.max_file_bytes)?;
+        Ok(stats)
+    }
 }
 
 fn write(out: &Path, files: &[FileEntry], dirs: &[String], postings: KeyMap<Posting>, max_file_bytes: u64) -> io::Result<u64> {
@@ -253,7 +301,7 @@ fn write(out: &Path, files: &[FileEntry], dirs: &[String], postings: KeyMap<Post
         put_varint(&mut file_bytes, f.path.len() as u64);
         file_bytes.extend_from_slice(f.path.as_bytes());
         put_varint(&mut file_bytes, f.size);
-        put_varint(&mut file_bytes, f.mtime_ns);
+        put_varint(&mut file_bytes, f.stamp);
         file_bytes.push(f.indexed as u8);
     }
     let mut dir_bytes = Vec::new();
@@ -366,10 +414,10 @@ impl TrigramIndex {
         for _ in 0..n_files {
             let path = string(&mut pos, dirs_off)?;
             let size = get_varint(body, &mut pos).ok_or_else(|| corrupt("size"))?;
-            let mtime_ns = get_varint(body, &mut pos).ok_or_else(|| corrupt("mtime"))?;
+            let stamp = get_varint(body, &mut pos).ok_or_else(|| corrupt("stamp"))?;
             let flags = *body.get(pos).ok_or_else(|| corrupt("flags"))?;
             pos += 1;
-            files.push(FileEntry { path, size, mtime_ns, indexed: flags & 1 != 0 });
+            files.push(FileEntry { path, size, stamp, indexed: flags & 1 != 0 });
         }
         if pos != dirs_off || files.windows(2).any(|w| w[0].path >= w[1].path) {
             return Err(corrupt("file table"));
