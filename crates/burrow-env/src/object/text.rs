@@ -35,7 +35,7 @@ use crate::env::{EntryKind, EnvError, GrepRequest, TextIndexStatus, WorkspacePat
 use crate::search::stream::{self, StreamLimits, Tree};
 use crate::search::trigram::live::Settings;
 use crate::search::trigram::query::{plan, Query};
-use crate::search::trigram::{lower_priority, Builder, TrigramIndex};
+use crate::search::trigram::{lower_priority, BuildOptions, Builder, TrigramIndex};
 
 /// A rebuild starts once a search finds more than one file in this many of
 /// the index's files changed (and at least [`REBUILD_MIN`]): those are read
@@ -256,15 +256,15 @@ impl ObjectText {
             .name("object-text-index".into())
             .spawn(move || {
                 lower_priority();
-                let mut builder = Builder::new(max);
                 let built = (|| {
+                    let mut builder = Builder::new(&file, &BuildOptions { max_file_bytes: max, ..BuildOptions::default() })?;
                     while let Some((path, size, stamp, text)) = rx.blocking_recv() {
                         builder.add(path, size, stamp, text.as_deref())?;
                     }
                     if abort.load(Ordering::Acquire) {
                         return Err(std::io::Error::other("the build was stopped"));
                     }
-                    builder.finish(&dirs, &file)?;
+                    builder.finish(&dirs)?;
                     TrigramIndex::open(&file)
                 })();
                 let _ = done_tx.send(built.map_err(|e| format!("{}: {e}", file.display())));

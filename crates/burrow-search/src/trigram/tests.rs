@@ -16,7 +16,7 @@ fn put(root: &Path, path: &str, data: &[u8]) {
 }
 
 fn index_of(root: &Path, at: &Path) -> TrigramIndex {
-    build(root, at, &BuildOptions { max_file_bytes: 64, threads: 2 }, &open_regular).unwrap();
+    build(root, at, &BuildOptions { max_file_bytes: 64, threads: 2, segment_pairs: 16 }, &open_regular).unwrap();
     TrigramIndex::open(at).unwrap()
 }
 
