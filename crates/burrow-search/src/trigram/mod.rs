@@ -36,7 +36,7 @@ use std::time::UNIX_EPOCH;
 use memmap2::Mmap;
 
 use self::format::*;
-use self::query::{indexable, key, Query};
+use self::query::Query;
 use self::segments::Segments;
 use crate::env::{EnvResult, GrepMatch, GrepRequest, GrepResult};
 use crate::grep::{compile, searcher, LineSink, Opener};
@@ -116,9 +116,13 @@ impl Seen {
     /// `pairs`; leaves the set empty again.
     fn pairs(&mut self, bytes: &[u8], id: u32, pairs: &mut Vec<u64>) {
         let from = pairs.len();
-        for t in bytes.windows(3) {
-            if indexable(t) {
-                let k = key(t);
+        // The key of the last three bytes, rolled one byte at a time, and how
+        // many bytes since a line end: a trigram spanning one is not indexable.
+        let (mut k, mut run) = (0u32, 0usize);
+        for &b in bytes {
+            k = (k << 8 | b as u32) & 0x00ff_ffff;
+            run = if b == b'\n' { 0 } else { run + 1 };
+            if run >= 3 {
                 let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
                 if self.0[word] & bit == 0 {
                     self.0[word] |= bit;

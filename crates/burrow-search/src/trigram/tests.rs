@@ -203,3 +203,21 @@ proptest! {
         }
     }
 }
+
+/// The rolling key of the build yields exactly the distinct indexable
+/// trigrams that queries ask for.
+#[test]
+fn the_build_takes_every_indexable_trigram_once() {
+    let mut seen = Seen::new();
+    for text in [&b"ab"[..], b"abc", b"abcabc\nxy\nxyz\n\n\x00\xffq", b"a\nbc", b"line one\nline two\r\nline one\n"] {
+        let mut pairs = Vec::new();
+        seen.pairs(text, 7, &mut pairs);
+        let mut got: Vec<u32> = pairs.iter().map(|p| (p >> 32) as u32).collect();
+        got.sort_unstable();
+        let mut want: Vec<u32> = text.windows(3).filter(|t| query::indexable(t)).map(query::key).collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(got, want, "{text:?}");
+        assert!(pairs.iter().all(|p| *p as u32 == 7));
+    }
+}
