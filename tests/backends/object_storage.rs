@@ -53,6 +53,22 @@ async fn a_second_search_of_an_unchanged_bucket_downloads_nothing() {
     assert!(first >= 25, "the first search fetched {first} objects");
     assert!(proxy.listings(&prefix) >= 1);
 
+    // The first text search filled the content cache; the text index is built
+    // from it, downloading nothing more, and capabilities say when it is ready.
+    let index = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let index = burrow.get("/burrow/capabilities").await["text_index"].clone();
+            if index["state"] == "ready" && index["rebuilding"] == false {
+                return index;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the text index never got ready");
+    assert_eq!(index["entries"], 27, "{index}");
+    assert_eq!(proxy.object_gets(&prefix), first, "the index build downloaded objects the search had cached");
+
     let listings_before = proxy.listings(&prefix);
     assert_eq!(burrow.get(&format!("/find?pattern={}", urlencode(pattern))).await, Value::Array(vec![]));
     assert_eq!(proxy.object_gets(&prefix), first, "the second search downloaded objects again");
@@ -69,6 +85,11 @@ async fn a_second_search_of_an_unchanged_bucket_downloads_nothing() {
     let found = burrow.get("/find?pattern=needl%5Cb").await;
     assert_eq!(found[0]["path"]["text"], "src/lib/util.rs", "{found}");
     assert_eq!(proxy.object_gets(&prefix), first + 1);
+    assert_eq!(burrow.get("/burrow/capabilities").await["text_index"]["changed"], 1);
+
+    // Turned off, there is no index to report.
+    let off = Burrow::start(&format!("s3://{}/{prefix}", s3.bucket), &s3.env(), &["--no-text-index"]).await;
+    assert_eq!(off.get("/burrow/capabilities").await.get("text_index"), None);
 }
 
 #[tokio::test]

@@ -126,6 +126,18 @@ async fn visit<T: Tree + ?Sized>(tree: &T, dir: WorkspacePath, parent_rules: Ign
 /// of the tree: files taken in path order, each fetched once, `concurrency` at
 /// a time, and none started once the limit is reached.
 pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamLimits) -> EnvResult<GrepResult> {
+    grep_where(tree, req, limits, &|_| true).await
+}
+
+/// [`grep`] that reads only the walked files for which `may_match` (given the
+/// workspace path) is true: a text index that knows the others cannot hold a
+/// match leaves them out, and the answer stays the same.
+pub async fn grep_where<T: Tree + ?Sized>(
+    tree: &T,
+    req: &GrepRequest,
+    limits: StreamLimits,
+    may_match: &(dyn Fn(&WorkspacePath) -> bool + Sync),
+) -> EnvResult<GrepResult> {
     let matcher = compile(req)?;
     let dir = WorkspacePath::from_relative(&req.dir)?;
     let include = include_filter(req.include.as_deref())?;
@@ -135,6 +147,7 @@ pub async fn grep<T: Tree + ?Sized>(tree: &T, req: &GrepRequest, limits: StreamL
         .filter(|e| e.kind == EntryKind::File)
         .filter(|e| include.as_ref().is_none_or(|o| !o.matched(Path::new("/").join(&e.path), false).is_ignore()))
         .filter_map(|e| dir.join_checked(&e.path).ok())
+        .filter(|p| may_match(p))
         .collect();
     // Each file is fetched and matched by its own task, `concurrency` at a
     // time (so matching uses every core). Tasks finish in any order, so one

@@ -17,18 +17,29 @@ use super::listing::{Change, ListingIndex, ObjectMeta};
 use super::location::{Location, Service};
 use super::options::ObjectArgs;
 use super::snapshot::ObjectSnapshots;
+use super::text::ObjectText;
 use super::tree::CachedTree;
 use crate::env::beneath::Beneath;
 use crate::env::*;
 use crate::search::stream::{self, StreamLimits};
 
 pub struct ObjectEnv {
-    op: Operator,
+    /// What searches read through, shared with the text index's background build.
+    shared: Arc<Store>,
     root: String,
+    limits: StreamLimits,
+    /// Undo snapshots under their own prefix (`object/snapshot.rs`), or why there are none.
+    snapshots: Result<ObjectSnapshots, String>,
+    /// The trigram index of the bucket's text (`object/text.rs`); None when turned off.
+    text: Option<Arc<ObjectText>>,
+}
+
+/// The service, its listing index and content cache: everything a search reads.
+pub(super) struct Store {
+    pub(super) op: Operator,
     pub(super) index: ListingIndex,
     pub(super) cache: ContentCache,
     pub(super) stats: Stats,
-    limits: StreamLimits,
     /// Downloads under way, so concurrent searches fetch each object once.
     inflight: Mutex<HashMap<String, Shared<BoxFuture<'static, EnvResult<Bytes>>>>>,
     /// For `fs://`: the folder, confined like the local environment. A folder
@@ -36,8 +47,6 @@ pub struct ObjectEnv {
     /// stats and listings go through the root's descriptor instead, and
     /// changes are checked first.
     local: Option<Arc<Beneath>>,
-    /// Undo snapshots under their own prefix (`object/snapshot.rs`), or why there are none.
-    snapshots: Result<ObjectSnapshots, String>,
 }
 
 #[derive(Default)]
@@ -89,13 +98,18 @@ impl ObjectEnv {
         let snapshots = ObjectSnapshots::location(&location, var("BURROW_OBJECT_SNAPSHOTS"))
             .and_then(|(loc, skip)| Ok(ObjectSnapshots::new(loc.operator(args, var)?, loc.url(), skip)))
             .map_err(|e| format!("no snapshot location for {root}: {e:#}"));
-        Ok(Self { index, op, root, cache, stats: Stats::default(), limits, inflight: Mutex::default(), local, snapshots })
+        let text = crate::search::trigram::live::settings().map(|settings| ObjectText::new(&root, settings, limits));
+        if let Some(text) = &text {
+            text.load();
+        }
+        let shared = Arc::new(Store { index, op, cache, stats: Stats::default(), inflight: Mutex::default(), local });
+        Ok(Self { shared, root, limits, snapshots, text })
     }
 
     /// Every file of the workspace with its size and validator, from a fresh enough listing.
     pub(super) async fn all_files(&self) -> EnvResult<Vec<(String, u64, Option<String>)>> {
-        self.index.fresh().await?;
-        Ok(self.index.read(|l| l.files().map(|(p, m)| (p.clone(), m.size, m.validator())).collect()))
+        self.shared.index.fresh().await?;
+        Ok(self.shared.index.read(|l| l.files().map(|(p, m)| (p.clone(), m.size, m.validator())).collect()))
     }
 
     fn store(&self) -> EnvResult<&ObjectSnapshots> {
@@ -104,13 +118,15 @@ impl ObjectEnv {
 
     pub fn cache_stats(&self) -> CacheStats {
         CacheStats {
-            hits: self.stats.hits.load(Ordering::Relaxed),
-            fetches: self.stats.fetches.load(Ordering::Relaxed),
-            listings: self.index.listings(),
-            cached_bytes: self.cache.used(),
+            hits: self.shared.stats.hits.load(Ordering::Relaxed),
+            fetches: self.shared.stats.fetches.load(Ordering::Relaxed),
+            listings: self.shared.index.listings(),
+            cached_bytes: self.shared.cache.used(),
         }
     }
+}
 
+impl Store {
     /// Fetches an object's bytes from the service; a caller that asks for an
     /// object already being fetched waits for that download instead.
     pub(super) async fn fetch(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
@@ -127,13 +143,15 @@ impl ObjectEnv {
         self.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{max_bytes}:{path}"));
         result
     }
+}
 
+impl ObjectEnv {
     /// Whether any key lies below `path/` (or a folder or marker is there).
     async fn is_dir(&self, path: &WorkspacePath) -> EnvResult<bool> {
         if path.is_root() {
             return Ok(true);
         }
-        match self.op.list_with(&dir_key(path)).limit(1).await {
+        match self.shared.op.list_with(&dir_key(path)).limit(1).await {
             Ok(entries) => Ok(!entries.is_empty()),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(false),
             Err(e) => Err(env_error(e, &path.to_string())),
@@ -145,7 +163,7 @@ impl ObjectEnv {
         if path.is_root() {
             return Ok(None);
         }
-        match self.op.stat(path.as_str()).await {
+        match self.shared.op.stat(path.as_str()).await {
             Ok(m) if m.mode() == EntryMode::DIR => Ok(None),
             Ok(m) => Ok(Some(m)),
             // A prefix has no object of its own; some servers answer a HEAD on
@@ -159,19 +177,19 @@ impl ObjectEnv {
 
     /// Moves one object, the cheapest way the service allows.
     async fn move_object(&self, from: &str, to: &str) -> EnvResult<()> {
-        let cap = self.op.info().full_capability();
+        let cap = self.shared.op.info().full_capability();
         let shown = format!("{from} -> {to}");
         let err = |e| env_error(e, &shown);
         if cap.rename {
-            return self.op.rename(from, to).await.map_err(err);
+            return self.shared.op.rename(from, to).await.map_err(err);
         }
         if cap.copy {
-            self.op.copy(from, to).await.map_err(err)?;
+            self.shared.op.copy(from, to).await.map_err(err)?;
         } else {
-            let data = self.op.read(from).await.map_err(err)?;
-            self.op.write(to, data).await.map_err(err)?;
+            let data = self.shared.op.read(from).await.map_err(err)?;
+            self.shared.op.write(to, data).await.map_err(err)?;
         }
-        self.op.delete(from).await.map_err(err)
+        self.shared.op.delete(from).await.map_err(err)
     }
 }
 
@@ -261,7 +279,7 @@ impl Env for ObjectEnv {
     /// and object storage has no symlinks. A `fs://` folder has them, and
     /// they are confined as in the local environment.
     async fn confine(&self, path: &WorkspacePath) -> EnvResult<()> {
-        match &self.local {
+        match &self.shared.local {
             Some(fs) => {
                 let path = path.clone();
                 fs.with(move |fs| fs.resolve(&path).map(drop)).await
@@ -271,13 +289,13 @@ impl Env for ObjectEnv {
     }
 
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
-        if let Some(fs) = &self.local {
+        if let Some(fs) = &self.shared.local {
             let dir = dir.clone();
             return fs.with(move |fs| fs.list(&dir)).await;
         }
         let key = dir_key(dir);
         let prefix = if dir.is_root() { "" } else { key.as_str() };
-        let entries = self.op.list(&key).await.map_err(|e| env_error(e, &dir.to_string()))?;
+        let entries = self.shared.op.list(&key).await.map_err(|e| env_error(e, &dir.to_string()))?;
         // Services differ: a file system lists the folder itself, S3 does not;
         // a key may also be a prefix. One name, one entry, folders first.
         let mut found: BTreeMap<String, EntryKind> = BTreeMap::new();
@@ -312,7 +330,7 @@ impl Env for ObjectEnv {
     }
 
     async fn stat(&self, path: &WorkspacePath) -> EnvResult<Metadata> {
-        if let Some(fs) = &self.local {
+        if let Some(fs) = &self.shared.local {
             let path = path.clone();
             return fs.with(move |fs| fs.stat(&path)).await;
         }
@@ -326,9 +344,9 @@ impl Env for ObjectEnv {
     }
 
     async fn read(&self, path: &WorkspacePath, max_bytes: u64) -> EnvResult<Bytes> {
-        if self.local.is_some() {
+        if self.shared.local.is_some() {
             // A local folder needs no cache in front of it.
-            return self.fetch(path, max_bytes).await;
+            return self.shared.fetch(path, max_bytes).await;
         }
         let meta = self.head(path).await?.ok_or_else(|| EnvError::IsADirectory(path.to_string()))?;
         let meta = ObjectMeta::from_opendal(&meta);
@@ -337,37 +355,37 @@ impl Env for ObjectEnv {
         }
         let validator = meta.validator();
         if let Some(v) = &validator {
-            if let Some(bytes) = self.cache.get(path.as_str(), v).await {
+            if let Some(bytes) = self.shared.cache.get(path.as_str(), v).await {
                 return Ok(bytes);
             }
         }
-        let bytes = self.fetch(path, max_bytes).await?;
+        let bytes = self.shared.fetch(path, max_bytes).await?;
         if let Some(v) = &validator {
-            self.cache.put(path.as_str(), v, bytes.clone()).await;
+            self.shared.cache.put(path.as_str(), v, bytes.clone()).await;
         }
         Ok(bytes)
     }
 
     async fn write(&self, path: &WorkspacePath, data: Bytes) -> EnvResult<()> {
-        if let Some(fs) = &self.local {
+        if let Some(fs) = &self.shared.local {
             let p = path.clone();
             let meta = fs.with(move |fs| fs.write(&p, &data).and_then(|()| fs.stat(&p))).await?;
             let modified_ms = meta.modified_ms.and_then(|ms| i64::try_from(ms).ok());
-            self.index.apply(Change::Put(path.clone(), ObjectMeta { size: meta.size, etag: None, modified_ms }));
+            self.shared.index.apply(Change::Put(path.clone(), ObjectMeta { size: meta.size, etag: None, modified_ms }));
             return Ok(());
         }
         if path.is_root() || self.is_dir(path).await? {
             return Err(EnvError::IsADirectory(path.to_string()));
         }
         // A file cannot hold children; the index knows the files above.
-        if let Some(file) = path.ancestors().find(|a| !a.is_root() && self.index.read(|l| l.file(a).is_ok())) {
+        if let Some(file) = path.ancestors().find(|a| !a.is_root() && self.shared.index.read(|l| l.file(a).is_ok())) {
             return Err(EnvError::NotADirectory(file.to_string()));
         }
         let size = data.len() as u64;
-        let written = self.op.write(path.as_str(), data).await.map_err(|e| env_error(e, &path.to_string()))?;
-        self.cache.remove(path.as_str()).await;
+        let written = self.shared.op.write(path.as_str(), data).await.map_err(|e| env_error(e, &path.to_string()))?;
+        self.shared.cache.remove(path.as_str()).await;
         let meta = ObjectMeta { size, etag: written.etag().map(str::to_string), modified_ms: written.last_modified().map(|t| t.timestamp_millis()) };
-        self.index.apply(Change::Put(path.clone(), meta));
+        self.shared.index.apply(Change::Put(path.clone(), meta));
         Ok(())
     }
 
@@ -375,13 +393,13 @@ impl Env for ObjectEnv {
         if path.is_root() {
             return Ok(());
         }
-        if let Some(fs) = &self.local {
+        if let Some(fs) = &self.shared.local {
             let p = path.clone();
             fs.with(move |fs| fs.mkdir_all(&p).map(drop)).await?;
         } else {
-            self.op.create_dir(&dir_key(path)).await.map_err(|e| env_error(e, &path.to_string()))?;
+            self.shared.op.create_dir(&dir_key(path)).await.map_err(|e| env_error(e, &path.to_string()))?;
         }
-        self.index.apply(Change::Mkdir(path.clone()));
+        self.shared.index.apply(Change::Mkdir(path.clone()));
         Ok(())
     }
 
@@ -389,19 +407,19 @@ impl Env for ObjectEnv {
         if path.is_root() {
             return Err(EnvError::InvalidInput("refusing to remove the workspace root".into()));
         }
-        if let Some(fs) = &self.local {
+        if let Some(fs) = &self.shared.local {
             let p = path.clone();
             fs.with(move |fs| fs.remove(&p)).await?;
-            self.index.apply(Change::Remove(path.clone()));
+            self.shared.index.apply(Change::Remove(path.clone()));
             return Ok(());
         }
         let shown = path.to_string();
         match self.head(path).await? {
-            Some(_) => self.op.delete(path.as_str()).await.map_err(|e| env_error(e, &shown))?,
-            None => self.op.remove_all(&dir_key(path)).await.map_err(|e| env_error(e, &shown))?,
+            Some(_) => self.shared.op.delete(path.as_str()).await.map_err(|e| env_error(e, &shown))?,
+            None => self.shared.op.remove_all(&dir_key(path)).await.map_err(|e| env_error(e, &shown))?,
         }
-        self.cache.remove(path.as_str()).await;
-        self.index.apply(Change::Remove(path.clone()));
+        self.shared.cache.remove(path.as_str()).await;
+        self.shared.index.apply(Change::Remove(path.clone()));
         Ok(())
     }
 
@@ -411,11 +429,11 @@ impl Env for ObjectEnv {
         if from.is_root() || to.is_root() || to.starts_with(from) {
             return Err(EnvError::InvalidInput(format!("cannot move {from} to {to}")));
         }
-        if let Some(fs) = &self.local {
+        if let Some(fs) = &self.shared.local {
             let (f, t) = (from.clone(), to.clone());
             fs.with(move |fs| fs.rename(&f, &t)).await?;
             // What moved (a folder's files) is learnt from the next listing.
-            self.index.invalidate();
+            self.shared.index.invalidate();
             return Ok(());
         }
         let moved: Vec<(WorkspacePath, u64)> = match self.head(from).await? {
@@ -425,7 +443,7 @@ impl Env for ObjectEnv {
             }
             None => {
                 let key = dir_key(from);
-                let entries = self.op.list_with(&key).recursive(true).await.map_err(|e| env_error(e, &from.to_string()))?;
+                let entries = self.shared.op.list_with(&key).recursive(true).await.map_err(|e| env_error(e, &from.to_string()))?;
                 let mut moved = Vec::new();
                 for e in entries.iter().filter(|e| !e.path().ends_with('/')) {
                     let rel = e.path().strip_prefix(&key).unwrap_or(e.path());
@@ -434,29 +452,38 @@ impl Env for ObjectEnv {
                     moved.push((dest, e.metadata().content_length()));
                 }
                 // Folders and markers left behind.
-                self.op.remove_all(&key).await.map_err(|e| env_error(e, &from.to_string()))?;
-                self.index.apply(Change::Mkdir(to.clone()));
+                self.shared.op.remove_all(&key).await.map_err(|e| env_error(e, &from.to_string()))?;
+                self.shared.index.apply(Change::Mkdir(to.clone()));
                 moved
             }
         };
-        self.cache.remove(from.as_str()).await;
-        self.index.apply(Change::Remove(from.clone()));
+        self.shared.cache.remove(from.as_str()).await;
+        self.shared.index.apply(Change::Remove(from.clone()));
         for (path, size) in moved {
-            self.cache.remove(path.as_str()).await;
+            self.shared.cache.remove(path.as_str()).await;
             // No validator until the next listing: the first search fetches it.
-            self.index.apply(Change::Put(path, ObjectMeta { size, etag: None, modified_ms: None }));
+            self.shared.index.apply(Change::Put(path, ObjectMeta { size, etag: None, modified_ms: None }));
         }
         Ok(())
     }
 
     async fn walk(&self, dir: &WorkspacePath) -> EnvResult<Vec<IndexEntry>> {
-        self.index.fresh().await?;
-        stream::walk(&CachedTree { env: self }, dir, self.limits).await
+        self.shared.index.fresh().await?;
+        stream::walk(&CachedTree { env: &self.shared }, dir, self.limits).await
     }
 
     async fn grep(&self, req: GrepRequest) -> EnvResult<GrepResult> {
-        self.index.fresh().await?;
-        let result = stream::grep(&CachedTree { env: self }, &req, self.limits).await;
+        self.shared.index.fresh().await?;
+        let tree = CachedTree { env: &self.shared };
+        let narrowed = self.text.as_ref().and_then(|t| t.narrow(&req));
+        let result = match &narrowed {
+            Some(n) => stream::grep_where(&tree, &req, self.limits, &|p| n.may_match(&self.shared.index, p)).await,
+            None => stream::grep(&tree, &req, self.limits).await,
+        };
+        if let Some(text) = &self.text {
+            // After the search, so that a first build reads what it just put in the cache.
+            text.after_search(&self.shared, narrowed.as_ref().map(|n| n.changed()));
+        }
         let s = self.cache_stats();
         tracing::debug!(hits = s.hits, fetches = s.fetches, listings = s.listings, cached_bytes = s.cached_bytes, "object search done (totals)");
         result
@@ -475,8 +502,15 @@ impl Env for ObjectEnv {
     }
 
     async fn refresh(&self) -> EnvResult<()> {
-        self.index.invalidate();
+        self.shared.index.invalidate();
+        if let Some(text) = &self.text {
+            text.rebuild(&self.shared);
+        }
         Ok(())
+    }
+
+    async fn text_index(&self) -> Option<TextIndexStatus> {
+        self.text.as_ref().map(|t| t.status(&self.shared.index))
     }
 }
 

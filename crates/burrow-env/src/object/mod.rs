@@ -23,6 +23,8 @@ pub mod location;
 #[cfg(feature = "object")]
 mod snapshot;
 #[cfg(feature = "object")]
+mod text;
+#[cfg(feature = "object")]
 mod tree;
 
 #[cfg(feature = "object")]

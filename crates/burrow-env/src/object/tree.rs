@@ -7,12 +7,12 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::env::ObjectEnv;
+use super::env::Store;
 use crate::env::{DirEntry, EnvError, EnvResult, WorkspacePath};
 use crate::search::stream::Tree;
 
 pub struct CachedTree<'a> {
-    pub env: &'a ObjectEnv,
+    pub env: &'a Store,
 }
 
 #[async_trait]

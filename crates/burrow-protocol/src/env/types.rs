@@ -114,7 +114,9 @@ pub struct Capabilities {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TextIndexStatus {
     /// `building` (no index yet: searches scan), `ready`, `stale` (changes were
-    /// lost: searches scan until the rebuild under way ends) or `failed`.
+    /// lost: searches scan until the rebuild under way ends), `failed`, or
+    /// `waiting` (object storage before its first text search, which fills the
+    /// content cache the build then reads).
     pub state: String,
     /// A rebuild runs in the background (the current index, if any, keeps answering).
     pub rebuilding: bool,

@@ -5,14 +5,16 @@
 //! body    meta: files u32 | dirs u32 | trigrams u32 | max file bytes u64
 //!               | files offset u64 | dirs offset u64 | table offset u64 | postings offset u64
 //!         files: per file (sorted by path) varint path length, path, varint size,
-//!                varint mtime (ns), flags byte (1 = its trigrams are indexed)
+//!                varint stamp (mtime in ns, or a hash of the ETag), flags byte
+//!                (1 = its trigrams are indexed)
 //!         dirs: per directory varint length, path
-//!         table: per trigram (ascending) key u32 | posting count u32 | posting offset u64
 //!         postings: per trigram the ascending file numbers, delta then varint coded
+//!         table: per trigram (ascending) key u32 | posting count u32 | posting offset u64
 //! ```
 //!
 //! All integers are little-endian; offsets are from the body's start. The
-//! table and postings are read from a memory map, one posting list at a time,
+//! table comes last so that a build can stream the postings out before it
+//! knows how many trigrams there are (`segments.rs`). The table and postings are read from a memory map, one posting list at a time,
 //! so a query touches only the pages of the trigrams it asks for.
 
 use std::io::{self, Read};
@@ -20,7 +22,7 @@ use std::io::{self, Read};
 pub const MAGIC: &[u8; 8] = b"BRWTRIGM";
 /// Bumped whenever the layout or the meaning of a field changes: an index of
 /// another version is rebuilt, never read.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 pub const HEADER_LEN: usize = 24;
 pub const META_LEN: usize = 4 * 3 + 8 * 5;
 pub const TABLE_ENTRY: usize = 16;

@@ -161,9 +161,8 @@ impl LiveIndex {
             match e.kind {
                 EntryKind::File => {
                     let known = index.files().binary_search_by(|f| f.path.as_str().cmp(&e.path)).ok().map(|i| &index.files()[i]);
-                    let same = known.is_some_and(|f| {
-                        std::fs::symlink_metadata(self.root.join(&e.path)).is_ok_and(|m| m.len() == f.size && super::mtime_ns(&m) == f.mtime_ns)
-                    });
+                    let same = known
+                        .is_some_and(|f| std::fs::symlink_metadata(self.root.join(&e.path)).is_ok_and(|m| m.len() == f.size && super::mtime_ns(&m) == f.stamp));
                     seen += usize::from(known.is_some());
                     if !same {
                         dirty.paths.insert(e.path.clone());

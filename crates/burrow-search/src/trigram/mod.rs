@@ -24,17 +24,20 @@
 pub mod format;
 pub mod live;
 pub mod query;
+mod segments;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 use memmap2::Mmap;
 
 use self::format::*;
-use self::query::{indexable, key, Query};
+use self::query::Query;
+use self::segments::Segments;
 use crate::env::{EnvResult, GrepMatch, GrepRequest, GrepResult};
 use crate::grep::{compile, searcher, LineSink, Opener};
 
@@ -53,13 +56,20 @@ pub const MAX_DIRTY: usize = 20_000;
 pub struct BuildOptions {
     pub max_file_bytes: u64,
     pub threads: usize,
+    /// Postings each build thread holds before it writes a sorted segment
+    /// (the build's memory, 16 bytes each; see `segments.rs`).
+    pub segment_pairs: usize,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES, threads: crate::walk::threads() }
+        Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES, threads: crate::walk::threads(), segment_pairs: segments::SEGMENT_PAIRS }
     }
 }
+
+/// Files a build thread takes at a time: a run of consecutive file numbers,
+/// so that its segments cover contiguous ranges.
+const RUN: usize = 512;
 
 /// What a build produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,7 +89,10 @@ pub struct BuildStats {
 pub struct FileEntry {
     pub path: String,
     pub size: u64,
-    pub mtime_ns: u64,
+    /// What tells that the file changed since: its modification time in
+    /// nanoseconds for a file system, a hash of its ETag for object storage;
+    /// 0 when unknown (then it is always searched directly).
+    pub stamp: u64,
     /// Its trigrams are in the index; otherwise (too large, binary, unreadable)
     /// it is a candidate for every query.
     pub indexed: bool,
@@ -90,96 +103,56 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-/// One file's share of the build: its entry and its sorted, distinct trigrams.
-struct Scanned {
-    entry: FileEntry,
-    keys: Vec<u32>,
-}
-
 /// A set of trigram keys, one bit each: sorting every trigram of a file to
 /// drop repeats costs far more than marking them.
-struct Seen(Vec<u64>);
+pub(crate) struct Seen(Vec<u64>);
 
 impl Seen {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(vec![0; (1 << 24) / 64])
     }
 
-    /// The distinct keys of `bytes`, sorted; leaves the set empty again.
-    fn distinct(&mut self, bytes: &[u8]) -> Vec<u32> {
-        let mut keys = Vec::new();
-        for t in bytes.windows(3) {
-            if indexable(t) {
-                let k = key(t);
+    /// Appends the pair of each distinct key of `bytes` with file `id` to
+    /// `pairs`; leaves the set empty again.
+    fn pairs(&mut self, bytes: &[u8], id: u32, pairs: &mut Vec<u64>) {
+        let from = pairs.len();
+        // The key of the last three bytes, rolled one byte at a time, and how
+        // many bytes since a line end: a trigram spanning one is not indexable.
+        let (mut k, mut run) = (0u32, 0usize);
+        for &b in bytes {
+            k = (k << 8 | b as u32) & 0x00ff_ffff;
+            run = if b == b'\n' { 0 } else { run + 1 };
+            if run >= 3 {
                 let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
                 if self.0[word] & bit == 0 {
                     self.0[word] |= bit;
-                    keys.push(k);
+                    pairs.push(segments::pair(k, id));
                 }
             }
         }
-        for k in &keys {
-            self.0[(k >> 6) as usize] = 0;
+        for p in &pairs[from..] {
+            self.0[(p >> (32 + 6)) as usize] = 0;
         }
-        keys.sort_unstable();
-        keys
     }
 }
 
-fn scan_file(root: &Path, path: &str, opts: &BuildOptions, open: &Opener<'_>, buf: &mut Vec<u8>, seen: &mut Seen) -> Scanned {
-    let mut entry = FileEntry { path: path.to_string(), size: 0, mtime_ns: 0, indexed: false };
-    let Ok(mut file) = open(&root.join(path)) else { return Scanned { entry, keys: Vec::new() } };
-    let Ok(meta) = file.metadata() else { return Scanned { entry, keys: Vec::new() } };
-    entry.size = meta.len();
-    entry.mtime_ns = mtime_ns(&meta);
-    if entry.size > opts.max_file_bytes {
-        return Scanned { entry, keys: Vec::new() };
+/// Reads file `path` into `buf` and returns its entry (without the path):
+/// `indexed` when its bytes are in `buf` and may be indexed.
+fn read_file(root: &Path, path: &str, opts: &BuildOptions, open: &Opener<'_>, buf: &mut Vec<u8>) -> (u64, u64, bool) {
+    let Ok(mut file) = open(&root.join(path)) else { return (0, 0, false) };
+    let Ok(meta) = file.metadata() else { return (0, 0, false) };
+    let (size, stamp) = (meta.len(), mtime_ns(&meta));
+    if size > opts.max_file_bytes {
+        return (size, stamp, false);
     }
     buf.clear();
-    if Read::by_ref(&mut file).take(opts.max_file_bytes + 1).read_to_end(buf).is_err() || buf.len() as u64 > opts.max_file_bytes || buf.contains(&0) {
-        return Scanned { entry, keys: Vec::new() };
-    }
-    let keys = seen.distinct(buf);
-    entry.indexed = true;
-    Scanned { entry, keys }
-}
-
-/// Hashes a trigram key with one multiplication: the default SipHash is most
-/// of a build's time, and keys come from files, not from an attacker who
-/// could choose collisions to any effect but a slower build.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u32(*b as u32);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        let h = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type KeyMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<KeyHasher>>;
-
-/// A posting list being built: file numbers delta-coded as they arrive in order.
-#[derive(Default)]
-struct Posting {
-    last: u32,
-    count: u32,
-    bytes: Vec<u8>,
+    let read = Read::by_ref(&mut file).take(opts.max_file_bytes + 1).read_to_end(buf);
+    (size, stamp, read.is_ok() && buf.len() as u64 <= opts.max_file_bytes && !buf.contains(&0))
 }
 
 /// Lowers the calling thread's scheduling priority: a build must not slow
 /// requests down. Best effort; a failure leaves the priority as it was.
-fn lower_priority() {
+pub fn lower_priority() {
     let tid = rustix::thread::gettid();
     let _ = rustix::process::setpriority_process(Some(tid), 19);
 }
@@ -191,133 +164,147 @@ pub fn build(root: &Path, out: &Path, opts: &BuildOptions, open: &Opener<'_>) ->
     lower_priority();
     let entries = crate::walk::walk(root).map_err(|e| io::Error::other(e.to_string()))?;
     let mut files = Vec::new();
-    let mut dirs = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
     for e in entries {
         match e.kind {
             burrow_protocol::env::EntryKind::File => files.push(e.path),
             _ => dirs.push(e.path),
         }
     }
+    let dir = out.parent().ok_or_else(|| io::Error::other("the index path has no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let segments = Segments::new(dir);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Scanned)>(256);
-    let mut table: Vec<FileEntry> = Vec::with_capacity(files.len());
-    let mut postings: KeyMap<Posting> = KeyMap::default();
-    let mut stats = BuildStats { files: files.len(), ..Default::default() };
+    // Per file: size, stamp, indexed; the paths stay in `files`.
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<(usize, u64, u64, bool)>>();
+    let budget = opts.segment_pairs.max(1);
+    let failed: Mutex<Option<io::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..opts.threads.max(1) {
             let tx = tx.clone();
-            let (next, files) = (&next, &files);
+            let (next, files, segments, failed) = (&next, &files, &segments, &failed);
             s.spawn(move || {
                 lower_priority();
-                let (mut buf, mut seen) = (Vec::new(), Seen::new());
+                let (mut buf, mut seen, mut pairs, mut scratch) = (Vec::new(), Seen::new(), Vec::with_capacity(budget), Vec::new());
+                let mut flush = |start: usize, pairs: &mut Vec<u64>| {
+                    if let Err(e) = segments.flush(start as u32, pairs, &mut scratch) {
+                        failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    }
+                };
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    if tx.send((i, scan_file(root, path, opts, open, &mut buf, &mut seen))).is_err() {
+                    let first = next.fetch_add(RUN, Ordering::Relaxed);
+                    if first >= files.len() {
+                        break;
+                    }
+                    let run = first..(first + RUN).min(files.len());
+                    let mut start = first;
+                    let mut entries = Vec::with_capacity(run.len());
+                    for i in run {
+                        let (size, stamp, indexed) = read_file(root, &files[i], opts, open, &mut buf);
+                        if indexed {
+                            if pairs.len() + buf.len() > budget && !pairs.is_empty() {
+                                flush(start, &mut pairs);
+                                start = i;
+                            }
+                            seen.pairs(&buf, i as u32, &mut pairs);
+                        }
+                        entries.push((i, size, stamp, indexed));
+                    }
+                    flush(start, &mut pairs);
+                    if tx.send(entries).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(tx);
-        // Files arrive in any order; postings need them in number order.
-        let mut early: BTreeMap<usize, Scanned> = BTreeMap::new();
-        for (i, scanned) in rx {
-            early.insert(i, scanned);
-            while let Some(scanned) = early.remove(&table.len()) {
-                let id = table.len() as u32;
-                for k in &scanned.keys {
-                    let p = postings.entry(*k).or_default();
-                    put_varint(&mut p.bytes, (id - p.last) as u64);
-                    p.last = id;
-                    p.count += 1;
-                }
-                if scanned.entry.indexed {
-                    stats.indexed_files += 1;
-                    stats.text_bytes += scanned.entry.size;
-                }
-                table.push(scanned.entry);
-            }
-        }
     });
-    stats.trigrams = postings.len();
-    stats.index_bytes = write(out, &table, &dirs, postings, opts.max_file_bytes)?;
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    let mut table: Vec<FileEntry> = files.into_iter().map(|path| FileEntry { path, size: 0, stamp: 0, indexed: false }).collect();
+    let mut stats = BuildStats { files: table.len(), ..Default::default() };
+    for (i, size, stamp, indexed) in rx.into_iter().flatten() {
+        table[i].size = size;
+        table[i].stamp = stamp;
+        table[i].indexed = indexed;
+        if indexed {
+            stats.indexed_files += 1;
+            stats.text_bytes += size;
+        }
+    }
+    (stats.index_bytes, stats.trigrams) = segments.write(out, &table, &dirs, opts.max_file_bytes)?;
     Ok(stats)
 }
 
-fn write(out: &Path, files: &[FileEntry], dirs: &[String], postings: KeyMap<Posting>, max_file_bytes: u64) -> io::Result<u64> {
-    let mut keys: Vec<u32> = postings.keys().copied().collect();
-    keys.sort_unstable();
-    let mut file_bytes = Vec::new();
-    for f in files {
-        put_varint(&mut file_bytes, f.path.len() as u64);
-        file_bytes.extend_from_slice(f.path.as_bytes());
-        put_varint(&mut file_bytes, f.size);
-        put_varint(&mut file_bytes, f.mtime_ns);
-        file_bytes.push(f.indexed as u8);
-    }
-    let mut dir_bytes = Vec::new();
-    for d in dirs {
-        put_varint(&mut dir_bytes, d.len() as u64);
-        dir_bytes.extend_from_slice(d.as_bytes());
-    }
-    let files_off = META_LEN as u64;
-    let dirs_off = files_off + file_bytes.len() as u64;
-    let table_off = dirs_off + dir_bytes.len() as u64;
-    let post_off = table_off + (keys.len() * TABLE_ENTRY) as u64;
-    let mut meta = Vec::with_capacity(META_LEN);
-    for v in [files.len() as u32, dirs.len() as u32, keys.len() as u32] {
-        meta.extend_from_slice(&v.to_le_bytes());
-    }
-    for v in [max_file_bytes, files_off, dirs_off, table_off, post_off] {
-        meta.extend_from_slice(&v.to_le_bytes());
-    }
-    let mut table = Vec::with_capacity(keys.len() * TABLE_ENTRY);
-    let mut at = 0u64;
-    for k in &keys {
-        let p = &postings[k];
-        table.extend_from_slice(&k.to_le_bytes());
-        table.extend_from_slice(&p.count.to_le_bytes());
-        table.extend_from_slice(&at.to_le_bytes());
-        at += p.bytes.len() as u64;
+/// An index built from files handed over one at a time, in path order: for a
+/// tree that is not a local folder (object storage feeds it from its content
+/// cache). Its memory is bounded as a local build's is (`segments.rs`).
+pub struct Builder {
+    files: Vec<FileEntry>,
+    stats: BuildStats,
+    max_file_bytes: u64,
+    out: std::path::PathBuf,
+    segments: Segments,
+    /// The first file of the pairs not yet written.
+    start: usize,
+    pairs: Vec<u64>,
+    scratch: Vec<u64>,
+    budget: usize,
+    /// Allocated on the first text handed over (2 MiB).
+    seen: Option<Seen>,
+}
+
+impl Builder {
+    /// A build of the index file `out`, whose folder it creates.
+    pub fn new(out: &Path, opts: &BuildOptions) -> io::Result<Self> {
+        let dir = out.parent().ok_or_else(|| io::Error::other("the index path has no folder"))?;
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            files: Vec::new(),
+            stats: BuildStats::default(),
+            max_file_bytes: opts.max_file_bytes,
+            out: out.to_path_buf(),
+            segments: Segments::new(dir),
+            start: 0,
+            pairs: Vec::new(),
+            scratch: Vec::new(),
+            budget: opts.segment_pairs.max(1),
+            seen: None,
+        })
     }
 
-    let dir = out.parent().ok_or_else(|| io::Error::other("the index path has no folder"))?;
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut body_len = 0u64;
-    {
-        let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        w.write_all(&[0u8; HEADER_LEN])?;
-        let mut put = |w: &mut io::BufWriter<&mut std::fs::File>, b: &[u8]| -> io::Result<()> {
-            hasher.update(b);
-            body_len += b.len() as u64;
-            w.write_all(b)
-        };
-        put(&mut w, &meta)?;
-        put(&mut w, &file_bytes)?;
-        put(&mut w, &dir_bytes)?;
-        put(&mut w, &table)?;
-        let mut postings = postings;
-        for k in &keys {
-            if let Some(p) = postings.remove(k) {
-                put(&mut w, &p.bytes)?;
-            }
+    /// Adds the file after the last one added, whose path it must follow. Its
+    /// trigrams are indexed if `text` is given, fits the size cap and is not
+    /// binary (a NUL byte); otherwise it is listed as always a candidate.
+    pub fn add(&mut self, path: String, size: u64, stamp: u64, text: Option<&[u8]>) -> io::Result<()> {
+        if self.files.last().is_some_and(|f| f.path >= path) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{path:?} handed to the index builder out of path order")));
         }
-        w.flush()?;
+        let id = self.files.len();
+        let text = text.filter(|t| t.len() as u64 <= self.max_file_bytes && !t.contains(&0));
+        if let Some(t) = text {
+            if self.pairs.len() + t.len() > self.budget && !self.pairs.is_empty() {
+                self.segments.flush(self.start as u32, &mut self.pairs, &mut self.scratch)?;
+                self.start = id;
+            }
+            self.seen.get_or_insert_with(Seen::new).pairs(t, id as u32, &mut self.pairs);
+            self.stats.indexed_files += 1;
+            self.stats.text_bytes += size;
+        }
+        self.files.push(FileEntry { path, size, stamp, indexed: text.is_some() });
+        Ok(())
     }
-    let mut h = [0u8; HEADER_LEN];
-    h[..8].copy_from_slice(MAGIC);
-    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&hasher.finalize().to_le_bytes());
-    h[16..24].copy_from_slice(&body_len.to_le_bytes());
-    let f = tmp.as_file_mut();
-    f.seek(SeekFrom::Start(0))?;
-    f.write_all(&h)?;
-    f.sync_all()?;
-    tmp.persist(out).map_err(|e| e.error)?;
-    Ok(HEADER_LEN as u64 + body_len)
+
+    /// Writes the index, with `dirs` the folders the walk visited (through a
+    /// temporary file renamed into place).
+    pub fn finish(mut self, dirs: &[String]) -> io::Result<BuildStats> {
+        self.segments.flush(self.start as u32, &mut self.pairs, &mut self.scratch)?;
+        let mut stats = self.stats;
+        stats.files = self.files.len();
+        (stats.index_bytes, stats.trigrams) = self.segments.write(&self.out, &self.files, dirs, self.max_file_bytes)?;
+        Ok(stats)
+    }
 }
 
 /// An index file, checked and mapped.
@@ -350,8 +337,8 @@ impl TrigramIndex {
         let trigrams = u32_at(body, 8).ok_or_else(|| corrupt("meta"))? as usize;
         let offs: Vec<usize> = (0..5).map(|i| u64_at(body, 12 + 8 * i).map(|v| v as usize)).collect::<Option<_>>().ok_or_else(|| corrupt("meta"))?;
         let (max_file_bytes, files_off, dirs_off, table_off, post_off) = (offs[0] as u64, offs[1], offs[2], offs[3], offs[4]);
-        if !(META_LEN <= files_off && files_off <= dirs_off && dirs_off <= table_off && table_off <= post_off && post_off <= body.len())
-            || post_off - table_off != trigrams * TABLE_ENTRY
+        if !(META_LEN <= files_off && files_off <= dirs_off && dirs_off <= post_off && post_off <= table_off && table_off <= body.len())
+            || body.len() - table_off != trigrams * TABLE_ENTRY
         {
             return Err(corrupt("section offsets"));
         }
@@ -366,22 +353,27 @@ impl TrigramIndex {
         for _ in 0..n_files {
             let path = string(&mut pos, dirs_off)?;
             let size = get_varint(body, &mut pos).ok_or_else(|| corrupt("size"))?;
-            let mtime_ns = get_varint(body, &mut pos).ok_or_else(|| corrupt("mtime"))?;
+            let stamp = get_varint(body, &mut pos).ok_or_else(|| corrupt("stamp"))?;
             let flags = *body.get(pos).ok_or_else(|| corrupt("flags"))?;
             pos += 1;
-            files.push(FileEntry { path, size, mtime_ns, indexed: flags & 1 != 0 });
+            files.push(FileEntry { path, size, stamp, indexed: flags & 1 != 0 });
         }
         if pos != dirs_off || files.windows(2).any(|w| w[0].path >= w[1].path) {
             return Err(corrupt("file table"));
         }
         let mut dirs = HashSet::with_capacity(n_dirs.min(body.len()));
         for _ in 0..n_dirs {
-            dirs.insert(string(&mut pos, table_off)?);
+            dirs.insert(string(&mut pos, post_off)?);
         }
-        if pos != table_off {
+        if pos != post_off {
             return Err(corrupt("directory table"));
         }
         Ok(Self { map, files, dirs, trigrams, table_off: HEADER_LEN + table_off, post_off: HEADER_LEN + post_off, max_file_bytes })
+    }
+
+    /// The trigram table (after the postings).
+    fn table(&self) -> &[u8] {
+        &self.map[self.table_off..]
     }
 
     pub fn files(&self) -> &[FileEntry] {
@@ -406,7 +398,7 @@ impl TrigramIndex {
 
     /// The table entry of trigram `k`: its offset in the table, if it is there.
     fn entry(&self, k: u32) -> io::Result<Option<usize>> {
-        let table = &self.map[self.table_off..self.post_off];
+        let table = self.table();
         let (mut lo, mut hi) = (0usize, self.trigrams);
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -428,7 +420,7 @@ impl TrigramIndex {
     fn cost(&self, q: &Query) -> usize {
         match q {
             Query::Tri(k) => match self.entry(*k) {
-                Ok(Some(at)) => u32_at(&self.map[self.table_off..self.post_off], at + 4).map_or(usize::MAX, |c| c as usize),
+                Ok(Some(at)) => u32_at(self.table(), at + 4).map_or(usize::MAX, |c| c as usize),
                 Ok(None) => 0,
                 Err(_) => usize::MAX,
             },
@@ -440,7 +432,7 @@ impl TrigramIndex {
     /// The files containing trigram `k`, ascending.
     fn posting(&self, k: u32) -> io::Result<Vec<u32>> {
         let Some(at) = self.entry(k)? else { return Ok(Vec::new()) };
-        let table = &self.map[self.table_off..self.post_off];
+        let table = self.table();
         let count = u32_at(table, at + 4).ok_or_else(|| corrupt("table"))? as usize;
         let off = u64_at(table, at + 8).ok_or_else(|| corrupt("table"))? as usize;
         let data = self.map.get(self.post_off.checked_add(off).ok_or_else(|| corrupt("posting"))?..).ok_or_else(|| corrupt("posting"))?;

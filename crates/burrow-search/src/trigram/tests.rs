@@ -16,7 +16,7 @@ fn put(root: &Path, path: &str, data: &[u8]) {
 }
 
 fn index_of(root: &Path, at: &Path) -> TrigramIndex {
-    build(root, at, &BuildOptions { max_file_bytes: 64, threads: 2 }, &open_regular).unwrap();
+    build(root, at, &BuildOptions { max_file_bytes: 64, threads: 2, segment_pairs: 16 }, &open_regular).unwrap();
     TrigramIndex::open(at).unwrap()
 }
 
@@ -201,5 +201,23 @@ proptest! {
         for (pattern, ci) in &patterns {
             check(&root, &index, &dirty, &req("", pattern, *ci, 100_000));
         }
+    }
+}
+
+/// The rolling key of the build yields exactly the distinct indexable
+/// trigrams that queries ask for.
+#[test]
+fn the_build_takes_every_indexable_trigram_once() {
+    let mut seen = Seen::new();
+    for text in [&b"ab"[..], b"abc", b"abcabc\nxy\nxyz\n\n\x00\xffq", b"a\nbc", b"line one\nline two\r\nline one\n"] {
+        let mut pairs = Vec::new();
+        seen.pairs(text, 7, &mut pairs);
+        let mut got: Vec<u32> = pairs.iter().map(|p| (p >> 32) as u32).collect();
+        got.sort_unstable();
+        let mut want: Vec<u32> = text.windows(3).filter(|t| query::indexable(t)).map(query::key).collect();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(got, want, "{text:?}");
+        assert!(pairs.iter().all(|p| *p as u32 == 7));
     }
 }
