@@ -52,8 +52,14 @@ pub struct Journal {
     /// Signalled when a marker's event arrives.
     arrived: Condvar,
     next_marker: AtomicU64,
+    /// Names this journal's markers apart from those of another journal of
+    /// the same store in this process (both watchers see both).
+    id: u64,
     sync: Mutex<Option<Arc<Sync>>>,
 }
+
+/// The source of [`Journal::id`]s.
+static JOURNALS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Default)]
 struct State {
@@ -83,6 +89,7 @@ impl Journal {
             state: Mutex::default(),
             arrived: Condvar::new(),
             next_marker: AtomicU64::new(0),
+            id: JOURNALS.fetch_add(1, Ordering::Relaxed),
             sync: Mutex::new(None),
         })
     }
@@ -117,7 +124,7 @@ impl Journal {
         let mut doubt = false;
         for path in &event.paths {
             if let Ok(name) = path.strip_prefix(&self.markers) {
-                markers = markers.max(name.to_str().and_then(marker_number));
+                markers = markers.max(name.to_str().and_then(|n| self.marker_number(n)));
                 continue;
             }
             if event.kind.is_access() {
@@ -179,7 +186,7 @@ impl Journal {
     /// runs `round_trip` (a request answered by the watcher's thread).
     pub fn marker_sync(&self, round_trip: impl FnOnce() -> bool) -> bool {
         let n = self.next_marker.fetch_add(1, Ordering::Relaxed) + 1;
-        let marker = self.markers.join(format!("sync-{}-{n}", std::process::id()));
+        let marker = self.markers.join(format!("sync-{}-{}-{n}", std::process::id(), self.id));
         if let Err(e) = fs::write(&marker, b"") {
             tracing::debug!("cannot write a snapshot sync marker ({}): {e}", marker.display());
             return false;
@@ -196,11 +203,13 @@ impl Journal {
     }
 }
 
-/// The number of one of this process's markers.
-fn marker_number(name: &str) -> Option<u64> {
-    let rest = name.strip_prefix("sync-")?;
-    let (pid, n) = rest.split_once('-')?;
-    (pid.parse::<u32>().ok()? == std::process::id()).then(|| n.parse().ok())?
+impl Journal {
+    /// The number of one of this journal's markers.
+    fn marker_number(&self, name: &str) -> Option<u64> {
+        let mut parts = name.strip_prefix("sync-")?.splitn(3, '-');
+        let (pid, id, n) = (parts.next()?, parts.next()?, parts.next()?);
+        (pid.parse::<u32>().ok()? == std::process::id() && id.parse::<u64>().ok()? == self.id).then(|| n.parse().ok())?
+    }
 }
 
 enum Class {
@@ -280,10 +289,13 @@ mod tests {
     }
 
     #[test]
-    fn only_this_processs_markers_count() {
+    fn only_this_journals_markers_count() {
         let me = std::process::id();
-        assert_eq!(marker_number(&format!("sync-{me}-7")), Some(7));
-        assert_eq!(marker_number(&format!("sync-{}-7", me.wrapping_add(1))), None);
-        assert_eq!(marker_number("other"), None);
+        let (one, two) = (Journal::new(Path::new("/r"), Path::new("/m")), Journal::new(Path::new("/r"), Path::new("/m")));
+        let name = format!("sync-{me}-{}-7", one.id);
+        assert_eq!(one.marker_number(&name), Some(7));
+        assert_eq!(two.marker_number(&name), None, "another journal's marker");
+        assert_eq!(one.marker_number(&format!("sync-{}-{}-7", me.wrapping_add(1), one.id)), None, "another process's marker");
+        assert_eq!(one.marker_number("other"), None);
     }
 }

@@ -155,6 +155,15 @@ struct Stat {
     blob: String,
 }
 
+/// One file read for a snapshot.
+struct Snapped {
+    entry: Entry,
+    /// What the stat cache may keep of it (not when it changed just now).
+    stat: Option<Stat>,
+    /// It has more than one link.
+    linked: bool,
+}
+
 /// A restore in progress, as the journal holds it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Restore {
@@ -185,6 +194,9 @@ struct Last {
     rules: Rules,
     tree: Node,
     hash: String,
+    /// Files with more than one link: a write through a link outside the
+    /// watched folders reports no event here, so they are read every time.
+    linked: HashSet<String>,
 }
 
 impl Store {
@@ -253,12 +265,13 @@ impl Store {
             None => Taken::Walk { epoch: 0 },
         };
         let epoch = match taken {
-            Taken::Changes { epoch, dirty } => {
+            Taken::Changes { epoch, mut dirty } => {
                 // Taken only when `last` is there, for this epoch.
                 let mut known = last.take().ok_or_else(|| EnvError::Io("the last snapshot is missing".into()))?;
                 if known.rules == Rules::now(&self.root) {
+                    dirty.extend(known.linked.iter().cloned());
                     if !dirty.is_empty() {
-                        self.reread(&mut known.tree, &dirty)?;
+                        self.reread(&mut known, &dirty)?;
                         known.hash = self.write_tree(&mut known.tree)?;
                     }
                     let hash = known.hash.clone();
@@ -272,41 +285,47 @@ impl Store {
         *last = None;
         // Before the walk: a change to them during it is seen next time.
         let rules = Rules::now(&self.root);
-        let mut tree = Node::from_files(&self.walk_all()?);
+        let (files, linked) = self.walk_all()?;
+        let mut tree = Node::from_files(&files);
         let hash = self.write_tree(&mut tree)?;
         self.walks.fetch_add(1, Ordering::Relaxed);
         if epoch != 0 {
-            *last = Some(Last { epoch, rules, tree, hash: hash.clone() });
+            *last = Some(Last { epoch, rules, tree, hash: hash.clone(), linked });
         }
         Ok(hash)
     }
 
-    /// Every file of the tree now, by a whole walk (with the stat cache).
-    fn walk_all(&self) -> EnvResult<BTreeMap<String, Entry>> {
+    /// Every file of the tree now, by a whole walk (with the stat cache), and
+    /// those with more than one link.
+    fn walk_all(&self) -> EnvResult<(BTreeMap<String, Entry>, HashSet<String>)> {
         let started = SystemTime::now();
         let cache = self.load_stat();
         let mut next = HashMap::with_capacity(cache.len());
         let mut files: BTreeMap<String, Entry> = BTreeMap::new();
+        let mut linked = HashSet::new();
         for entry in burrow_search::walk::walk(&self.root)? {
             if entry.kind != EntryKind::File {
                 continue;
             }
-            let Some((file, stat)) = self.snap_file(&entry.path, Some(&cache), started)? else { continue };
-            if let Some(stat) = stat {
+            let Some(snapped) = self.snap_file(&entry.path, Some(&cache), started)? else { continue };
+            if let Some(stat) = snapped.stat {
                 next.insert(entry.path.clone(), stat);
             }
-            files.insert(entry.path, file);
+            if snapped.linked {
+                linked.insert(entry.path.clone());
+            }
+            files.insert(entry.path, snapped.entry);
         }
         if next != cache {
             self.save_stat(&next)?;
         }
-        Ok(files)
+        Ok((files, linked))
     }
 
     /// One listed file as a snapshot holds it (its blob stored), and what the
     /// stat cache may keep of it; `None` when it is not part of a snapshot
     /// (gone since the walk, not a regular file, too large).
-    fn snap_file(&self, rel: &str, cache: Option<&HashMap<String, Stat>>, started: SystemTime) -> EnvResult<Option<(Entry, Option<Stat>)>> {
+    fn snap_file(&self, rel: &str, cache: Option<&HashMap<String, Stat>>, started: SystemTime) -> EnvResult<Option<Snapped>> {
         let full = self.root.join(rel);
         // Gone since the walk, or unreadable: not part of this snapshot.
         let Ok(meta) = fs::symlink_metadata(&full) else { return Ok(None) };
@@ -328,14 +347,14 @@ impl Store {
             }
         };
         let stat = (!racy(&meta, started) && !rel.contains('\n')).then(|| Stat { ino: meta.ino(), size: meta.len(), mtime_ns, mode, blob: blob.clone() });
-        Ok(Some((Entry { mode, blob }, stat)))
+        Ok(Some(Snapped { entry: Entry { mode, blob }, stat, linked: meta.nlink() > 1 }))
     }
 
     /// Brings `tree` up to date for the `dirty` paths (files or folders, as the
     /// watcher reported them): each is dropped, then what a whole walk would
     /// list at or below it now is read again. A partial walk lists them, so
     /// the ignore rules are the whole walk's.
-    fn reread(&self, tree: &mut Node, dirty: &HashSet<String>) -> EnvResult<()> {
+    fn reread(&self, last: &mut Last, dirty: &HashSet<String>) -> EnvResult<()> {
         let mut on_way = HashSet::new();
         for path in dirty {
             let mut p = path.as_str();
@@ -350,13 +369,17 @@ impl Store {
         let keep = wanted.clone();
         let listed = burrow_search::walk::walk_only(&self.root, move |rel| on_way.contains(rel) || at_or_below(rel, &keep))?;
         for path in dirty {
-            tree.remove(path);
+            last.tree.remove(path);
         }
+        last.linked.retain(|path| !at_or_below(path, &wanted));
         let started = SystemTime::now();
         for entry in listed {
             if entry.kind == EntryKind::File && at_or_below(&entry.path, &wanted) {
-                if let Some((file, _)) = self.snap_file(&entry.path, None, started)? {
-                    tree.insert(&entry.path, file);
+                if let Some(snapped) = self.snap_file(&entry.path, None, started)? {
+                    if snapped.linked {
+                        last.linked.insert(entry.path.clone());
+                    }
+                    last.tree.insert(&entry.path, snapped.entry);
                 }
             }
         }

@@ -309,3 +309,20 @@ async fn a_new_folder_is_watched_before_it_is_read() {
     }
     assert_eq!(env.snapshot_store().await.unwrap().walks(), 1);
 }
+
+/// A write through a hard link outside the root gives no event for the
+/// root's name of the file, so files with more links are read every time.
+#[test]
+fn a_file_with_another_link_is_read_every_time() {
+    let (_tmp, root) = tree();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(root.join("a/shared.rs"), "one\n").unwrap();
+    fs::hard_link(root.join("a/shared.rs"), outside.path().join("shared.rs")).unwrap();
+    let (_dir, store, _journal) = fed(&root);
+    store.track().unwrap();
+    fs::write(outside.path().join("shared.rs"), "two\n").unwrap();
+    let now = store.track().unwrap();
+    assert_eq!(now, walked(&root));
+    assert_eq!(store.blob(&store.files(&now).unwrap()["a/shared.rs"].blob).unwrap(), b"two\n");
+    assert_eq!(store.walks(), 1);
+}
