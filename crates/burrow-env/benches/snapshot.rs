@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use burrow_env::local::LocalEnv;
-use burrow_env::Env;
 use burrow_env::snapshot::Store;
+use burrow_env::Env;
 
 const ROUNDS: usize = 7;
 
@@ -70,11 +70,8 @@ fn main() {
     println!("| snapshot of `{}` ({files} files) | median | min | max |", tree.display());
     println!("|---|---|---|---|");
     println!("| no watcher: first (every file read and stored) | {} | | |", ms(first_time));
-    let no_watcher = [
-        ("no watcher: unchanged tree", unchanged),
-        ("of which the walk (ignore rules, as search)", walks),
-        ("no watcher: one file changed", changed),
-    ];
+    let no_watcher =
+        [("no watcher: unchanged tree", unchanged), ("of which the walk (ignore rules, as search)", walks), ("no watcher: one file changed", changed)];
     for (name, times) in no_watcher {
         row(name, times);
     }
@@ -137,4 +134,8 @@ impl Drop for Scratch {
             let _ = std::fs::remove_file(f);
         }
     }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
