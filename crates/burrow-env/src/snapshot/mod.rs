@@ -22,6 +22,12 @@
 //!   and a `stat` per file, no reads. An entry modified within [`RACY`] of the
 //!   snapshot is not cached (git's "racily clean" problem: a write in the same
 //!   clock tick would keep the time and size).
+//! - **The journal** ([`journal`]): where a watcher runs for the root, it
+//!   reports the changed paths, and the store keeps the last snapshot's
+//!   folders with their tree ids ([`tree`]), so the next snapshot re-reads
+//!   only those paths (by a partial walk with the same ignore rules) and
+//!   re-hashes only the folders on their way: an unchanged tree costs a sync
+//!   with the watcher and no walk. Any doubt about the journal means a whole walk.
 //! - **A restore is journalled** (`burrow-restore`): the target is written
 //!   before any file changes and removed once all are done; opening the store
 //!   finishes a restore that a kill interrupted, so the workspace ends in the
