@@ -24,7 +24,7 @@
 //!   clock tick would keep the time and size).
 //! - **The journal** ([`journal`]): where a watcher runs for the root, it
 //!   reports the changed paths, and the store keeps the last snapshot's
-//!   folders with their tree ids ([`tree`]), so the next snapshot re-reads
+//!   folders with their tree ids (`tree.rs`), so the next snapshot re-reads
 //!   only those paths (by a partial walk with the same ignore rules) and
 //!   re-hashes only the folders on their way: an unchanged tree costs a sync
 //!   with the watcher and no walk. Any doubt about the journal means a whole walk.
