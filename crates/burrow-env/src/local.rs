@@ -28,8 +28,9 @@ pub struct LocalEnv {
     /// operation goes through (see `env::beneath`).
     fs: Arc<Beneath>,
     root_str: String,
-    /// Keeps the file watcher alive for as long as the environment.
-    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// Keeps the file watcher alive for as long as the environment; the
+    /// snapshot journal reaches it (weakly) to sync with its thread.
+    watcher: Arc<Mutex<Option<notify::RecommendedWatcher>>>,
     /// The trigram index of the tree, once watching started (it is only as
     /// fresh as the watcher keeps it) and when the process configured one.
     text: Arc<OnceLock<Arc<LiveIndex>>>,
@@ -42,12 +43,56 @@ impl LocalEnv {
     pub fn new(root: impl AsRef<Path>) -> EnvResult<Self> {
         let root = root.as_ref();
         let root = std::fs::canonicalize(root).map_err(|e| EnvError::from_io(e, &root.display().to_string()))?;
+        let snapshots = crate::snapshot::local_dir(&root);
+        Self::build(root, snapshots)
+    }
+
+    /// The environment of `root` with its snapshot store in `store` (instead
+    /// of the data folder's): for tests and benchmarks.
+    pub fn with_snapshot_store(root: impl AsRef<Path>, store: &Path) -> EnvResult<Self> {
+        let root = root.as_ref();
+        let root = std::fs::canonicalize(root).map_err(|e| EnvError::from_io(e, &root.display().to_string()))?;
+        Self::build(root, Ok(store.to_path_buf()))
+    }
+
+    fn build(root: PathBuf, store: Result<PathBuf, String>) -> EnvResult<Self> {
         if !root.is_dir() {
             return Err(EnvError::NotADirectory(root.display().to_string()));
         }
         let root_str = root.to_string_lossy().into_owned();
-        let snapshots = crate::snapshot::local_dir(&root).map(|dir| crate::snapshot::Lazy::new(dir, root.clone()));
-        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Mutex::new(None), text: Default::default(), snapshots })
+        let snapshots = store.map(|dir| crate::snapshot::Lazy::new(dir, root.clone()));
+        Ok(Self { fs: Arc::new(Beneath::new(&root)?), root_str, watcher: Arc::default(), text: Default::default(), snapshots })
+    }
+
+    /// The snapshot store, opened: for tests and benchmarks that look at how it works.
+    pub async fn snapshot_store(&self) -> EnvResult<Arc<crate::snapshot::Store>> {
+        self.store()?.get().await
+    }
+
+    /// Has the snapshot journal sync with `watcher`: markers in a folder it
+    /// also watches, then a round trip to its thread (see `snapshot::journal`).
+    /// Without that, snapshots walk the whole tree.
+    fn journal_watch(&self, watcher: &mut notify::RecommendedWatcher) -> Option<(Arc<crate::snapshot::Journal>, crate::snapshot::journal::Sync)> {
+        let journal = self.snapshots.as_ref().ok()?.journal().clone();
+        let markers = journal.markers().to_path_buf();
+        let watched = std::fs::create_dir_all(&markers).map_err(notify::Error::io).and_then(|_| watcher.watch(&markers, RecursiveMode::NonRecursive));
+        if let Err(e) = watched {
+            tracing::warn!("cannot watch the snapshot sync folder {}, snapshots walk the whole tree: {e}", markers.display());
+            return None;
+        }
+        let held = Arc::downgrade(&self.watcher);
+        // Not a watched path: notify answers "not found" from its thread.
+        let probe = markers.join("round-trip");
+        let sync: crate::snapshot::journal::Sync = Box::new(move |journal| {
+            journal.marker_sync(|| {
+                let Some(held) = held.upgrade() else { return false };
+                let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(watcher) = held.as_mut() else { return false };
+                let _ = watcher.unwatch(&probe);
+                true
+            })
+        });
+        Some((journal, sync))
     }
 
     /// Tells the text index about a change made through this environment
@@ -243,7 +288,11 @@ impl Env for LocalEnv {
         let root = self.fs.root().to_path_buf();
         let overflowed = AtomicBool::new(false);
         let text = self.text.clone();
+        let journal = self.snapshots.as_ref().ok().map(|s| s.journal().clone());
         let handler = move |res: notify::Result<notify::Event>| {
+            if let Some(journal) = &journal {
+                journal.observe(&res);
+            }
             let event = match res {
                 // inotify reports every open (notify asks for IN_OPEN), and our
                 // own walks and searches open every folder and file: reading
@@ -287,7 +336,11 @@ impl Env for LocalEnv {
         let config = notify::Config::default().with_follow_symlinks(false);
         let mut watcher = notify::RecommendedWatcher::new(handler, config).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
         watcher.watch(self.fs.root(), RecursiveMode::Recursive).map_err(|e| EnvError::Io(format!("watcher: {e}")))?;
+        let journal = self.journal_watch(&mut watcher);
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        if let Some((journal, sync)) = journal {
+            journal.started(sync);
+        }
         // Watching now: an index built from here on misses no change.
         if let Some(settings) = search::trigram::live::settings() {
             let live = LiveIndex::new(self.fs.root(), settings, Arc::new(opener(self.fs.clone())));

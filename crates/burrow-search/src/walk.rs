@@ -28,13 +28,46 @@ pub fn builder(base: &Path, include: Option<&str>) -> EnvResult<WalkBuilder> {
         // with a `.gitignore` of `/*` that is no repository must still be searchable.
         .require_git(true)
         .add_custom_ignore_filename(".rgignore")
-        .filter_entry(|e| e.file_name() != ".git");
+        .filter_entry(not_git);
     if let Some(glob) = include.filter(|g| !g.is_empty()) {
         let mut ov = OverrideBuilder::new(base);
         ov.add(glob).map_err(|e| EnvError::InvalidInput(format!("invalid glob {glob:?}: {e}")))?;
         b.overrides(ov.build().map_err(|e| EnvError::InvalidInput(format!("invalid glob {glob:?}: {e}")))?);
     }
     Ok(b)
+}
+
+/// The walk never enters `.git`.
+fn not_git(e: &ignore::DirEntry) -> bool {
+    e.file_name() != ".git"
+}
+
+/// The entries of [`walk`] whose path below `base` passes `keep`, which also
+/// decides which folders are entered: the same ignore rules as a whole walk
+/// (every folder on the way is read, with its ignore files), for the cost of
+/// the folders `keep` lets in. The snapshot store re-reads only the paths a
+/// watcher reported this way. Sorted by path.
+pub fn walk_only(base: &Path, keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> EnvResult<Vec<IndexEntry>> {
+    if !base.is_dir() {
+        return Err(EnvError::NotFound(base.display().to_string()));
+    }
+    let root = base.to_path_buf();
+    let mut b = builder(base, None)?;
+    // Replaces the builder's filter, so it repeats the `.git` rule.
+    b.filter_entry(move |e| not_git(e) && relative(&root, e.path()).is_none_or(|rel| keep(&rel)));
+    let mut entries = Vec::new();
+    for entry in b.build() {
+        let Ok(entry) = entry else { continue };
+        let Some(ft) = entry.file_type() else { continue };
+        if ft.is_symlink() {
+            continue;
+        }
+        if let Some(path) = relative(base, entry.path()) {
+            entries.push(IndexEntry { path, kind: if ft.is_dir() { EntryKind::Directory } else { EntryKind::File } });
+        }
+    }
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
 }
 
 /// The path of `path` below `base`, with `/` separators.
@@ -120,5 +153,27 @@ mod tests {
         let got: Vec<(String, EntryKind)> = walk(p).unwrap().into_iter().map(|e| (e.path, e.kind)).collect();
         let want = [(".gitignore", EntryKind::File), (".hidden", EntryKind::File), ("src", EntryKind::Directory), ("src/main.rs", EntryKind::File)];
         assert_eq!(got, want.map(|(p, k)| (p.to_string(), k)));
+    }
+
+    /// A partial walk keeps the ignore rules of the folders on its way: the
+    /// entries it lists are exactly the whole walk's entries that it keeps.
+    #[test]
+    fn a_partial_walk_lists_what_the_whole_walk_lists_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join(".git")).unwrap();
+        for d in ["a/b", "a/gen", "c"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        std::fs::write(p.join(".gitignore"), "*.log\n").unwrap();
+        std::fs::write(p.join("a/.ignore"), "gen/\n").unwrap();
+        for f in ["a/b/x.rs", "a/b/x.log", "a/gen/y.rs", "a/z.rs", "c/w.rs"] {
+            std::fs::write(p.join(f), "x\n").unwrap();
+        }
+        let keep = |rel: &str| rel == "a" || rel.starts_with("a/");
+        let whole: Vec<_> = walk(p).unwrap().into_iter().filter(|e| keep(&e.path)).map(|e| e.path).collect();
+        let part: Vec<_> = walk_only(p, keep).unwrap().into_iter().map(|e| e.path).collect();
+        assert_eq!(part, whole);
+        assert_eq!(part, ["a", "a/.ignore", "a/b", "a/b/x.rs", "a/z.rs"]);
     }
 }

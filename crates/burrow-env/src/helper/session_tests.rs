@@ -171,6 +171,41 @@ async fn a_swapped_symlink_leaks_nothing_through_the_helper() {
     assert!(matches!(&fifo, Err(EnvError::InvalidInput(m)) if m.contains("FIFO")), "{fifo:?}");
 }
 
+/// With the helper's watcher running (as Docker and SSH sessions start it),
+/// snapshots through the session take the changes from its journal and give
+/// the whole walk's tree: new folders, edits, renames and removals. The
+/// helper's store syncs with its watcher through markers in `<store>/watch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_snapshots_through_the_session_give_the_whole_walks_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::write(root.join("a.txt"), "a\n").unwrap();
+    let (env, _relay) = session(&root).await;
+    let _events = env.watch().await.unwrap().expect("the helper's watcher");
+    let walked = || {
+        let store = tempfile::tempdir().unwrap();
+        crate::snapshot::Store::open(store.path(), &root).unwrap().track().unwrap()
+    };
+    assert_eq!(env.snapshot_track().await.unwrap(), walked());
+    let markers = crate::snapshot::local_dir(&root).unwrap().join("watch");
+    assert!(markers.is_dir(), "the helper's watcher watches {}", markers.display());
+    let steps: [&dyn Fn(); 5] = [
+        &|| std::fs::write(root.join("a.txt"), "edited\n").unwrap(),
+        &|| {
+            std::fs::create_dir_all(root.join("new/deep")).unwrap();
+            std::fs::write(root.join("new/deep/b.txt"), "b\n").unwrap();
+        },
+        &|| std::fs::rename(root.join("new"), root.join("moved")).unwrap(),
+        &|| std::fs::write(root.join("moved/deep/c.txt"), "c\n").unwrap(),
+        &|| std::fs::remove_dir_all(root.join("moved")).unwrap(),
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        step();
+        assert_eq!(env.snapshot_track().await.unwrap(), walked(), "step {i}");
+        assert_eq!(std::fs::read_dir(&markers).unwrap().count(), 0, "step {i}: the sync marker is removed");
+    }
+}
+
 /// Snapshots through the session: the helper keeps the store, the client
 /// tracks, compares, reads a blob and restores.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

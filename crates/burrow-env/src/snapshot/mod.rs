@@ -22,16 +22,24 @@
 //!   and a `stat` per file, no reads. An entry modified within [`RACY`] of the
 //!   snapshot is not cached (git's "racily clean" problem: a write in the same
 //!   clock tick would keep the time and size).
+//! - **The journal** ([`journal`]): where a watcher runs for the root, it
+//!   reports the changed paths, and the store keeps the last snapshot's
+//!   folders with their tree ids (`tree.rs`), so the next snapshot re-reads
+//!   only those paths (by a partial walk with the same ignore rules) and
+//!   re-hashes only the folders on their way: an unchanged tree costs a sync
+//!   with the watcher and no walk. Any doubt about the journal means a whole walk.
 //! - **A restore is journalled** (`burrow-restore`): the target is written
 //!   before any file changes and removed once all are done; opening the store
 //!   finishes a restore that a kill interrupted, so the workspace ends in the
 //!   new state, never a mix of old and new.
 
+use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -39,6 +47,13 @@ use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
 use crate::env::{EntryKind, EnvError, EnvResult, SnapshotChange};
+
+pub mod journal;
+mod tree;
+
+pub use journal::Journal;
+use journal::{Rules, Taken};
+use tree::Node;
 
 /// Where local workspaces keep their stores, once [`init`] ran.
 static LOCAL_BASE: OnceLock<PathBuf> = OnceLock::new();
@@ -62,12 +77,21 @@ pub fn local_dir(root: &Path) -> Result<PathBuf, String> {
 pub struct Lazy {
     dir: PathBuf,
     root: PathBuf,
+    /// The watcher's record of changes, which the store trusts when it can.
+    journal: Arc<Journal>,
     store: tokio::sync::OnceCell<Arc<Store>>,
 }
 
 impl Lazy {
+    /// Sync markers go to `<dir>/watch`, which the root's watcher watches too.
     pub fn new(dir: PathBuf, root: PathBuf) -> Self {
-        Self { dir, root, store: tokio::sync::OnceCell::new() }
+        let journal = Journal::new(&root, &dir.join("watch"));
+        Self { dir, root, journal, store: tokio::sync::OnceCell::new() }
+    }
+
+    /// The journal that the root's watcher feeds.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
     }
 
     /// The store, opened now if it is not yet; a failure is retried on the
@@ -75,8 +99,8 @@ impl Lazy {
     pub async fn get(&self) -> EnvResult<Arc<Store>> {
         self.store
             .get_or_try_init(|| async {
-                let (dir, root) = (self.dir.clone(), self.root.clone());
-                tokio::task::spawn_blocking(move || Store::open(&dir, &root).map(Arc::new))
+                let (dir, root, journal) = (self.dir.clone(), self.root.clone(), self.journal.clone());
+                tokio::task::spawn_blocking(move || Store::open(&dir, &root).map(|s| Arc::new(s.with_journal(journal))))
                     .await
                     .map_err(|e| EnvError::Io(format!("the snapshot task failed: {e}")))?
             })
@@ -137,6 +161,15 @@ struct Stat {
     blob: String,
 }
 
+/// One file read for a snapshot.
+struct Snapped {
+    entry: Entry,
+    /// What the stat cache may keep of it (not when it changed just now).
+    stat: Option<Stat>,
+    /// It has more than one link.
+    linked: bool,
+}
+
 /// A restore in progress, as the journal holds it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Restore {
@@ -151,13 +184,33 @@ pub struct Store {
     root: PathBuf,
     /// One operation at a time: a snapshot reads and rewrites the stat cache.
     lock: Mutex<()>,
+    /// The watcher's record of changes, when one watches the root.
+    journal: Option<Arc<Journal>>,
+    /// The last snapshot's folders, while the journal can vouch for them.
+    last: Mutex<Option<Last>>,
+    /// How many snapshots walked the whole tree (the others re-read only what the watcher reported).
+    walks: AtomicU64,
+}
+
+/// The last snapshot, kept for the next one to change only what changed since.
+struct Last {
+    /// The journal's epoch when it was taken: a later watcher knows nothing of before.
+    epoch: u64,
+    /// The ignore settings outside the root, as they were then.
+    rules: Rules,
+    tree: Node,
+    hash: String,
+    /// Files with more than one link: a write through a link outside the
+    /// watched folders reports no event here, so they are read every time.
+    linked: HashSet<String>,
 }
 
 impl Store {
     /// Opens (creating) the store in `dir` for the files below `root`, and
     /// finishes a restore that was interrupted.
     pub fn open(dir: &Path, root: &Path) -> EnvResult<Self> {
-        let store = Self { dir: dir.to_path_buf(), root: root.to_path_buf(), lock: Mutex::new(()) };
+        let store =
+            Self { dir: dir.to_path_buf(), root: root.to_path_buf(), lock: Mutex::new(()), journal: None, last: Mutex::new(None), walks: AtomicU64::new(0) };
         store.init().map_err(|e| io_err(e, "cannot create the snapshot store", dir))?;
         let journal = dir.join(JOURNAL);
         match fs::read(&journal) {
@@ -171,6 +224,18 @@ impl Store {
             Err(e) => return Err(io_err(e, "cannot read the snapshot restore journal", &journal)),
         }
         Ok(store)
+    }
+
+    /// Trusts `journal` (fed by a watcher of the root) to say what changed
+    /// between snapshots; see [`journal`] for when it is not trusted.
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// How many snapshots so far walked the whole tree.
+    pub fn walks(&self) -> u64 {
+        self.walks.load(Ordering::Relaxed)
     }
 
     /// Lays out enough of a git directory for `git --git-dir` to accept it.
@@ -200,44 +265,131 @@ impl Store {
     }
 
     fn track_locked(&self) -> EnvResult<String> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = match &self.journal {
+            Some(journal) => journal.take(last.as_ref().map(|l| l.epoch)),
+            None => Taken::Walk { epoch: 0 },
+        };
+        let epoch = match taken {
+            Taken::Changes { epoch, mut dirty } => {
+                // Taken only when `last` is there, for this epoch.
+                let mut known = last.take().ok_or_else(|| EnvError::Io("the last snapshot is missing".into()))?;
+                if known.rules == Rules::now(&self.root) {
+                    dirty.extend(known.linked.iter().cloned());
+                    if !dirty.is_empty() {
+                        self.reread(&mut known, &dirty)?;
+                        known.hash = self.write_tree(&mut known.tree)?;
+                    }
+                    let hash = known.hash.clone();
+                    *last = Some(known);
+                    return Ok(hash);
+                }
+                epoch
+            }
+            Taken::Walk { epoch } => epoch,
+        };
+        *last = None;
+        // Before the walk: a change to them during it is seen next time.
+        let rules = Rules::now(&self.root);
+        let (files, linked) = self.walk_all()?;
+        let mut tree = Node::from_files(&files);
+        let hash = self.write_tree(&mut tree)?;
+        self.walks.fetch_add(1, Ordering::Relaxed);
+        if epoch != 0 {
+            *last = Some(Last { epoch, rules, tree, hash: hash.clone(), linked });
+        }
+        Ok(hash)
+    }
+
+    /// Every file of the tree now, by a whole walk (with the stat cache), and
+    /// those with more than one link.
+    fn walk_all(&self) -> EnvResult<(BTreeMap<String, Entry>, HashSet<String>)> {
         let started = SystemTime::now();
         let cache = self.load_stat();
         let mut next = HashMap::with_capacity(cache.len());
         let mut files: BTreeMap<String, Entry> = BTreeMap::new();
+        let mut linked = HashSet::new();
         for entry in burrow_search::walk::walk(&self.root)? {
             if entry.kind != EntryKind::File {
                 continue;
             }
-            let full = self.root.join(&entry.path);
-            // Gone since the walk, or unreadable: not part of this snapshot.
-            let Ok(meta) = fs::symlink_metadata(&full) else { continue };
-            if !meta.is_file() || meta.len() > MAX_FILE {
-                continue;
+            let Some(snapped) = self.snap_file(&entry.path, Some(&cache), started)? else { continue };
+            if let Some(stat) = snapped.stat {
+                next.insert(entry.path.clone(), stat);
             }
-            let mode = if meta.mode() & 0o111 != 0 { "100755" } else { "100644" };
-            let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-            let known = cache.get(&entry.path).filter(|s| s.ino == meta.ino() && s.size == meta.len() && s.mtime_ns == mtime_ns);
-            let blob = match known {
-                Some(s) => s.blob.clone(),
-                None => {
-                    let data = match fs::read(&full) {
-                        Ok(d) => d,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(io_err(e, "cannot read a file to snapshot", &full)),
-                    };
-                    self.write_object("blob", &data)?
-                }
-            };
-            if !racy(&meta, started) && !entry.path.contains('\n') {
-                next.insert(entry.path.clone(), Stat { ino: meta.ino(), size: meta.len(), mtime_ns, mode, blob: blob.clone() });
+            if snapped.linked {
+                linked.insert(entry.path.clone());
             }
-            files.insert(entry.path, Entry { mode, blob });
+            files.insert(entry.path, snapped.entry);
         }
-        let hash = self.write_trees(&files)?;
         if next != cache {
             self.save_stat(&next)?;
         }
-        Ok(hash)
+        Ok((files, linked))
+    }
+
+    /// One listed file as a snapshot holds it (its blob stored), and what the
+    /// stat cache may keep of it; `None` when it is not part of a snapshot
+    /// (gone since the walk, not a regular file, too large).
+    fn snap_file(&self, rel: &str, cache: Option<&HashMap<String, Stat>>, started: SystemTime) -> EnvResult<Option<Snapped>> {
+        let full = self.root.join(rel);
+        // Gone since the walk, or unreadable: not part of this snapshot.
+        let Ok(meta) = fs::symlink_metadata(&full) else { return Ok(None) };
+        if !meta.is_file() || meta.len() > MAX_FILE {
+            return Ok(None);
+        }
+        let mode = if meta.mode() & 0o111 != 0 { "100755" } else { "100644" };
+        let mtime_ns = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+        let known = cache.and_then(|c| c.get(rel)).filter(|s| s.ino == meta.ino() && s.size == meta.len() && s.mtime_ns == mtime_ns);
+        let blob = match known {
+            Some(s) => s.blob.clone(),
+            None => {
+                let data = match fs::read(&full) {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io_err(e, "cannot read a file to snapshot", &full)),
+                };
+                self.write_object("blob", &data)?
+            }
+        };
+        let stat = (!racy(&meta, started) && !rel.contains('\n')).then(|| Stat { ino: meta.ino(), size: meta.len(), mtime_ns, mode, blob: blob.clone() });
+        Ok(Some(Snapped { entry: Entry { mode, blob }, stat, linked: meta.nlink() > 1 }))
+    }
+
+    /// Brings `tree` up to date for the `dirty` paths (files or folders, as the
+    /// watcher reported them): each is dropped, then what a whole walk would
+    /// list at or below it now is read again. A partial walk lists them, so
+    /// the ignore rules are the whole walk's.
+    fn reread(&self, last: &mut Last, dirty: &HashSet<String>) -> EnvResult<()> {
+        let mut on_way = HashSet::new();
+        for path in dirty {
+            let mut p = path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                if !on_way.insert(parent.to_string()) {
+                    break;
+                }
+                p = parent;
+            }
+        }
+        let wanted = Arc::new(dirty.clone());
+        let keep = wanted.clone();
+        let listed = burrow_search::walk::walk_only(&self.root, move |rel| on_way.contains(rel) || at_or_below(rel, &keep))?;
+        for path in dirty {
+            last.tree.remove(path);
+        }
+        last.linked.retain(|path| !at_or_below(path, &wanted));
+        let started = SystemTime::now();
+        for entry in listed {
+            if entry.kind == EntryKind::File && at_or_below(&entry.path, &wanted) {
+                if let Some(snapped) = self.snap_file(&entry.path, None, started)? {
+                    if snapped.linked {
+                        last.linked.insert(entry.path.clone());
+                    }
+                    last.tree.insert(&entry.path, snapped.entry);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The files that differ between the snapshots `from` and `to`, each with
@@ -335,9 +487,10 @@ impl Store {
         Ok(path)
     }
 
-    /// Writes the trees of `files`; returns the root tree's hash.
-    fn write_trees(&self, files: &BTreeMap<String, Entry>) -> EnvResult<String> {
-        let (root, trees) = tree_objects(files)?;
+    /// Stores the trees of `tree` that changed; returns the root tree's hash.
+    fn write_tree(&self, tree: &mut Node) -> EnvResult<String> {
+        let mut trees = Vec::new();
+        let root = tree.hash(&mut trees)?;
         for (id, body) in trees {
             if !self.object_path(&id)?.exists() {
                 let (_, packed) = encode_object("tree", &body)?;
@@ -503,51 +656,14 @@ pub type TreeObject = (String, Vec<u8>);
 
 /// The tree objects of `files` (to be stored unless they are), and the root tree's id.
 pub fn tree_objects(files: &BTreeMap<String, Entry>) -> EnvResult<(String, Vec<TreeObject>)> {
-    #[derive(Default)]
-    struct Dir {
-        files: BTreeMap<String, Entry>,
-        dirs: BTreeMap<String, Dir>,
-    }
-    let mut top = Dir::default();
-    for (path, entry) in files {
-        let mut dir = &mut top;
-        let mut parts = path.split('/').peekable();
-        while let Some(part) = parts.next() {
-            if parts.peek().is_none() {
-                dir.files.insert(part.to_string(), entry.clone());
-            } else {
-                dir = dir.dirs.entry(part.to_string()).or_default();
-            }
-        }
-    }
-    fn write(dir: &Dir, out: &mut Vec<TreeObject>) -> EnvResult<String> {
-        // Git orders a tree's entries by name, a folder's name read as if it ended in `/`.
-        let mut rows: Vec<(Vec<u8>, &str, String)> = Vec::with_capacity(dir.files.len() + dir.dirs.len());
-        for (name, e) in &dir.files {
-            rows.push((name.as_bytes().to_vec(), e.mode, e.blob.clone()));
-        }
-        for (name, sub) in &dir.dirs {
-            let mut key = name.as_bytes().to_vec();
-            key.push(b'/');
-            rows.push((key, "40000", write(sub, out)?));
-        }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut body = Vec::new();
-        for (name, mode, id) in rows {
-            let name = if mode == "40000" { &name[..name.len() - 1] } else { &name[..] };
-            body.extend_from_slice(mode.as_bytes());
-            body.push(b' ');
-            body.extend_from_slice(name);
-            body.push(0);
-            body.extend_from_slice(&hex::decode(&id).map_err(|e| EnvError::Io(format!("a bad object id {id}: {e}")))?);
-        }
-        let id = object_id("tree", &body);
-        out.push((id.clone(), body));
-        Ok(id)
-    }
     let mut out = Vec::new();
-    let root = write(&top, &mut out)?;
+    let root = Node::from_files(files).hash(&mut out)?;
     Ok((root, out))
+}
+
+/// Whether `rel` is one of `paths` or lies below one.
+fn at_or_below(rel: &str, paths: &HashSet<String>) -> bool {
+    paths.contains(rel) || rel.match_indices('/').any(|(i, _)| paths.contains(&rel[..i]))
 }
 
 /// Modified within [`RACY`] of `started`, or in the future: not safe to cache.
@@ -573,3 +689,5 @@ fn io_err(e: io::Error, what: &str, path: &Path) -> EnvError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;
