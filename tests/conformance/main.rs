@@ -19,6 +19,7 @@ mod config;
 mod content;
 mod control;
 mod coverage;
+mod credentials;
 mod directory;
 mod errors;
 mod find_file;

@@ -6,6 +6,7 @@ pub mod api_message;
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod credential;
 pub mod environment;
 pub mod event;
 pub mod file;
