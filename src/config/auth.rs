@@ -30,7 +30,7 @@ pub const FILE: &str = "auth.json";
 pub const DEFAULT_LABEL: &str = "API key";
 
 /// One stored credential, as OpenCode's `Auth` schema types it.
-#[derive(Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Auth {
     Oauth {

@@ -19,21 +19,19 @@ use super::DirectoryParams;
 use crate::config::auth::{Auth, AuthError, Listed};
 use crate::config::{provider, Config};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::protocol::num::MAX_SAFE_INTEGER;
 use crate::protocol::project::LocationInfo;
 use crate::server::extract::{Ctx, Json, Path, Ws};
 use crate::server::AppState;
-
-/// The longest provider id Burrow stores a credential for.
-const MAX_PROVIDER_ID: usize = 256;
 
 fn store_error(e: AuthError) -> ApiError {
     ApiError::internal(format!("provider credentials: {e}"))
 }
 
-/// A provider id as a config key: not empty, no control characters, bounded.
+/// A provider id: any name but the empty one, as OpenCode takes it.
 fn checked_provider(id: &str) -> ApiResult<&str> {
-    if id.trim().is_empty() || id.len() > MAX_PROVIDER_ID || id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!("invalid provider id {id:?}: expected 1 to {MAX_PROVIDER_ID} characters, no control characters")));
+    if id.is_empty() {
+        return Err(ApiError::bad_request("the provider id is empty"));
     }
     Ok(id)
 }
@@ -46,7 +44,7 @@ fn connection_updated(st: &AppState, integration_id: &str) {
 /// Stores a credential for a provider (OpenCode's `auth.set`); an `api` key
 /// is what the provider sends from then on.
 #[utoipa::path(put, path = "/auth/{providerID}", tag = "control", operation_id = "auth.set", summary = "Set auth credentials",
-    params(("providerID" = String, Path)), request_body = Auth,
+    params(("providerID" = String, Path)), request_body = AuthBody,
     responses((status = 200, description = "Successfully set authentication credentials", body = bool), (status = 400, body = ErrorBody)))]
 pub async fn auth_set(State(st): State<Arc<AppState>>, Path(provider_id): Path<String>, Json(body): Json<Value>) -> ApiResult<JsonBody<bool>> {
     let provider_id = checked_provider(&provider_id)?;
@@ -61,6 +59,76 @@ pub async fn auth_set(State(st): State<Arc<AppState>>, Path(provider_id): Path<S
     Ok(JsonBody(true))
 }
 
+/// What `PUT /auth/{providerID}` takes (OpenCode's `Auth`), for the
+/// document; [`parse_auth`] reads the body with the same rules.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum AuthBody {
+    ApiAuth(ApiAuth),
+    OAuth(OAuth),
+    WellKnownAuth(WellKnownAuth),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub enum ApiType {
+    #[serde(rename = "api")]
+    Api,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub enum OAuthType {
+    #[serde(rename = "oauth")]
+    OAuth,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub enum WellKnownType {
+    #[serde(rename = "wellknown")]
+    WellKnown,
+}
+
+/// An API key, sent by the provider as its key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ApiAuth {
+    r#type: ApiType,
+    #[schema(min_length = 1)]
+    key: String,
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// OAuth tokens, stored only: Burrow runs no OAuth flow.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct OAuth {
+    r#type: OAuthType,
+    refresh: String,
+    access: String,
+    #[schema(minimum = 0, maximum = 9007199254740991_u64)]
+    expires: u64,
+    #[serde(rename = "accountId")]
+    account_id: Option<String>,
+    #[serde(rename = "enterpriseUrl")]
+    enterprise_url: Option<String>,
+}
+
+/// A well-known server's key and token, stored only.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WellKnownAuth {
+    r#type: WellKnownType,
+    #[schema(min_length = 1)]
+    key: String,
+    token: String,
+}
+
 /// `Auth` as OpenCode's schema has it: a known `type` and only its fields.
 fn parse_auth(body: Value) -> ApiResult<Auth> {
     let fields: &[&str] = match body.get("type").and_then(Value::as_str) {
@@ -71,6 +139,15 @@ fn parse_auth(body: Value) -> ApiResult<Auth> {
     };
     if let Some(extra) = body.as_object().and_then(|o| o.keys().find(|k| !fields.contains(&k.as_str()))) {
         return Err(ApiError::bad_request(format!("unknown field {extra:?}: a {} credential has {}", body["type"], fields.join(", "))));
+    }
+    let mut body = body;
+    if let Some(expires) = body.get("expires").filter(|e| e.is_number()) {
+        // JSON counts `1.0` as the integer 1 (serde's u64 does not); past
+        // JavaScript's safe integers a time means nothing to OpenCode's clients.
+        match expires.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER as f64).contains(f)) {
+            Some(whole) => body["expires"] = json!(whole as u64),
+            None => return Err(ApiError::bad_request(format!("expires must be a whole number from 0 to {MAX_SAFE_INTEGER}, not {expires}"))),
+        }
     }
     serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid credential: {e}")))
 }
@@ -147,6 +224,7 @@ pub async fn integration_get(State(st): State<Arc<AppState>>, Path(id): Path<Str
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectKey {
+    #[schema(min_length = 1)]
     key: String,
     /// How clients show the credential; "API key" when left out.
     label: Option<String>,
@@ -161,7 +239,7 @@ pub async fn connect_key(State(st): State<Arc<AppState>>, Path(id): Path<String>
     if body.key.is_empty() {
         return Err(ApiError::bad_request("the key is empty"));
     }
-    let label = body.label.filter(|l| !l.trim().is_empty());
+    let label = body.label.filter(|l| !l.is_empty());
     st.runtime.auth.set(id, Auth::Api { key: body.key, metadata: None }, label).await.map_err(store_error)?;
     connection_updated(&st, id);
     Ok(StatusCode::NO_CONTENT)
@@ -171,6 +249,7 @@ pub async fn connect_key(State(st): State<Arc<AppState>>, Path(id): Path<String>
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialUpdate {
+    #[schema(min_length = 1)]
     label: String,
 }
 
@@ -187,7 +266,7 @@ pub async fn credential_update(
     _ctx: Ctx,
     Json(body): Json<CredentialUpdate>,
 ) -> ApiResult<StatusCode> {
-    if body.label.trim().is_empty() {
+    if body.label.is_empty() {
         return Err(ApiError::bad_request("the label is empty"));
     }
     let done = st.runtime.auth.relabel(&id, &body.label).await.map_err(store_error)?.ok_or_else(|| credential_not_found(&id))?;
