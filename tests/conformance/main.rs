@@ -28,6 +28,7 @@ mod ignore_rules;
 mod listing;
 mod load;
 mod meta;
+mod permission_saved;
 mod pty;
 mod status;
 mod tui;

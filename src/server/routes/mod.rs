@@ -16,6 +16,7 @@ pub mod message;
 pub mod meta;
 pub mod not_served;
 pub mod permission;
+pub mod permission_saved;
 pub mod prompt;
 pub mod pty;
 pub mod pty_connect;

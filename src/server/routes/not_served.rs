@@ -78,8 +78,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "v2.integration.connect.oauth",
         why: Why::ByDesign("OAuth logins against hosted services are not run by Burrow"),
     },
-    NotServed { method: "GET", path: "/api/permission/saved", operation_id: "v2.permission.saved.list", why: Why::NotBuiltYet },
-    NotServed { method: "DELETE", path: "/api/permission/saved/{id}", operation_id: "v2.permission.saved.remove", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/api/session/{sessionID}/event", operation_id: "v2.session.events", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
