@@ -27,8 +27,8 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission, permission_saved, prompt, pty, pty_connect,
-    session, tools, tui, v2, workspace,
+    api, api_revert, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission, permission_saved, prompt, pty,
+    pty_connect, session, tools, tui, v2, workspace,
 };
 
 use crate::agent::permission::Permissions;
@@ -181,6 +181,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(v2::agents))
         .routes(routes!(v2::providers))
         .routes(routes!(v2::models))
+        .routes(routes!(api_revert::stage))
+        .routes(routes!(api_revert::commit))
+        .routes(routes!(api_revert::clear))
         .routes(routes!(permission_saved::list))
         .routes(routes!(permission_saved::remove))
         .routes(routes!(credential::integrations))

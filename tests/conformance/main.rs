@@ -30,6 +30,7 @@ mod load;
 mod meta;
 mod permission_saved;
 mod pty;
+mod revert_v2;
 mod status;
 mod tui;
 

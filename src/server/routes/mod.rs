@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_message;
+pub mod api_revert;
 pub mod app;
 pub mod config;
 pub mod control;

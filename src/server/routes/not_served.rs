@@ -81,9 +81,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/api/session/{sessionID}/event", operation_id: "v2.session.events", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/clear", operation_id: "v2.session.revert.clear", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/commit", operation_id: "v2.session.revert.commit", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/stage", operation_id: "v2.session.revert.stage", why: Why::NotBuiltYet },
     NotServed {
         method: "GET",
         path: "/experimental/console/orgs",
