@@ -181,6 +181,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(v2::agents))
         .routes(routes!(v2::providers))
         .routes(routes!(v2::models))
+        .routes(routes!(event::subscribe_v2))
         .routes(routes!(api_revert::stage))
         .routes(routes!(api_revert::commit))
         .routes(routes!(api_revert::clear))

@@ -22,6 +22,7 @@ mod coverage;
 mod credentials;
 mod directory;
 mod errors;
+mod event_v2;
 mod find_file;
 mod find_text;
 mod ignore_rules;

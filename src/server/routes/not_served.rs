@@ -68,7 +68,6 @@ impl NotServed {
 
 /// Every operation of OpenCode 1.18.33's OpenAPI that Burrow answers with 501.
 pub const NOT_SERVED: &[NotServed] = &[
-    NotServed { method: "GET", path: "/api/event", operation_id: "v2.event.subscribe", why: Why::NotBuiltYet },
     NotServed { method: "DELETE", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.cancel", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.status", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/api/integration/attempt/{attemptID}/complete", operation_id: "v2.integration.attempt.complete", why: Why::NotBuiltYet },
