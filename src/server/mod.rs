@@ -27,8 +27,8 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, api_revert, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission, permission_saved, prompt, pty,
-    pty_connect, session, tools, tui, v2, workspace,
+    api, api_revert, api_session_event, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission,
+    permission_saved, prompt, pty, pty_connect, session, tools, tui, v2, workspace,
 };
 
 use crate::agent::permission::Permissions;
@@ -182,6 +182,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(v2::providers))
         .routes(routes!(v2::models))
         .routes(routes!(event::subscribe_v2))
+        .routes(routes!(api_session_event::session_events))
         .routes(routes!(api_revert::stage))
         .routes(routes!(api_revert::commit))
         .routes(routes!(api_revert::clear))

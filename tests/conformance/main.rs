@@ -32,6 +32,7 @@ mod meta;
 mod permission_saved;
 mod pty;
 mod revert_v2;
+mod session_events_v2;
 mod status;
 mod tui;
 

@@ -46,7 +46,7 @@ pub(super) fn tagged(status: StatusCode, tag: &'static str, message: String, fie
     e
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     tagged(StatusCode::BAD_REQUEST, "InvalidRequestError", message.into(), &[])
 }
 

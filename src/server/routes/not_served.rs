@@ -78,7 +78,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: Why::ByDesign("OAuth logins against hosted services are not run by Burrow"),
     },
     NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/api/session/{sessionID}/event", operation_id: "v2.session.events", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
     NotServed {
         method: "GET",
