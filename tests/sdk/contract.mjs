@@ -195,6 +195,11 @@ async function api() {
   const history = (await client.session.history({ sessionID: created.id }, { throwOnError: true })).data;
   assert.deepEqual(history.data.map((e) => e.type), ["session.next.prompted"]);
   assert.equal(history.hasMore, false);
+  // The session's durable events: the same history, as a stream.
+  const durable = await client.session.events({ sessionID: created.id });
+  const first = await withTimeout(durable.stream.next(), "the session's first durable event");
+  assert.deepEqual(first.value, history.data[0]);
+  await durable.stream.return();
   assert.equal((await client.session.interrupt({ sessionID: created.id }, { throwOnError: true })).response.status, 204);
 
   const missing = await client.session.get({ sessionID: "ses_doesnotexist" });
