@@ -231,7 +231,7 @@ async fn a_permission_ask_waits_for_the_reply() {
     let bus = Bus::new();
     let perms = Permissions::new(bus.clone());
     let rules = vec![Rule::new("*", "*", Action::Allow), Rule::new("edit", "*", Action::Ask)];
-    let gate = Arc::new(SessionGate { permissions: perms.clone(), ruleset: rules, directory: None });
+    let gate = Arc::new(SessionGate { permissions: perms.clone(), ruleset: rules, directory: None, project: None });
     let s = setup(openai(&llm.url), gate);
     let dir = s.dir.path().to_path_buf();
     let sink = s.sink.clone();

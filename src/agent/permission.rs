@@ -4,9 +4,10 @@
 //! the last rule whose permission and pattern both match wins, `ask` when
 //! none does). A call that needs asking becomes a pending request, published
 //! as `permission.asked`; the call waits until a client replies `once`,
-//! `always` (which also approves the request's `always` patterns for the rest
-//! of the server's life) or `reject` (which also rejects the session's other
-//! pending requests, as OpenCode does).
+//! `always` (which also approves the request's `always` patterns in the
+//! session's project for the rest of the server's life: the saved answers of
+//! `GET /api/permission/saved`, which a client may remove) or `reject` (which
+//! also rejects the session's other pending requests, as OpenCode does).
 
 use std::sync::{Arc, Mutex};
 
@@ -162,14 +163,31 @@ struct Pending {
     always: Vec<String>,
     ruleset: Vec<Rule>,
     directory: Option<String>,
+    project: String,
     done: oneshot::Sender<Result<(), PermissionError>>,
+}
+
+/// The project id of sessions outside any project, as OpenCode names it.
+pub const GLOBAL_PROJECT: &str = "global";
+
+/// An `always` answer: in `project`, `permission` (the v2 API's `action`) is
+/// allowed for `pattern` (its `resource`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SavedRule {
+    pub id: String,
+    #[serde(rename = "projectID")]
+    pub project_id: String,
+    #[serde(rename = "action")]
+    pub permission: String,
+    #[serde(rename = "resource")]
+    pub pattern: String,
 }
 
 /// The server's pending requests and the rules approved with `always`.
 pub struct Permissions {
     bus: Bus,
     pending: Mutex<Vec<(String, Pending)>>,
-    approved: Mutex<Vec<Rule>>,
+    approved: Mutex<Vec<SavedRule>>,
 }
 
 impl Permissions {
@@ -182,8 +200,25 @@ impl Permissions {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, p)| p.request.clone()).collect()
     }
 
-    fn approved(&self) -> Vec<Rule> {
-        self.approved.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The rules `always` answers approved in `project`.
+    fn approved(&self, project: &str) -> Vec<Rule> {
+        let saved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+        saved.iter().filter(|s| s.project_id == project).map(|s| Rule::new(&s.permission, &s.pattern, Action::Allow)).collect()
+    }
+
+    /// The saved `always` answers, oldest first, of one project or all.
+    pub fn saved(&self, project: Option<&str>) -> Vec<SavedRule> {
+        let saved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+        saved.iter().filter(|s| project.is_none_or(|p| s.project_id == p)).cloned().collect()
+    }
+
+    /// Forgets a saved answer, so its calls are asked about again; whether
+    /// there was one with that id.
+    pub fn remove_saved(&self, id: &str) -> bool {
+        let mut saved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+        let before = saved.len();
+        saved.retain(|s| s.id != id);
+        saved.len() != before
     }
 
     /// Answers a pending request; `None` when there is no such request.
@@ -212,10 +247,20 @@ impl Permissions {
             Reply::Always => {
                 {
                     let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
-                    approved.extend(req.always.iter().map(|p| Rule::new(&req.permission, p, Action::Allow)));
+                    for pattern in &req.always {
+                        let known = approved.iter().any(|s| s.project_id == req.project && s.permission == req.permission && s.pattern == *pattern);
+                        if !known {
+                            approved.push(SavedRule {
+                                id: id::ascending(Prefix::SavedPermission),
+                                project_id: req.project.clone(),
+                                permission: req.permission.clone(),
+                                pattern: pattern.clone(),
+                            });
+                        }
+                    }
                 }
                 let _ = req.done.send(Ok(()));
-                let approved = self.approved();
+                let approved = self.approved(&req.project);
                 let (now_allowed, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, p)| {
                     p.session_id == req.session_id && p.patterns.iter().all(|pat| evaluate(&p.permission, pat, &[&p.ruleset, &approved]) == Action::Allow)
                 });
@@ -246,6 +291,8 @@ pub struct SessionGate {
     pub ruleset: Vec<Rule>,
     /// The session's directory, for the events' instance.
     pub directory: Option<String>,
+    /// The session's project, whose `always` answers apply ([`GLOBAL_PROJECT`] when `None`).
+    pub project: Option<String>,
 }
 
 /// Removes a pending request whose waiting call was dropped (an abort).
@@ -260,7 +307,8 @@ impl Drop for ForgetOnDrop<'_> {
 #[async_trait]
 impl Gate for SessionGate {
     async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
-        let approved = self.permissions.approved();
+        let project = self.project.as_deref().unwrap_or(GLOBAL_PROJECT);
+        let approved = self.permissions.approved(project);
         let mut needs_asking = false;
         for pattern in &input.patterns {
             match evaluate(&input.permission, pattern, &[&self.ruleset, &approved]) {
@@ -296,6 +344,7 @@ impl Gate for SessionGate {
             always: input.always,
             ruleset: self.ruleset.clone(),
             directory: self.directory.clone(),
+            project: project.to_string(),
             done,
         };
         self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).push((request_id.clone(), pending));

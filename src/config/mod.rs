@@ -22,6 +22,7 @@
 //! [`Config::project_endpoints`] and [`provider::endpoint`]).
 
 pub mod agent;
+pub mod auth;
 pub mod command;
 pub mod jsonc;
 pub mod markdown;
@@ -59,6 +60,9 @@ pub struct Config {
     /// provider whose endpoint (`options.baseURL`, `api`, a model's
     /// `provider.api`) a workspace file chose.
     pub project_endpoints: Map<String, Value>,
+    /// The server's stored provider keys (`auth.json`, see [`auth`]); the
+    /// runtime fills them, a bare [`load`] leaves them empty.
+    pub stored_keys: auth::StoredKeys,
 }
 
 impl Config {
@@ -128,7 +132,7 @@ pub async fn load(src: Sources<'_>) -> Result<Config, ConfigError> {
         jsonc::merge(&mut data, jsonc::parse(&text, "OPENCODE_CONFIG_CONTENT")?);
     }
     let project_endpoints = project_endpoints(&project, &data);
-    Ok(Config { data, global, vars: src.vars, project_endpoints })
+    Ok(Config { data, global, vars: src.vars, project_endpoints, stored_keys: Default::default() })
 }
 
 /// Where a provider entry says its endpoint is: `options.baseURL`, `api`, and

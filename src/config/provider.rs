@@ -2,7 +2,7 @@
 //!
 //! A provider comes from the `provider` config (any OpenAI-compatible or
 //! Anthropic endpoint), or is a known one (OpenAI, Anthropic) whose API key is
-//! in the environment. Burrow ships no model catalogue: a provider's models are
+//! in the environment or stored (`PUT /auth/{id}`, [`super::auth`]). Burrow ships no model catalogue: a provider's models are
 //! the ones its config lists, plus any model that `model`, `small_model` or an
 //! agent names, so nothing is listed that nobody asked for. A provider with no
 //! models is left out, as OpenCode does. The model fields and their defaults
@@ -278,7 +278,7 @@ pub fn list(config: &Config) -> Vec<Provider> {
     let named = named_models(config);
     let mut out: Vec<Provider> = Vec::new();
     let configured = config.object("provider").cloned().unwrap_or_default();
-    let known_ids = KNOWN.iter().filter(|k| env_key(k).is_some()).map(|k| k.id.to_string());
+    let known_ids = KNOWN.iter().filter(|k| env_key(k).is_some() || config.stored_keys.get(k.id).is_some()).map(|k| k.id.to_string());
     let ids: Vec<String> = configured.keys().cloned().chain(known_ids.filter(|id| !configured.contains_key(id))).collect();
     for id in ids {
         if !allowed(&id) {
@@ -311,10 +311,19 @@ pub fn list(config: &Config) -> Vec<Provider> {
             Some(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             None => known.map(|k| vec![k.env.to_string()]).unwrap_or_default(),
         };
-        let key = env.iter().find_map(|e| config.vars.get(e).filter(|v| !v.is_empty()).cloned());
+        // A stored key wins over the environment's, as OpenCode's `auth.json` does.
+        let stored = config.stored_keys.get(&id).map(str::to_string);
+        let source = if configured.contains_key(&id) {
+            "config"
+        } else if stored.is_some() {
+            "api"
+        } else {
+            "env"
+        };
+        let key = stored.or_else(|| env.iter().find_map(|e| config.vars.get(e).filter(|v| !v.is_empty()).cloned()));
         out.push(Provider {
             name: cfg.get("name").and_then(Value::as_str).map(str::to_string).or(known.map(|k| k.name.to_string())).unwrap_or_else(|| id.clone()),
-            source: if configured.contains_key(&id) { "config" } else { "env" }.into(),
+            source: source.into(),
             env,
             key,
             options: obj(cfg.get("options")),

@@ -27,11 +27,12 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, app, config, control, environment, event, file, find, lifecycle, message, meta, permission, prompt, pty, pty_connect, session, tools, tui, v2,
-    workspace,
+    api, api_revert, api_session_event, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission,
+    permission_saved, prompt, pty, pty_connect, session, tools, tui, v2, workspace,
 };
 
 use crate::agent::permission::Permissions;
+use crate::config::auth::AuthStore;
 use crate::env::SharedEnv;
 use crate::error::ApiError;
 use crate::event::Bus;
@@ -74,7 +75,8 @@ impl AppState {
         let bus = Bus::new();
         let permissions = Permissions::new(bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
-        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone() });
+        let auth = Arc::new(AuthStore::new(std::path::Path::new(&dirs.state)));
+        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone(), auth });
         let scope = Scope::with_runtime(runtime.clone(), None).await;
         let workspaces = Registry::load(scope.clone(), workspaces).await?;
         Ok(Arc::new(Self { runtime, scope, workspaces, credentials, policy, started_ms, tui: Default::default() }))
@@ -179,7 +181,18 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(v2::agents))
         .routes(routes!(v2::providers))
         .routes(routes!(v2::models))
-        .routes(routes!(v2::integrations))
+        .routes(routes!(event::subscribe_v2))
+        .routes(routes!(api_session_event::session_events))
+        .routes(routes!(api_revert::stage))
+        .routes(routes!(api_revert::commit))
+        .routes(routes!(api_revert::clear))
+        .routes(routes!(permission_saved::list))
+        .routes(routes!(permission_saved::remove))
+        .routes(routes!(credential::integrations))
+        .routes(routes!(credential::integration_get))
+        .routes(routes!(credential::connect_key))
+        .routes(routes!(credential::credential_update, credential::credential_remove))
+        .routes(routes!(credential::auth_set, credential::auth_remove))
         .routes(routes!(v2::references))
         .routes(routes!(v2::commands))
         .routes(routes!(v2::skills))

@@ -11,7 +11,9 @@
 //!   hide those after the point, which is what the TUI's banner shows.
 //! - **unrevert** restores the snapshot kept by revert and clears the state.
 //! - **cleanup**: the next prompt drops the hidden messages (or the parts
-//!   from the point on) for good, then clears the state.
+//!   from the point on) for good, then clears the state; v2's `revert/commit`
+//!   does it at once, and `revert/stage` with `files: false` only moves the
+//!   point (`stage_boundary`).
 //!
 //! Both refuse a busy session, as OpenCode's `assertNotBusy` does (409).
 
@@ -69,6 +71,36 @@ pub async fn revert(rt: &Runtime, scope: &Scope, session_id: &str, message_id: &
         })
         .await?;
     Ok(updated)
+}
+
+/// Moves the session's revert point to `message_id` without touching any
+/// file (v2 `revert/stage` with `files: false`): the messages after it are
+/// hidden, and a snapshot an earlier revert kept stays for redo.
+pub async fn stage_boundary(rt: &Runtime, scope: &Scope, session_id: &str, message_id: &str) -> RunResult<Session> {
+    not_busy(rt, session_id)?;
+    let session = rt.sessions.store.session(session_id).await?;
+    let all = rt.sessions.store.messages(session_id, None, None).await?.messages;
+    let (point, _) = find(&all, message_id, None).ok_or_else(|| StoreError::message_not_found(message_id))?;
+    let kept = session.revert;
+    let revert = Revert { snapshot: kept.as_ref().and_then(|r| r.snapshot.clone()), diff: kept.and_then(|r| r.diff), ..point };
+    Ok(rt
+        .sessions
+        .store
+        .update_session(scope, session_id, move |s| {
+            s.revert = Some(revert);
+            s.time.updated = crate::now_ms();
+        })
+        .await?)
+}
+
+/// Makes a revert final (v2 `revert/commit`): the hidden messages are
+/// dropped now rather than at the next prompt. The point's message id, or
+/// `None` when there was no revert.
+pub async fn commit(rt: &Runtime, scope: &Scope, session_id: &str) -> RunResult<Option<String>> {
+    not_busy(rt, session_id)?;
+    let point = rt.sessions.store.session(session_id).await?.revert.map(|r| r.message_id);
+    cleanup(rt, scope, session_id).await?;
+    Ok(point)
 }
 
 /// Undoes a revert: the workspace goes back to the snapshot revert took.

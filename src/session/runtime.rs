@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::agent::permission::Permissions;
 use crate::config::agent::{relative_path, AgentPaths};
+use crate::config::auth::AuthStore;
 use crate::config::{self, Config, ConfigError, Sources};
 use crate::env::{SharedEnv, WorkspacePath};
 use crate::event::Bus;
@@ -33,6 +34,9 @@ pub struct Runtime {
     pub dirs: Dirs,
     /// Which environment variables config files may read with `{env:NAME}`.
     pub config_env_allow: Vec<String>,
+    /// The provider credentials stored in the data folder (server-wide, as
+    /// OpenCode's `auth.json` is).
+    pub auth: Arc<AuthStore>,
 }
 
 impl Runtime {
@@ -49,7 +53,14 @@ impl Runtime {
             vars: std::env::vars().collect(),
             env_allow: self.config_env_allow.clone(),
         };
-        config::load(sources).await
+        let mut config = config::load(sources).await?;
+        // An unreadable credentials file leaves providers to their config and
+        // environment keys rather than failing every request that reads config.
+        config.stored_keys = self.auth.keys().await.unwrap_or_else(|e| {
+            tracing::warn!("stored provider credentials skipped: {e}");
+            Default::default()
+        });
+        Ok(config)
     }
 
     /// The folders the built-in agents' rules mention.

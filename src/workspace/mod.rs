@@ -52,6 +52,7 @@ impl Scope {
             permissions: b.permissions.clone(),
             dirs: b.dirs.clone(),
             config_env_allow: b.config_env_allow.clone(),
+            auth: b.auth.clone(),
         });
         Self::with_runtime(runtime, Some(base)).await
     }

@@ -75,7 +75,9 @@ done
 [[ -n "$url" ]] || { echo "burrow did not print its URL" >&2; exit 1; }
 
 # Left out, because they never answer by design and a fuzzer would only time out:
-#   GET /event, GET /global/event       server-sent event streams;
+#   GET /event, GET /global/event,
+#   GET /api/event,
+#   GET /api/session/{sessionID}/event  server-sent event streams;
 #   GET /pty/{ptyID}/connect            a WebSocket upgrade;
 #   GET /tui/control/next               waits for the next TUI request.
 # Also left out: the two paths where one method is served and another is on
@@ -95,7 +97,8 @@ status=0
   --seed "${SCHEMATHESIS_SEED:-1}" \
   --workers 1 \
   --request-timeout 30 \
-  --exclude-path /event --exclude-path /global/event \
+  --exclude-path /event --exclude-path /global/event --exclude-path /api/event \
+  --exclude-path '/api/session/{sessionID}/event' \
   --exclude-path /mcp --exclude-path '/api/session/{sessionID}/permission' \
   --exclude-path '/pty/{ptyID}/connect' --exclude-path /tui/control/next --exclude-path /project/git/init \
   --report junit --report-dir "$repo/target/schemathesis" || status=$?

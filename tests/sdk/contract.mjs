@@ -12,6 +12,9 @@ const sdk = process.env.BURROW_SDK || "@opencode-ai/sdk";
 const { createOpencodeClient: createV2 } = await import(`${sdk}/v2`);
 const { createOpencodeClient: createV1 } = await import(sdk);
 
+/** A provider key the contract stores: no answer may show it. */
+const SECRET = "sk-contract-0123456789";
+
 const baseUrl = process.env.BURROW_URL;
 const root = process.env.BURROW_ROOT;
 assert.ok(baseUrl && root, "set BURROW_URL and BURROW_ROOT");
@@ -121,6 +124,13 @@ async function v2() {
 
   assert.equal((await client.session.delete({ sessionID: session.id }, { throwOnError: true })).data, true);
   assert.equal((await client.session.get({ sessionID: session.id })).response.status, 404);
+
+  // A provider key: stored (true), never shown, removed (true).
+  const set = await client.auth.set({ providerID: "contract", auth: { type: "api", key: SECRET } }, { throwOnError: true });
+  assert.equal(set.data, true);
+  const providers = await client.config.providers({}, { throwOnError: true });
+  assert.ok(!JSON.stringify(providers.data).includes(SECRET));
+  assert.equal((await client.auth.remove({ providerID: "contract" }, { throwOnError: true })).data, true);
 }
 
 async function v1() {
@@ -138,6 +148,11 @@ async function v1() {
   assert.ok(text.data.some((m) => m.path.text === "hello.txt"));
   const files = await client.find.files({ query: { query: "hello" }, throwOnError: true });
   assert.ok(files.data.includes("hello.txt"));
+  const set = await client.auth.set({ path: { id: "legacy" }, body: { type: "api", key: SECRET }, throwOnError: true });
+  assert.equal(set.data, true);
+  // The legacy client has no call for auth.remove (its `auth.remove` is MCP's).
+  const removed = await fetch(`${baseUrl}/auth/legacy`, { method: "DELETE" });
+  assert.equal(await removed.json(), true);
   const got = await client.session.get({ path: { id: session.id }, throwOnError: true });
   assert.equal(got.data.title, "legacy client");
 }
@@ -180,6 +195,11 @@ async function api() {
   const history = (await client.session.history({ sessionID: created.id }, { throwOnError: true })).data;
   assert.deepEqual(history.data.map((e) => e.type), ["session.next.prompted"]);
   assert.equal(history.hasMore, false);
+  // The session's durable events: the same history, as a stream.
+  const durable = await client.session.events({ sessionID: created.id });
+  const first = await withTimeout(durable.stream.next(), "the session's first durable event");
+  assert.deepEqual(first.value, history.data[0]);
+  await durable.stream.return();
   assert.equal((await client.session.interrupt({ sessionID: created.id }, { throwOnError: true })).response.status, 204);
 
   const missing = await client.session.get({ sessionID: "ses_doesnotexist" });
@@ -193,6 +213,28 @@ async function api() {
   }
   const ptys = (await client.pty.list({}, { throwOnError: true })).data;
   assert.deepEqual(ptys.data, []);
+
+  // Revert staging: the boundary alone (no files), then cleared.
+  const staged = (await client.session.revert.stage({ sessionID: created.id, messageID: admitted.id, files: false }, { throwOnError: true })).data;
+  assert.deepEqual(staged.data, { messageID: admitted.id });
+  assert.equal((await client.session.revert.clear({ sessionID: created.id }, { throwOnError: true })).response.status, 204);
+  assert.equal((await client.session.revert.commit({ sessionID: created.id }, { throwOnError: true })).response.status, 204);
+
+  // Credentials: a key connected, shown by id and label only, relabelled, removed.
+  const connected = await client.integration.connect.key({ integrationID: "contract", key: SECRET, label: "sdk" }, { throwOnError: true });
+  assert.equal(connected.response.status, 204);
+  const integration = (await client.integration.get({ integrationID: "contract" }, { throwOnError: true })).data;
+  assert.ok(!JSON.stringify(integration).includes(SECRET));
+  const credential = integration.data.connections.find((c) => c.type === "credential");
+  assert.equal(credential.label, "sdk", JSON.stringify(integration));
+  const relabelled = await client.credential.update({ credentialID: credential.id, label: "renamed" }, { throwOnError: true });
+  assert.equal(relabelled.response.status, 204);
+  assert.equal((await client.credential.remove({ credentialID: credential.id }, { throwOnError: true })).response.status, 204);
+  assert.equal((await client.credential.remove({ credentialID: credential.id })).response.status, 404);
+
+  // Saved permissions: none saved here; removing an unknown one is a 404.
+  assert.deepEqual((await client.permission.saved.list({}, { throwOnError: true })).data, { data: [] });
+  assert.equal((await client.permission.saved.remove({ id: "psv_missing" })).response.status, 404);
   assert.deepEqual((await client.question.request.list({}, { throwOnError: true })).data.data, []);
 }
 

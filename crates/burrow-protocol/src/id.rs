@@ -25,6 +25,10 @@ pub enum Prefix {
     Call,
     Tool,
     Workspace,
+    /// A stored provider credential (v2 `/api/credential/{id}`).
+    Credential,
+    /// A saved `always` permission answer (v2 `/api/permission/saved/{id}`).
+    SavedPermission,
 }
 
 impl Prefix {
@@ -39,6 +43,8 @@ impl Prefix {
             Prefix::Call => "call",
             Prefix::Tool => "tool",
             Prefix::Workspace => "wrk",
+            Prefix::Credential => "crd",
+            Prefix::SavedPermission => "psv",
         }
     }
 }

@@ -32,7 +32,7 @@ fn last_matching_rule_wins_and_default_is_ask() {
 }
 
 fn gate(perms: &Arc<Permissions>, r: Vec<Rule>) -> Arc<SessionGate> {
-    Arc::new(SessionGate { permissions: perms.clone(), ruleset: r, directory: Some("/w".into()) })
+    Arc::new(SessionGate { permissions: perms.clone(), ruleset: r, directory: Some("/w".into()), project: Some("prj".into()) })
 }
 
 async fn wait_pending(perms: &Permissions, n: usize) -> Vec<Value> {
@@ -75,9 +75,24 @@ async fn ask_waits_for_a_reply_and_always_approves_the_pattern() {
     let props: Value = serde_json::from_str(replied.event.properties.get()).unwrap();
     assert_eq!(props["reply"], "always");
     assert!(perms.list().is_empty());
-    // The approved pattern needs no asking any more.
+    // The approved pattern needs no asking any more, in this project only.
     assert_eq!(g.ask("ses_1", AskInput::new("bash", vec!["cargo build".into()], vec![], json!({}))).await, Ok(()));
     assert!(perms.reply("per_missing", Reply::Once, None).is_none());
+    let saved = perms.saved(None);
+    assert_eq!(saved.len(), 1);
+    assert_eq!((saved[0].project_id.as_str(), saved[0].permission.as_str(), saved[0].pattern.as_str()), ("prj", "bash", "cargo *"));
+    assert!(saved[0].id.starts_with("psv_"), "{saved:?}");
+    assert_eq!(perms.saved(Some("other")), []);
+    // Removed, the pattern is asked about again.
+    assert!(perms.remove_saved(&saved[0].id));
+    assert!(!perms.remove_saved(&saved[0].id));
+    let again = tokio::spawn({
+        let g = g.clone();
+        async move { g.ask("ses_1", AskInput::new("bash", vec!["cargo build".into()], vec![], json!({}))).await }
+    });
+    let pending = wait_pending(&perms, 1).await;
+    perms.reply(pending[0]["id"].as_str().unwrap(), Reply::Once, None).unwrap();
+    assert_eq!(again.await.unwrap(), Ok(()));
 }
 
 #[tokio::test]

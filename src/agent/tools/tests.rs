@@ -170,7 +170,7 @@ async fn todos_are_written_and_read_per_session() {
 async fn denied_and_bad_calls_are_errors_the_model_can_read() {
     let perms = Permissions::new(Bus::new());
     let rules = vec![Rule::new("*", "*", Action::Allow), Rule::new("edit", "*", Action::Deny)];
-    let f = Fixture::with_gate(Arc::new(SessionGate { permissions: perms, ruleset: rules, directory: None }));
+    let f = Fixture::with_gate(Arc::new(SessionGate { permissions: perms, ruleset: rules, directory: None, project: None }));
     let err = f.run("write", json!({"filePath": "x.txt", "content": "x"})).await.unwrap_err();
     assert!(matches!(err, ToolError::Permission(_)), "{err}");
     assert!(!f.dir.path().join("ws/x.txt").exists());

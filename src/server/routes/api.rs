@@ -38,7 +38,7 @@ use crate::session::service::NewSession;
 use crate::session::store::SessionFilter;
 
 /// A v2 error: OpenCode's `{"_tag", "message", ...}`, next to Burrow's usual `{name, data}`.
-fn tagged(status: StatusCode, tag: &'static str, message: String, fields: &[(&'static str, &str)]) -> ApiError {
+pub(super) fn tagged(status: StatusCode, tag: &'static str, message: String, fields: &[(&'static str, &str)]) -> ApiError {
     let mut e = ApiError::new(status, tag, message.clone()).with_field("_tag", tag).with_field("message", message);
     for (k, v) in fields {
         e = e.with_field(k, *v);
@@ -46,11 +46,11 @@ fn tagged(status: StatusCode, tag: &'static str, message: String, fields: &[(&'s
     e
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     tagged(StatusCode::BAD_REQUEST, "InvalidRequestError", message.into(), &[])
 }
 
-fn check(value: &str, prefix: &str, field: &str) -> ApiResult<()> {
+pub(super) fn check(value: &str, prefix: &str, field: &str) -> ApiResult<()> {
     if value.starts_with(prefix) {
         Ok(())
     } else {
@@ -59,7 +59,7 @@ fn check(value: &str, prefix: &str, field: &str) -> ApiResult<()> {
 }
 
 /// The session a path names: a 400 for a malformed id, OpenCode's `SessionNotFoundError` for an unknown one.
-async fn session(st: &AppState, id: &str) -> ApiResult<Session> {
+pub(super) async fn session(st: &AppState, id: &str) -> ApiResult<Session> {
     check(id, "ses", "sessionID")?;
     st.runtime.sessions.store.session(id).await.map_err(|e| match e {
         crate::session::error::StoreError::NotFound(_) => {
@@ -76,7 +76,7 @@ pub struct Data {
     pub data: Value,
 }
 
-fn data(v: Value) -> JsonBody<Data> {
+pub(super) fn data(v: Value) -> JsonBody<Data> {
     JsonBody(Data { data: v })
 }
 

@@ -1,7 +1,9 @@
-//! `GET /event` and `GET /global/event`: Server-Sent Events.
+//! `GET /event`, `GET /global/event` and v2's `GET /api/event`: Server-Sent Events.
 //!
 //! Each connection starts with `server.connected` and gets `server.heartbeat`
 //! every ten seconds, like the reference. Frames are `data: <json>\n\n` only.
+//! `/api/event` carries the same events in v2's shape (`data` for
+//! `properties`, with `location` and, for durable ones, `durable`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -12,10 +14,11 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::Extension;
 use bytes::Bytes;
+use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::DirectoryParams;
-use crate::event::{local_event, Bus, Event, GlobalEnvelope, Published, BUS_CAPACITY};
+use crate::event::{local_event, Bus, Durable, Event, GlobalEnvelope, Published, BUS_CAPACITY};
 use crate::server::extract::Ctx;
 use crate::server::Disconnect;
 
@@ -57,6 +60,50 @@ pub async fn global(State(bus): State<Bus>, disconnect: Option<Extension<Disconn
         },
         move |e| wrap(None, None, e),
     )
+}
+
+#[derive(Serialize)]
+struct V2Durable<'a> {
+    #[serde(rename = "aggregateID")]
+    aggregate_id: &'a str,
+    seq: u64,
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct V2Location<'a> {
+    directory: &'a str,
+}
+
+/// An event as v2's `V2Event` types it.
+#[derive(Serialize)]
+struct V2Event<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    durable: Option<V2Durable<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<V2Location<'a>>,
+    data: &'a serde_json::value::RawValue,
+}
+
+fn v2_frame(e: &Event, directory: Option<&str>, durable: Option<&Durable>) -> Bytes {
+    frame(&V2Event {
+        id: &e.id,
+        kind: &e.kind,
+        durable: durable.map(|d| V2Durable { aggregate_id: &d.aggregate, seq: d.seq, version: d.version }),
+        location: directory.map(|directory| V2Location { directory }),
+        data: &e.properties,
+    })
+}
+
+/// Every event of the server (all directories), in v2's shape.
+#[utoipa::path(get, path = "/api/event", tag = "v2", operation_id = "v2.event.subscribe", summary = "Subscribe to events",
+    description = "Subscribe to native event payloads for the server.",
+    responses((status = 200, description = "Event stream", content_type = "text/event-stream")))]
+pub async fn subscribe_v2(State(bus): State<Bus>, disconnect: Option<Extension<Disconnect>>) -> Response {
+    sse(bus, disconnect, |p: &Published| Some(v2_frame(&p.event, p.directory.as_deref(), p.durable.as_ref())), |e| v2_frame(e, None, None))
 }
 
 /// A subscriber further behind than this many bytes of unread events is

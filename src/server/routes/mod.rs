@@ -3,9 +3,12 @@
 
 pub mod api;
 pub mod api_message;
+pub mod api_revert;
+pub mod api_session_event;
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod credential;
 pub mod environment;
 pub mod event;
 pub mod file;
@@ -15,6 +18,7 @@ pub mod message;
 pub mod meta;
 pub mod not_served;
 pub mod permission;
+pub mod permission_saved;
 pub mod prompt;
 pub mod pty;
 pub mod pty_connect;

@@ -68,30 +68,17 @@ impl NotServed {
 
 /// Every operation of OpenCode 1.18.33's OpenAPI that Burrow answers with 501.
 pub const NOT_SERVED: &[NotServed] = &[
-    NotServed { method: "DELETE", path: "/api/credential/{credentialID}", operation_id: "v2.credential.remove", why: Why::NotBuiltYet },
-    NotServed { method: "PATCH", path: "/api/credential/{credentialID}", operation_id: "v2.credential.update", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/api/event", operation_id: "v2.event.subscribe", why: Why::NotBuiltYet },
     NotServed { method: "DELETE", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.cancel", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.status", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/api/integration/attempt/{attemptID}/complete", operation_id: "v2.integration.attempt.complete", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/api/integration/{integrationID}", operation_id: "v2.integration.get", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/integration/{integrationID}/connect/key", operation_id: "v2.integration.connect.key", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/api/integration/{integrationID}/connect/oauth",
         operation_id: "v2.integration.connect.oauth",
         why: Why::ByDesign("OAuth logins against hosted services are not run by Burrow"),
     },
-    NotServed { method: "GET", path: "/api/permission/saved", operation_id: "v2.permission.saved.list", why: Why::NotBuiltYet },
-    NotServed { method: "DELETE", path: "/api/permission/saved/{id}", operation_id: "v2.permission.saved.remove", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/api/session/{sessionID}/event", operation_id: "v2.session.events", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/clear", operation_id: "v2.session.revert.clear", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/commit", operation_id: "v2.session.revert.commit", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/revert/stage", operation_id: "v2.session.revert.stage", why: Why::NotBuiltYet },
-    NotServed { method: "DELETE", path: "/auth/{providerID}", operation_id: "auth.remove", why: Why::NotBuiltYet },
-    NotServed { method: "PUT", path: "/auth/{providerID}", operation_id: "auth.set", why: Why::NotBuiltYet },
     NotServed {
         method: "GET",
         path: "/experimental/console/orgs",

@@ -141,20 +141,6 @@ pub async fn models(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Listing>> {
     Ok(listing(inst.location(), data))
 }
 
-#[utoipa::path(get, path = "/api/integration", tag = "v2", operation_id = "v2.integration.list", params(DirectoryParams),
-    responses((status = 200, body = Listing), (status = 400, body = ErrorBody)))]
-pub async fn integrations(Ctx(inst): Ctx) -> Json<Listing> {
-    // Burrow connects providers through their environment variables only.
-    let data = provider::known()
-        .map(|(id, name, env)| {
-            let set = std::env::var(env).is_ok_and(|v| !v.is_empty());
-            let connections = if set { json!([{ "type": "env", "name": env }]) } else { json!([]) };
-            json!({ "id": id, "name": name, "methods": [{ "type": "env", "names": [env] }], "connections": connections })
-        })
-        .collect();
-    listing(inst.location(), data)
-}
-
 #[utoipa::path(get, path = "/api/reference", tag = "v2", operation_id = "v2.reference.list", params(DirectoryParams),
     responses((status = 200, body = Listing)))]
 pub async fn references(Ctx(inst): Ctx) -> Json<Listing> {

@@ -381,7 +381,12 @@ impl Prompt {
         tokio::spawn(async move {
             tokio::select! { _ = aborted => watcher.cancel(), _ = watcher.cancelled() => {} }
         });
-        let gate = SessionGate { permissions: self.rt.permissions.clone(), ruleset: self.rules(r), directory: Some(self.scope.directory.clone()) };
+        let gate = SessionGate {
+            permissions: self.rt.permissions.clone(),
+            ruleset: self.rules(r),
+            directory: Some(self.scope.directory.clone()),
+            project: Some(self.scope.project.clone()),
+        };
         let todos = Arc::new(TodoStore::default());
         let (store, scope) = (self.sessions().clone(), self.scope.clone());
         todos.on_change(Arc::new(move |session_id, list| {

@@ -1,0 +1,121 @@
+//! v2's `GET /api/session/{sessionID}/event`: the session's durable history
+//! (`session.next.*`, as `GET /api/session/{id}/history` derives it from the
+//! stored messages) after the sequence `after`, then each new durable event as
+//! the session changes. Frames are `id: <seq>`, `event: <type>`, `data: <event>`.
+//!
+//! New events are found by deriving the history again whenever the bus says
+//! the session changed, so a lagging subscription loses nothing. What is still
+//! being written at the end is held back, so that what is sent is what
+//! `/history` answers for good: an assistant message until it ends, and a
+//! user message while its run is starting (its parts are stored one by one
+//! after it) or while it has no part yet. A prompt stored without a run
+//! (`resume: false`) with several parts can still be sent before its last
+//! part is stored, so without that file or agent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use super::api::{invalid, session};
+use super::api_message;
+use crate::error::{ApiResult, ErrorBody};
+use crate::server::extract::{Path, Query};
+use crate::server::AppState;
+
+/// How often an idle stream sends an SSE comment, so proxies keep it open.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// Send only the events after this sequence number (`Last-Event-ID` works too).
+    after: Option<String>,
+}
+
+/// The session's durable events that will not change any more: all of them but
+/// those of an assistant message still being written at the end.
+async fn settled(st: &AppState, id: &str) -> Option<Vec<Value>> {
+    let s = st.runtime.sessions.store.session(id).await.ok()?;
+    let stored = st.runtime.sessions.store.messages(id, None, None).await.ok()?.messages;
+    let mut messages = api_message::messages(&stored);
+    let busy = st.runtime.sessions.runs.is_busy(id);
+    let open = match messages.last() {
+        Some(m) if m["type"] == "assistant" => m.pointer("/time/completed").is_none() && m.get("error").is_none(),
+        Some(m) if m["type"] == "user" => busy || stored.last().is_some_and(|last| last.parts.is_empty()),
+        _ => false,
+    };
+    if open {
+        messages.pop();
+    }
+    Some(api_message::history(&s, &messages))
+}
+
+fn frame(event: &Value) -> Bytes {
+    let seq = event["durable"]["seq"].as_u64().unwrap_or_default();
+    let kind = event["type"].as_str().unwrap_or_default();
+    Bytes::from(format!("id: {seq}\nevent: {kind}\ndata: {event}\n\n"))
+}
+
+#[utoipa::path(get, path = "/api/session/{sessionID}/event", tag = "v2", operation_id = "v2.session.events", summary = "Subscribe to session events",
+    description = "Replay durable events after an aggregate sequence, then continue with new durable events.",
+    params(("sessionID" = String, Path), EventParams),
+    responses((status = 200, description = "Durable events", content_type = "text/event-stream"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn session_events(State(st): State<Arc<AppState>>, Path(id): Path<String>, Query(q): Query<EventParams>, headers: HeaderMap) -> ApiResult<Response> {
+    session(&st, &id).await?;
+    let after = q.after.or_else(|| headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string));
+    let mut sent = match after {
+        Some(a) => a.trim().parse::<u64>().map_err(|_| invalid(format!("after must be a whole number (a sequence), not {a:?}")))?,
+        None => 0,
+    };
+    // Subscribed before the first read, so no change falls between them.
+    let mut rx = st.runtime.bus.subscribe();
+    let bus = st.runtime.bus.clone();
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+        let mut changed = true;
+        loop {
+            if changed {
+                changed = false;
+                // A deleted session ends the stream.
+                let Some(events) = settled(&st, &id).await else { return };
+                for e in &events {
+                    let Some(seq) = e["durable"]["seq"].as_u64().filter(|s| *s > sent) else { continue };
+                    if tx.send(Ok(frame(e))).await.is_err() {
+                        return;
+                    }
+                    sent = seq;
+                }
+            }
+            tokio::select! {
+                _ = bus.closed() => return,
+                _ = tx.closed() => return,
+                _ = beat.tick() => if tx.send(Ok(Bytes::from_static(b":\n\n"))).await.is_err() { return },
+                got = rx.recv() => match got {
+                    // A change to its history, or the end of its run (which settles a prompt no answer followed).
+                    Ok(p) => changed = p.durable.as_ref().is_some_and(|d| d.aggregate == id)
+                        || (matches!(p.event.kind.as_str(), "session.idle" | "session.status") && p.event.properties.get().contains(id.as_str())),
+                    // Missed events are found again by deriving the history anew.
+                    Err(RecvError::Lagged(_)) => changed = true,
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    let mut res = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(out)));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}

@@ -1,0 +1,94 @@
+//! v2's `GET /api/session/{sessionID}/event`: the session's durable history
+//! after `after`, then new events as the session changes, each frame with
+//! its sequence as `id` and its type as `event`; the same events that
+//! `GET /api/session/{id}/history` lists.
+
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::support::agent::AgentServer;
+use crate::support::calls::{call, WAIT};
+use crate::support::llm::{ScriptedLlm, Turn};
+
+/// The frames of the stream at `path`, as (id, event, data).
+async fn frames(t: &AgentServer, path: &str) -> mpsc::UnboundedReceiver<(String, String, Value)> {
+    let res = t.srv.request(Method::GET, path).send().await.expect("GET the session's events");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = res.bytes_stream();
+        let mut buf = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+                let (Some(id), Some(event), Some(data)) = (field("id:"), field("event:"), field("data:")) else { continue };
+                if tx.send((id, event, serde_json::from_str(&data).expect("a JSON event"))).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn take(rx: &mut mpsc::UnboundedReceiver<(String, String, Value)>, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let (id, event, data) = tokio::time::timeout(WAIT, rx.recv()).await.expect("an event in time").expect("the stream is open");
+        assert_eq!(id, data["durable"]["seq"].to_string(), "the frame's id is the sequence: {data}");
+        assert_eq!(event, data["type"].as_str().unwrap(), "the frame's event is the type: {data}");
+        out.push(data);
+    }
+    out
+}
+
+async fn history(t: &AgentServer, id: &str) -> Vec<Value> {
+    let (status, body) = t.srv.get(&format!("/api/session/{id}/history")).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().unwrap().clone()
+}
+
+async fn prompt(t: &AgentServer, id: &str, text: &str) {
+    let (status, answer) = t.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": text}]})).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn replays_the_history_then_follows_the_session() {
+    let llm = ScriptedLlm::openai(vec![Turn::text("first answer"), Turn::text("second answer")]).await;
+    let t = AgentServer::local(&llm.url, json!({})).await;
+    let id = t.session().await;
+    prompt(&t, &id, "one").await;
+    let first = history(&t, &id).await;
+    let kinds: Vec<&str> = first.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"session.next.prompted"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"session.next.step.ended"), "{kinds:?}");
+
+    // The whole history, then (after it) what the next prompt adds.
+    let mut all = frames(&t, &format!("/api/session/{id}/event")).await;
+    assert_eq!(take(&mut all, first.len()).await, first);
+    let mut rest = frames(&t, &format!("/api/session/{id}/event?after={}", first.len())).await;
+    prompt(&t, &id, "two").await;
+    let both = history(&t, &id).await;
+    let added = &both[first.len()..];
+    assert!(!added.is_empty());
+    assert_eq!(added[0]["type"], "session.next.prompted", "{added:?}");
+    assert_eq!(take(&mut all, added.len()).await, added);
+    assert_eq!(take(&mut rest, added.len()).await, added, "after skips what the client has");
+}
+
+#[tokio::test]
+async fn bad_session_event_requests_are_clear_errors() {
+    let llm = ScriptedLlm::openai(vec![]).await;
+    let t = AgentServer::local(&llm.url, json!({})).await;
+    let id = t.session().await;
+    let (status, body) = call(&t.srv, Method::GET, "/api/session/ses_nope/event", None).await;
+    assert_eq!((status, &body["_tag"]), (404, &json!("SessionNotFoundError")), "{body}");
+    let (status, body) = call(&t.srv, Method::GET, &format!("/api/session/{id}/event?after=soon"), None).await;
+    assert_eq!((status, &body["_tag"]), (400, &json!("InvalidRequestError")), "{body}");
+}
