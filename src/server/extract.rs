@@ -20,7 +20,7 @@ impl From<WsError> for ApiError {
             WsError::NotFound(_) => ApiError::not_found(message),
             WsError::Create(_) => ApiError::new(StatusCode::BAD_REQUEST, "WorkspaceCreateError", message),
             WsError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", message),
-            WsError::Unavailable { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WorkspaceUnavailableError", message),
+            WsError::Unavailable { .. } | WsError::Remove { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WorkspaceUnavailableError", message),
             WsError::Store(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message),
         }
     }
