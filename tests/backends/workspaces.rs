@@ -445,3 +445,28 @@ async fn session_lists_name_only_the_sessions_of_the_request_workspace() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(ids(&body["data"]), vec![away.clone()], "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_outside_the_named_workspace_means_its_root() {
+    let fx = Fixture::standard();
+    let mut base = (TestEnv { backend: Backend::Local }).place(&fx).await.unwrap();
+    serve_args(&mut base, &["--workspace-idle", "0"]);
+    let srv = Server::start(&base).await;
+    let folder = tempfile::Builder::new().prefix("burrow-ws-dir-").tempdir().unwrap();
+    std::fs::write(folder.path().join("only-here.txt"), "here\n").unwrap();
+    let id = create(&srv, "local", &json!({ "dir": folder.path() })).await;
+    let root = std::fs::canonicalize(folder.path()).unwrap().display().to_string();
+
+    // What OpenCode's TUI sends: the server's own folder, and the workspace.
+    let reply = srv.send(srv.request(Method::POST, &q("/session", &[("workspace", &id), ("directory", &base.root)])).json(&json!({}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let session = reply.json();
+    assert_eq!((session["directory"].as_str(), session["workspaceID"].as_str()), (Some(root.as_str()), Some(id.as_str())), "{session}");
+    let (status, body) = srv.get_q("/file", &[("path", ""), ("workspace", &id), ("directory", &base.root)]).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body.as_array().unwrap().iter().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(names, ["only-here.txt"], "{body}");
+    // Without a workspace, a folder outside the server's own is still refused.
+    let (status, body) = srv.get_q("/file", &[("path", ""), ("directory", &root)]).await;
+    assert!(status == 400 || status == 403, "{status} {body}");
+}
