@@ -6,6 +6,10 @@
 //! with `docker exec`, and the TUI shows the answer. Then `/compact` in the
 //! TUI has the model summarise the session (`POST /session/{id}/summarize`).
 //!
+//! With `OPENCODE_EXPERIMENTAL_WORKSPACES`, the TUI's workspace commands:
+//! `/workspaces` lists the server's workspaces, `/warp` picks one for the next
+//! session, and that session's tools run in the picked workspace.
+//!
 //! The TUI binary comes from `BURROW_OPENCODE_BIN` (tests/tui/install.sh
 //! installs it and prints its path; tests/run.sh sets the variable), else from
 //! tests/tui/node_modules. Without it, or without Docker, the test says why
@@ -24,7 +28,7 @@ use portable_pty::{native_pty_system, Child, CommandBuilder, PtySize};
 use serde_json::json;
 use support::agent::{part, AgentServer};
 use support::llm::{ScriptedLlm, Turn};
-use support::TestEnv;
+use support::{Fixture, Server, TestEnv};
 
 const ROWS: u16 = 40;
 const COLS: u16 = 120;
@@ -64,6 +68,11 @@ struct Tui {
 
 impl Tui {
     fn attach(bin: &PathBuf, url: &str, cwd: &std::path::Path, home: &std::path::Path) -> Self {
+        Self::attach_with(bin, url, cwd, home, &[])
+    }
+
+    /// [`Tui::attach`] with more environment variables for the TUI.
+    fn attach_with(bin: &PathBuf, url: &str, cwd: &std::path::Path, home: &std::path::Path, vars: &[(&str, &str)]) -> Self {
         let pty = native_pty_system().openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 }).expect("a pty");
         let mut cmd = CommandBuilder::new(bin);
         cmd.args(["attach", url]);
@@ -72,6 +81,9 @@ impl Tui {
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
         cmd.env("HOME", home);
         cmd.env("TERM", "xterm-256color");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
         let child = pty.slave.spawn_command(cmd).expect("opencode attach starts");
         drop(pty.slave);
         let mut output = pty.master.try_clone_reader().expect("pty reader");
@@ -127,6 +139,42 @@ impl Tui {
             assert!(start.elapsed() < PATIENCE, "the TUI never showed {needles:?}; its screen:\n{text}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until the screen no longer shows `needle` (a dialog closed).
+    fn wait_without(&mut self, needle: &str) {
+        let start = Instant::now();
+        while self.text().contains(needle) {
+            assert!(start.elapsed() < PATIENCE, "the screen still shows {needle:?}:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The background colour where `needle` first shows on the screen.
+    fn background_of(&self, needle: &str) -> Option<vt100::Color> {
+        let parser = self.screen.lock().unwrap();
+        let screen = parser.screen();
+        let (row, col) = screen.rows(0, COLS).enumerate().find_map(|(r, line)| line.find(needle).map(|at| (r, line[..at].chars().count())))?;
+        screen.cell(row as u16, col as u16).map(|c| c.bgcolor())
+    }
+
+    /// Waits until the row showing `needle` is the highlighted one of a list:
+    /// drawn on another background than both rows in `others`, of which at
+    /// most one is highlighted at any time.
+    fn wait_highlighted(&mut self, needle: &str, others: [&str; 2]) {
+        let start = Instant::now();
+        loop {
+            let bg = self.background_of(needle);
+            if bg.is_some() && others.iter().all(|o| self.background_of(o).is_some_and(|other| Some(other) != bg)) {
+                return;
+            }
+            assert!(start.elapsed() < PATIENCE, "{needle:?} is never highlighted:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn escape(&mut self) {
+        self.keys.write_all(b"\x1b").unwrap();
     }
 
     /// Types like a user: one key at a time.
@@ -222,4 +270,100 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
     assert_eq!(part(&list[4], "compaction")["auto"], false);
     let summary = &list[5]["info"];
     assert_eq!((summary["summary"].as_bool(), summary["agent"].as_str()), (Some(true), Some("compaction")), "{summary}");
+}
+
+/// OpenCode 1.18.33's TUI shows workspaces only with
+/// `OPENCODE_EXPERIMENTAL_WORKSPACES` (or `OPENCODE_EXPERIMENTAL`) set: the
+/// `/workspaces` command ("Manage workspaces": `experimental.workspace.list`
+/// and `.status`, a workspace's folder, delete) and `/warp` ("Change the
+/// workspace for the session": `experimental.workspace.syncList`,
+/// `.adapter.list`, then the adapters, "None" and the `connected`
+/// workspaces). Picked on the home screen, the workspace goes into the next
+/// `session.create` (`?workspace=`), and the session's turns run there.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_lists_a_second_workspace_and_a_session_picked_there_writes_its_files() {
+    use support::agent::config;
+    use support::llm::unreachable_url;
+    let Some(bin) = opencode() else { return };
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_w", "write", json!({"filePath": "agent/warped.txt", "content": "written in the workspace\n"})),
+        Turn::text("Wrote agent/warped.txt in the workspace."),
+    ])
+    .await;
+    let fx = Fixture::standard();
+    let mut ws = TestEnv::from_name("local").unwrap().place(&fx).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (cwd, home, rooted) = (scratch.path().join("cwd"), scratch.path().join("home"), scratch.path().join("roots"));
+    // A name the TUI's filter picks out of the adapters' names and descriptions.
+    let other = rooted.join("warpzone");
+    for dir in [&cwd, &home, &other] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(other.join("marker.txt"), "the second workspace\n").unwrap();
+    ws.args.extend(["--allow-workspaces", "--workspace-root", &rooted.display().to_string(), "--workspace-idle", "0"].map(String::from));
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(&llm.url, &unreachable_url().await).to_string();
+    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
+    let created = srv.send(srv.request(reqwest::Method::POST, "/experimental/workspace").json(&json!({ "type": "local", "extra": { "dir": other } }))).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let created = created.json();
+    let (id, name) = (created["id"].as_str().unwrap().to_string(), created["name"].as_str().unwrap().to_string());
+    assert!(name.contains("warpzone"), "a local workspace is named by its folder: {created}");
+
+    // The /warp list: the adapters ("New workspace"), "None", then the workspace.
+    let (status, adapters) = srv.get("/experimental/workspace/adapter").await;
+    assert_eq!(status, 200, "{adapters}");
+    let below = adapters.as_array().unwrap().len() + 1;
+    let url = srv.url.clone();
+    let prompt = "please write agent/warped.txt";
+    let shown = name.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut tui = Tui::attach_with(&bin, &url, &cwd, &home, &[("OPENCODE_EXPERIMENTAL_WORKSPACES", "true")]);
+        tui.wait_for(&["Ask anything", "fake-model"]);
+        // `/workspaces`: the list shows the second workspace by name.
+        tui.type_text("/workspaces");
+        tui.wait_for(&["/workspaces", "Manage workspaces"]);
+        tui.enter();
+        tui.wait_for(&["Workspaces", &shown]);
+        tui.escape();
+        tui.wait_without(&shown);
+        // `/warp` on the home screen: pick it for the next session.
+        tui.type_text("/warp");
+        tui.wait_for(&["/warp", "Change the workspace"]);
+        tui.enter();
+        tui.wait_for(&["Choose workspace", "None", &shown]);
+        // The list has no filter: down past the adapters and "None", until
+        // the workspace's row is the highlighted one.
+        for _ in 0..below {
+            tui.keys.write_all(b"\x1b[B").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tui.wait_highlighted(&shown, ["Local folder", "None"]);
+        tui.enter();
+        tui.wait_without("Choose workspace");
+        tui.type_text(prompt);
+        tui.wait_for(&[prompt]);
+        tui.enter();
+        tui.wait_for(&["Wrote agent/warped.txt in the workspace."]);
+    })
+    .await
+    .unwrap();
+
+    // The tool wrote in the picked workspace's folder, not in the server's own.
+    assert_eq!(std::fs::read_to_string(other.join("agent/warped.txt")).unwrap(), "written in the workspace\n");
+    assert!(!fx.path().join("agent/warped.txt").exists() && !std::path::Path::new(&ws.abs("agent/warped.txt")).exists(), "nothing in the server's own folder");
+    let (status, sessions) = srv.get_q("/session", &[("workspace", &id)]).await;
+    assert_eq!(status, 200, "{sessions}");
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["workspaceID"], id.as_str(), "the TUI made the session in the workspace");
+    let list = {
+        let sid = sessions[0]["id"].as_str().unwrap();
+        let (status, list) = srv.get(&format!("/session/{sid}/message")).await;
+        assert_eq!(status, 200, "{list}");
+        list.as_array().unwrap().clone()
+    };
+    assert_eq!(part(&list[0], "text")["text"], prompt, "the server got what was typed");
+    let tool = part(&list[1], "tool");
+    assert_eq!((tool["tool"].as_str(), tool["state"]["status"].as_str()), (Some("write"), Some("completed")), "{tool}");
 }

@@ -67,7 +67,8 @@ async fn run() {
         // Wait for the idle stop, then time the wake-up.
         loop {
             let rows: Value = client.get(format!("{url}/experimental/workspace/status")).send().await.unwrap().json().await.unwrap();
-            if rows.as_array().unwrap().iter().any(|r| r["workspaceID"] == id.as_str() && r["status"] == "disconnected") {
+            // Still `connected` (it wakes on demand); `running` says it is stopped.
+            if rows.as_array().unwrap().iter().any(|r| r["workspaceID"] == id.as_str() && r["running"] == false) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -52,6 +52,7 @@ fn docker_args(spec: &EnvSpec) -> super::docker::DockerArgs {
         cpus: spec.cpus,
         memory: spec.memory,
         labels: spec.labels.clone(),
+        recreate_request: spec.recreate_request.clone(),
     }
 }
 

@@ -60,6 +60,10 @@ pub struct EnvSpec {
     /// (a workspace sets its id here).
     #[serde(skip)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The request error messages name to replace a dead container; never in
+    /// a file or a flag (a workspace's carries its `?workspace=`).
+    #[serde(skip)]
+    pub recreate_request: Option<String>,
 }
 
 /// What kind of environment a spec opens.

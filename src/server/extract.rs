@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::instance::Instance;
 use super::AppState;
+use crate::env::EnvError;
 use crate::error::ApiError;
 use crate::workspace::{Scope, WsError};
 
@@ -20,7 +21,7 @@ impl From<WsError> for ApiError {
             WsError::NotFound(_) => ApiError::not_found(message),
             WsError::Create(_) => ApiError::new(StatusCode::BAD_REQUEST, "WorkspaceCreateError", message),
             WsError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "ForbiddenError", message),
-            WsError::Unavailable { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WorkspaceUnavailableError", message),
+            WsError::Unavailable { .. } | WsError::Remove { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "WorkspaceUnavailableError", message),
             WsError::Store(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message),
         }
     }
@@ -238,6 +239,13 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
         };
         let directory = from_query.or_else(from_header).filter(|d| !d.is_empty());
         let scope = scope_of(parts, state).await?;
+        // OpenCode answers a workspace's requests in the workspace's own folder.
+        // A client that names a workspace may send the directory it knows from
+        // the server's own environment (the TUI does, in `session.create`),
+        // which lies outside the workspace: that one means the workspace root.
+        let root = scope.runtime.env.root();
+        let elsewhere = |d: &str| crate::env::WorkspacePath::is_absolute(d) && matches!(crate::env::WorkspacePath::parse(root, d), Err(EnvError::Escape(_)));
+        let directory = directory.filter(|d| workspace_id(parts).is_none() || !elsewhere(d));
         Ok(Ctx(scope.instances.resolve(&*scope.runtime.env, state.started_ms, directory.as_deref()).await?))
     }
 }

@@ -103,13 +103,20 @@ pub struct Adapter {
     pub description: String,
 }
 
-/// A workspace's connection state, as `experimental.workspace.status` names it.
+/// Whether a client can use a workspace, as `experimental.workspace.status`
+/// names it. OpenCode's TUI offers only `connected` workspaces and refuses to
+/// prompt a session whose workspace is anything else; a Burrow workspace
+/// whose environment is not open (never used yet, or stopped for being idle)
+/// opens on its next request, so it is `connected` too. OpenCode's
+/// `disconnected` (a lost link to a remote workspace server) has no
+/// counterpart: whether the environment is open now is [`StatusRow::running`].
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Connected,
+    /// Its environment is being opened.
     Connecting,
-    Disconnected,
+    /// Its environment could not be opened last time; the next request tries again.
     Error,
 }
 
@@ -118,6 +125,9 @@ pub struct StatusRow {
     #[serde(rename = "workspaceID")]
     pub workspace_id: String,
     pub status: Status,
+    /// Burrow's own field: whether its environment is open now (false before
+    /// its first request and after an idle stop).
+    pub running: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,9 +140,17 @@ pub enum WsError {
     /// The server does not let clients create workspaces.
     #[error("{0}")]
     Forbidden(String),
-    /// The workspace's environment cannot be opened now.
-    #[error("cannot open workspace {id}: {message}")]
+    /// The workspace's environment cannot be opened now. The message says how
+    /// to try again: a request that names the workspace, such as the recreate
+    /// route, which also replaces a Docker workspace's container that is gone.
+    #[error(
+        "cannot open workspace {id}: {message}; every request with ?workspace={id} tries again (POST /burrow/env/recreate?workspace={id} \
+             makes a new container for a Docker workspace whose container is gone)"
+    )]
     Unavailable { id: String, message: String },
+    /// A Docker workspace's container could not be removed; its record is kept.
+    #[error("cannot remove workspace {id}: {message}")]
+    Remove { id: String, message: String },
     #[error("the workspace store failed: {0}")]
     Store(String),
 }
@@ -169,6 +187,14 @@ struct Entry {
     scope: tokio::sync::Mutex<Option<Arc<Scope>>>,
     status: Mutex<Status>,
     last_used: AtomicU64,
+}
+
+/// The properties of a `workspace.status` event.
+#[derive(Serialize)]
+struct StatusEvent<'a> {
+    #[serde(rename = "workspaceID")]
+    workspace_id: &'a str,
+    status: Status,
 }
 
 /// The workspaces of one server.
@@ -278,7 +304,15 @@ impl Registry {
     }
 
     pub fn statuses(&self) -> Vec<StatusRow> {
-        lock(&self.entries).iter().map(|(id, e)| StatusRow { workspace_id: id.clone(), status: *lock(&e.status) }).collect()
+        let entries: Vec<(String, Arc<Entry>)> = lock(&self.entries).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        entries
+            .into_iter()
+            .map(|(id, e)| {
+                // Locked while it opens (then it is `connecting`, not running yet) or closes.
+                let running = e.scope.try_lock().is_ok_and(|slot| slot.is_some());
+                StatusRow { workspace_id: id, status: *lock(&e.status), running }
+            })
+            .collect()
     }
 
     fn find(&self, id: &str) -> Result<Arc<Entry>, WsError> {
@@ -306,7 +340,7 @@ impl Registry {
         let info = Info {
             id: id.clone(),
             kind: kind.to_string(),
-            name: spec.summary(),
+            name: name_of(&spec),
             branch,
             directory: spec.dir.as_ref().map(|d| d.to_string_lossy().into_owned()).or_else(|| spec.workdir.clone()),
             extra,
@@ -374,6 +408,7 @@ impl Registry {
                 spec.name = Some(container_name(id));
                 spec.keep = Some(true);
                 spec.labels = docker::labels(id, &self.store());
+                spec.recreate_request = Some(recreate_request(id));
             }
             _ => {}
         }
@@ -420,19 +455,28 @@ impl Registry {
         if let Some(scope) = slot.as_ref() {
             return Ok(scope.clone());
         }
-        *lock(&entry.status) = Status::Connecting;
+        self.set_status(id, &entry, Status::Connecting);
         match open_env(id, &self.store(), &entry.spec).await {
             Ok(env) => {
                 let scope = Scope::open(env, &self.base).await;
                 *slot = Some(scope.clone());
-                *lock(&entry.status) = Status::Connected;
+                self.set_status(id, &entry, Status::Connected);
                 lock(&entry.info).time_used = crate::now_ms();
                 Ok(scope)
             }
             Err(e) => {
-                *lock(&entry.status) = Status::Error;
+                self.set_status(id, &entry, Status::Error);
                 Err(WsError::Unavailable { id: id.to_string(), message: format!("{e:#}") })
             }
+        }
+    }
+
+    /// Records a status change and tells the clients (`workspace.status`, which
+    /// OpenCode's TUI follows to know which workspaces it can use).
+    fn set_status(&self, id: &str, entry: &Entry, status: Status) {
+        let before = std::mem::replace(&mut *lock(&entry.status), status);
+        if before != status {
+            self.base.runtime.bus.publish(None, None, "workspace.status", StatusEvent { workspace_id: id, status });
         }
     }
 
@@ -445,7 +489,7 @@ impl Registry {
             scope.runtime.env.shutdown().await;
         }
         if entry.spec.kind().ok() == Some(Kind::Docker) && entry.spec.container.is_none() {
-            docker::remove(id, &self.store()).await.map_err(|e| WsError::Unavailable { id: id.to_string(), message: format!("{e:#}") })?;
+            docker::remove(id, &self.store()).await.map_err(|e| WsError::Remove { id: id.to_string(), message: format!("{e:#}") })?;
         }
         self.base.runtime.sessions.store.delete_workspace(id).await.map_err(|e| WsError::Store(e.to_string()))?;
         lock(&self.entries).remove(id);
@@ -477,7 +521,7 @@ impl Registry {
                     tracing::warn!("cannot stop the container of workspace {id}: {e:#}");
                 }
             }
-            *lock(&entry.status) = Status::Disconnected;
+            // Still `connected`: the next request opens it again.
         }
     }
 
@@ -494,7 +538,22 @@ impl Registry {
 
 fn entry(info: Info, spec: EnvSpec) -> Entry {
     let used = info.time_used;
-    Entry { info: Mutex::new(info), spec, scope: tokio::sync::Mutex::new(None), status: Mutex::new(Status::Disconnected), last_used: AtomicU64::new(used) }
+    Entry { info: Mutex::new(info), spec, scope: tokio::sync::Mutex::new(None), status: Mutex::new(Status::Connected), last_used: AtomicU64::new(used) }
+}
+
+/// A workspace's name, which clients show (OpenCode's TUI lists and picks
+/// workspaces by it): a local one by its folder, since every local workspace
+/// would otherwise be called just `local`.
+fn name_of(spec: &EnvSpec) -> String {
+    match (spec.kind(), &spec.dir) {
+        (Ok(Kind::Local), Some(dir)) => format!("local ({})", dir.display()),
+        _ => spec.summary(),
+    }
+}
+
+/// The request that replaces workspace `id`'s dead container, as its errors name it.
+pub fn recreate_request(id: &str) -> String {
+    format!("POST /burrow/env/recreate?workspace={id}")
 }
 
 /// Opens a workspace's environment. A Docker workspace whose container is
@@ -503,7 +562,13 @@ fn entry(info: Info, spec: EnvSpec) -> Entry {
 async fn open_env(id: &str, store: &str, spec: &EnvSpec) -> anyhow::Result<SharedEnv> {
     if spec.kind().ok() == Some(Kind::Docker) && spec.container.is_none() {
         if let Some(name) = docker::start_existing(id, store).await? {
-            let attach = EnvSpec { env: spec.env.clone(), container: Some(name), workdir: spec.workdir.clone(), ..Default::default() };
+            let attach = EnvSpec {
+                env: spec.env.clone(),
+                container: Some(name),
+                workdir: spec.workdir.clone(),
+                recreate_request: spec.recreate_request.clone(),
+                ..Default::default()
+            };
             return crate::env::open::open(&attach).await;
         }
     }

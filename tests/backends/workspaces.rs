@@ -111,17 +111,20 @@ fn containers_of(id: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
-/// Polls `/experimental/workspace/status` until workspace `id` is `want`.
-async fn wait_status(srv: &Server, id: &str, want: &str) {
+/// Polls `/experimental/workspace/status` until workspace `id`'s environment
+/// is open (`running`) or not, as `want` says. Its `status` stays `connected`
+/// all along: a stopped workspace opens again on its next request.
+async fn wait_running(srv: &Server, id: &str, want: bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = srv.get("/experimental/workspace/status").await;
         assert_eq!(status, 200, "{body}");
-        let now = body.as_array().unwrap().iter().find(|r| r["workspaceID"] == id).map(|r| r["status"].clone());
-        if now.as_ref().and_then(Value::as_str) == Some(want) {
+        let row = body.as_array().unwrap().iter().find(|r| r["workspaceID"] == id).cloned().unwrap_or_else(|| panic!("no status of {id}: {body}"));
+        assert_eq!(row["status"], "connected", "{row}");
+        if row["running"] == want {
             return;
         }
-        assert!(Instant::now() < deadline, "workspace {id} never became {want}: {body}");
+        assert!(Instant::now() < deadline, "workspace {id} never had running={want}: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -255,9 +258,10 @@ async fn an_idle_workspace_stops_and_wakes_on_the_next_request() {
         None => ("local".to_string(), json!({ "dir": fx.path() }), base.root.clone()),
     };
     let id = create(&srv, &kind, &extra).await;
-    wait_status(&srv, &id, "disconnected").await;
+    // Lazy: nothing is opened until the first request.
+    wait_running(&srv, &id, false).await;
     files_and_search(&srv, &id, &root).await;
-    wait_status(&srv, &id, "disconnected").await;
+    wait_running(&srv, &id, false).await;
     if docker.is_some() {
         let out = std::process::Command::new("docker")
             .args(["inspect", "-f", "{{.State.Running}}", &format!("burrow-{}", id.to_ascii_lowercase())])
@@ -313,7 +317,8 @@ async fn a_workspace_whose_container_is_gone_answers_503_until_recreated() {
 
     let (status, body) = srv.get_q("/file/content", &[("path", "README.md"), ("workspace", &id)]).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["data"]["message"].as_str().unwrap_or_default().contains("/burrow/env/recreate"), "{body}");
+    let recreate = format!("POST /burrow/env/recreate?workspace={id}");
+    assert!(body["data"]["message"].as_str().unwrap_or_default().contains(&recreate), "the message names {recreate}: {body}");
     // The default environment is not affected.
     let (status, _) = srv.get_q("/file/content", &[("path", "README.md")]).await;
     assert_eq!(status, 200);
@@ -360,4 +365,108 @@ async fn an_agent_turn_of_a_session_in_a_docker_workspace_runs_its_tools_there()
     assert_eq!(state["output"], format!("{}\n{README}", docker.root), "bash ran in the container's workspace");
     let reply = srv.send(srv.request(Method::DELETE, &format!("/experimental/workspace/{id}"))).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_workspace_whose_folder_is_gone_answers_503_naming_the_workspace() {
+    let fx = Fixture::standard();
+    let mut base = (TestEnv { backend: Backend::Local }).place(&fx).await.unwrap();
+    serve_args(&mut base, &["--workspace-idle", "0"]);
+    let srv = Server::start(&base).await;
+    let folder = tempfile::Builder::new().prefix("burrow-ws-gone-").tempdir().unwrap();
+    std::fs::write(folder.path().join("here.txt"), "here\n").unwrap();
+    let id = create(&srv, "local", &json!({ "dir": folder.path() })).await;
+    // Removed before its first request: the workspace cannot be opened.
+    folder.close().unwrap();
+
+    let (status, body) = srv.get_q("/file/content", &[("path", "here.txt"), ("workspace", &id)]).await;
+    assert_eq!((status, body["name"].as_str()), (503, Some("WorkspaceUnavailableError")), "{body}");
+    let message = body["data"]["message"].as_str().unwrap_or_default();
+    for named in [format!("?workspace={id}"), format!("POST /burrow/env/recreate?workspace={id}")] {
+        assert!(message.contains(&named), "the message names {named}: {body}");
+    }
+    let (_, statuses) = srv.get("/experimental/workspace/status").await;
+    let row = statuses.as_array().unwrap().iter().find(|r| r["workspaceID"] == id.as_str()).cloned().unwrap();
+    assert_eq!((row["status"].as_str(), row["running"].as_bool()), (Some("error"), Some(false)), "{statuses}");
+    // The server's own environment is not affected.
+    let (status, _) = srv.get_q("/file/content", &[("path", "README.md")]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_lists_name_only_the_sessions_of_the_request_workspace() {
+    let fx = Fixture::standard();
+    let mut base = (TestEnv { backend: Backend::Local }).place(&fx).await.unwrap();
+    serve_args(&mut base, &["--workspace-idle", "0"]);
+    let srv = Server::start(&base).await;
+    // The same folder as the server's own: the same project in both.
+    let id = create(&srv, "local", &json!({ "dir": base.root })).await;
+    let make = |workspace: Option<&str>, title: &str| {
+        let path = match workspace {
+            Some(w) => q("/session", &[("workspace", w)]),
+            None => "/session".to_string(),
+        };
+        srv.send(srv.request(Method::POST, &path).json(&json!({ "title": title })))
+    };
+    let reply = make(None, "at home").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let home = reply.json()["id"].as_str().unwrap().to_string();
+    let reply = make(Some(&id), "in the workspace").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let away = reply.json()["id"].as_str().unwrap().to_string();
+    let ids = |v: &Value| {
+        let mut ids: Vec<String> = v.as_array().unwrap_or_else(|| panic!("{v}")).iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![home.clone(), away.clone()];
+    both.sort();
+
+    // GET /session: the named workspace's own, by the parameter or the header;
+    // without one, the project's wherever they run, as OpenCode lists them.
+    let (status, body) = srv.get_q("/session", &[("workspace", &id)]).await;
+    assert_eq!((status, ids(&body)), (200, vec![away.clone()]), "{body}");
+    let reply = srv.send(srv.request(Method::GET, "/session").header("x-opencode-workspace", id.as_str())).await;
+    assert_eq!((reply.status, ids(&reply.json())), (200, vec![away.clone()]), "{}", reply.text);
+    let (status, body) = srv.get("/session").await;
+    assert_eq!((status, ids(&body)), (200, both), "{body}");
+
+    // experimental.session.list: the request workspace's projects' sessions
+    // that live there; without a workspace, the server's own environment's.
+    let (status, body) = srv.get_q("/experimental/session", &[("workspace", &id)]).await;
+    assert_eq!((status, ids(&body)), (200, vec![away.clone()]), "{body}");
+    let reply = srv.send(srv.request(Method::GET, "/experimental/session").header("x-opencode-workspace", id.as_str())).await;
+    assert_eq!((reply.status, ids(&reply.json())), (200, vec![away.clone()]), "{}", reply.text);
+    let (status, body) = srv.get("/experimental/session").await;
+    assert_eq!((status, ids(&body)), (200, vec![home.clone()]), "{body}");
+
+    // v2 (`/api/session?workspace=`) filters the same way.
+    let (status, body) = srv.get_q("/api/session", &[("workspace", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body["data"]), vec![away.clone()], "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_outside_the_named_workspace_means_its_root() {
+    let fx = Fixture::standard();
+    let mut base = (TestEnv { backend: Backend::Local }).place(&fx).await.unwrap();
+    serve_args(&mut base, &["--workspace-idle", "0"]);
+    let srv = Server::start(&base).await;
+    let folder = tempfile::Builder::new().prefix("burrow-ws-dir-").tempdir().unwrap();
+    std::fs::write(folder.path().join("only-here.txt"), "here\n").unwrap();
+    let id = create(&srv, "local", &json!({ "dir": folder.path() })).await;
+    let root = std::fs::canonicalize(folder.path()).unwrap().display().to_string();
+
+    // What OpenCode's TUI sends: the server's own folder, and the workspace.
+    let reply = srv.send(srv.request(Method::POST, &q("/session", &[("workspace", &id), ("directory", &base.root)])).json(&json!({}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let session = reply.json();
+    assert_eq!((session["directory"].as_str(), session["workspaceID"].as_str()), (Some(root.as_str()), Some(id.as_str())), "{session}");
+    let (status, body) = srv.get_q("/file", &[("path", ""), ("workspace", &id), ("directory", &base.root)]).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body.as_array().unwrap().iter().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(names, ["only-here.txt"], "{body}");
+    // Without a workspace, a folder outside the server's own is still refused.
+    let (status, body) = srv.get_q("/file", &[("path", ""), ("directory", &root)]).await;
+    assert!(status == 400 || status == 403, "{status} {body}");
 }

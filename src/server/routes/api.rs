@@ -35,7 +35,7 @@ use crate::server::AppState;
 use crate::session::events::Scope;
 use crate::session::prompt;
 use crate::session::service::NewSession;
-use crate::session::store::SessionFilter;
+use crate::session::store::{InWorkspace, SessionFilter};
 
 /// A v2 error: OpenCode's `{"_tag", "message", ...}`, next to Burrow's usual `{name, data}`.
 pub(super) fn tagged(status: StatusCode, tag: &'static str, message: String, fields: &[(&'static str, &str)]) -> ApiError {
@@ -290,6 +290,7 @@ pub async fn session_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query
         start: None,
         search: q.search,
         limit: None,
+        workspace: q.workspace.clone().map_or(InWorkspace::Any, InWorkspace::Named),
     };
     let mut sessions = st.runtime.sessions.store.sessions(filter).await?;
     sessions.sort_by(|a, b| b.time.created.cmp(&a.time.created).then_with(|| a.id.cmp(&b.id)));

@@ -20,7 +20,7 @@ use crate::session::error::StoreError;
 use crate::session::events::Scope;
 use crate::session::runtime::Runtime;
 use crate::session::service::NewSession;
-use crate::session::store::SessionFilter;
+use crate::session::store::{InWorkspace, SessionFilter};
 use crate::workspace::Scope as WsScope;
 
 /// A path parameter must carry its kind's prefix (`ses`, `msg`, `prt`).
@@ -82,7 +82,12 @@ pub struct ListParams {
 
 #[utoipa::path(get, path = "/session", tag = "session", operation_id = "session.list", params(ListParams),
     responses((status = 200, description = "List of sessions", body = Vec<Session>), (status = 400, body = ErrorBody)))]
-pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Query<ListParams>) -> ApiResult<JsonBody<Vec<Session>>> {
+pub async fn list(
+    State(st): State<Arc<AppState>>,
+    Ctx(inst): Ctx,
+    RequestWorkspace(workspace): RequestWorkspace,
+    Query(q): Query<ListParams>,
+) -> ApiResult<JsonBody<Vec<Session>>> {
     let project_scope = q.scope.as_deref() == Some("project");
     let filter = SessionFilter {
         project_id: inst.project.id.clone(),
@@ -92,6 +97,9 @@ pub async fn list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query(q): Que
         start: q.start,
         search: q.search,
         limit: q.limit.map(|l| l as usize),
+        // With a workspace (`?workspace=` or the header), only its sessions, as
+        // OpenCode lists a workspace's; without, the project's, wherever they run.
+        workspace: workspace.map_or(InWorkspace::Any, InWorkspace::Named),
     };
     Ok(JsonBody(st.runtime.sessions.store.sessions(filter).await?))
 }
@@ -143,8 +151,9 @@ fn flag(value: Option<&str>, name: &str) -> ApiResult<Option<bool>> {
     }
 }
 
-/// Sessions of every project this server has seen (the request's and those
-/// resolved since it started), most recently updated first, each with its
+/// Sessions of every project the request's workspace has seen (the request's
+/// and those resolved since it started) that live in that workspace (the
+/// server's own environment when the request names none), most recently updated first, each with its
 /// project. With more left than `limit`, `x-next-cursor` holds the cursor of
 /// the next page.
 #[utoipa::path(get, path = "/experimental/session", tag = "experimental", operation_id = "experimental.session.list", params(GlobalListParams),
@@ -153,6 +162,7 @@ pub async fn experimental_list(
     State(st): State<Arc<AppState>>,
     Ws(ws): Ws,
     Ctx(inst): Ctx,
+    RequestWorkspace(workspace): RequestWorkspace,
     Query(q): Query<GlobalListParams>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
@@ -177,6 +187,9 @@ pub async fn experimental_list(
             start: q.start,
             search: q.search.clone(),
             limit: Some(usize::MAX),
+            // Two workspaces may hold the same project (a clone of one repository,
+            // or folders outside git): only the request workspace's sessions.
+            workspace: workspace.clone().map_or(InWorkspace::Default, InWorkspace::Named),
         };
         let summary = serde_json::json!({ "id": p.id, "worktree": p.worktree });
         let mut summary = summary;

@@ -26,6 +26,21 @@ pub struct SessionFilter {
     /// Only sessions whose title contains this text (ASCII case-insensitive).
     pub search: Option<String>,
     pub limit: Option<usize>,
+    /// Which workspace's sessions (`workspaceID`).
+    pub workspace: InWorkspace,
+}
+
+/// A session belongs to the workspace its `workspaceID` names, or to the
+/// server's own environment when it names none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InWorkspace {
+    /// Whatever workspace: OpenCode's `GET /session` without one.
+    #[default]
+    Any,
+    /// Only the sessions of the server's own environment.
+    Default,
+    /// Only the sessions of this workspace.
+    Named(String),
 }
 
 pub fn sessions(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
@@ -48,6 +63,14 @@ pub fn sessions(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session
                 sql.push_str(" AND directory = ?");
                 args.push(dir.clone().into());
             }
+        }
+    }
+    match &f.workspace {
+        InWorkspace::Any => {}
+        InWorkspace::Default => sql.push_str(" AND json_extract(data, '$.workspaceID') IS NULL"),
+        InWorkspace::Named(id) => {
+            sql.push_str(" AND json_extract(data, '$.workspaceID') = ?");
+            args.push(id.clone().into());
         }
     }
     if f.roots {

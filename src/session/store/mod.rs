@@ -13,7 +13,7 @@ mod workspaces;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub use list::SessionFilter;
+pub use list::{InWorkspace, SessionFilter};
 pub use messages::{Cursor, MessagePage};
 
 use super::db::Db;

@@ -45,7 +45,8 @@ pub async fn open(opts: DockerArgs) -> anyhow::Result<SharedEnv> {
             (Mode::Attached(name.clone()), id, name, workdir)
         }
     };
-    let target = Target { docker: docker.clone(), hint: hint(&mode), id, name };
+    let recreate = opts.recreate_request.as_deref().unwrap_or("POST /burrow/env/recreate");
+    let target = Target { docker: docker.clone(), hint: hint(&mode, recreate), id, name };
     let root = match prepare(&target, &workdir, opts.copy.as_deref()).await {
         Ok(root) => root,
         Err(e) => {
@@ -84,11 +85,11 @@ async fn end_processes_of_gone_owners(t: &Target, here: &Owner) {
     }
 }
 
-/// How to get a working container again, for error messages.
-fn hint(mode: &Mode) -> String {
+/// How to get a working container again (by the request `recreate`), for error messages.
+fn hint(mode: &Mode, recreate: &str) -> String {
     match mode {
         Mode::Created(spec) => format!(
-            "POST /burrow/env/recreate replaces it with a new container from {} ({}), or restart burrow",
+            "{recreate} replaces it with a new container from {} ({}), or restart burrow",
             spec.image,
             match (&spec.mount, &spec.copy) {
                 (Some(_), _) => "the --mount folder is mounted again",
@@ -96,7 +97,7 @@ fn hint(mode: &Mode) -> String {
                 _ => "files written inside are lost",
             }
         ),
-        Mode::Attached(n) => format!("POST /burrow/env/recreate starts it again (like `docker start {n}`)"),
+        Mode::Attached(n) => format!("{recreate} starts it again (like `docker start {n}`)"),
     }
 }
 

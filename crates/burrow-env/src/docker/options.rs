@@ -60,6 +60,12 @@ pub struct DockerArgs {
     /// so that the next server finds its container again.
     #[arg(skip)]
     pub labels: std::collections::BTreeMap<String, String>,
+
+    /// The request that replaces a dead container, as error messages name it
+    /// (not a flag); unset, `POST /burrow/env/recreate`. A workspace's names
+    /// its `?workspace=`, since the bare route recreates the server's own.
+    #[arg(skip)]
+    pub recreate_request: Option<String>,
 }
 
 /// What Burrow should do to get a container.
