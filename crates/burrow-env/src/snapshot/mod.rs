@@ -49,6 +49,11 @@ pub fn init(base: &Path) {
     let _ = LOCAL_BASE.set(base.to_path_buf());
 }
 
+/// The folder of the local stores, once [`init`] ran.
+pub fn local_base() -> Option<&'static Path> {
+    LOCAL_BASE.get().map(PathBuf::as_path)
+}
+
 /// The store folder of the local workspace at `root`: one per root, named by
 /// a digest of its path, so two served folders never share a stat cache.
 pub fn local_dir(root: &Path) -> Result<PathBuf, String> {
@@ -107,6 +112,14 @@ impl Lazy {
     pub async fn restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
         let hash = hash.to_string();
         self.with(move |s| s.restore(&hash, files.as_deref())).await
+    }
+
+    /// Prunes the store (`prune.rs`); one never created is left uncreated.
+    pub async fn prune(&self, keep: Vec<String>, age: Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        if self.store.get().is_none() && !self.dir.join("objects").is_dir() {
+            return Ok(Default::default());
+        }
+        self.with(move |s| s.prune(&keep, age)).await
     }
 }
 
@@ -196,6 +209,8 @@ impl Store {
     /// Records the workspace as it is now; returns its tree hash.
     pub fn track(&self) -> EnvResult<String> {
         let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Against a prune in another process or store handle (`prune.rs`).
+        let _file = prune::FileLock::for_writer(&self.dir)?;
         self.track_locked()
     }
 
@@ -277,6 +292,7 @@ impl Store {
     /// snapshot's files). Journalled, see the module's notes.
     pub fn restore(&self, hash: &str, files: Option<&[String]>) -> EnvResult<()> {
         let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _file = prune::FileLock::for_writer(&self.dir)?;
         let snapshot = self.files(hash)?;
         let journal = self.dir.join(JOURNAL);
         let record = serde_json::to_vec(&Restore { hash: hash.to_string(), files: files.map(<[String]>::to_vec) }).map_err(|e| EnvError::Io(e.to_string()))?;
@@ -335,13 +351,18 @@ impl Store {
         Ok(path)
     }
 
-    /// Writes the trees of `files`; returns the root tree's hash.
+    /// Writes the trees of `files`; returns the root tree's hash. A root tree
+    /// that is stored already is freshened: a young tree keeps all it
+    /// reaches from being pruned (`prune.rs`).
     fn write_trees(&self, files: &BTreeMap<String, Entry>) -> EnvResult<String> {
         let (root, trees) = tree_objects(files)?;
         for (id, body) in trees {
-            if !self.object_path(&id)?.exists() {
+            let path = self.object_path(&id)?;
+            if !path.exists() {
                 let (_, packed) = encode_object("tree", &body)?;
                 self.put_object(&id, &packed)?;
+            } else if id == root {
+                prune::freshen(&path)?;
             }
         }
         Ok(root)
@@ -570,6 +591,9 @@ fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
 fn io_err(e: io::Error, what: &str, path: &Path) -> EnvError {
     EnvError::Io(format!("{what} ({}): {e}", path.display()))
 }
+
+mod prune;
+pub use prune::{prune_all, prune_dir, DEFAULT_AGE as PRUNE_AGE, MIN_AGE as MIN_PRUNE_AGE};
 
 #[cfg(test)]
 mod tests;
