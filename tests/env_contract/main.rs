@@ -22,6 +22,7 @@ mod files;
 mod fixture;
 mod processes;
 mod search;
+mod snapshots;
 mod watch;
 
 /// One test per environment and case: `contract!(env: Kind; cases)`.
@@ -58,5 +59,6 @@ contract!(
         processes::kill_and_timeout_end_the_whole_process_group,
         processes::a_pty_runs_a_shell,
         watch::changes_behind_burrows_back_reach_the_watch_channel,
+        snapshots::a_prune_keeps_young_and_referenced_snapshots,
     ]
 );
