@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BURROW_TOOL_OUTPUT_MAX_SIZE", value_name = "SIZE", default_value = "256M", value_parser = crate::env::object::options::parse_size)]
     pub tool_output_max_size: u64,
 
+    /// Undo snapshots: objects that no session's snapshot reaches are removed
+    /// once older than this many days (at start, then daily; at least an hour).
+    #[arg(long, env = "BURROW_SNAPSHOT_MAX_AGE", value_name = "DAYS", default_value_t = 7.0)]
+    pub snapshot_max_age: f64,
+
     /// Keep no trigram index of the workspace's text (searches then always
     /// scan). By default a local workspace is indexed in the background, under
     /// <data dir>/text-index, and searches whose pattern has trigrams read only

@@ -81,7 +81,19 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
     }
     let state = AppState::new(env.clone(), dirs, credentials, policy, workspaces).await?;
     let registry = state.workspaces.clone();
+    let workspaces = registry.clone();
+    let server_env = state.runtime.env.clone();
+    let max_age = std::time::Duration::try_from_secs_f64(args.snapshot_max_age * 24.0 * 3600.0).context("--snapshot-max-age must be a number of days")?;
+    let pruning = burrow::session::snapshots::spawn(state.runtime.sessions.store.clone(), max_age, move || {
+        let (workspaces, server_env) = (workspaces.clone(), server_env.clone());
+        async move {
+            let mut envs = workspaces.open_envs().await;
+            envs.push(server_env);
+            envs
+        }
+    });
     let served = server::serve(state, &args.hostname, args.port, args.insecure_no_auth, args.timeouts).await;
+    pruning.abort();
     registry.shutdown().await;
     env.shutdown().await;
     served

@@ -218,8 +218,11 @@ async fn undo_and_redo_in_a_bucket() {
 async fn a_store_that_cannot_be_written_leaves_the_turn_running_with_a_warning() {
     let llm =
         ScriptedLlm::openai(vec![Turn::tool("call_w", "write", json!({"filePath": "agent/new.txt", "content": "made by write\n"})), Turn::text("Done.")]).await;
-    let a = AgentServer::start(TestEnv::from_name("local").unwrap(), &llm.url, json!({})).await;
-    std::fs::write(a.data_dir().join("snapshot"), "not a folder").unwrap();
+    // In place before the server starts: its watcher may make the store at once.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("snapshot"), "not a folder").unwrap();
+    let vars = [("BURROW_DATA_DIR", data.path().to_str().unwrap())];
+    let a = AgentServer::start_with(TestEnv::from_name("local").unwrap(), &llm.url, json!({}), &vars).await;
     let mut events = Events::subscribe(&a.srv, "").await;
     let id = a.session().await;
     let (status, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "write"}]})).await;

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, Child, CommandBuilder, PtySize};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::agent::{part, AgentServer};
 use support::llm::{ScriptedLlm, Turn};
 use support::{Fixture, Server, TestEnv};
@@ -127,27 +127,28 @@ impl Tui {
 
     /// Waits until the screen shows every one of `needles`.
     fn wait_for(&mut self, needles: &[&str]) {
+        self.wait_until(&format!("showing {needles:?}"), |text| needles.iter().all(|n| text.contains(n)));
+    }
+
+    /// Waits until the screen satisfies `ok`; `what` names the state for the failure message.
+    fn wait_until(&mut self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let text = self.text();
-            if needles.iter().all(|n| text.contains(n)) {
-                return;
+            if ok(&text) {
+                return text;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the TUI exited ({status:?}) before showing {needles:?}; its screen:\n{text}");
+                panic!("the TUI exited ({status:?}) before {what}; its screen:\n{text}");
             }
-            assert!(start.elapsed() < PATIENCE, "the TUI never showed {needles:?}; its screen:\n{text}");
+            assert!(start.elapsed() < PATIENCE, "the TUI never got to {what}; its screen:\n{text}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// Waits until the screen no longer shows `needle` (a dialog closed).
     fn wait_without(&mut self, needle: &str) {
-        let start = Instant::now();
-        while self.text().contains(needle) {
-            assert!(start.elapsed() < PATIENCE, "the screen still shows {needle:?}:\n{}", self.text());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_until(&format!("no longer showing {needle:?}"), |text| !text.contains(needle));
     }
 
     /// The background colour where `needle` first shows on the screen.
@@ -188,6 +189,12 @@ impl Tui {
 
     fn enter(&mut self) {
         self.keys.write_all(b"\r").unwrap();
+    }
+
+    /// Ctrl+U: deletes the prompt box's line up to the cursor (after `/undo`
+    /// the TUI puts the undone prompt back there).
+    fn clear_line(&mut self) {
+        self.keys.write_all(b"\x15").unwrap();
     }
 }
 
@@ -366,4 +373,81 @@ async fn the_tui_lists_a_second_workspace_and_a_session_picked_there_writes_its_
     assert_eq!(part(&list[0], "text")["text"], prompt, "the server got what was typed");
     let tool = part(&list[1], "tool");
     assert_eq!((tool["tool"].as_str(), tool["state"]["status"].as_str()), (Some("write"), Some("completed")), "{tool}");
+}
+
+/// `/undo` and `/redo` typed in the TUI, as OpenCode 1.18.33 runs them: `/undo`
+/// calls `session.revert` with the last user message's id (aborting first if
+/// the session is busy) and puts that prompt back in the input box; the TUI
+/// then shows "1 message reverted" with the reverted files and hides the
+/// turn. `/redo`, with no later user message, calls `session.unrevert` and the
+/// turn shows again. Both only show once the server publishes the session's
+/// new `revert` state, which it does after the files are restored, so the
+/// `docker exec` checks after each screen need no retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_and_redo_typed_in_opencode_attach_restore_files_in_a_container() {
+    let Some(bin) = opencode() else { return };
+    if docker_support::image().is_none() {
+        return;
+    }
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_e", "edit", json!({"filePath": "README.md", "oldString": "hello from the readme", "newString": "edited in the container"})),
+        Turn::tool("call_w", "write", json!({"filePath": "agent/undo.txt", "content": "made by the model\n"})),
+        Turn::text("Edited README.md and wrote agent/undo.txt."),
+    ])
+    .await;
+    let a = AgentServer::start(TestEnv::from_name("docker").unwrap(), &llm.url, json!({})).await;
+    let at = a.ws.args.iter().position(|x| x == "--name").unwrap();
+    let container = a.ws.args[at + 1].clone();
+    let scratch = tempfile::tempdir().unwrap();
+    let (cwd, home) = (scratch.path().join("cwd"), scratch.path().join("home"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let readme = "cat /workspace/README.md";
+    let created = "cat /workspace/agent/undo.txt 2>/dev/null || echo absent";
+    let original = support::fixture::README.trim_end().to_string();
+    let edited = original.replace("hello from the readme", "edited in the container");
+
+    let url = a.srv.url.clone();
+    let prompt = "please edit README.md and write agent/undo.txt";
+    let answer = "Edited README.md and wrote agent/undo.txt.";
+    let (c, (orig, edit)) = (container.clone(), (original.clone(), edited.clone()));
+    let (undone, redone) = tokio::task::spawn_blocking(move || {
+        let mut tui = Tui::attach(&bin, &url, &cwd, &home);
+        tui.wait_for(&["Ask anything", "fake-model"]);
+        tui.type_text(prompt);
+        tui.wait_for(&[prompt]);
+        tui.enter();
+        tui.wait_for(&[answer]);
+        assert_eq!((docker_support::sh(&c, readme), docker_support::sh(&c, created)), (edit.clone(), "made by the model".to_string()));
+
+        tui.type_text("/undo");
+        tui.wait_for(&["/undo", "Undo previous message"]);
+        tui.enter();
+        // The banner, the turn hidden, and the undone prompt back in the input box.
+        let undone = tui.wait_until("the revert banner", |t| t.contains("1 message reverted") && t.contains("/redo to restore") && !t.contains(answer));
+        assert_eq!((docker_support::sh(&c, readme), docker_support::sh(&c, created)), (orig, "absent".to_string()), "{undone}");
+        assert!(undone.contains(prompt), "the prompt is back in the input box:\n{undone}");
+
+        tui.clear_line();
+        tui.wait_until("an empty input box", |t| !t.contains(prompt));
+        tui.type_text("/redo");
+        tui.wait_for(&["/redo", "Redo"]);
+        tui.enter();
+        let redone = tui.wait_until("the turn shown again", |t| t.contains(answer) && !t.contains("message reverted"));
+        assert_eq!((docker_support::sh(&c, readme), docker_support::sh(&c, created)), (edit, "made by the model".to_string()), "{redone}");
+        (undone, redone)
+    })
+    .await
+    .unwrap();
+    // Under the banner, the files the undo changed, read from the revert's
+    // diff (the prompt names them too, so the counts tell the list apart).
+    assert!(undone.contains("README.md +1 -1") && undone.contains("agent/undo.txt -1"), "{undone}");
+    assert!(redone.contains(prompt) && redone.contains("Edit README.md"), "the turn and its tools show again:\n{redone}");
+
+    let (_, sessions) = a.srv.get("/session").await;
+    let session = &sessions.as_array().unwrap()[0];
+    assert!(session.get("revert").is_none_or(Value::is_null), "redo clears the revert state: {session}");
+    let list = a.messages(session["id"].as_str().unwrap()).await;
+    assert_eq!(part(&list[0], "text")["text"], prompt, "the undone turn is kept after redo");
+    assert_eq!(list.last().unwrap()["info"]["finish"], "stop");
 }

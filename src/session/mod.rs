@@ -13,4 +13,5 @@ pub mod runtime;
 pub mod service;
 pub mod shell;
 pub mod slug;
+pub mod snapshots;
 pub mod store;

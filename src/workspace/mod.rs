@@ -525,6 +525,19 @@ impl Registry {
         }
     }
 
+    /// The environments of the workspaces open now (one not used since the
+    /// start has none yet), for work over all of them such as snapshot pruning.
+    pub async fn open_envs(&self) -> Vec<SharedEnv> {
+        let entries: Vec<Arc<Entry>> = lock(&self.entries).values().cloned().collect();
+        let mut out = Vec::new();
+        for entry in entries {
+            if let Some(scope) = entry.scope.lock().await.as_ref() {
+                out.push(scope.runtime.env.clone());
+            }
+        }
+        out
+    }
+
     /// Shuts every open workspace down (containers are kept for the next start).
     pub async fn shutdown(&self) {
         let entries: Vec<Arc<Entry>> = lock(&self.entries).values().cloned().collect();

@@ -63,5 +63,6 @@ contract!(
         processes::a_pty_runs_a_shell,
         watch::changes_behind_burrows_back_reach_the_watch_channel,
         snapshots::snapshots_name_every_change_and_put_it_back,
+        snapshots::a_prune_keeps_young_and_referenced_snapshots,
     ]
 );

@@ -154,6 +154,10 @@ impl Env for LocalEnv {
         self.store()?.restore(hash, files).await
     }
 
+    async fn snapshot_prune(&self, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        self.store()?.prune(keep, max_age).await
+    }
+
     async fn list(&self, dir: &WorkspacePath) -> EnvResult<Vec<DirEntry>> {
         let dir = dir.clone();
         self.fs.with(move |fs| fs.list(&dir)).await

@@ -9,6 +9,7 @@ mod list;
 mod messages;
 mod queued;
 mod repair;
+mod snapshots;
 mod workspaces;
 
 use rusqlite::{params, Connection, OptionalExtension};

@@ -182,6 +182,10 @@ impl Env for DockerEnv {
         self.near.snapshot_restore(&self.host(), hash, files).await
     }
 
+    async fn snapshot_prune(&self, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        self.near.snapshot_prune(&self.host(), keep, max_age).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let (id, hook) = self.exit_hook();
         let copy = req.clone();

@@ -252,6 +252,10 @@ impl Env for RemoteEnv {
         self.unit(Call::SnapshotRestore { hash: hash.to_string(), files }, &[]).await
     }
 
+    async fn snapshot_prune(&self, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        self.value(Call::SnapshotPrune { keep, max_age_secs: max_age.as_secs() }).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let call = Call::Exec { command: req.command, cwd: path(&req.cwd), env: req.env, stdin: req.stdin.is_some() };
         let (id, _, mut rx) = self.link.stream(call, req.stdin.as_deref().unwrap_or_default()).await?;

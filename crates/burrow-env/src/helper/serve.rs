@@ -170,6 +170,7 @@ impl Server {
             Call::SnapshotChanges { from, to } => (ok(env.snapshot_changes(&from, &to).await?), none),
             Call::SnapshotBlob { blob } => (ok(()), env.snapshot_blob(&blob).await?),
             Call::SnapshotRestore { hash, files } => (ok(env.snapshot_restore(&hash, files).await?), none),
+            Call::SnapshotPrune { keep, max_age_secs } => (ok(env.snapshot_prune(keep, std::time::Duration::from_secs(max_age_secs)).await?), none),
             Call::Kill { process } => {
                 let control = self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&process).map(|r| r.control.clone());
                 if let Some(control) = control {

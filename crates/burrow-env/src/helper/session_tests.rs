@@ -207,7 +207,7 @@ async fn watched_snapshots_through_the_session_give_the_whole_walks_tree() {
 }
 
 /// Snapshots through the session: the helper keeps the store, the client
-/// tracks, compares, reads a blob and restores.
+/// tracks, compares, reads a blob, restores and prunes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_through_the_session() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,4 +223,9 @@ async fn snapshots_through_the_session() {
     env.snapshot_restore(&first, Some(vec!["a.txt".into(), "b.txt".into()])).await.unwrap();
     assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).unwrap(), "before\n");
     assert!(!dir.path().join("b.txt").exists());
+    // Pruning goes through the session too (`SnapshotPrune`): every object is
+    // minutes old, so all five (two trees, three blobs) stay, whatever `keep` says.
+    let pruned = env.snapshot_prune(vec![first.clone()], Duration::ZERO).await.unwrap();
+    assert_eq!(pruned, SnapshotPruned { kept: 5, removed: 0, bytes: 0 });
+    assert_eq!(env.snapshot_changes(&first, &second).await.unwrap(), changes);
 }

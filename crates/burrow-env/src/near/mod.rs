@@ -196,6 +196,14 @@ impl Near {
         self.snapshot(host, Replay::NeverSent, |r| async move { crate::env::Env::snapshot_restore(&*r, hash, files).await }, fallback).await
     }
 
+    /// Prunes the helper's store; with git instead of the helper there is no
+    /// pruning (its snapshots have no refs: `git gc` would drop the ones
+    /// sessions still need).
+    pub async fn snapshot_prune(&self, host: &dyn NearHost, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        let fallback = async { Err(crate::env::EnvError::Unsupported(format!("prune the git snapshots in {}", host.describe()))) };
+        self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_prune(&*r, keep, max_age).await }, fallback).await
+    }
+
     /// Walks `dir`: through the session, else next to the data in `abs` (the
     /// backend's confined absolute path of `dir`, computed only then), else by
     /// listing `tree`.

@@ -64,6 +64,11 @@ pub fn init(base: &Path) {
     let _ = LOCAL_BASE.set(base.to_path_buf());
 }
 
+/// The folder of the local stores, once [`init`] ran.
+pub fn local_base() -> Option<&'static Path> {
+    LOCAL_BASE.get().map(PathBuf::as_path)
+}
+
 /// The store folder of the local workspace at `root`: one per root, named by
 /// a digest of its path, so two served folders never share a stat cache.
 pub fn local_dir(root: &Path) -> Result<PathBuf, String> {
@@ -131,6 +136,14 @@ impl Lazy {
     pub async fn restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
         let hash = hash.to_string();
         self.with(move |s| s.restore(&hash, files.as_deref())).await
+    }
+
+    /// Prunes the store (`prune.rs`); one never created is left uncreated.
+    pub async fn prune(&self, keep: Vec<String>, age: Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        if self.store.get().is_none() && !self.dir.join("objects").is_dir() {
+            return Ok(Default::default());
+        }
+        self.with(move |s| s.prune(&keep, age)).await
     }
 }
 
@@ -261,6 +274,8 @@ impl Store {
     /// Records the workspace as it is now; returns its tree hash.
     pub fn track(&self) -> EnvResult<String> {
         let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Against a prune in another process or store handle (`prune.rs`).
+        let _file = prune::FileLock::for_writer(&self.dir)?;
         self.track_locked()
     }
 
@@ -274,9 +289,15 @@ impl Store {
             Taken::Changes { epoch, mut dirty } => {
                 // Taken only when `last` is there, for this epoch.
                 let mut known = last.take().ok_or_else(|| EnvError::Io("the last snapshot is missing".into()))?;
-                if known.rules == Rules::now(&self.root) {
+                // A prune keeps every stored root tree a session names or
+                // that is young, with all it reaches; a root it removed
+                // (the server idle longer than the age) means a walk.
+                let kept = self.object_path(&known.hash)?.exists();
+                if kept && known.rules == Rules::now(&self.root) {
                     dirty.extend(known.linked.iter().cloned());
-                    if !dirty.is_empty() {
+                    if dirty.is_empty() {
+                        prune::freshen(&self.object_path(&known.hash)?)?;
+                    } else {
                         self.reread(&mut known, &dirty)?;
                         known.hash = self.write_tree(&mut known.tree)?;
                     }
@@ -429,6 +450,7 @@ impl Store {
     /// snapshot's files). Journalled, see the module's notes.
     pub fn restore(&self, hash: &str, files: Option<&[String]>) -> EnvResult<()> {
         let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _file = prune::FileLock::for_writer(&self.dir)?;
         let snapshot = self.files(hash)?;
         let journal = self.dir.join(JOURNAL);
         let record = serde_json::to_vec(&Restore { hash: hash.to_string(), files: files.map(<[String]>::to_vec) }).map_err(|e| EnvError::Io(e.to_string()))?;
@@ -488,6 +510,8 @@ impl Store {
     }
 
     /// Stores the trees of `tree` that changed; returns the root tree's hash.
+    /// The root tree is freshened whether it was written now or before: a
+    /// young tree keeps all it reaches from being pruned (`prune.rs`).
     fn write_tree(&self, tree: &mut Node) -> EnvResult<String> {
         let mut trees = Vec::new();
         let root = tree.hash(&mut trees)?;
@@ -497,6 +521,7 @@ impl Store {
                 self.put_object(&id, &packed)?;
             }
         }
+        prune::freshen(&self.object_path(&root)?)?;
         Ok(root)
     }
 
@@ -686,6 +711,9 @@ fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
 fn io_err(e: io::Error, what: &str, path: &Path) -> EnvError {
     EnvError::Io(format!("{what} ({}): {e}", path.display()))
 }
+
+mod prune;
+pub use prune::{prune_all, prune_dir, DEFAULT_AGE as PRUNE_AGE, MIN_AGE as MIN_PRUNE_AGE};
 
 #[cfg(test)]
 mod tests;

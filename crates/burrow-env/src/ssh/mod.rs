@@ -259,6 +259,10 @@ impl Env for SshEnv {
         self.near.snapshot_restore(self, hash, files).await
     }
 
+    async fn snapshot_prune(&self, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        self.near.snapshot_prune(self, keep, max_age).await
+    }
+
     async fn exec(&self, req: ExecRequest) -> EnvResult<Process> {
         let copy = req.clone();
         if let Some(done) = self.near.call(self, Replay::NeverSent, |r| async move { r.exec(copy).await }).await {

@@ -21,8 +21,8 @@ pub use error::{EnvError, EnvResult};
 pub use path::WorkspacePath;
 pub use process::{ExecRequest, ExitStatus, Output, Process, ProcessControl, Pty, PtyInput, PtyRequest, PtySize};
 pub use types::{
-    Capabilities, DirEntry, EntryKind, GrepMatch, GrepRequest, GrepResult, IndexEntry, Metadata, SearchBackend, SnapshotChange, Submatch, TextIndexStatus,
-    WatchEvent,
+    Capabilities, DirEntry, EntryKind, GrepMatch, GrepRequest, GrepResult, IndexEntry, Metadata, SearchBackend, SnapshotChange, SnapshotPruned, Submatch,
+    TextIndexStatus, WatchEvent,
 };
 
 /// A place where code lives and (usually) runs.
@@ -132,6 +132,15 @@ pub trait Env: Send + Sync + 'static {
     async fn snapshot_restore(&self, hash: &str, files: Option<Vec<String>>) -> EnvResult<()> {
         let _ = (hash, files);
         Err(EnvError::Unsupported(format!("restore snapshots of a {} environment", self.kind())))
+    }
+
+    /// Removes the snapshot objects that no snapshot in `keep` reaches and
+    /// that are older than `max_age` (the caller lists the snapshots its
+    /// sessions still reference; ids from other environments are skipped).
+    /// A snapshot being taken meanwhile keeps all its objects.
+    async fn snapshot_prune(&self, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<SnapshotPruned> {
+        let _ = (keep, max_age);
+        Err(EnvError::Unsupported(format!("prune snapshots of a {} environment", self.kind())))
     }
 
     /// Releases what the environment holds (containers, processes) before the server exits.

@@ -140,6 +140,23 @@ pub struct SnapshotChange {
     pub after: Option<String>,
 }
 
+/// What a snapshot prune did: loose objects kept and removed, and the bytes removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPruned {
+    pub kept: u64,
+    pub removed: u64,
+    pub bytes: u64,
+}
+
+impl SnapshotPruned {
+    /// Adds another store's counts.
+    pub fn add(&mut self, other: &Self) {
+        self.kept += other.kept;
+        self.removed += other.removed;
+        self.bytes += other.bytes;
+    }
+}
+
 /// A change below the root, for keeping indexes fresh.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchEvent {

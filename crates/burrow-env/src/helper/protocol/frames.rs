@@ -119,6 +119,12 @@ pub enum Call {
         hash: String,
         files: Option<Vec<String>>,
     },
+    /// Prunes the helper's store (`crate::snapshot::prune`): objects that no
+    /// snapshot in `keep` reaches and older than `max_age_secs` go.
+    SnapshotPrune {
+        keep: Vec<String>,
+        max_age_secs: u64,
+    },
 }
 
 /// A reply from the helper.
