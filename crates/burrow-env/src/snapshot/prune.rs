@@ -111,7 +111,14 @@ impl Store {
 /// Prunes the store in `dir` without opening it (no restore is finished, the
 /// folder is not created): for stores of workspaces that are not served now.
 pub fn prune_dir(dir: &Path, keep: &[String], age: Duration) -> EnvResult<SnapshotPruned> {
-    let store = Store { dir: dir.to_path_buf(), root: Default::default(), lock: Default::default() };
+    let store = Store {
+        dir: dir.to_path_buf(),
+        root: Default::default(),
+        lock: Default::default(),
+        journal: None,
+        last: Default::default(),
+        walks: Default::default(),
+    };
     prune_locked(&store, keep, age)
 }
 

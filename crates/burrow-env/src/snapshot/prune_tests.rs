@@ -184,7 +184,8 @@ fn prune_all_prunes_every_store_under_the_base() {
     for (i, kept) in keep.iter().enumerate() {
         let dir = base.path().join(format!("store{i}"));
         fsck(&dir);
-        let store = Store { dir: dir.clone(), root: Default::default(), lock: Default::default() };
+        let store =
+            Store { dir: dir.clone(), root: Default::default(), lock: Default::default(), journal: None, last: Default::default(), walks: Default::default() };
         assert_eq!(objects(&dir), reachable(&store, kept));
     }
     assert!(base.path().join("not-a-store").is_dir());
