@@ -2,12 +2,11 @@
 //! for v1's `properties`, the directory as `location`, and `durable` on the
 //! events that make up a session's history), after `server.connected`.
 
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::support::calls::{post, WAIT};
+use crate::support::calls::{post, sse_frames, WAIT};
 use crate::support::{Fixture, Server, TestEnv};
 
 /// The events of `GET /api/event`, as they come.
@@ -15,22 +14,7 @@ async fn subscribe(srv: &Server) -> mpsc::UnboundedReceiver<Value> {
     let res = srv.request(Method::GET, "/api/event").send().await.expect("GET /api/event");
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut stream = res.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let frame: String = buf.drain(..end + 2).collect();
-                let event = frame.trim().strip_prefix("data: ").map(|d| serde_json::from_str::<Value>(d).expect("a JSON frame"));
-                if event.is_some_and(|e| tx.send(e).is_err()) {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+    sse_frames(res, |frame| frame.trim().strip_prefix("data: ").map(|d| serde_json::from_str::<Value>(d).expect("a JSON frame")))
 }
 
 async fn next_of(rx: &mut mpsc::UnboundedReceiver<Value>, kind: &str) -> Value {

@@ -3,13 +3,12 @@
 //! its sequence as `id` and its type as `event`; the same events that
 //! `GET /api/session/{id}/history` lists.
 
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::support::agent::AgentServer;
-use crate::support::calls::{call, WAIT};
+use crate::support::calls::{call, sse_frames, WAIT};
 use crate::support::llm::{ScriptedLlm, Turn};
 
 /// The frames of the stream at `path`, as (id, event, data).
@@ -17,23 +16,11 @@ async fn frames(t: &AgentServer, path: &str) -> mpsc::UnboundedReceiver<(String,
     let res = t.srv.request(Method::GET, path).send().await.expect("GET the session's events");
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut stream = res.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let frame: String = buf.drain(..end + 2).collect();
-                let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
-                let (Some(id), Some(event), Some(data)) = (field("id:"), field("event:"), field("data:")) else { continue };
-                if tx.send((id, event, serde_json::from_str(&data).expect("a JSON event"))).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+    sse_frames(res, |frame| {
+        let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+        let (Some(id), Some(event), Some(data)) = (field("id:"), field("event:"), field("data:")) else { return None };
+        Some((id, event, serde_json::from_str(&data).expect("a JSON event")))
+    })
 }
 
 async fn take(rx: &mut mpsc::UnboundedReceiver<(String, String, Value)>, n: usize) -> Vec<Value> {

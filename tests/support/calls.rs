@@ -43,21 +43,7 @@ impl Events {
         let res = srv.request(Method::GET, &format!("/event{query}")).send().await.expect("GET /event");
         let status = res.status().as_u16();
         assert_eq!(status, 200, "GET /event: {}", if status == 200 { String::new() } else { res.text().await.unwrap_or_default() });
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut stream = res.bytes_stream();
-            let mut buf = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let frame: String = buf.drain(..end + 2).collect();
-                    let event = frame.trim().strip_prefix("data: ").and_then(|d| serde_json::from_str::<Value>(d).ok());
-                    if event.is_some_and(|e| tx.send(e).is_err()) {
-                        return;
-                    }
-                }
-            }
-        });
+        let rx = sse_frames(res, |frame| frame.trim().strip_prefix("data: ").and_then(|d| serde_json::from_str::<Value>(d).ok()));
         let mut events = Self(rx);
         assert_eq!(events.next().await["type"], "server.connected");
         events
@@ -76,4 +62,24 @@ impl Events {
             }
         }
     }
+}
+
+/// The frames of a server-sent event stream, each (up to its blank line)
+/// turned into a `T` by `parse` and dropped when it gives none, as they come.
+pub fn sse_frames<T: Send + 'static>(res: reqwest::Response, parse: impl Fn(&str) -> Option<T> + Send + 'static) -> mpsc::UnboundedReceiver<T> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = res.bytes_stream();
+        let mut buf = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                if parse(&frame).is_some_and(|t| tx.send(t).is_err()) {
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }
