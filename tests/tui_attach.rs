@@ -216,6 +216,29 @@ impl Write for SharedWriter {
     }
 }
 
+/// A Burrow serving a Docker workspace to a scripted model that plays
+/// `turns`, and a folder and home for the TUI, all kept alive together.
+struct InContainer {
+    _llm: ScriptedLlm,
+    a: AgentServer,
+    container: String,
+    _scratch: tempfile::TempDir,
+    cwd: PathBuf,
+    home: PathBuf,
+}
+
+async fn in_a_container(turns: Vec<Turn>) -> InContainer {
+    let llm = ScriptedLlm::openai(turns).await;
+    let a = AgentServer::start(TestEnv::from_name("docker").unwrap(), &llm.url, json!({})).await;
+    let at = a.ws.args.iter().position(|x| x == "--name").unwrap();
+    let container = a.ws.args[at + 1].clone();
+    let scratch = tempfile::tempdir().unwrap();
+    let (cwd, home) = (scratch.path().join("cwd"), scratch.path().join("home"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    InContainer { _llm: llm, a, container, _scratch: scratch, cwd, home }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -226,20 +249,15 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
     if docker_support::image().is_none() {
         return;
     }
-    let llm = ScriptedLlm::openai(vec![
+    let t = in_a_container(vec![
         Turn::tool("call_w", "write", json!({"filePath": "agent/tui.txt", "content": "typed in the TUI\n"})),
         Turn::tool("call_e", "edit", json!({"filePath": "agent/tui.txt", "oldString": "typed in", "newString": "edited through"})),
         Turn::text("All done: agent/tui.txt is edited."),
         Turn::text("Summary: agent/tui.txt was written, then edited."),
     ])
     .await;
-    let a = AgentServer::start(TestEnv::from_name("docker").unwrap(), &llm.url, json!({})).await;
-    let at = a.ws.args.iter().position(|x| x == "--name").unwrap();
-    let container = a.ws.args[at + 1].clone();
-    let scratch = tempfile::tempdir().unwrap();
-    let (cwd, home) = (scratch.path().join("cwd"), scratch.path().join("home"));
-    std::fs::create_dir_all(&cwd).unwrap();
-    std::fs::create_dir_all(&home).unwrap();
+    let (a, container) = (&t.a, t.container.clone());
+    let (cwd, home) = (t.cwd.clone(), t.home.clone());
 
     let url = a.srv.url.clone();
     let prompt = "please write and then edit agent/tui.txt";
@@ -389,19 +407,14 @@ async fn undo_and_redo_typed_in_opencode_attach_restore_files_in_a_container() {
     if docker_support::image().is_none() {
         return;
     }
-    let llm = ScriptedLlm::openai(vec![
+    let t = in_a_container(vec![
         Turn::tool("call_e", "edit", json!({"filePath": "README.md", "oldString": "hello from the readme", "newString": "edited in the container"})),
         Turn::tool("call_w", "write", json!({"filePath": "agent/undo.txt", "content": "made by the model\n"})),
         Turn::text("Edited README.md and wrote agent/undo.txt."),
     ])
     .await;
-    let a = AgentServer::start(TestEnv::from_name("docker").unwrap(), &llm.url, json!({})).await;
-    let at = a.ws.args.iter().position(|x| x == "--name").unwrap();
-    let container = a.ws.args[at + 1].clone();
-    let scratch = tempfile::tempdir().unwrap();
-    let (cwd, home) = (scratch.path().join("cwd"), scratch.path().join("home"));
-    std::fs::create_dir_all(&cwd).unwrap();
-    std::fs::create_dir_all(&home).unwrap();
+    let (a, container) = (&t.a, t.container.clone());
+    let (cwd, home) = (t.cwd.clone(), t.home.clone());
     let readme = "cat /workspace/README.md";
     let created = "cat /workspace/agent/undo.txt 2>/dev/null || echo absent";
     let original = support::fixture::README.trim_end().to_string();
