@@ -12,6 +12,16 @@ use super::tools::MAX_EDIT_BYTES;
 use crate::env::{Env, EnvError, WorkspacePath};
 use crate::protocol::session::{DiffStatus, SnapshotFileDiff};
 
+/// What a step's summary covers, taken as the step starts: the files
+/// recorded and the turn's first and latest snapshots then. The summary is
+/// written later, when the turn may have gone on (a fast snapshot lets it
+/// run ahead of the writer); it must say what was true at the step's start.
+#[derive(Debug, Default, Clone)]
+pub struct Mark {
+    files: Vec<WorkspacePath>,
+    span: Option<(String, String)>,
+}
+
 /// The files a turn changed, with their content before the turn (`None`: the
 /// file did not exist).
 #[derive(Debug, Default)]
@@ -58,17 +68,23 @@ impl Changes {
         self.before.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }
 
+    /// The files recorded and the snapshots taken so far, for a summary made
+    /// later (see [`Mark`]).
+    pub fn mark(&self) -> Mark {
+        Mark { files: self.files(), span: self.span.lock().unwrap_or_else(|e| e.into_inner()).clone() }
+    }
+
     /// The changed files' diffs (paths relative to the workspace root, in
     /// path order); files now back as they were are left out.
     pub async fn diffs(&self, env: &dyn Env) -> Vec<SnapshotFileDiff> {
-        self.diffs_of(env, &self.files()).await
+        self.diffs_at(env, &self.mark()).await
     }
 
-    /// The diffs of `files` (some of those recorded), as [`Changes::diffs`].
-    pub async fn diffs_of(&self, env: &dyn Env, files: &[WorkspacePath]) -> Vec<SnapshotFileDiff> {
-        let span = self.span.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some((from, to)) = span {
-            match Self::between(env, &from, &to).await {
+    /// The diffs as they were at `mark`, as [`Changes::diffs`].
+    pub async fn diffs_at(&self, env: &dyn Env, mark: &Mark) -> Vec<SnapshotFileDiff> {
+        let files = &mark.files;
+        if let Some((from, to)) = &mark.span {
+            match Self::between(env, from, to).await {
                 Ok(diffs) => return diffs,
                 Err(e) => tracing::warn!("cannot diff the snapshots {from} and {to}, falling back to the recorded files: {e}"),
             }

@@ -9,10 +9,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Prompt;
-use crate::agent::changes::Changes;
+use crate::agent::changes::{Changes, Mark};
 use crate::agent::parts::{Out, PartMapper};
 use crate::agent::turn::{Report, Sink};
-use crate::env::WorkspacePath;
 use crate::protocol::message::{AssistantMessage, Message, ModelRef, UserMessage};
 use crate::protocol::part::Part;
 use crate::protocol::session::SessionStatus;
@@ -20,10 +19,10 @@ use crate::session::error::{RunError, RunResult};
 use crate::session::events::{self, PartDelta};
 
 /// Queues reports for the writer; never blocks the turn. A step's start
-/// carries the files changed before it, so the step's summary lists those
+/// carries the changes so far ([`Mark`]), so the step's summary says those
 /// even when the writer gets to it after the step's own tools ran.
 pub(super) struct ChannelSink {
-    pub tx: mpsc::UnboundedSender<(Report, Vec<WorkspacePath>)>,
+    pub tx: mpsc::UnboundedSender<(Report, Mark)>,
     pub changes: Arc<Changes>,
 }
 
@@ -33,8 +32,8 @@ impl Sink for ChannelSink {
             Report::StepStart { snapshot: Some(hash), .. } | Report::StepFinish { snapshot: Some(hash), .. } => self.changes.note_snapshot(hash),
             _ => {}
         }
-        let changed = if matches!(report, Report::StepStart { .. }) { self.changes.files() } else { Vec::new() };
-        let _ = self.tx.send((report, changed));
+        let mark = if matches!(report, Report::StepStart { .. }) { self.changes.mark() } else { Mark::default() };
+        let _ = self.tx.send((report, mark));
     }
 }
 
@@ -60,14 +59,14 @@ impl Writer {
 
     /// Applies reports until the turn drops its sink; answers with the last
     /// assistant message it wrote.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Report, Vec<WorkspacePath>)>) -> RunResult<Option<AssistantMessage>> {
-        while let Some((report, changed)) = rx.recv().await {
-            self.apply(report, &changed).await?;
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Report, Mark)>) -> RunResult<Option<AssistantMessage>> {
+        while let Some((report, mark)) = rx.recv().await {
+            self.apply(report, &mark).await?;
         }
         Ok(self.current.or(self.last))
     }
 
-    async fn apply(&mut self, report: Report, changed: &[WorkspacePath]) -> RunResult<()> {
+    async fn apply(&mut self, report: Report, mark: &Mark) -> RunResult<()> {
         let sessions = self.p.sessions().clone();
         let store = &sessions.store;
         let scope = self.p.scope.clone();
@@ -80,7 +79,7 @@ impl Writer {
                 a.summary = self.summary.then_some(true);
                 store.put_message(&scope, Message::Assistant(a.clone())).await?;
                 self.current = Some(a);
-                let diffs = self.changes.diffs_of(&*self.p.rt.env, changed).await;
+                let diffs = self.changes.diffs_at(&*self.p.rt.env, mark).await;
                 self.p.summarize_changes(&self.user, diffs).await?;
             }
             Report::Retry { attempt, message, next } => {
