@@ -227,11 +227,16 @@ impl Turn {
             Err(crate::env::EnvError::Unsupported(_)) => None,
             Err(e) => {
                 tracing::warn!("cannot snapshot the workspace: {e}");
-                if !std::mem::replace(warned, true) {
-                    self.sink.report(Report::SnapshotFailed { message: e.to_string() });
-                }
+                self.snapshot_failed(warned, &e);
                 None
             }
+        }
+    }
+
+    /// Tells the user, once per turn, that undo is off for it.
+    fn snapshot_failed(&self, warned: &mut bool, e: &crate::env::EnvError) {
+        if !std::mem::replace(warned, true) {
+            self.sink.report(Report::SnapshotFailed { message: e.to_string() });
         }
     }
 
@@ -252,9 +257,7 @@ impl Turn {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("cannot compare snapshots {start} and {end}: {e}");
-                if !std::mem::replace(warned, true) {
-                    self.sink.report(Report::SnapshotFailed { message: e.to_string() });
-                }
+                self.snapshot_failed(warned, &e);
                 return (Some(end), None);
             }
         };
