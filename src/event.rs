@@ -25,6 +25,14 @@ pub struct Event {
     pub properties: Box<RawValue>,
 }
 
+impl Event {
+    /// A new event with a fresh id; properties that do not serialize become `null`.
+    pub fn new(kind: &str, properties: impl Serialize) -> Self {
+        let properties = serde_json::value::to_raw_value(&properties).unwrap_or_else(|_| raw("null"));
+        Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties }
+    }
+}
+
 /// An event with the instance it belongs to, as the bus carries it.
 #[derive(Clone, Debug)]
 pub struct Published {
@@ -135,14 +143,18 @@ impl Bus {
         self.send(Some(directory), Some(project), kind, properties, Some(durable))
     }
 
+    /// Publishes a durable event made before its commit (the store records it
+    /// in the session's sync history under the same id).
+    pub fn publish_recorded(&self, directory: &str, project: &str, event: Event, durable: Durable) -> Arc<Published> {
+        self.send_event(Some(directory), Some(project), event, Some(durable))
+    }
+
     fn send(&self, directory: Option<&str>, project: Option<&str>, kind: &str, properties: impl Serialize, durable: Option<Durable>) -> Arc<Published> {
-        let properties = serde_json::value::to_raw_value(&properties).unwrap_or_else(|_| raw("null"));
-        let published = Arc::new(Published {
-            directory: directory.map(str::to_owned),
-            project: project.map(str::to_owned),
-            event: Event { id: id::ascending(Prefix::Event), kind: kind.to_string(), properties },
-            durable,
-        });
+        self.send_event(directory, project, Event::new(kind, properties), durable)
+    }
+
+    fn send_event(&self, directory: Option<&str>, project: Option<&str>, event: Event, durable: Option<Durable>) -> Arc<Published> {
+        let published = Arc::new(Published { directory: directory.map(str::to_owned), project: project.map(str::to_owned), event, durable });
         // No subscribers is fine: nobody is listening.
         let _ = self.tx.send(published.clone());
         published

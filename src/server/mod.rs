@@ -27,8 +27,8 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, api_revert, api_session_event, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission,
-    permission_saved, prompt, pty, pty_connect, session, tools, tui, v2, workspace,
+    api, api_revert, api_session_event, app, config, control, control_plane, credential, environment, event, file, find, lifecycle, message, meta, permission,
+    permission_saved, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace,
 };
 
 use crate::agent::permission::Permissions;
@@ -136,6 +136,11 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspace::remove))
         .routes(routes!(workspace::sync_list))
         .routes(routes!(workspace::warp))
+        .routes(routes!(sync::start))
+        .routes(routes!(sync::replay))
+        .routes(routes!(sync::steal))
+        .routes(routes!(sync::history))
+        .routes(routes!(control_plane::move_session))
         .routes(routes!(app::tool_ids))
         .routes(routes!(tools::list))
         .routes(routes!(control::log))

@@ -73,6 +73,19 @@ const MIGRATIONS: &[&str] = &[
         time_created INTEGER NOT NULL,
         data TEXT NOT NULL
     );",
+    // 4: each session's sync history (OpenCode's event table: what `POST
+    // /sync/history` lists and `/sync/replay` appends to), one row per durable
+    // event, and the workspace that owns a replayed or stolen session.
+    "CREATE TABLE sync_event (
+        id TEXT PRIMARY KEY,
+        aggregate_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (aggregate_id, seq)
+    );
+    CREATE INDEX sync_event_seq ON sync_event(seq);
+    ALTER TABLE session ADD COLUMN sync_owner TEXT;",
 ];
 
 const READERS: usize = 4;

@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
-use crate::event::{Bus, Durable};
+use rusqlite::{params, Connection};
+
+use crate::event::{Bus, Durable, Event};
 use crate::instance::Instance;
 use crate::protocol::message::Message;
 use crate::protocol::part::Part;
@@ -29,7 +31,16 @@ pub const SESSION_DIFF: &str = "session.diff";
 pub const SESSION_ERROR: &str = "session.error";
 
 /// The version of the durable events' schemas (their sync type is `<type>.1`).
-const DURABLE_VERSION: u32 = 1;
+pub const DURABLE_VERSION: u32 = 1;
+
+/// The durable event kinds: the ones a session's sync history holds, and the
+/// only ones `POST /sync/replay` applies.
+pub const DURABLE_KINDS: &[&str] = &[SESSION_CREATED, SESSION_UPDATED, SESSION_DELETED, MESSAGE_UPDATED, MESSAGE_REMOVED, PART_UPDATED, PART_REMOVED];
+
+/// The sync type of a durable event kind: `session.created` is `session.created.1`.
+pub fn sync_type(kind: &str) -> String {
+    format!("{kind}.{DURABLE_VERSION}")
+}
 
 /// Which instance an event is about: the directory and project of the request
 /// that caused it, as OpenCode's `/global/event` envelope names them.
@@ -119,7 +130,32 @@ pub struct TodoUpdated<'a> {
     pub todos: &'a [Todo],
 }
 
-/// Publishes a durable event of `session_id` with sequence number `seq`.
+/// A durable event written to the session's sync history (`sync_event`) inside
+/// the writer's transaction; [`Recorded::publish`] sends it after the commit,
+/// under the same id, so `/global/event` and `POST /sync/history` agree.
+pub struct Recorded {
+    event: Event,
+    durable: Durable,
+}
+
+/// Records a durable event of `session_id` with sequence number `seq` in `tx`.
+pub fn record(tx: &Connection, kind: &str, properties: impl Serialize, session_id: &str, seq: u64) -> rusqlite::Result<Recorded> {
+    let event = Event::new(kind, properties);
+    tx.execute(
+        "INSERT INTO sync_event (id, aggregate_id, seq, type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![event.id, session_id, seq as i64, sync_type(kind), event.properties.get()],
+    )?;
+    Ok(Recorded { event, durable: Durable { aggregate: session_id.to_string(), seq, version: DURABLE_VERSION } })
+}
+
+impl Recorded {
+    pub fn publish(self, bus: &Bus, scope: &Scope) {
+        bus.publish_recorded(&scope.directory, &scope.project, self.event, self.durable);
+    }
+}
+
+/// Publishes a durable event of `session_id` with sequence number `seq`
+/// without recording it (a deleted session's history goes with it).
 pub fn durable(bus: &Bus, scope: &Scope, kind: &str, properties: impl Serialize, session_id: &str, seq: u64) {
     let durable = Durable { aggregate: session_id.to_string(), seq, version: DURABLE_VERSION };
     bus.publish_durable(&scope.directory, &scope.project, kind, properties, durable);

@@ -5,6 +5,7 @@ pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod moving;
 pub mod output;
 pub mod prompt;
 pub mod revert;

@@ -180,7 +180,7 @@ fn fork_title(title: &str) -> String {
 }
 
 /// `directory` relative to `worktree`, `/`-separated ("" when equal).
-fn relative(worktree: &str, directory: &str) -> String {
+pub fn relative(worktree: &str, directory: &str) -> String {
     let root = worktree.trim_end_matches('/');
     match directory.strip_prefix(root) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/').to_string(),

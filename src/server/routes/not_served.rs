@@ -66,11 +66,34 @@ impl NotServed {
     }
 }
 
+/// An OAuth attempt exists only between `POST /api/integration/{id}/connect/oauth`,
+/// which starts it (an in-memory record with a pending authorization against the
+/// provider's hosted account), and its status, completion or cancellation: in
+/// OpenCode these three read only the records that route made. Burrow does not
+/// run that route, so there is never an attempt to ask about.
+const ATTEMPT_REASON: &str =
+    "OAuth attempts are made only by POST /api/integration/{integrationID}/connect/oauth, a login against a hosted account that Burrow does not run; store an API key with connect/key instead";
+
 /// Every operation of OpenCode 1.18.33's OpenAPI that Burrow answers with 501.
 pub const NOT_SERVED: &[NotServed] = &[
-    NotServed { method: "DELETE", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.cancel", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/api/integration/attempt/{attemptID}", operation_id: "v2.integration.attempt.status", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/integration/attempt/{attemptID}/complete", operation_id: "v2.integration.attempt.complete", why: Why::NotBuiltYet },
+    NotServed {
+        method: "DELETE",
+        path: "/api/integration/attempt/{attemptID}",
+        operation_id: "v2.integration.attempt.cancel",
+        why: Why::ByDesign(ATTEMPT_REASON),
+    },
+    NotServed {
+        method: "GET",
+        path: "/api/integration/attempt/{attemptID}",
+        operation_id: "v2.integration.attempt.status",
+        why: Why::ByDesign(ATTEMPT_REASON),
+    },
+    NotServed {
+        method: "POST",
+        path: "/api/integration/attempt/{attemptID}/complete",
+        operation_id: "v2.integration.attempt.complete",
+        why: Why::ByDesign(ATTEMPT_REASON),
+    },
     NotServed {
         method: "POST",
         path: "/api/integration/{integrationID}/connect/oauth",
@@ -90,12 +113,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         path: "/experimental/console/switch",
         operation_id: "experimental.console.switchOrg",
         why: Why::ByDesign("OpenCode's hosted console account is not part of Burrow"),
-    },
-    NotServed {
-        method: "POST",
-        path: "/experimental/control-plane/move-session",
-        operation_id: "experimental.controlPlane.moveSession",
-        why: Why::NotBuiltYet,
     },
     NotServed { method: "DELETE", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.remove", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.create", why: Why::NotBuiltYet },
@@ -169,10 +186,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "session.share",
         why: Why::ByDesign("sharing publishes the session on OpenCode's hosted share service"),
     },
-    NotServed { method: "POST", path: "/sync/history", operation_id: "sync.history.list", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/sync/replay", operation_id: "sync.replay", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/sync/start", operation_id: "sync.start", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/sync/steal", operation_id: "sync.steal", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/vcs/apply", operation_id: "vcs.apply", why: Why::NotBuiltYet },
 ];
 

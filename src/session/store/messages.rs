@@ -53,9 +53,10 @@ impl Store {
                      ON CONFLICT(id) DO UPDATE SET time_created = excluded.time_created, data = excluded.data",
                     params![message.id(), session_id, message.created(), serde_json::to_string(&message)?],
                 )?;
-                tx.commit()?;
                 let info = MessageInfo { session_id: &session_id, info: &message };
-                events::durable(&bus, &scope, events::MESSAGE_UPDATED, info, &session_id, seq);
+                let recorded = events::record(&tx, events::MESSAGE_UPDATED, info, &session_id, seq)?;
+                tx.commit()?;
+                recorded.publish(&bus, &scope);
                 Ok(())
             })
             .await
@@ -77,9 +78,10 @@ impl Store {
                      ON CONFLICT(id) DO UPDATE SET data = excluded.data",
                     params![part.id, part.message_id, part.session_id, serde_json::to_string(&part)?],
                 )?;
-                tx.commit()?;
                 let info = PartInfo { session_id: &part.session_id, part: &part, time: crate::now_ms() };
-                events::durable(&bus, &scope, events::PART_UPDATED, info, &part.session_id, seq);
+                let recorded = events::record(&tx, events::PART_UPDATED, info, &part.session_id, seq)?;
+                tx.commit()?;
+                recorded.publish(&bus, &scope);
                 Ok(())
             })
             .await
@@ -101,9 +103,10 @@ impl Store {
                     return Err(StoreError::message_not_found(&message_id));
                 }
                 let seq = bump(&tx, &session_id)?;
-                tx.commit()?;
                 let info = MessageRemoved { session_id: &session_id, message_id: &message_id };
-                events::durable(&bus, &scope, events::MESSAGE_REMOVED, info, &session_id, seq);
+                let recorded = events::record(&tx, events::MESSAGE_REMOVED, info, &session_id, seq)?;
+                tx.commit()?;
+                recorded.publish(&bus, &scope);
                 Ok(())
             })
             .await
@@ -121,9 +124,10 @@ impl Store {
                     return Err(StoreError::NotFound(format!("Part not found: {part_id}")));
                 }
                 let seq = bump(&tx, &session_id)?;
-                tx.commit()?;
                 let info = PartRemoved { session_id: &session_id, message_id: &message_id, part_id: &part_id };
-                events::durable(&bus, &scope, events::PART_REMOVED, info, &session_id, seq);
+                let recorded = events::record(&tx, events::PART_REMOVED, info, &session_id, seq)?;
+                tx.commit()?;
+                recorded.publish(&bus, &scope);
                 Ok(())
             })
             .await

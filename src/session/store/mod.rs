@@ -10,12 +10,14 @@ mod messages;
 mod queued;
 mod repair;
 mod snapshots;
+mod sync;
 mod workspaces;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use list::{InWorkspace, SessionFilter};
 pub use messages::{Cursor, MessagePage};
+pub use sync::{ReplayEvent, SyncEventRow};
 
 use super::db::Db;
 use super::error::{StoreError, StoreResult};
@@ -56,9 +58,10 @@ impl Store {
                         data
                     ],
                 )?;
-                tx.commit()?;
                 let info = SessionInfo { session_id: &session.id, info: &session };
-                events::durable(&bus, &scope, events::SESSION_CREATED, info, &session.id, 0);
+                let recorded = events::record(&tx, events::SESSION_CREATED, info, &session.id, 0)?;
+                tx.commit()?;
+                recorded.publish(&bus, &scope);
                 Ok(session)
             })
             .await
@@ -111,8 +114,9 @@ impl Store {
                     params![id, session.title, session.time.updated, session.time.archived, serde_json::to_string(&session)?],
                 )?;
                 let seq = bump(&tx, &id)?;
+                let recorded = events::record(&tx, events::SESSION_UPDATED, SessionInfo { session_id: &id, info: &session }, &id, seq)?;
                 tx.commit()?;
-                events::durable(&bus, &scope, events::SESSION_UPDATED, SessionInfo { session_id: &id, info: &session }, &id, seq);
+                recorded.publish(&bus, &scope);
                 Ok(session)
             })
             .await
@@ -131,6 +135,7 @@ impl Store {
                 for session in doomed {
                     let seq = bump(&tx, &session.id)?;
                     tx.execute("DELETE FROM session WHERE id = ?1", [&session.id])?;
+                    tx.execute("DELETE FROM sync_event WHERE aggregate_id = ?1", [&session.id])?;
                     numbered.push((session, seq));
                 }
                 tx.commit()?;
