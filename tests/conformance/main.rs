@@ -34,6 +34,7 @@ mod pty;
 mod revert_v2;
 mod session_events_v2;
 mod status;
+mod sync;
 mod tui;
 
 use serde_json::Value;
