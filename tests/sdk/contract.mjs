@@ -7,6 +7,7 @@
 // failed check exits non-zero.
 
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
 
 const sdk = process.env.BURROW_SDK || "@opencode-ai/sdk";
 const { createOpencodeClient: createV2 } = await import(`${sdk}/v2`);
@@ -238,9 +239,38 @@ async function api() {
   assert.deepEqual((await client.question.request.list({}, { throwOnError: true })).data.data, []);
 }
 
+/** A session's sync history (`sync.*`) and a move to another folder of its project. */
+async function sync() {
+  const client = createV2({ baseUrl, directory: root });
+  const session = (await client.session.create({ title: "synced" }, { throwOnError: true })).data;
+  const all = (await client.sync.history.list({ body: {} }, { throwOnError: true })).data;
+  const events = all.filter((e) => e.aggregate_id === session.id);
+  assert.deepEqual(events.map((e) => [e.seq, e.type]), [[0, "session.created.1"]], JSON.stringify(events));
+  assert.deepEqual((await client.sync.history.list({ body: { [session.id]: 0 } }, { throwOnError: true })).data.filter((e) => e.aggregate_id === session.id), []);
+  // Replaying what the server holds changes nothing.
+  const replayed = await client.sync.replay(
+    { body_directory: root, events: events.map((e) => ({ id: e.id, aggregateID: e.aggregate_id, seq: e.seq, type: e.type, data: e.data })) },
+    { throwOnError: true },
+  );
+  assert.deepEqual(replayed.data, { sessionID: session.id });
+  assert.equal((await client.sync.start({}, { throwOnError: true })).data, true);
+  // Stealing needs a workspace to steal into.
+  assert.equal((await client.sync.steal({ sessionID: session.id })).response.status, 400);
+
+  mkdirSync(`${root}/moved`, { recursive: true });
+  const moved = await client.experimental.controlPlane.moveSession({ sessionID: session.id, destination: { directory: `${root}/moved` } }, { throwOnError: true });
+  assert.equal(moved.response.status, 204);
+  const after = (await client.session.get({ sessionID: session.id }, { throwOnError: true })).data;
+  assert.equal(after.directory, `${root}/moved`);
+  const missing = await client.experimental.controlPlane.moveSession({ sessionID: "ses_missing", destination: { directory: root } });
+  assert.equal(missing.response.status, 400);
+  assert.equal(missing.error.name, "MoveSessionError");
+}
+
 try {
   await v2();
   await api();
+  await sync();
   await v1();
   console.log(`sdk contract (${sdk}): ok`);
   process.exit(0);

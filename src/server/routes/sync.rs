@@ -101,8 +101,9 @@ pub async fn replay(
         if event.aggregate_id != aggregate {
             return Err(replay_error("replay events must belong to the same aggregate"));
         }
-        if event.seq != start + i as u64 {
-            return Err(replay_error(format!("replay sequence mismatch at index {i}: expected {}, got {}", start + i as u64, event.seq)));
+        let Some(expected) = start.checked_add(i as u64) else { return Err(replay_error("replay sequence numbers overflow")) };
+        if event.seq != expected {
+            return Err(replay_error(format!("replay sequence mismatch at index {i}: expected {expected}, got {}", event.seq)));
         }
     }
     tracing::info!(session = %aggregate, events = body.events.len(), directory = %body.directory, "sync replay");
