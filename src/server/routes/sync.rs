@@ -150,8 +150,15 @@ pub async fn steal(
 /// Every session's history, except what the client already has: the body maps
 /// session ids to the last sequence number the client holds of each.
 #[utoipa::path(post, path = "/sync/history", tag = "sync", operation_id = "sync.history.list", params(DirectoryParams),
-    request_body(content = HashMap<String, u64>, description = "The last sequence number known of each session"),
+    request_body(content = Option<HashMap<String, u64>>, description = "The last sequence number known of each session; none is every history"),
     responses((status = 200, description = "Sync events", body = Vec<Object>), (status = 400, body = ErrorBody)))]
-pub async fn history(State(st): State<Arc<AppState>>, OptionalJson(known): OptionalJson<HashMap<String, u64>>) -> ApiResult<JsonBody<Vec<SyncEventRow>>> {
+pub async fn history(State(st): State<Arc<AppState>>, OptionalJson(known): OptionalJson<HashMap<String, Value>>) -> ApiResult<JsonBody<Vec<SyncEventRow>>> {
+    let known = known.into_iter().map(|(id, seq)| sequence(&id, &seq).map(|seq| (id, seq))).collect::<ApiResult<HashMap<_, _>>>()?;
     Ok(JsonBody(st.runtime.sessions.store.sync_history(known).await?))
+}
+
+/// A sequence number: a whole number, 0 or more (JSON's `3.0` too).
+fn sequence(id: &str, value: &Value) -> ApiResult<u64> {
+    let whole = value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64).map(|f| f as u64));
+    whole.ok_or_else(|| ApiError::bad_request(format!("the sequence of {id:?} must be a whole number, 0 or more; got {value}")))
 }
