@@ -120,6 +120,18 @@ async fn global_events_carry_sync_twins_with_sequence_numbers() {
         assert_eq!(twin["directory"], dirs.root.to_str().unwrap());
         assert_eq!(twin["project"], event["project"]);
     }
+    // The sync history (`POST /sync/history`) holds exactly those events, under the same ids.
+    let sent: Vec<Value> = ours
+        .iter()
+        .filter(|e| e["payload"]["type"] == "sync")
+        .map(|e| {
+            let sync = &e["payload"]["syncEvent"];
+            json!({"id": sync["id"], "aggregate_id": sync["aggregateID"], "seq": sync["seq"], "type": sync["type"], "data": sync["data"]})
+        })
+        .collect();
+    let (status, history) = s.post("/sync/history", json!({})).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history.as_array().unwrap(), &sent);
 }
 
 #[tokio::test]
