@@ -28,7 +28,7 @@ pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
     api, api_revert, api_session_event, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission,
-    permission_saved, prompt, pty, pty_connect, session, tools, tui, v2, workspace,
+    permission_saved, project, prompt, pty, pty_connect, session, tools, tui, v2, workspace, worktree,
 };
 
 use crate::agent::permission::Permissions;
@@ -148,6 +148,10 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(lifecycle::vcs_status))
         .routes(routes!(lifecycle::vcs_diff))
         .routes(routes!(lifecycle::vcs_diff_raw))
+        .routes(routes!(worktree::vcs_apply))
+        .routes(routes!(worktree::list, worktree::create, worktree::remove))
+        .routes(routes!(worktree::reset))
+        .routes(routes!(project::update))
         .routes(routes!(app::project_directories))
         .routes(routes!(api::health))
         .routes(routes!(api::fs_list))

@@ -73,6 +73,12 @@ const MIGRATIONS: &[&str] = &[
         time_created INTEGER NOT NULL,
         data TEXT NOT NULL
     );",
+    // 4: what clients set on projects (`PATCH /project/{id}`: name, icon,
+    // commands), keyed by the project id; git says the rest.
+    "CREATE TABLE project (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 4;

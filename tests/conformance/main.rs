@@ -35,6 +35,7 @@ mod revert_v2;
 mod session_events_v2;
 mod status;
 mod tui;
+mod worktree;
 
 use serde_json::Value;
 

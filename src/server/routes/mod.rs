@@ -21,12 +21,14 @@ pub mod permission;
 pub mod permission_saved;
 pub mod prompt;
 pub mod pty;
+pub mod project;
 pub mod pty_connect;
 pub mod session;
 pub mod tools;
 pub mod tui;
 pub mod v2;
 pub mod workspace;
+pub mod worktree;
 
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -107,10 +107,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     },
     NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
-    NotServed { method: "DELETE", path: "/experimental/worktree", operation_id: "worktree.remove", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/experimental/worktree", operation_id: "worktree.list", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/worktree", operation_id: "worktree.create", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/worktree/reset", operation_id: "worktree.reset", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/global/upgrade",
@@ -144,7 +140,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     },
     NotServed { method: "POST", path: "/mcp/{name}/connect", operation_id: "mcp.connect", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/mcp/{name}/disconnect", operation_id: "mcp.disconnect", why: Why::NotBuiltYet },
-    NotServed { method: "PATCH", path: "/project/{projectID}", operation_id: "project.update", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/provider/{providerID}/oauth/authorize",
@@ -173,7 +168,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     NotServed { method: "POST", path: "/sync/replay", operation_id: "sync.replay", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/sync/start", operation_id: "sync.start", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/sync/steal", operation_id: "sync.steal", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/vcs/apply", operation_id: "vcs.apply", why: Why::NotBuiltYet },
 ];
 
 /// `router` plus a 501 route for each entry of [`NOT_SERVED`].

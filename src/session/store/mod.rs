@@ -10,6 +10,7 @@ mod messages;
 mod queued;
 mod repair;
 mod snapshots;
+mod projects;
 mod workspaces;
 
 use rusqlite::{params, Connection, OptionalExtension};
