@@ -184,7 +184,12 @@ async fn worktrees_are_made_listed_reset_and_removed_in_the_environment() {
             403,
             "ForbiddenError",
         );
-        assert_error("create with a field OpenCode has not", call(srv, Method::POST, "/experimental/worktree", Some(json!({ "nom": "x" }))).await, 400, "BadRequest");
+        assert_error(
+            "create with a field OpenCode has not",
+            call(srv, Method::POST, "/experimental/worktree", Some(json!({ "nom": "x" }))).await,
+            400,
+            "BadRequest",
+        );
 
         // Remove takes the files and the branch; the name is free again.
         assert_eq!(call(srv, Method::DELETE, "/experimental/worktree", Some(json!({ "directory": dir }))).await, (200, json!(true)));

@@ -89,7 +89,12 @@ pub async fn list(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<JsonResponse<Vec<Stri
 #[utoipa::path(post, path = "/experimental/worktree", tag = "experimental", operation_id = "worktree.create", params(DirectoryParams),
     request_body(content = Option<WorktreeCreateInput>),
     responses((status = 200, description = "Worktree created", body = WorktreeInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn create(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx, OptionalJson(b): OptionalJson<WorktreeCreateInput>) -> ApiResult<JsonResponse<WorktreeInfo>> {
+pub async fn create(
+    State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
+    Ctx(inst): Ctx,
+    OptionalJson(b): OptionalJson<WorktreeCreateInput>,
+) -> ApiResult<JsonResponse<WorktreeInfo>> {
     let (repo, _) = repo(&ws, &inst).await?;
     let made = repo.create(&*ws.runtime.env, b.name.as_deref()).await?;
     let mut start: Vec<String> = Vec::new();

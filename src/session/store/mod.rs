@@ -7,10 +7,10 @@
 
 mod list;
 mod messages;
+mod projects;
 mod queued;
 mod repair;
 mod snapshots;
-mod projects;
 mod workspaces;
 
 use rusqlite::{params, Connection, OptionalExtension};
