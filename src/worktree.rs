@@ -50,6 +50,10 @@ pub enum Failure {
     Remove,
     Reset,
     List,
+    /// A project copy could not be made, removed or refreshed.
+    Copy,
+    /// A project copy holds changes: removing it needs `force`.
+    CopyForceRequired,
 }
 
 impl Failure {
@@ -62,6 +66,7 @@ impl Failure {
             Self::Remove => "WorktreeRemoveFailedError",
             Self::Reset => "WorktreeResetFailedError",
             Self::List => "WorktreeListFailedError",
+            Self::Copy | Self::CopyForceRequired => "ProjectCopyError",
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct Repo {
     /// The folder of the worktrees, in the workspace and absolute.
     pub folder: WorkspacePath,
     pub folder_abs: String,
+    /// Every worktree git lists but the main one (absolute): OpenCode's project copies.
+    pub others: Vec<String>,
 }
 
 /// One entry of `git worktree list --porcelain`.
@@ -158,7 +165,8 @@ impl Repo {
             Err(_) => (WorkspacePath::root(), WorkspacePath::root().join_checked(FOLDER)?),
         };
         let folder_abs = folder.absolute(root);
-        let repo = Self { main, main_abs, folder, folder_abs };
+        let others = listed.iter().skip(1).map(|l| l.path.clone()).collect();
+        let repo = Self { main, main_abs, folder, folder_abs, others };
         let worktrees = listed.into_iter().filter_map(|l| repo.ours(l)).collect();
         Ok((repo, worktrees))
     }
@@ -287,6 +295,93 @@ impl Repo {
     }
 }
 
+/// The only way Burrow makes a project copy (OpenCode's `git_worktree`
+/// strategy): a worktree on a detached HEAD.
+pub const COPY_STRATEGY: &str = "git_worktree";
+/// How many `<name>-<n>` a copy tries when its name is taken, as in OpenCode.
+const COPY_ATTEMPTS: usize = 10;
+
+impl Repo {
+    /// Makes a project copy in `parent` (made if missing), named `name` (a
+    /// random one if none; `-2`, `-3`... when taken): a worktree of the main
+    /// one's HEAD, detached. Answers its directory (absolute).
+    pub async fn copy(&self, env: &dyn Env, parent: &WorkspacePath, name: Option<&str>) -> WorktreeResult<String> {
+        env.mkdir_all(parent).await?;
+        let base = name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).unwrap_or_else(random_name);
+        let mut chosen = None;
+        for n in 1..=COPY_ATTEMPTS {
+            let candidate = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+            let dir = parent.join_checked(&candidate)?;
+            match env.stat(&dir).await {
+                Ok(_) => continue,
+                Err(EnvError::NotFound(_)) => {
+                    chosen = Some(dir);
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(dir) = chosen else {
+            return Err(failed(Failure::Copy, format!("Project copy destination already exists: {}", parent.join_checked(&base)?.absolute(env.root()))));
+        };
+        let directory = dir.absolute(env.root());
+        self.git(env, &self.main, &["worktree", "add", "--detach", &directory, "HEAD"], Failure::Copy, "Failed to create git worktree").await?;
+        Ok(directory)
+    }
+
+    /// Removes a project copy: any worktree of the repository but the main
+    /// one. One with changes needs `force` (the error says `forceRequired`).
+    pub async fn remove_copy(&self, env: &dyn Env, dir: &WorkspacePath, force: bool) -> WorktreeResult<()> {
+        let abs = dir.absolute(env.root());
+        let Some(path) = self.others.iter().find(|p| p.trim_end_matches('/') == abs.trim_end_matches('/')) else {
+            return Err(failed(Failure::Copy, format!("Invalid project copy directory: {abs}")));
+        };
+        let mut args = vec!["worktree", "remove"];
+        if force {
+            args.push("--force");
+        }
+        args.push(path);
+        let run = vcs::git_run(env, &self.main, &args, None).await?;
+        if run.ok {
+            return Ok(());
+        }
+        let kind = if !force && run.stderr.contains("--force") { Failure::CopyForceRequired } else { Failure::Copy };
+        Err(failed(kind, run.error("Failed to remove git worktree")))
+    }
+
+    /// Forgets the copies whose folders are gone (`git worktree prune`).
+    pub async fn prune(&self, env: &dyn Env) -> WorktreeResult<()> {
+        self.git(env, &self.main, &["worktree", "prune"], Failure::Copy, "Failed to prune git worktrees").await?;
+        Ok(())
+    }
+}
+
+/// A short name for a project copy from what the task is about: the first
+/// words of `context`, slugged; a random one when that leaves nothing.
+/// (OpenCode asks a model; a name from the words needs none.)
+pub fn copy_name(context: Option<&str>) -> String {
+    const WORDS: usize = 4;
+    const MAX: usize = 32;
+    let words: Vec<String> = context.unwrap_or("").split_whitespace().map(slug).filter(|w| !w.is_empty()).take(WORDS).collect();
+    let mut name = String::new();
+    for w in words {
+        if !name.is_empty() && name.len() + 1 + w.len() > MAX {
+            break;
+        }
+        if !name.is_empty() {
+            name.push('-');
+        }
+        name.push_str(&w);
+    }
+    name.truncate(MAX);
+    let name = name.trim_matches('-').to_string();
+    if name.is_empty() {
+        random_name()
+    } else {
+        name
+    }
+}
+
 /// Checks out a new worktree's files, then says `worktree.ready` (or
 /// `worktree.failed`) for its directory, then runs the start commands (the
 /// project's, then the request's) in it. Run after the create answered, as
@@ -349,6 +444,14 @@ mod tests {
         assert_eq!(slug("  My Feature: Login!  "), "my-feature-login");
         assert_eq!(slug("---"), "");
         assert_eq!(slug("a__b"), "a-b");
+    }
+
+    #[test]
+    fn names_copies_from_the_first_words() {
+        assert_eq!(copy_name(Some("Fix the login page, then deploy it")), "fix-the-login-page");
+        assert!(copy_name(Some("  !!! ")).starts_with("wt-"));
+        assert!(copy_name(None).starts_with("wt-"));
+        assert!(copy_name(Some(&"abcdefghij ".repeat(10))).len() <= 32);
     }
 
     #[test]

@@ -254,3 +254,56 @@ async fn project_update_sets_name_icon_and_start_command() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn project_copies_are_git_worktrees_made_in_the_environment() {
+    for_each_env(|env| async move {
+        let t = Served::standard(env).await;
+        let srv = &t.srv;
+        let id = t.project_id();
+        let copy = format!("/experimental/project/{id}/copy");
+        let parent = t.abs("copies");
+        let (status, named) = call(srv, Method::POST, &format!("{copy}/generate-name"), Some(json!({ "context": "Fix the login page, then deploy" }))).await;
+        assert_eq!((status, named), (200, json!({ "name": "fix-the-login-page" })));
+        if !t.git() {
+            let (status, body) = call(srv, Method::POST, &copy, Some(json!({ "strategy": "git_worktree", "directory": parent }))).await;
+            assert_eq!((status, &body["name"]), (400, &json!("ProjectCopyError")), "no git on object storage: {body}");
+            return;
+        }
+        let mut events = GlobalEvents::subscribe(srv).await;
+        let body = json!({ "strategy": "git_worktree", "directory": parent, "name": "login" });
+        assert_eq!(call(srv, Method::POST, &copy, Some(body.clone())).await, (200, json!({ "directory": t.abs("copies/login") })));
+        assert_eq!(events.next_of("project.directories.updated").await["payload"]["properties"], json!({ "projectID": id }));
+        // The name is taken: the next copy is `login-2`. Each holds the last commit.
+        assert_eq!(call(srv, Method::POST, &copy, Some(body)).await, (200, json!({ "directory": t.abs("copies/login-2") })));
+        let second = t.abs("copies/login-2");
+        assert_eq!(srv.get(&with_query("/file/content", &[("path", "old.txt"), ("directory", &second)])).await.0, 200);
+
+        // A copy with changes is removed only with `force`.
+        assert_eq!(call(srv, Method::POST, &q("/vcs/apply", &second), Some(json!({ "patch": PATCH }))).await, (200, json!({ "applied": true })));
+        let (status, refused) = call(srv, Method::DELETE, &copy, Some(json!({ "directory": second, "force": false }))).await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!((&refused["name"], &refused["data"]["forceRequired"]), (&json!("ProjectCopyError"), &json!(true)), "{refused}");
+        assert_eq!(srv.send(srv.request(Method::DELETE, &copy).json(&json!({ "directory": second, "force": true }))).await.status, 204);
+        assert_eq!(srv.get(&q("/vcs", &second)).await.0, 404, "the copy's folder is gone");
+        let unchanged = t.abs("copies/login");
+        assert_eq!(srv.send(srv.request(Method::DELETE, &copy).json(&json!({ "directory": unchanged, "force": false }))).await.status, 204);
+        assert_eq!(srv.send(srv.request(Method::POST, &format!("{copy}/refresh"))).await.status, 204);
+
+        // Bad input: JSON 400s.
+        for (what, method, body) in [
+            ("an unknown strategy", Method::POST, json!({ "strategy": "rsync", "directory": parent })),
+            ("the main worktree", Method::DELETE, json!({ "directory": t.ws.root, "force": true })),
+            ("a folder that is no copy", Method::DELETE, json!({ "directory": t.abs("src"), "force": true })),
+        ] {
+            let (status, body) = call(srv, method, &copy, Some(body)).await;
+            assert_eq!((status, &body["name"]), (400, &json!("ProjectCopyError")), "{what}: {body}");
+            assert!(body["data"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        }
+        let (status, other) =
+            call(srv, Method::POST, "/experimental/project/not-this-one/copy", Some(json!({ "strategy": "git_worktree", "directory": parent }))).await;
+        assert_eq!((status, &other["name"]), (400, &json!("ProjectCopyError")), "another project: {other}");
+        assert_error("no strategy", call(srv, Method::POST, &copy, Some(json!({ "directory": parent }))).await, 400, "BadRequest");
+    })
+    .await;
+}

@@ -97,15 +97,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "experimental.controlPlane.moveSession",
         why: Why::NotBuiltYet,
     },
-    NotServed { method: "DELETE", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.remove", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.create", why: Why::NotBuiltYet },
-    NotServed {
-        method: "POST",
-        path: "/experimental/project/{projectID}/copy/generate-name",
-        operation_id: "experimental.projectCopy.generateName",
-        why: Why::NotBuiltYet,
-    },
-    NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",

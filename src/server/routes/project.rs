@@ -1,5 +1,7 @@
 //! `PATCH /project/{projectID}`: what a client sets on a project (name, icon,
-//! commands), kept in the session store, and shown wherever a project is.
+//! commands), kept in the session store, and shown wherever a project is;
+//! and project copies (`/experimental/project/{projectID}/copy`): git
+//! worktrees made in the environment, as OpenCode's `git_worktree` strategy.
 
 use std::sync::Arc;
 
@@ -12,9 +14,12 @@ use utoipa::ToSchema;
 
 use super::DirectoryParams;
 use crate::error::{ApiResult, ErrorBody};
+use crate::instance::Instance;
 use crate::protocol::project::{Project, ProjectCommands, ProjectIcon, ProjectSettings};
-use crate::server::extract::{Ctx, Json, Path, Ws};
+use crate::server::extract::{Ctx, Json, OptionalJson, Path, Ws};
 use crate::server::AppState;
+use crate::workspace::Scope;
+use crate::worktree::{self, Failure, Repo, WorktreeError};
 
 /// `project` with what clients set on it.
 pub async fn shown(st: &AppState, project: Project) -> ApiResult<Project> {
@@ -80,4 +85,187 @@ pub async fn update(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx,
     // Server-wide, as OpenCode sends it (for its "global" directory).
     st.runtime.bus.publish(None, Some(&id), "project.updated", &project);
     Ok(JsonResponse(project).into_response())
+}
+
+/// Where a project copy route works: OpenCode's v2 `location[...]` query
+/// (`directory` works too).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CopyLocationParams {
+    #[serde(rename = "location[directory]")]
+    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    location_directory: Option<String>,
+    #[serde(rename = "location[workspace]")]
+    #[param(rename = "location[workspace]")]
+    location_workspace: Option<String>,
+}
+
+/// The body of `POST /experimental/project/{projectID}/copy`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectCopyCreate {
+    /// How to copy: `git_worktree` (the only one Burrow has, as OpenCode).
+    pub strategy: String,
+    /// The folder the copy goes in (absolute, or relative to the request's directory).
+    pub directory: String,
+    /// The copy's folder name; random when absent.
+    pub name: Option<String>,
+}
+
+/// The body of `DELETE /experimental/project/{projectID}/copy`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectCopyRemove {
+    pub directory: String,
+    /// Remove it even with changes.
+    pub force: bool,
+}
+
+/// OpenCode's `ProjectCopy.Copy`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectCopy {
+    pub directory: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectCopyErrorData {
+    pub message: String,
+    /// Set when the copy holds changes and `force` would remove it.
+    #[serde(rename = "forceRequired", skip_serializing_if = "Option::is_none")]
+    pub force_required: Option<bool>,
+}
+
+/// OpenCode's `ProjectCopyError`: `{name, data: {message, forceRequired?}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectCopyError {
+    /// Always `ProjectCopyError`.
+    pub name: String,
+    pub data: ProjectCopyErrorData,
+}
+
+fn copy_error(message: String, force_required: bool) -> Response {
+    let data = ProjectCopyErrorData { message, force_required: force_required.then_some(true) };
+    (StatusCode::BAD_REQUEST, JsonResponse(ProjectCopyError { name: "ProjectCopyError".into(), data })).into_response()
+}
+
+/// Any failure of a copy route as OpenCode reports it: a `ProjectCopyError`.
+fn copy_failure(e: WorktreeError) -> ApiResult<Response> {
+    match e {
+        WorktreeError::Failed(kind, message) => Ok(copy_error(message, kind == Failure::CopyForceRequired)),
+        WorktreeError::Env(e) => Err(e.into()),
+    }
+}
+
+/// The repository of project `id`, which must be the request's own.
+async fn copy_repo(ws: &Scope, inst: &Instance, id: &str) -> Result<Repo, Response> {
+    if inst.project.id != id {
+        return Err(copy_error(format!("Project {id} is not the project of {}", inst.directory), false));
+    }
+    if inst.project.vcs.is_none() {
+        return Err(copy_error(format!("Project copies are made with git, and {} is not in a git repository", inst.directory), false));
+    }
+    match Repo::find(&*ws.runtime.env, &inst.dir).await {
+        Ok((repo, _)) => Ok(repo),
+        Err(WorktreeError::Failed(_, message)) => Err(copy_error(message, false)),
+        Err(WorktreeError::Env(e)) => Err(crate::error::ApiError::from(e).into_response()),
+    }
+}
+
+/// Makes a copy of the project to work on apart: a git worktree (detached at
+/// HEAD) in `directory`, made by git in the environment. Publishes
+/// `project.directories.updated`.
+#[utoipa::path(post, path = "/experimental/project/{projectID}/copy", tag = "projectCopy", operation_id = "v2.projectCopy.create",
+    params(("projectID" = String, Path), CopyLocationParams), request_body = ProjectCopyCreate,
+    responses((status = 200, description = "ProjectCopy.Copy", body = ProjectCopy), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody)))]
+pub async fn copy_create(
+    State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    Json(b): Json<ProjectCopyCreate>,
+) -> ApiResult<Response> {
+    if b.strategy.trim() != worktree::COPY_STRATEGY {
+        return Ok(copy_error(format!("Project copy strategy unavailable: {}", b.strategy), false));
+    }
+    let repo = match copy_repo(&ws, &inst, &id).await {
+        Ok(r) => r,
+        Err(res) => return Ok(res),
+    };
+    let parent = inst.resolve(ws.runtime.env.root(), &b.directory)?;
+    match repo.copy(&*ws.runtime.env, &parent, b.name.as_deref()).await {
+        Ok(directory) => {
+            st.runtime.bus.publish(None, Some(&id), "project.directories.updated", serde_json::json!({ "projectID": id }));
+            Ok(JsonResponse(ProjectCopy { directory }).into_response())
+        }
+        Err(e) => copy_failure(e),
+    }
+}
+
+/// Removes a copy of the project (any of its git worktrees but the main
+/// one); one with changes needs `force: true`.
+#[utoipa::path(delete, path = "/experimental/project/{projectID}/copy", tag = "projectCopy", operation_id = "v2.projectCopy.remove",
+    params(("projectID" = String, Path), CopyLocationParams), request_body = ProjectCopyRemove,
+    responses((status = 204, description = "Removed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody)))]
+pub async fn copy_remove(
+    State(st): State<Arc<AppState>>,
+    Ws(ws): Ws,
+    Ctx(inst): Ctx,
+    Path(id): Path<String>,
+    Json(b): Json<ProjectCopyRemove>,
+) -> ApiResult<Response> {
+    let repo = match copy_repo(&ws, &inst, &id).await {
+        Ok(r) => r,
+        Err(res) => return Ok(res),
+    };
+    let dir = inst.resolve(ws.runtime.env.root(), &b.directory)?;
+    match repo.remove_copy(&*ws.runtime.env, &dir, b.force).await {
+        Ok(()) => {
+            ws.instances.dispose(&dir);
+            st.runtime.bus.publish(None, Some(&id), "project.directories.updated", serde_json::json!({ "projectID": id }));
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => copy_failure(e),
+    }
+}
+
+/// Brings the project's copies up to date with the disk: git forgets those
+/// whose folders are gone (`git worktree prune`).
+#[utoipa::path(post, path = "/experimental/project/{projectID}/copy/refresh", tag = "projectCopy", operation_id = "v2.projectCopy.refresh",
+    params(("projectID" = String, Path), CopyLocationParams),
+    responses((status = 204, description = "Refreshed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody)))]
+pub async fn copy_refresh(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
+    let repo = match copy_repo(&ws, &inst, &id).await {
+        Ok(r) => r,
+        Err(res) => return Ok(res),
+    };
+    match repo.prune(&*ws.runtime.env).await {
+        Ok(()) => {
+            st.runtime.bus.publish(None, Some(&id), "project.directories.updated", serde_json::json!({ "projectID": id }));
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => copy_failure(e),
+    }
+}
+
+/// The body of `POST .../copy/generate-name`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateNameInput {
+    /// What the task is about.
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GeneratedName {
+    pub name: String,
+}
+
+/// A short name for a copy, from the first words of `context` (OpenCode asks
+/// a model; Burrow slugs the words), or a random one without any.
+#[utoipa::path(post, path = "/experimental/project/{projectID}/copy/generate-name", tag = "projectCopy", operation_id = "experimental.projectCopy.generateName",
+    params(("projectID" = String, Path), DirectoryParams), request_body(content = Option<GenerateNameInput>),
+    responses((status = 200, description = "Success", body = GeneratedName), (status = 400, body = ErrorBody)))]
+pub async fn copy_generate_name(_ctx: Ctx, Path(_id): Path<String>, OptionalJson(b): OptionalJson<GenerateNameInput>) -> JsonResponse<GeneratedName> {
+    JsonResponse(GeneratedName { name: worktree::copy_name(b.context.as_deref()) })
 }
