@@ -286,7 +286,10 @@ impl Repo {
         };
         self.git(env, &wdir, &["reset", "--hard", &target], Failure::Reset, "Failed to reset worktree to target").await?;
         self.git(env, &wdir, &["clean", "-ffdx"], Failure::Reset, "Failed to clean worktree").await?;
-        self.git(env, &wdir, &["submodule", "update", "--init", "--recursive", "--force"], Failure::Reset, "Failed to update submodules").await?;
+        // Only with submodules: a minimal git (a small container image) may have no `git submodule` at all.
+        if env.stat(&wdir.join_checked(".gitmodules")?).await.is_ok() {
+            self.git(env, &wdir, &["submodule", "update", "--init", "--recursive", "--force"], Failure::Reset, "Failed to update submodules").await?;
+        }
         let status = self.git(env, &wdir, &["-c", "core.fsmonitor=false", "status", "--porcelain=v1"], Failure::Reset, "Failed to read git status").await?;
         if !status.stdout.trim().is_empty() {
             return Err(failed(Failure::Reset, format!("Worktree reset left local changes:\n{}", status.stdout.trim())));
