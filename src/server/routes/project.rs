@@ -38,8 +38,19 @@ pub async fn start_command(st: &AppState, project_id: &str) -> ApiResult<Option<
 #[serde(deny_unknown_fields)]
 pub struct ProjectUpdate {
     pub name: Option<String>,
-    pub icon: Option<ProjectIcon>,
-    pub commands: Option<ProjectCommands>,
+    /// Read as JSON first: serde would take an array for a struct, and the document says an object.
+    #[schema(value_type = Option<ProjectIcon>)]
+    pub icon: Option<serde_json::Value>,
+    #[schema(value_type = Option<ProjectCommands>)]
+    pub commands: Option<serde_json::Value>,
+}
+
+/// `value` as a `T`, which must be written as a JSON object.
+fn object<T: serde::de::DeserializeOwned>(field: &str, value: serde_json::Value) -> ApiResult<T> {
+    if !value.is_object() {
+        return Err(crate::error::ApiError::bad_request(format!("`{field}` must be an object, not {value}")));
+    }
+    serde_json::from_value(value).map_err(|e| crate::error::ApiError::bad_request(format!("`{field}`: {e}")))
 }
 
 /// OpenCode's `ProjectNotFoundError`, whose shape is its own.
@@ -65,19 +76,21 @@ pub async fn update(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx,
         let body = ProjectNotFoundError { _tag: "ProjectNotFoundError".into(), project_id: id.clone(), message: format!("Project not found: {id}") };
         return Ok((StatusCode::NOT_FOUND, JsonResponse(body)).into_response());
     };
+    let icon: Option<ProjectIcon> = b.icon.map(|v| object("icon", v)).transpose()?;
+    let commands: Option<ProjectCommands> = b.commands.map(|v| object("commands", v)).transpose()?;
     let store = &st.runtime.sessions.store;
     let mut settings: ProjectSettings = store.project_settings(&id).await?;
     if let Some(name) = b.name {
         settings.name = Some(name);
     }
-    if let Some(icon) = b.icon {
+    if let Some(icon) = icon {
         let mut merged = settings.icon.take().unwrap_or_default();
         merged.url = icon.url.or(merged.url);
         merged.r#override = icon.r#override.or(merged.r#override);
         merged.color = icon.color.or(merged.color);
         settings.icon = Some(merged);
     }
-    if let Some(commands) = b.commands {
+    if let Some(commands) = commands {
         settings.commands = Some(commands);
     }
     store.put_project_settings(&id, &settings).await?;
@@ -177,7 +190,8 @@ async fn copy_repo(ws: &Scope, inst: &Instance, id: &str) -> Result<Repo, Respon
 /// `project.directories.updated`.
 #[utoipa::path(post, path = "/experimental/project/{projectID}/copy", tag = "projectCopy", operation_id = "v2.projectCopy.create",
     params(("projectID" = String, Path), CopyLocationParams), request_body = ProjectCopyCreate,
-    responses((status = 200, description = "ProjectCopy.Copy", body = ProjectCopy), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "ProjectCopy.Copy", body = ProjectCopy), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn copy_create(
     State(st): State<Arc<AppState>>,
     Ws(ws): Ws,
@@ -206,7 +220,7 @@ pub async fn copy_create(
 /// one); one with changes needs `force: true`.
 #[utoipa::path(delete, path = "/experimental/project/{projectID}/copy", tag = "projectCopy", operation_id = "v2.projectCopy.remove",
     params(("projectID" = String, Path), CopyLocationParams), request_body = ProjectCopyRemove,
-    responses((status = 204, description = "Removed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Removed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn copy_remove(
     State(st): State<Arc<AppState>>,
     Ws(ws): Ws,
@@ -233,7 +247,7 @@ pub async fn copy_remove(
 /// whose folders are gone (`git worktree prune`).
 #[utoipa::path(post, path = "/experimental/project/{projectID}/copy/refresh", tag = "projectCopy", operation_id = "v2.projectCopy.refresh",
     params(("projectID" = String, Path), CopyLocationParams),
-    responses((status = 204, description = "Refreshed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Refreshed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn copy_refresh(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
     let repo = match copy_repo(&ws, &inst, &id).await {
         Ok(r) => r,
@@ -265,7 +279,7 @@ pub struct GeneratedName {
 /// a model; Burrow slugs the words), or a random one without any.
 #[utoipa::path(post, path = "/experimental/project/{projectID}/copy/generate-name", tag = "projectCopy", operation_id = "experimental.projectCopy.generateName",
     params(("projectID" = String, Path), DirectoryParams), request_body(content = Option<GenerateNameInput>),
-    responses((status = 200, description = "Success", body = GeneratedName), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "Success", body = GeneratedName), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn copy_generate_name(_ctx: Ctx, Path(_id): Path<String>, OptionalJson(b): OptionalJson<GenerateNameInput>) -> JsonResponse<GeneratedName> {
     JsonResponse(GeneratedName { name: worktree::copy_name(b.context.as_deref()) })
 }

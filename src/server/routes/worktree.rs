@@ -73,7 +73,7 @@ async fn repo(ws: &Scope, inst: &Instance) -> ApiResult<(Repo, Vec<Worktree>)> {
 /// The directories of the project's worktrees. Empty outside a git project,
 /// as in OpenCode.
 #[utoipa::path(get, path = "/experimental/worktree", tag = "experimental", operation_id = "worktree.list", params(DirectoryParams),
-    responses((status = 200, description = "List of worktree directories", body = Vec<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "List of worktree directories", body = Vec<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<JsonResponse<Vec<String>>> {
     if inst.project.vcs.is_none() {
         return Ok(JsonResponse(Vec::new()));
@@ -88,7 +88,7 @@ pub async fn list(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<JsonResponse<Vec<Stri
 /// run there.
 #[utoipa::path(post, path = "/experimental/worktree", tag = "experimental", operation_id = "worktree.create", params(DirectoryParams),
     request_body(content = Option<WorktreeCreateInput>),
-    responses((status = 200, description = "Worktree created", body = WorktreeInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Worktree created", body = WorktreeInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create(
     State(st): State<Arc<AppState>>,
     Ws(ws): Ws,
@@ -111,7 +111,7 @@ pub async fn create(
 /// deletes whatever folder it is given; Burrow deletes only its worktrees).
 #[utoipa::path(delete, path = "/experimental/worktree", tag = "experimental", operation_id = "worktree.remove", params(DirectoryParams),
     request_body(content = WorktreeDirectoryInput),
-    responses((status = 200, description = "Worktree removed", body = bool), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Worktree removed", body = bool), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove(Ws(ws): Ws, Ctx(inst): Ctx, Json(b): Json<WorktreeDirectoryInput>) -> ApiResult<JsonResponse<bool>> {
     let (repo, worktrees) = repo(&ws, &inst).await?;
     let dir = inst.resolve(ws.runtime.env.root(), &b.directory)?;
@@ -125,7 +125,7 @@ pub async fn remove(Ws(ws): Ws, Ctx(inst): Ctx, Json(b): Json<WorktreeDirectoryI
 /// start command there.
 #[utoipa::path(post, path = "/experimental/worktree/reset", tag = "experimental", operation_id = "worktree.reset", params(DirectoryParams),
     request_body(content = WorktreeDirectoryInput),
-    responses((status = 200, description = "Worktree reset", body = bool), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "Worktree reset", body = bool), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx, Json(b): Json<WorktreeDirectoryInput>) -> ApiResult<JsonResponse<bool>> {
     let (repo, worktrees) = repo(&ws, &inst).await?;
     let dir = inst.resolve(ws.runtime.env.root(), &b.directory)?;
@@ -184,7 +184,7 @@ fn apply_error(reason: VcsApplyReason, message: String) -> Response {
 /// on object storage, which runs no git) a 400 with reason `non-git`.
 #[utoipa::path(post, path = "/vcs/apply", tag = "vcs", operation_id = "vcs.apply", params(DirectoryParams),
     request_body(content = VcsApplyInput),
-    responses((status = 200, description = "VCS patch applied", body = VcsApplyResult), (status = 400, body = VcsApplyError), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "VCS patch applied", body = VcsApplyResult), (status = 400, body = VcsApplyError), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn vcs_apply(Ws(ws): Ws, Ctx(inst): Ctx, Json(b): Json<VcsApplyInput>) -> ApiResult<Response> {
     if inst.project.vcs.is_none() {
         return Ok(apply_error(VcsApplyReason::NonGit, "Patch can't be applied because the project is not git-based".into()));
