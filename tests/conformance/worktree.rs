@@ -231,6 +231,18 @@ async fn project_update_sets_name_icon_and_start_command() {
         assert_eq!(status, 404, "{missing}");
         assert_eq!(missing, json!({ "_tag": "ProjectNotFoundError", "projectID": "no-such-project", "message": "Project not found: no-such-project" }));
         assert_error("a field OpenCode has not", call(srv, Method::PATCH, &format!("/project/{id}"), Some(json!({ "title": "x" }))).await, 400, "BadRequest");
+        assert_error(
+            "an icon that is no object",
+            call(srv, Method::PATCH, &format!("/project/{id}"), Some(json!({ "icon": [null] }))).await,
+            400,
+            "BadRequest",
+        );
+        assert_error(
+            "a start command that is no text",
+            call(srv, Method::PATCH, &format!("/project/{id}"), Some(json!({ "commands": { "start": 1 } }))).await,
+            400,
+            "BadRequest",
+        );
 
         if t.git() {
             // The start command runs in each new worktree, after it is ready.
