@@ -120,6 +120,8 @@ async fn worktrees_are_made_listed_reset_and_removed_in_the_environment() {
             return;
         }
         assert_eq!(srv.get("/experimental/worktree").await, (200, json!([])));
+        // The search index is built before the worktrees come.
+        assert_eq!(srv.get_q("/find/file", &[("query", "deep.txt")]).await, (200, json!(["a/b/c/deep.txt"])));
         let mut events = GlobalEvents::subscribe(srv).await;
 
         let dir = t.abs(".burrow-worktrees/my-feature");
@@ -141,6 +143,8 @@ async fn worktrees_are_made_listed_reset_and_removed_in_the_environment() {
         let (_, main_status) = srv.get("/vcs/status").await;
         let files: Vec<&str> = main_status.as_array().unwrap().iter().filter_map(|f| f["file"].as_str()).collect();
         assert_eq!(files, ["new.txt", "old.txt", "src/main.rs"], "{main_status}");
+        let (_, found) = srv.get_q("/find/file", &[("query", "deep.txt")]).await;
+        assert_eq!(found, json!(["a/b/c/deep.txt"]), "the main tree's search skips the worktrees");
 
         // A second worktree asked for by the same name gets a name of its own.
         let (status, second) = call(srv, Method::POST, "/experimental/worktree", Some(json!({ "name": "my-feature" }))).await;
