@@ -89,6 +89,8 @@ impl Instances {
             worktree,
             vcs,
             name: None,
+            icon: None,
+            commands: None,
             time: ProjectTime { created: started_ms, updated: Some(started_ms), initialized: None },
             sandboxes: Vec::new(),
         };

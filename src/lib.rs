@@ -32,5 +32,6 @@ pub mod server;
 pub mod session;
 pub mod vcs;
 pub mod workspace;
+pub mod worktree;
 
 pub use burrow_protocol::{now_ms, OPENCODE_VERSION};

@@ -33,6 +33,54 @@ pub async fn git(env: &dyn Env, cwd: &WorkspacePath, args: &[&str]) -> Option<St
     }
 }
 
+/// What one git command said, whether or not it succeeded.
+#[derive(Clone, Debug, Default)]
+pub struct GitRun {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl GitRun {
+    /// What git said went wrong (stderr, else stdout), or `fallback` when it said nothing.
+    pub fn error(&self, fallback: &str) -> String {
+        let said = if self.stderr.trim().is_empty() { self.stdout.trim() } else { self.stderr.trim() };
+        if said.is_empty() {
+            fallback.to_string()
+        } else {
+            said.to_string()
+        }
+    }
+}
+
+/// Runs `git ARGS` in `cwd` with `stdin`, keeping its output whether it
+/// succeeds or not: the operations that change a repository (apply, worktree)
+/// report git's own message when they fail. An error only when nothing could
+/// be run at all.
+pub async fn git_run(env: &dyn Env, cwd: &WorkspacePath, args: &[&str], stdin: Option<Vec<u8>>) -> EnvResult<GitRun> {
+    let mut command = String::from("git -c core.quotepath=off");
+    for arg in args {
+        command.push(' ');
+        command.push_str(&shlex::try_quote(arg).map_err(|_| crate::env::EnvError::InvalidInput(format!("git argument {arg:?} cannot be quoted")))?);
+    }
+    let mut req = ExecRequest::shell(command, cwd.clone());
+    req.stdin = stdin.map(Into::into);
+    let out = env.exec(req).await?.collect(MAX_GIT_OUTPUT, Some(GIT_TIMEOUT)).await?;
+    Ok(GitRun {
+        ok: out.status.is_some_and(|s| s.success()),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Applies a unified patch (as `/vcs/diff/raw` writes one) to the working tree
+/// at `cwd` with `git apply`: all of it or, when any hunk does not fit, none of
+/// it. `Err` carries git's reason.
+pub async fn apply(env: &dyn Env, cwd: &WorkspacePath, patch: &str) -> EnvResult<Result<(), String>> {
+    let run = git_run(env, cwd, &["apply", "--whitespace=nowarn", "-"], Some(patch.as_bytes().to_vec())).await?;
+    Ok(if run.ok { Ok(()) } else { Err(run.error("git apply failed")) })
+}
+
 /// OpenCode's project id: the repository's first root commit.
 pub async fn project_id(env: &dyn Env, cwd: &WorkspacePath) -> Option<String> {
     let out = git(env, cwd, &["rev-list", "--max-parents=0", "--all"]).await?;

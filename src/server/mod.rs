@@ -28,7 +28,7 @@ pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
     api, api_revert, api_session_event, app, config, control, control_plane, credential, environment, event, file, find, lifecycle, message, meta, permission,
-    permission_saved, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace,
+    permission_saved, project, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace, worktree,
 };
 
 use crate::agent::permission::Permissions;
@@ -153,6 +153,13 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(lifecycle::vcs_status))
         .routes(routes!(lifecycle::vcs_diff))
         .routes(routes!(lifecycle::vcs_diff_raw))
+        .routes(routes!(worktree::vcs_apply))
+        .routes(routes!(worktree::list, worktree::create, worktree::remove))
+        .routes(routes!(worktree::reset))
+        .routes(routes!(project::update))
+        .routes(routes!(project::copy_create, project::copy_remove))
+        .routes(routes!(project::copy_refresh))
+        .routes(routes!(project::copy_generate_name))
         .routes(routes!(app::project_directories))
         .routes(routes!(api::health))
         .routes(routes!(api::fs_list))

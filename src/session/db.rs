@@ -86,6 +86,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sync_event_seq ON sync_event(seq);
     ALTER TABLE session ADD COLUMN sync_owner TEXT;",
+    // 5: what clients set on projects (`PATCH /project/{id}`: name, icon,
+    // commands), keyed by the project id; git says the rest.
+    "CREATE TABLE project (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 4;

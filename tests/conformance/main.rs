@@ -36,6 +36,7 @@ mod session_events_v2;
 mod status;
 mod sync;
 mod tui;
+mod worktree;
 
 use serde_json::Value;
 

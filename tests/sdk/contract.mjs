@@ -126,6 +126,23 @@ async function v2() {
   assert.equal((await client.session.delete({ sessionID: session.id }, { throwOnError: true })).data, true);
   assert.equal((await client.session.get({ sessionID: session.id })).response.status, 404);
 
+  // Worktrees, patches and project settings. The workspace is no git
+  // repository: no worktrees, and a patch is refused as `non-git`.
+  assert.deepEqual((await client.worktree.list({}, { throwOnError: true })).data, []);
+  const worktree = await client.worktree.create({ worktreeCreateInput: { name: "sdk" } });
+  assert.equal(worktree.response.status, 400);
+  assert.equal(worktree.error.name, "WorktreeNotGitError");
+  const applied = await client.vcs.apply({ patch: "diff --git a/x b/x\n" });
+  assert.equal(applied.response.status, 400);
+  assert.equal(applied.error.name, "VcsApplyError");
+  assert.equal(applied.error.data.reason, "non-git");
+  const project = (await client.project.current({}, { throwOnError: true })).data;
+  const named = await client.project.update({ projectID: project.id, name: "sdk contract", commands: { start: "true" } }, { throwOnError: true });
+  assert.equal(named.data.id, project.id);
+  assert.equal(named.data.name, "sdk contract");
+  assert.deepEqual(named.data.commands, { start: "true" });
+  assert.equal((await client.project.current({}, { throwOnError: true })).data.name, "sdk contract");
+
   // A provider key: stored (true), never shown, removed (true).
   const set = await client.auth.set({ providerID: "contract", auth: { type: "api", key: SECRET } }, { throwOnError: true });
   assert.equal(set.data, true);

@@ -29,8 +29,60 @@ pub struct Project {
     pub vcs: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<ProjectIcon>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<ProjectCommands>,
     pub time: ProjectTime,
     pub sandboxes: Vec<String>,
+}
+
+/// How a client shows a project: an image, or a colour.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectIcon {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#override: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectCommands {
+    /// Startup script to run when creating a new workspace (worktree)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+}
+
+/// What a client set on a project (`PATCH /project/{id}`), kept by the
+/// server: OpenCode's project row beyond what git says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<ProjectIcon>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<ProjectCommands>,
+}
+
+impl Project {
+    /// The project with what a client set on it.
+    pub fn with_settings(mut self, s: &ProjectSettings) -> Self {
+        if s.name.is_some() {
+            self.name = s.name.clone();
+        }
+        if s.icon.is_some() {
+            self.icon = s.icon.clone();
+        }
+        if s.commands.is_some() {
+            self.commands = s.commands.clone();
+        }
+        self
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]

@@ -36,14 +36,18 @@ pub async fn path(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> Json<PathI
 
 #[utoipa::path(get, path = "/project", tag = "project", operation_id = "project.list", params(DirectoryParams),
     responses((status = 200, description = "List of projects", body = Vec<Project>)))]
-pub async fn projects(Ws(ws): Ws, _ctx: Ctx) -> Json<Vec<Project>> {
-    Json(ws.instances.projects().await)
+pub async fn projects(State(st): State<Arc<AppState>>, Ws(ws): Ws, _ctx: Ctx) -> ApiResult<Json<Vec<Project>>> {
+    let mut out = Vec::new();
+    for project in ws.instances.projects().await {
+        out.push(super::project::shown(&st, project).await?);
+    }
+    Ok(Json(out))
 }
 
 #[utoipa::path(get, path = "/project/current", tag = "project", operation_id = "project.current", params(DirectoryParams),
     responses((status = 200, body = Project), (status = 403, body = ErrorBody)))]
-pub async fn current_project(Ctx(inst): Ctx) -> Json<Project> {
-    Json(inst.project.clone())
+pub async fn current_project(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> ApiResult<Json<Project>> {
+    Ok(Json(super::project::shown(&st, inst.project.clone()).await?))
 }
 
 /// Makes the request's directory a git repository (`git init`, in the
@@ -70,7 +74,7 @@ pub async fn git_init(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ct
         ws.instances.dispose(&inst.dir);
     }
     let now = ws.instances.resolve(&*ws.runtime.env, st.started_ms, Some(&inst.directory)).await?;
-    Ok(Json(now.project.clone()))
+    Ok(Json(super::project::shown(&st, now.project.clone()).await?))
 }
 
 #[utoipa::path(get, path = "/vcs", tag = "vcs", operation_id = "vcs.get", params(DirectoryParams),

@@ -20,6 +20,7 @@ pub mod meta;
 pub mod not_served;
 pub mod permission;
 pub mod permission_saved;
+pub mod project;
 pub mod prompt;
 pub mod pty;
 pub mod pty_connect;
@@ -29,6 +30,7 @@ pub mod tools;
 pub mod tui;
 pub mod v2;
 pub mod workspace;
+pub mod worktree;
 
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -114,20 +114,7 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "experimental.console.switchOrg",
         why: Why::ByDesign("OpenCode's hosted console account is not part of Burrow"),
     },
-    NotServed { method: "DELETE", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.remove", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/project/{projectID}/copy", operation_id: "v2.projectCopy.create", why: Why::NotBuiltYet },
-    NotServed {
-        method: "POST",
-        path: "/experimental/project/{projectID}/copy/generate-name",
-        operation_id: "experimental.projectCopy.generateName",
-        why: Why::NotBuiltYet,
-    },
-    NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
-    NotServed { method: "DELETE", path: "/experimental/worktree", operation_id: "worktree.remove", why: Why::NotBuiltYet },
-    NotServed { method: "GET", path: "/experimental/worktree", operation_id: "worktree.list", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/worktree", operation_id: "worktree.create", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/worktree/reset", operation_id: "worktree.reset", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/global/upgrade",
@@ -161,7 +148,6 @@ pub const NOT_SERVED: &[NotServed] = &[
     },
     NotServed { method: "POST", path: "/mcp/{name}/connect", operation_id: "mcp.connect", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/mcp/{name}/disconnect", operation_id: "mcp.disconnect", why: Why::NotBuiltYet },
-    NotServed { method: "PATCH", path: "/project/{projectID}", operation_id: "project.update", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/provider/{providerID}/oauth/authorize",
@@ -186,7 +172,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "session.share",
         why: Why::ByDesign("sharing publishes the session on OpenCode's hosted share service"),
     },
-    NotServed { method: "POST", path: "/vcs/apply", operation_id: "vcs.apply", why: Why::NotBuiltYet },
 ];
 
 /// `router` plus a 501 route for each entry of [`NOT_SERVED`].

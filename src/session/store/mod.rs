@@ -7,6 +7,7 @@
 
 mod list;
 mod messages;
+mod projects;
 mod queued;
 mod repair;
 mod snapshots;
