@@ -246,6 +246,10 @@ mod stdio {
         pub async fn request(&self, id: u64, msg: Value) -> Result<Value, String> {
             let (tx, rx) = oneshot::channel();
             lock(&self.pending).insert(id, tx);
+            if self.ended.borrow().is_some() {
+                lock(&self.pending).remove(&id);
+                return Err(self.why().await);
+            }
             if let Err(e) = self.send(&msg).await {
                 lock(&self.pending).remove(&id);
                 return Err(e);
@@ -305,8 +309,10 @@ mod stdio {
         };
         let tail = tail.trim();
         let why = if tail.is_empty() { format!("the server {how}") } else { format!("the server {how}: {tail}") };
-        lock(&pending).clear();
+        // Said before the waiting requests are dropped: a request added after
+        // the clearing sees it (see `Stdio::request`).
         let _ = ended.send(Some(why));
+        lock(&pending).clear();
     }
 
     async fn handle(msg: Value, pending: &Pending, input: &mpsc::Sender<PtyInput>) {
