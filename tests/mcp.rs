@@ -183,6 +183,9 @@ async fn a_local_server_runs_on_the_ssh_host() {
     assert_eq!(sshd.sh(&format!("cat '{}'", a.ws.abs("mcp-ran.txt"))).unwrap(), "hello\n");
 }
 
+/// A request the remote server got: its method and session header.
+type Seen = (String, Option<String>);
+
 /// A remote server over streamable HTTP: `initialize` answers JSON with a
 /// session id, `tools/list` answers as server-sent events, and every later
 /// request carries the session id.
@@ -191,7 +194,7 @@ async fn a_remote_server_is_reached_over_http() {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
 
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/mcp",
