@@ -132,6 +132,10 @@ impl Servers {
 
     async fn connect_to(&self, name: &str, config: &ServerConfig) -> State {
         let timeout = config.connect_timeout();
+        if matches!(config, ServerConfig::Local(l) if l.command.is_empty()) {
+            // Only `{"enabled": false}` in the config, and connected by hand.
+            return State::Failed("no `command` in this server's config".into());
+        }
         let connected = match config {
             ServerConfig::Local(l) => Client::local(self.env.clone(), &self.dir, l, timeout).await,
             ServerConfig::Remote(r) => Client::remote(r, timeout).await,
