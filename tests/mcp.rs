@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 use support::agent::{part, tool_names, AgentServer};
 use support::llm::{ScriptedLlm, Turn};
+use support::s3::S3;
 use support::ssh::Sshd;
 use support::TestEnv;
 
@@ -234,4 +235,18 @@ async fn a_remote_server_is_reached_over_http() {
     let methods: Vec<&str> = seen.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(methods, ["initialize", "notifications/initialized", "tools/list", "tools/call"]);
     assert!(seen[1..].iter().all(|(_, s)| s.as_deref() == Some("s-1")), "{seen:?}");
+}
+
+/// Object storage runs no processes: a local server there fails, saying why.
+#[tokio::test]
+async fn a_local_server_on_object_storage_fails_clearly() {
+    if S3::require().is_none() {
+        return;
+    }
+    let (_llm, a) = start(TestEnv::from_name("s3").unwrap()).await;
+    let s = status(&a).await;
+    assert_eq!(s["probe"]["status"], "failed", "{s}");
+    let error = s["probe"]["error"].as_str().unwrap();
+    assert!(error.contains("sh mcp-probe.sh") && error.contains("object storage"), "{error}");
+    assert!(!tool_ids(&a).await.iter().any(|t| t.starts_with("probe_")));
 }
