@@ -250,3 +250,20 @@ async fn a_local_server_on_object_storage_fails_clearly() {
     assert!(error.contains("sh mcp-probe.sh") && error.contains("object storage"), "{error}");
     assert!(!tool_ids(&a).await.iter().any(|t| t.starts_with("probe_")));
 }
+
+/// An MCP tool goes through the permission rules under its own name: a
+/// `deny` for it keeps it from the model, as for a built-in tool.
+#[tokio::test]
+async fn a_denied_mcp_tool_is_not_offered() {
+    let llm = ScriptedLlm::openai(vec![Turn::text("Nothing to do.")]).await;
+    let mut cfg = mcp_config();
+    cfg["permission"] = json!({"probe_*": "deny"});
+    let a = AgentServer::start(TestEnv::from_name("local").unwrap(), &llm.url, cfg).await;
+    a.ws.write_behind("mcp-probe.sh", SERVER.as_bytes()).await.unwrap();
+    assert_eq!(status(&a).await["probe"], json!({"status": "connected"}));
+    let id = a.session().await;
+    let (code, answer) = a.post(&format!("/session/{id}/message"), json!({"parts": [{"type": "text", "text": "hi"}]})).await;
+    assert_eq!(code, 200, "{answer}");
+    let offered = tool_names(&llm.requests()[0]);
+    assert!(offered.contains(&"bash".to_string()) && !offered.contains(&TOOL.to_string()), "{offered:?}");
+}
