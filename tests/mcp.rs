@@ -72,13 +72,14 @@ async fn tool_ids(a: &AgentServer) -> Vec<String> {
     serde_json::from_value(ids).unwrap()
 }
 
-/// How many processes run the probe script in `root` on this machine.
-fn probes_in(root: &std::path::Path) -> usize {
+/// The processes that run the probe script in `root` on this machine.
+fn probes_in(root: &std::path::Path) -> Vec<String> {
     let procs = std::fs::read_dir("/proc").unwrap().filter_map(Result::ok);
     procs
         .filter(|p| std::fs::read_link(p.path().join("cwd")).is_ok_and(|cwd| cwd == root))
         .filter(|p| std::fs::read(p.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("mcp-probe.sh")))
-        .count()
+        .map(|p| p.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Waits for `done` to hold (a process ending after its kill), for at most 10 s.
@@ -143,7 +144,7 @@ async fn a_local_server_runs_in_the_local_folder() {
     let (llm, a) = start(TestEnv::from_name("local").unwrap()).await;
     let ran = std::path::Path::new(&a.ws.root).join("mcp-ran.txt");
     let root = std::fs::canonicalize(&a.ws.root).unwrap();
-    check(&a, &llm, || probes_in(&root) == 0).await;
+    check(&a, &llm, || probes_in(&root).is_empty()).await;
     assert_eq!(std::fs::read_to_string(ran).unwrap(), "hello\n");
 
     // Added at run time, and replaced by a second add of the same name.
@@ -156,6 +157,23 @@ async fn a_local_server_runs_in_the_local_folder() {
     assert_eq!((code, &all["late"]), (200, &json!({"status": "disabled"})), "{all}");
     let (code, bad) = a.post("/mcp", json!({"name": "x", "config": {"type": "local"}})).await;
     assert_eq!(code, 400, "{bad}");
+
+    // A server whose process dies is `failed` with the reason, and its tool is gone.
+    let pids = probes_in(&root);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    assert!(std::process::Command::new("kill").args(["-9", &pids[0]]).status().unwrap().success());
+    let mut s = status(&a).await;
+    for _ in 0..100 {
+        if s["probe"]["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        s = status(&a).await;
+    }
+    // (The local terminal reports a killed process as exit code 1, not by its signal.)
+    assert_eq!(s["probe"]["status"], "failed", "{s}");
+    assert!(s["probe"]["error"].as_str().unwrap().starts_with("the server "), "{s}");
+    assert!(!tool_ids(&a).await.contains(&TOOL.to_string()));
 }
 
 #[tokio::test]

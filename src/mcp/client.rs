@@ -135,6 +135,14 @@ impl Client {
         }
     }
 
+    /// Why a local server's process ended by itself, once it did.
+    pub fn ended(&self) -> Option<String> {
+        match &self.link {
+            Link::Stdio(s) => s.ended.borrow().clone(),
+            Link::Http(_) => None,
+        }
+    }
+
     /// Ends the session: a local server's process is killed, a remote
     /// session is deleted (best effort).
     pub async fn close(&self) {
@@ -197,7 +205,7 @@ mod stdio {
         pending: Pending,
         control: Arc<dyn ProcessControl>,
         /// Why the server stopped, once it did.
-        ended: watch::Receiver<Option<String>>,
+        pub(super) ended: watch::Receiver<Option<String>>,
     }
 
     impl Stdio {

@@ -72,9 +72,13 @@ enum State {
 }
 
 impl State {
+    /// A server whose process ended by itself is `failed` with the reason.
     fn status(&self) -> Status {
         match self {
-            State::Connected { .. } => Status::Connected,
+            State::Connected { client, .. } => match client.ended() {
+                Some(why) => Status::Failed { error: why },
+                None => Status::Connected,
+            },
             State::Disabled => Status::Disabled,
             State::Failed(e) => Status::Failed { error: e.clone() },
         }
@@ -213,6 +217,9 @@ impl Servers {
         let mut out: Vec<Arc<dyn Tool>> = Vec::new();
         for server in list.iter() {
             let State::Connected { client, tools } = &server.state else { continue };
+            if client.ended().is_some() {
+                continue;
+            }
             let timeout = server.config.as_ref().map(ServerConfig::call_timeout).unwrap_or(config::CALL_TIMEOUT);
             for def in tools {
                 out.push(Arc::new(McpTool {
