@@ -254,14 +254,13 @@ mod stdio {
         pub async fn request(&self, id: u64, msg: Value) -> Result<Value, String> {
             let (tx, rx) = oneshot::channel();
             lock(&self.pending).insert(id, tx);
+            // Forgets the request however this ends: answered, failed, or
+            // dropped by a timeout or the turn's abort.
+            let _waiting = Waiting { pending: &self.pending, id };
             if self.ended.borrow().is_some() {
-                lock(&self.pending).remove(&id);
                 return Err(self.why().await);
             }
-            if let Err(e) = self.send(&msg).await {
-                lock(&self.pending).remove(&id);
-                return Err(e);
-            }
+            self.send(&msg).await?;
             let answer = rx.await;
             match answer {
                 Ok(v) => Ok(v),
@@ -273,6 +272,18 @@ mod stdio {
             if let Err(e) = self.control.kill().await {
                 tracing::warn!("cannot stop an MCP server: {e}");
             }
+        }
+    }
+
+    /// A request waiting for its answer; dropping it forgets the request.
+    struct Waiting<'a> {
+        pending: &'a Pending,
+        id: u64,
+    }
+
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            lock(self.pending).remove(&self.id);
         }
     }
 
