@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The modules below the HTTP layer, relative to `src/`.
-const BELOW_SERVER: &[&str] = &["session", "agent", "config", "pty", "instance.rs", "vcs.rs", "event.rs", "content.rs", "workspace", "worktree.rs"];
+const BELOW_SERVER: &[&str] = &["session", "agent", "config", "pty", "instance.rs", "vcs.rs", "event.rs", "content.rs", "workspace", "worktree.rs", "mcp"];
 
 /// The `crate::` roots a module below `server/` may not name: the HTTP layer,
 /// its error module (statuses and response bodies), and the CLI above it.

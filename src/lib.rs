@@ -23,6 +23,7 @@ pub mod event;
 pub mod instance;
 #[cfg(test)]
 mod layers;
+pub mod mcp;
 pub use burrow_env::helper;
 pub use burrow_protocol as protocol;
 pub use burrow_protocol::id;

@@ -81,6 +81,7 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
     }
     let state = AppState::new(env.clone(), dirs, credentials, policy, workspaces).await?;
     let registry = state.workspaces.clone();
+    let mcp = state.runtime.mcp.clone();
     let workspaces = registry.clone();
     let server_env = state.runtime.env.clone();
     let max_age = std::time::Duration::try_from_secs_f64(args.snapshot_max_age * 24.0 * 3600.0).context("--snapshot-max-age must be a number of days")?;
@@ -95,6 +96,8 @@ async fn serve(args: ServeArgs, resolved: burrow::envs::Resolved) -> anyhow::Res
     let served = server::serve(state, &args.hostname, args.port, args.insecure_no_auth, args.timeouts).await;
     pruning.abort();
     registry.shutdown().await;
+    // The MCP servers of the server's own environment end before it does.
+    mcp.close_all().await;
     env.shutdown().await;
     served
 }

@@ -27,8 +27,8 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, api_revert, api_session_event, app, config, control, control_plane, credential, environment, event, file, find, lifecycle, message, meta, permission,
-    permission_saved, project, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace, worktree,
+    api, api_revert, api_session_event, app, config, control, control_plane, credential, environment, event, file, find, lifecycle, mcp, message, meta,
+    permission, permission_saved, project, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace, worktree,
 };
 
 use crate::agent::permission::Permissions;
@@ -76,7 +76,8 @@ impl AppState {
         let permissions = Permissions::new(bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
         let auth = Arc::new(AuthStore::new(std::path::Path::new(&dirs.state)));
-        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone(), auth });
+        let mcp = Arc::new(crate::mcp::Mcp::new(env.clone()));
+        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone(), auth, mcp });
         let scope = Scope::with_runtime(runtime.clone(), None).await;
         let workspaces = Registry::load(scope.clone(), workspaces).await?;
         Ok(Arc::new(Self { runtime, scope, workspaces, credentials, policy, started_ms, tui: Default::default() }))
@@ -126,7 +127,9 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(app::skills))
         .routes(routes!(app::lsp))
         .routes(routes!(app::formatter))
-        .routes(routes!(app::mcp))
+        .routes(routes!(mcp::status, mcp::add))
+        .routes(routes!(mcp::connect))
+        .routes(routes!(mcp::disconnect))
         .routes(routes!(app::resources))
         .routes(routes!(app::capabilities))
         .routes(routes!(app::console))

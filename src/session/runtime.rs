@@ -14,6 +14,7 @@ use crate::config::{self, Config, ConfigError, Sources};
 use crate::env::{SharedEnv, WorkspacePath};
 use crate::event::Bus;
 use crate::instance::Instance;
+use crate::mcp::{Mcp, Servers};
 use crate::session::service::Sessions;
 
 /// Where the server keeps and finds things, as `GET /path` reports them.
@@ -37,6 +38,9 @@ pub struct Runtime {
     /// The provider credentials stored in the data folder (server-wide, as
     /// OpenCode's `auth.json` is).
     pub auth: Arc<AuthStore>,
+    /// The MCP servers started for this environment's directories; they run
+    /// in it (local ones) and end with it.
+    pub mcp: Arc<Mcp>,
 }
 
 impl Runtime {
@@ -61,6 +65,12 @@ impl Runtime {
             Default::default()
         });
         Ok(config)
+    }
+
+    /// The MCP servers of `inst`'s directory, connected from its config
+    /// (`cfg`) the first time.
+    pub async fn mcp(&self, inst: &Instance, cfg: &Config) -> Arc<Servers> {
+        self.mcp.servers(&inst.dir, cfg.object("mcp")).await
     }
 
     /// The folders the built-in agents' rules mention.

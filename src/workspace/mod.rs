@@ -46,6 +46,7 @@ impl Scope {
     pub async fn open(env: SharedEnv, base: &Scope) -> Arc<Self> {
         let b = &base.runtime;
         let runtime = Arc::new(Runtime {
+            mcp: Arc::new(crate::mcp::Mcp::new(env.clone())),
             env,
             sessions: b.sessions.clone(),
             bus: b.bus.clone(),
@@ -486,6 +487,7 @@ impl Registry {
         let entry = self.find(id)?;
         let scope = entry.scope.lock().await.take();
         if let Some(scope) = scope {
+            scope.runtime.mcp.close_all().await;
             scope.runtime.env.shutdown().await;
         }
         if entry.spec.kind().ok() == Some(Kind::Docker) && entry.spec.container.is_none() {
@@ -515,6 +517,7 @@ impl Registry {
             }
             let Some(scope) = slot.take() else { continue };
             tracing::info!("workspace {id} idle for {idle:?}: stopping it");
+            scope.runtime.mcp.close_all().await;
             scope.runtime.env.shutdown().await;
             if entry.spec.kind().ok() == Some(Kind::Docker) && entry.spec.container.is_none() {
                 if let Err(e) = docker::stop(&id, &self.store()).await {
@@ -543,6 +546,7 @@ impl Registry {
         let entries: Vec<Arc<Entry>> = lock(&self.entries).values().cloned().collect();
         for entry in entries {
             if let Some(scope) = entry.scope.lock().await.take() {
+                scope.runtime.mcp.close_all().await;
                 scope.runtime.env.shutdown().await;
             }
         }

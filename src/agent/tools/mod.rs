@@ -145,8 +145,9 @@ impl ToolContext {
 
 #[async_trait]
 pub trait Tool: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn description(&self) -> &'static str;
+    /// Built-in tools have fixed names; an MCP server's are known at run time.
+    fn name(&self) -> &str;
+    fn description(&self) -> &str;
     /// The JSON Schema of the arguments.
     fn parameters(&self) -> Value;
     async fn run(&self, input: Value, ctx: &ToolContext) -> ToolResult;
@@ -170,8 +171,8 @@ pub fn args<T: DeserializeOwned>(tool: &str, input: Value) -> Result<T, ToolErro
 /// The tools by name.
 #[derive(Clone)]
 pub struct Registry {
-    tools: HashMap<&'static str, Arc<dyn Tool>>,
-    order: Vec<&'static str>,
+    tools: HashMap<String, Arc<dyn Tool>>,
+    order: Vec<String>,
 }
 
 impl Registry {
@@ -189,8 +190,21 @@ impl Registry {
             Arc::new(todo::TodoRead),
             Arc::new(task::Task),
         ];
-        let order = all.iter().map(|t| t.name()).collect();
-        Self { tools: all.into_iter().map(|t| (t.name(), t)).collect(), order }
+        let order = all.iter().map(|t| t.name().to_string()).collect();
+        Self { tools: all.into_iter().map(|t| (t.name().to_string(), t)).collect(), order }
+    }
+
+    /// The built-in tools and `extra` (an MCP server's), after them; an extra
+    /// tool never replaces a built-in one of the same name.
+    pub fn with(mut self, extra: Vec<Arc<dyn Tool>>) -> Self {
+        for tool in extra {
+            let name = tool.name().to_string();
+            if !self.tools.contains_key(&name) {
+                self.order.push(name.clone());
+                self.tools.insert(name, tool);
+            }
+        }
+        self
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
@@ -201,7 +215,7 @@ impl Registry {
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.order
             .iter()
-            .filter_map(|n| self.tools.get(n))
+            .filter_map(|n| self.tools.get(n.as_str()))
             .map(|t| ToolSpec { name: t.name().to_string(), description: t.description().to_string(), parameters: t.parameters() })
             .collect()
     }

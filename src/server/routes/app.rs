@@ -1,5 +1,5 @@
 //! What the TUI asks about at start-up: agents, commands, skills, and the
-//! status of services Burrow does not run (LSP, MCP, formatters, workspaces,
+//! status of services Burrow does not run (LSP, formatters, workspaces,
 //! the OpenCode console), which are answered truthfully as empty.
 
 use axum::extract::Path;
@@ -49,13 +49,6 @@ pub async fn formatter(_ctx: Ctx) -> Json<Vec<Value>> {
     Json(Vec::new())
 }
 
-#[utoipa::path(get, path = "/mcp", tag = "mcp", operation_id = "mcp.status", params(DirectoryParams),
-    responses((status = 200, description = "MCP server status", body = Object)))]
-pub async fn mcp(_ctx: Ctx) -> Json<Map<String, Value>> {
-    // No MCP servers are connected.
-    Json(Map::new())
-}
-
 #[utoipa::path(get, path = "/experimental/resource", tag = "experimental", operation_id = "experimental.resource.list", params(DirectoryParams),
     responses((status = 200, description = "MCP resources", body = Object)))]
 pub async fn resources(_ctx: Ctx) -> Json<Map<String, Value>> {
@@ -89,10 +82,15 @@ pub async fn console(_ctx: Ctx) -> Json<ConsoleState> {
 }
 
 #[utoipa::path(get, path = "/experimental/tool/ids", tag = "tool", operation_id = "tool.ids", params(DirectoryParams),
-    responses((status = 200, description = "Tool ids", body = Vec<String>)))]
-pub async fn tool_ids(_ctx: Ctx) -> Json<Vec<&'static str>> {
-    // The tools OpenCode's agents know by name; permission rules refer to them.
-    Json(vec!["invalid", "question", "bash", "read", "glob", "grep", "edit", "write", "task", "webfetch", "todowrite", "websearch", "skill", "apply_patch"])
+    responses((status = 200, description = "Tool ids", body = Vec<String>), (status = 400, body = ErrorBody)))]
+pub async fn tool_ids(Ws(ws): Ws, Ctx(inst): Ctx) -> ApiResult<Json<Vec<String>>> {
+    // The tools OpenCode's agents know by name (permission rules refer to
+    // them), then those of the directory's connected MCP servers.
+    let known = ["invalid", "question", "bash", "read", "glob", "grep", "edit", "write", "task", "webfetch", "todowrite", "websearch", "skill", "apply_patch"];
+    let mut ids: Vec<String> = known.into_iter().map(str::to_string).collect();
+    let c = load(&ws, &inst).await?;
+    ids.extend(ws.runtime.mcp(&inst, &c).await.tools().await.iter().map(|t| t.name().to_string()));
+    Ok(Json(ids))
 }
 
 #[derive(Serialize, ToSchema)]

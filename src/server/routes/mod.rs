@@ -15,6 +15,7 @@ pub mod event;
 pub mod file;
 pub mod find;
 pub mod lifecycle;
+pub mod mcp;
 pub mod message;
 pub mod meta;
 pub mod not_served;

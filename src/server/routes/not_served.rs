@@ -121,7 +121,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "global.upgrade",
         why: Why::ByDesign("Burrow is not the opencode binary; upgrade Burrow with its own packaging"),
     },
-    NotServed { method: "POST", path: "/mcp", operation_id: "mcp.add", why: Why::NotBuiltYet },
     NotServed {
         method: "DELETE",
         path: "/mcp/{name}/auth",
@@ -146,8 +145,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "mcp.auth.callback",
         why: Why::ByDesign("OAuth logins against hosted MCP services are not run by Burrow"),
     },
-    NotServed { method: "POST", path: "/mcp/{name}/connect", operation_id: "mcp.connect", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/mcp/{name}/disconnect", operation_id: "mcp.disconnect", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/provider/{providerID}/oauth/authorize",

@@ -133,6 +133,8 @@ pub(crate) struct Base {
     session: Session,
     cfg: Arc<Config>,
     paths: Arc<AgentPaths>,
+    /// The built-in tools and those of the directory's connected MCP servers.
+    registry: Registry,
 }
 
 /// A session held for a run, with the config it runs under.
@@ -156,7 +158,8 @@ impl Base {
         let cfg = Arc::new(rt.config(&inst).await?);
         let paths = Arc::new(rt.agent_paths(&inst));
         let scope = Scope::of(&inst);
-        Ok(Self { rt, inst, scope, session, cfg, paths })
+        let registry = Registry::builtin().with(rt.mcp(&inst, &cfg).await.tools().await);
+        Ok(Self { rt, inst, scope, session, cfg, paths, registry })
     }
 
     /// Holds the session once the runs before this one are over (a
@@ -364,7 +367,7 @@ impl Prompt {
     /// The tools offered to the model: all but those its rules deny outright;
     /// the task tool's description lists the subagents it may hand work to.
     fn tools(&self, r: &Resolved) -> Vec<ToolSpec> {
-        let registry = Registry::builtin();
+        let registry = &self.registry;
         let rules = self.rules(r);
         let specs = registry.specs();
         let off = permission::disabled(specs.iter().map(|s| s.name.as_str()), &rules);
@@ -411,7 +414,7 @@ impl Prompt {
         // BURROW_RETRY_BASE_MS shortens the backoff (tests of failing providers).
         let retry_base =
             std::env::var("BURROW_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).map(std::time::Duration::from_millis).unwrap_or(turn::RETRY_BASE);
-        Turn { provider: r.provider.clone(), registry: Registry::builtin(), tools, sink, abort, retry_base }
+        Turn { provider: r.provider.clone(), registry: self.registry.clone(), tools, sink, abort, retry_base }
     }
 
     fn publish_error(&self, error: Value) {
