@@ -8,10 +8,11 @@
 //! - **local:** every store under `<data dir>/snapshot`, those of roots served
 //!   now and those of roots no longer served, pruned on the blocking pool;
 //! - **Docker and SSH:** the helper's store, through the session's
-//!   `SnapshotPrune` frame, for the environments open now. With `git` in
-//!   place of the helper there is no pruning (the environment says so once).
-//! - **object storage** keeps its snapshot objects under their own prefix and
-//!   is not pruned here.
+//!   `SnapshotPrune` frame, for the environments open now; with `git` in
+//!   place of the helper, the snapshot git directory (keep-refs for the
+//!   referenced snapshots, then `git prune --expire`, `burrow_env::near`).
+//! - **object storage:** the snapshot copies under the snapshot prefix,
+//!   deleted by the same rule (`burrow_env::object::snapshot`).
 //!
 //! The list is read before the stores are pruned, so a snapshot recorded in a
 //! session after the read is not in it; it is kept all the same, because it
