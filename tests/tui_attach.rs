@@ -5,6 +5,8 @@
 //! model's `write` and `edit` change a file inside the container, read back
 //! with `docker exec`, and the TUI shows the answer. Then `/compact` in the
 //! TUI has the model summarise the session (`POST /session/{id}/summarize`).
+//! A second prompt typed while the first turn runs shows "QUEUED" and runs
+//! after it; `/undo` and `/redo` restore and bring back files in the container.
 //!
 //! With `OPENCODE_EXPERIMENTAL_WORKSPACES`, the TUI's workspace commands:
 //! `/workspaces` lists the server's workspaces, `/warp` picks one for the next
@@ -463,4 +465,66 @@ async fn undo_and_redo_typed_in_opencode_attach_restore_files_in_a_container() {
     let list = a.messages(session["id"].as_str().unwrap()).await;
     assert_eq!(part(&list[0], "text")["text"], prompt, "the undone turn is kept after redo");
     assert_eq!(list.last().unwrap()["info"]["finish"], "stop");
+}
+
+/// A prompt typed while the session works, as OpenCode 1.18.33's TUI shows
+/// it: the TUI sends it at once, the server stores it behind the running
+/// turn, and the TUI marks a user message that comes after the unfinished
+/// assistant message " QUEUED " (its session view compares the message's
+/// index with the pending one's). The scripted model holds its first answer
+/// open until the test has seen the second prompt queued on screen, so the
+/// check never races the first turn's end; once released, both turns run,
+/// in order, and the queued mark goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prompt_typed_while_the_first_runs_is_queued_in_opencode_attach_and_both_run() {
+    let Some(bin) = opencode() else { return };
+    if docker_support::image().is_none() {
+        return;
+    }
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let (first_answer, second_answer) = ("The first answer, held open by the model.", "The second answer, after the first.");
+    let t = in_a_container(vec![Turn::held(first_answer, gate), Turn::text(second_answer)]).await;
+    let a = &t.a;
+    let (cwd, home) = (t.cwd.clone(), t.home.clone());
+
+    let url = a.srv.url.clone();
+    let (first, second) = ("please answer slowly", "and then this one");
+    let (queued, done) = tokio::task::spawn_blocking(move || {
+        let mut tui = Tui::attach(&bin, &url, &cwd, &home);
+        tui.wait_for(&["Ask anything", "fake-model"]);
+        tui.type_text(first);
+        tui.wait_for(&[first]);
+        tui.enter();
+        // The first turn runs: its text streamed, its end held by the model.
+        tui.wait_for(&[first_answer]);
+        tui.type_text(second);
+        tui.wait_for(&[second]);
+        tui.enter();
+        let queued = tui.wait_until("the second prompt queued", |t| t.contains(" QUEUED ") && t.contains(second));
+        open.send_replace(true);
+        let done = tui.wait_until("both answers, nothing queued", |t| t.contains(first_answer) && t.contains(second_answer) && !t.contains(" QUEUED "));
+        (queued, done)
+    })
+    .await
+    .unwrap();
+    assert!(!queued.contains(second_answer), "the second turn waited for the first:\n{queued}");
+    assert!(done.contains(first) && done.contains(second), "{done}");
+
+    let (_, sessions) = a.srv.get("/session").await;
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "both prompts went to one session: {sessions:?}");
+    let list = a.messages(sessions[0]["id"].as_str().unwrap()).await;
+    let users: Vec<&Value> = list.iter().filter(|m| m["info"]["role"] == "user").collect();
+    assert_eq!(users.iter().map(|u| part(u, "text")["text"].as_str().unwrap()).collect::<Vec<_>>(), [first, second], "{list:#?}");
+    // Each prompt answered once, in order, and both turns finished.
+    let mut answered = Vec::new();
+    for (user, reply) in users.iter().zip([first_answer, second_answer]) {
+        let answers: Vec<&Value> = list.iter().filter(|m| m["info"]["parentID"] == user["info"]["id"]).collect();
+        assert_eq!(answers.len(), 1, "one answer to {}: {list:#?}", user["info"]["id"]);
+        assert_eq!((part(answers[0], "text")["text"].as_str(), answers[0]["info"]["finish"].as_str()), (Some(reply), Some("stop")), "{}", answers[0]);
+        answered.push(list.iter().position(|m| m["info"]["id"] == answers[0]["info"]["id"]).unwrap());
+    }
+    assert!(answered[0] < answered[1], "the first prompt's answer comes first: {list:#?}");
+    let (_, status) = a.srv.get("/session/status").await;
+    assert_eq!(status, json!({}), "idle once the queue is empty");
 }

@@ -8,10 +8,11 @@
 //! - **local:** every store under `<data dir>/snapshot`, those of roots served
 //!   now and those of roots no longer served, pruned on the blocking pool;
 //! - **Docker and SSH:** the helper's store, through the session's
-//!   `SnapshotPrune` frame, for the environments open now. With `git` in
-//!   place of the helper there is no pruning (the environment says so once).
-//! - **object storage** keeps its snapshot objects under their own prefix and
-//!   is not pruned here.
+//!   `SnapshotPrune` frame, for the environments open now; with `git` in
+//!   place of the helper, the snapshot git directory (keep-refs for the
+//!   referenced snapshots, then `git prune --expire`, `burrow_env::near`).
+//! - **object storage:** the snapshot copies under the snapshot prefix,
+//!   deleted by the same rule (`burrow_env::object::snapshot`).
 //!
 //! The list is read before the stores are pruned, so a snapshot recorded in a
 //! session after the read is not in it; it is kept all the same, because it
@@ -156,5 +157,44 @@ mod tests {
             assert!(store.files(kept).is_ok(), "{kept} is referenced");
         }
         assert!(store.files(&hashes[2]).is_err(), "nothing references the third snapshot");
+    }
+
+    /// A round prunes an open object-storage environment's snapshot copies
+    /// (here a `fs://` folder, its copies in `<folder>.burrow-snapshots`) by
+    /// the same rule: the referenced snapshots stay whole, the old one that
+    /// nothing names goes.
+    #[tokio::test]
+    async fn a_round_prunes_object_storage_snapshot_copies() {
+        use crate::env::object::{ObjectArgs, ObjectEnv};
+        use crate::env::WorkspacePath;
+        let (data, top) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ws = top.path().join("ws");
+        for dir in [&ws, &top.path().join("ws.burrow-snapshots")] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let env = ObjectEnv::open_with(&format!("fs://{}", ws.display()), &ObjectArgs::default(), &|_| None).await.unwrap();
+        let env: SharedEnv = std::sync::Arc::new(env);
+        let mut hashes = Vec::new();
+        for text in ["undo to this\n", "redo to this\n", "nothing names this\n"] {
+            env.write(&WorkspacePath::from_relative("a.txt").unwrap(), bytes::Bytes::from_static(text.as_bytes())).await.unwrap();
+            hashes.push(env.snapshot_track().await.unwrap());
+        }
+        let copies = top.path().join("ws.burrow-snapshots/objects");
+        let then = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+        for fan in std::fs::read_dir(&copies).unwrap().flatten() {
+            for obj in std::fs::read_dir(fan.path()).unwrap().flatten() {
+                std::fs::File::open(obj.path()).unwrap().set_modified(then).unwrap();
+            }
+        }
+        let sessions = sessions(data.path(), &hashes[0], &hashes[1]).await;
+
+        let done = prune(&sessions, PRUNE_AGE, vec![env.clone()], None).await.unwrap();
+        // The third tree goes; its blob stays, as the validator map names it
+        // for `a.txt` (a track reuses it without looking).
+        assert_eq!((done.removed, done.kept), (1, 5), "{done:?}");
+        let changes = env.snapshot_changes(&hashes[0], &hashes[1]).await.unwrap();
+        assert_eq!(changes.len(), 1, "the referenced snapshots are whole: {changes:?}");
+        assert_eq!(&env.snapshot_blob(changes[0].after.as_deref().unwrap()).await.unwrap()[..], b"redo to this\n");
+        assert!(env.snapshot_changes(&hashes[0], &hashes[2]).await.is_err(), "nothing references the third snapshot");
     }
 }

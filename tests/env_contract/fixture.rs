@@ -131,6 +131,8 @@ enum Host {
     },
     S3 {
         op: opendal::Operator,
+        /// The bucket's folder when the service keeps objects as files (s3s-fs).
+        files: Option<std::path::PathBuf>,
     },
 }
 
@@ -293,7 +295,71 @@ async fn open_s3() -> Option<Workspace> {
         .await
         .unwrap_or_else(|e| panic!("{url} opens: {e:#}"));
     let env: SharedEnv = Arc::new(env);
-    Some(Workspace { kind: Kind::S3, root: url, env, host: Host::S3 { op: s3.operator(&prefix) } })
+    Some(Workspace { kind: Kind::S3, root: url, env, host: Host::S3 { op: s3.operator(&prefix), files: s3.files() } })
+}
+
+impl Workspace {
+    /// Makes every object of each snapshot store that holds the tree `tree`
+    /// (this workspace's: the tree is the test's own) as old as a year, as
+    /// if written then, behind Burrow's back: the helper's or local store's
+    /// loose objects, the `git` fallback's, or a bucket's snapshot copies.
+    /// Answers how many stores it aged; 0 where the test cannot set an age
+    /// (an S3 service other than s3s-fs).
+    pub async fn age_snapshot_stores(&self, tree: &str) -> usize {
+        let object = format!("objects/{}/{}", &tree[..2], &tree[2..]);
+        match &self.host {
+            Host::Local { .. } => {
+                let base = burrow::env::snapshot::local_base().expect("snapshots were set up (snapshot::init)");
+                age_stores_under(base, &object)
+            }
+            Host::S3 { files, .. } => files.as_deref().map_or(0, |bucket| age_stores_under(bucket, &object)),
+            Host::Docker { .. } | Host::Ssh { .. } => {
+                // The helper's stores (beside its install folder) and the `git` fallback's.
+                let script = format!(
+                    "n=0; for d in \"$HOME/.cache/burrow/snapshot\"/* \"${{XDG_CACHE_HOME:-$HOME/.cache}}/burrow/snapshot-git\"/*; do \
+                     if [ -f \"$d/{object}\" ]; then find \"$d/objects\" -type f -exec touch -c -t 202501010000 {{}} \\;; n=$((n+1)); fi; done; echo $n"
+                );
+                self.sh(&script).trim().parse().expect("a count of stores")
+            }
+        }
+    }
+}
+
+/// [`Workspace::age_snapshot_stores`] for stores in folders on this machine:
+/// every folder below `base` that holds `object` has its `objects/` aged.
+fn age_stores_under(base: &Path, object: &str) -> usize {
+    fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => files(&entry.path(), out),
+                Ok(t) if t.is_file() => out.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    let mut stores = Vec::new();
+    let mut todo = vec![base.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        if dir.join(object).is_file() {
+            stores.push(dir);
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(entry.path());
+            }
+        }
+    }
+    let then = std::time::SystemTime::now() - Duration::from_secs(365 * 24 * 3600);
+    for store in &stores {
+        let mut all = Vec::new();
+        files(&store.join("objects"), &mut all);
+        for f in all {
+            let file = std::fs::File::open(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            file.set_modified(then).unwrap();
+        }
+    }
+    stores.len()
 }
 
 /// Polls `check` until it holds (state outside Burrow, with no event to wait on).
@@ -347,7 +413,7 @@ impl Workspace {
     /// Writes a file behind Burrow's back, creating its folder.
     pub async fn write_behind(&self, rel: &str, data: &[u8]) {
         match &self.host {
-            Host::S3 { op } => op.write(rel, data.to_vec()).await.map(drop).unwrap_or_else(|e| panic!("writing {rel}: {e}")),
+            Host::S3 { op, .. } => op.write(rel, data.to_vec()).await.map(drop).unwrap_or_else(|e| panic!("writing {rel}: {e}")),
             Host::Local { .. } => {
                 let path = Path::new(&self.root).join(rel);
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -364,7 +430,7 @@ impl Workspace {
     /// A file's bytes read behind Burrow's back; `None` if there is none.
     pub async fn read_behind(&self, rel: &str) -> Option<Vec<u8>> {
         match &self.host {
-            Host::S3 { op } => match op.read(rel).await {
+            Host::S3 { op, .. } => match op.read(rel).await {
                 Ok(buf) => Some(buf.to_vec()),
                 Err(e) if e.kind() == opendal::ErrorKind::NotFound => None,
                 Err(e) => panic!("reading {rel}: {e}"),
@@ -382,7 +448,7 @@ impl Workspace {
     /// The names in a folder (hidden ones included), sorted, seen behind Burrow's back.
     pub async fn names_behind(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = match &self.host {
-            Host::S3 { op } => {
+            Host::S3 { op, .. } => {
                 let dir = if rel.is_empty() { "/".to_string() } else { format!("{}/", rel.trim_end_matches('/')) };
                 let entries = op.list(&dir).await.unwrap_or_else(|e| panic!("listing {dir}: {e}"));
                 // A listing names the folder itself too.

@@ -69,6 +69,17 @@ impl S3 {
         ])
     }
 
+    /// The folder where the service keeps the bucket's objects as files, when
+    /// it is s3s-fs (its `Last-Modified` is a file's modification time, which
+    /// a test can set); `None` for another service. (tests/text_index.rs
+    /// includes this file on its own and never ages objects.)
+    #[allow(dead_code)]
+    pub fn files(&self) -> Option<std::path::PathBuf> {
+        let vars = services_env();
+        let root = vars.get("BURROW_TEST_S3_ROOT").filter(|_| vars.get("BURROW_TEST_S3_BACKEND").is_some_and(|b| b == "s3s-fs"))?;
+        Some(std::path::Path::new(root).join(&self.bucket))
+    }
+
     /// A key prefix no other test (or run) uses.
     pub fn unique_prefix(&self, name: &str) -> String {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();

@@ -9,6 +9,16 @@
 //!   what changed, so an unchanged tree costs a sync with the watcher and one
 //!   changed file a partial walk of the folders on its way and its new blob.
 //!
+//! - **docker** (with `--features docker`, Docker running and
+//!   `BURROW_HELPER_BIN` the static helper): the same tree bind-mounted into
+//!   a container of `BURROW_SNAPSHOT_IMAGE` (default the offline test image,
+//!   `burrow-test-busybox:latest`, networking off), served by the Docker
+//!   environment: the helper runs there, its store and watcher next to the
+//!   files, and each snapshot is one message to its session. The scratch
+//!   files are written on the host, so the helper learns of them from its
+//!   watcher as it would of a `bash` edit. Without Docker or the helper the
+//!   rows say why instead.
+//!
 //! The tree is `BURROW_SNAPSHOT_TREE`, else the Linux source at
 //! `/usr/src/linux`. The "one file changed" rounds write a scratch file at the
 //! tree's root and one in a deep folder with new content each time, and
@@ -65,6 +75,8 @@ fn main() {
     let watched_changed = scratch_files.rounds(|| drop(rt.block_on(env.snapshot_track()).expect("a snapshot")));
     let walked = rt.block_on(env.snapshot_store()).expect("the store").walks();
     assert_eq!(walked, 1, "only the first watched snapshot walked");
+    drop(env);
+    let docker = docker::rows(&rt, &tree, &scratch_files);
     drop(scratch_files);
 
     println!("| snapshot of `{}` ({files} files) | median | min | max |", tree.display());
@@ -79,6 +91,85 @@ fn main() {
     println!("| watched: first (a walk, the stat cache warm) | {} | | |", ms(watched_first_time));
     row("watched: unchanged tree", watched_unchanged);
     row("watched: one file changed", watched_changed);
+    match docker {
+        Ok(d) => {
+            println!("| docker: the helper installed in the new container | {} | | |", ms(d.start));
+            println!("| docker: first (the helper session and its watcher start, every file read and stored) | {} | | |", ms(d.first));
+            row("docker: unchanged tree", d.unchanged);
+            row("docker: one file changed", d.changed);
+        }
+        Err(why) => println!("| docker: not measured ({why}) | | | |"),
+    }
+}
+
+/// The Docker rows' times.
+#[cfg_attr(not(feature = "docker"), allow(dead_code))]
+struct DockerTimes {
+    start: Duration,
+    first: Duration,
+    unchanged: Vec<Duration>,
+    changed: Vec<Duration>,
+}
+
+#[cfg(not(feature = "docker"))]
+mod docker {
+    pub(super) fn rows(_: &tokio::runtime::Runtime, _: &std::path::Path, _: &super::Scratch) -> Result<super::DockerTimes, String> {
+        Err("built without `--features docker`".into())
+    }
+}
+
+#[cfg(feature = "docker")]
+mod docker {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use burrow_env::docker::DockerArgs;
+    use burrow_env::Env;
+
+    use super::{rounds, DockerTimes, Scratch};
+
+    /// A container with `tree` mounted at `/workspace`, served by the Docker
+    /// environment, which removes it when dropped.
+    pub(super) fn rows(rt: &tokio::runtime::Runtime, tree: &Path, scratch: &Scratch) -> Result<DockerTimes, String> {
+        if std::env::var_os("BURROW_HELPER_BIN").is_none() {
+            return Err("BURROW_HELPER_BIN is not set: `bash tests/build-helper.sh` builds the helper".into());
+        }
+        let image = std::env::var("BURROW_SNAPSHOT_IMAGE").unwrap_or_else(|_| "burrow-test-busybox:latest".into());
+        let args = DockerArgs { image: Some(image), mount: Some(tree.to_path_buf()), network: Some("none".into()), ..Default::default() };
+        let env = rt.block_on(burrow_env::docker::open(args)).map_err(|e| format!("no container: {e:#}"))?;
+        let result = measure(rt, &*env, scratch);
+        rt.block_on(env.shutdown());
+        result
+    }
+
+    fn measure(rt: &tokio::runtime::Runtime, env: &dyn Env, scratch: &Scratch) -> Result<DockerTimes, String> {
+        let t = Instant::now();
+        // The helper installs in the background after the container starts;
+        // nothing announces the end of that probe, so it is polled (a bench,
+        // not a test: this wait is not measured as a snapshot).
+        rt.block_on(async {
+            loop {
+                match env.snapshots() {
+                    Ok("store") => return Ok(()),
+                    Ok(other) => return Err(format!("snapshots by {other}, not the helper's store")),
+                    Err(why) if why.starts_with("not known yet") && t.elapsed() < std::time::Duration::from_secs(300) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                    }
+                    Err(why) => return Err(why),
+                }
+            }
+        })?;
+        let mut events = rt.block_on(env.watch()).map_err(|e| format!("no watcher: {e}"))?.ok_or("the environment has no watcher")?;
+        // Drained, as the server's file index drains it.
+        rt.spawn(async move { while events.recv().await.is_some() {} });
+        let start = t.elapsed();
+        let t = Instant::now();
+        let first_tree = rt.block_on(env.snapshot_track()).map_err(|e| format!("the first snapshot: {e}"))?;
+        let first = t.elapsed();
+        let unchanged = rounds(|_| assert_eq!(rt.block_on(env.snapshot_track()).expect("a snapshot"), first_tree, "the tree changed while measuring"));
+        let changed = scratch.rounds(|| drop(rt.block_on(env.snapshot_track()).expect("a snapshot")));
+        Ok(DockerTimes { start, first, unchanged, changed })
+    }
 }
 
 fn rounds(mut f: impl FnMut(usize)) -> Vec<Duration> {

@@ -7,11 +7,32 @@
 //! Differences from the store, said in the capabilities (`undo.method: git`):
 //! git's ignore rules (`.gitignore`, not `.ignore`), no size limit, and a
 //! restore that git writes file by file (not journalled).
+//!
+//! Pruning keeps the store's policy (`crate::snapshot::prune`): an object goes
+//! only when no referenced snapshot reaches it **and** it is older than the
+//! age. Snapshots here are bare trees with no refs, so `git gc` alone would
+//! drop the ones sessions still need (as OpenCode's `--prune=7.days` does);
+//! [`prune`] first points one ref under `refs/burrow/keep/` at each
+//! referenced tree held here, then runs `git prune --expire`, which keeps
+//! what refs and the index reach, every loose object younger than the age
+//! and everything such a young object reaches (git's own grace for writers
+//! it cannot see). Why a snapshot being taken meanwhile loses nothing:
+//! - within one server, tracks and prunes of an environment take turns
+//!   (`Near::git_turn`), so a prune never runs between `git add` finding an
+//!   old blob stored and `write-tree` naming it;
+//! - [`track`] freshens the root tree it answers (git does not rewrite a tree
+//!   the index's cache already names), so a snapshot just taken is young and
+//!   keeps all it reaches, however old, for the whole age (at least
+//!   [`crate::snapshot::MIN_PRUNE_AGE`]) it has to be recorded in a session;
+//! - another process writing there (a second server) is covered by git's
+//!   grace: what it writes or freshens is young.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::Digest;
 
-use crate::env::{EnvError, EnvResult, SnapshotChange};
+use crate::env::{EnvError, EnvResult, SnapshotChange, SnapshotPruned};
 use crate::helper::client::{finish, quote, run, HelperHost};
 
 /// git's id of "no object" in `diff-tree` output.
@@ -36,13 +57,23 @@ pub async fn available(host: &dyn HelperHost) -> bool {
 }
 
 async fn git(host: &dyn HelperHost, root: &str, script: &str) -> EnvResult<Vec<u8>> {
-    let out = finish(run(host, format!("{} {script}", prelude(root)), None).await?)
+    git_with(host, root, script, None).await
+}
+
+/// [`git`] with `stdin` for the script.
+async fn git_with(host: &dyn HelperHost, root: &str, script: &str, stdin: Option<Bytes>) -> EnvResult<Vec<u8>> {
+    let out = finish(run(host, format!("{} {script}", prelude(root)), stdin).await?)
         .map_err(|e| EnvError::Io(format!("git snapshot in the environment failed: {e}")))?;
     Ok(out.stdout)
 }
 
+/// `git add -A` and `write-tree`, then the root tree's loose object is
+/// freshened (its modification time set to now) so that a prune keeps the
+/// snapshot and all it reaches for the whole age; see the module's notes.
 pub async fn track(host: &dyn HelperHost, root: &str) -> EnvResult<String> {
-    let out = git(host, root, "$G add -A . >/dev/null && $G write-tree").await?;
+    let script = "$G add -A . >/dev/null && T=$($G write-tree) && R=${T#??} && O=\"$D/objects/${T%\"$R\"}/$R\" && \
+                  if [ -f \"$O\" ]; then touch -c \"$O\"; fi && echo \"$T\"";
+    let out = git(host, root, script).await?;
     let hash = String::from_utf8_lossy(&out).trim().to_string();
     if hash.len() != 40 {
         return Err(EnvError::Io(format!("git write-tree answered {hash:?}")));
@@ -91,4 +122,34 @@ pub async fn restore(host: &dyn HelperHost, root: &str, hash: &str, files: Optio
         }
     };
     git(host, root, &script).await.map(drop)
+}
+
+/// Removes the loose objects that no snapshot in `keep` reaches and that are
+/// older than `age` (raised to [`crate::snapshot::MIN_PRUNE_AGE`]): a keep-ref per
+/// referenced tree held here (the refs of snapshots no longer referenced are
+/// removed first), then `git prune --expire`. The ids go on standard input,
+/// so a long list never meets a command line's limit. Counts are git's
+/// loose objects before and after (`count-objects -v`, sizes in KiB).
+pub async fn prune(host: &dyn HelperHost, root: &str, keep: &[String], age: Duration) -> EnvResult<SnapshotPruned> {
+    let secs = age.max(crate::snapshot::MIN_PRUNE_AGE).as_secs();
+    let ids: String = keep.iter().filter(|k| crate::snapshot::object_key(k).is_ok()).map(|k| format!("{}\n", k.to_ascii_lowercase())).collect();
+    let script = format!(
+        "B=$($G count-objects -v); \
+         $G for-each-ref --format='delete %(refname)' refs/burrow/keep/ | $G update-ref --stdin; \
+         $G cat-file --batch-check='%(objectname) %(objecttype)' | \
+           while read -r id kind; do if [ \"$kind\" = tree ]; then echo \"update refs/burrow/keep/$id $id\"; fi; done | $G update-ref --stdin; \
+         $G prune --expire={secs}.seconds.ago; \
+         A=$($G count-objects -v); printf '%s\\n--\\n%s\\n' \"$B\" \"$A\""
+    );
+    let out = git_with(host, root, &script, Some(Bytes::from(ids))).await?;
+    let out = String::from_utf8_lossy(&out);
+    let (before, after) = out.split_once("--\n").ok_or_else(|| EnvError::Io(format!("git count-objects answered {out:?}")))?;
+    let field = |text: &str, name: &str| -> EnvResult<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": ")?.trim().parse().ok())
+            .ok_or_else(|| EnvError::Io(format!("git count-objects answered no {name:?}: {text:?}")))
+    };
+    let (count, size) = (field(before, "count")?, field(before, "size")?);
+    let (kept, kept_size) = (field(after, "count")?, field(after, "size")?);
+    Ok(SnapshotPruned { kept, removed: count.saturating_sub(kept), bytes: size.saturating_sub(kept_size) * 1024 })
 }

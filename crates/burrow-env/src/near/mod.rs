@@ -196,11 +196,12 @@ impl Near {
         self.snapshot(host, Replay::NeverSent, |r| async move { crate::env::Env::snapshot_restore(&*r, hash, files).await }, fallback).await
     }
 
-    /// Prunes the helper's store; with git instead of the helper there is no
-    /// pruning (its snapshots have no refs: `git gc` would drop the ones
-    /// sessions still need).
+    /// Prunes the helper's store, or with git the snapshot git directory
+    /// (keep-refs for the referenced snapshots, then `git prune --expire`,
+    /// see `git.rs`); a git prune holds [`Near::git_turn`] as tracks do.
     pub async fn snapshot_prune(&self, host: &dyn NearHost, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
-        let fallback = async { Err(crate::env::EnvError::Unsupported(format!("prune the git snapshots in {}", host.describe()))) };
+        let fallback = git::prune(host, &self.root, &keep, max_age);
+        let (keep, max_age) = (keep.clone(), max_age);
         self.snapshot(host, Replay::Safe, |r| async move { crate::env::Env::snapshot_prune(&*r, keep, max_age).await }, fallback).await
     }
 

@@ -275,6 +275,10 @@ impl Env for ObjectEnv {
         self.store()?.restore(self, hash, files).await
     }
 
+    async fn snapshot_prune(&self, keep: Vec<String>, max_age: std::time::Duration) -> EnvResult<crate::env::SnapshotPruned> {
+        self.store()?.prune(&keep, max_age).await
+    }
+
     /// Keys are lexical: a checked [`WorkspacePath`] cannot leave the prefix,
     /// and object storage has no symlinks. A `fs://` folder has them, and
     /// they are confined as in the local environment.

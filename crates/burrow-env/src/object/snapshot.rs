@@ -17,17 +17,40 @@
 //! folder `<workspace>.burrow-snapshots` beside it). When the workspace is the
 //! whole bucket that default lies inside it, and snapshots leave it out.
 //! A restore writes and removes objects one by one: each is atomic, the set is not.
+//!
+//! Pruning ([`ObjectSnapshots::prune`]) has the local store's policy
+//! (`crate::snapshot::prune`): a copy under `objects/` goes only when no
+//! referenced snapshot reaches it **and** its `Last-Modified` is older than
+//! the age (at least [`MIN_PRUNE_AGE`]). What stays: what the referenced
+//! snapshots reach, every young copy and all that a young tree reaches, and
+//! the blobs the validator maps name (this server's and the bucket's), which a
+//! track reuses without looking. Why a concurrent track never loses a copy:
+//! - a copy a track just wrote is young by its own `Last-Modified`, and only
+//!   copies the listing showed old are deleted;
+//! - within one server, a prune holds the lock a track holds from its listing
+//!   to its last write (`seen`), so no track of it reuses a copy while the
+//!   prune decides; the prune then forgets what it deleted (`stored`), so a
+//!   later track uploads such a copy again instead of trusting it is there;
+//! - a track freshens the root tree it answers (rewrites it when this server
+//!   has not written it in the last half of the least age), so a snapshot
+//!   just taken is young and keeps all it reaches, however old, until a
+//!   session has recorded it.
+//!
+//! Not covered: two servers sharing one snapshot prefix, one pruning while the
+//! other's track reuses an old copy it knows is stored at that same moment
+//! (a bucket has no lock to take); prune such a prefix from one server.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use opendal::Operator;
 
 use super::env::ObjectEnv;
 use super::location::{Location, Service};
-use crate::env::{Env, EnvError, EnvResult, SnapshotChange, WorkspacePath};
-use crate::snapshot::{self, Entry, TreeMode, MAX_FILE};
+use crate::env::{Env, EnvError, EnvResult, SnapshotChange, SnapshotPruned, WorkspacePath};
+use crate::snapshot::{self, Entry, TreeMode, MAX_FILE, MIN_PRUNE_AGE};
 
 const VALIDATORS: &str = "burrow-validators";
 
@@ -41,6 +64,8 @@ pub struct ObjectSnapshots {
     seen: tokio::sync::Mutex<Option<HashMap<String, (String, String)>>>,
     /// Objects known to be stored.
     stored: Mutex<HashSet<String>>,
+    /// Root trees this server wrote or freshened, and when.
+    fresh: Mutex<HashMap<String, Instant>>,
 }
 
 impl ObjectSnapshots {
@@ -61,7 +86,7 @@ impl ObjectSnapshots {
     }
 
     pub fn new(op: Operator, url: String, skip: Option<String>) -> Self {
-        Self { op, url, skip, seen: tokio::sync::Mutex::new(None), stored: Mutex::new(HashSet::new()) }
+        Self { op, url, skip, seen: tokio::sync::Mutex::new(None), stored: Mutex::new(HashSet::new()), fresh: Mutex::new(HashMap::new()) }
     }
 
     pub async fn track(&self, env: &ObjectEnv) -> EnvResult<String> {
@@ -100,8 +125,15 @@ impl ObjectSnapshots {
             tree.insert(path, Entry { mode: "100644", blob });
         }
         let (root, trees) = snapshot::tree_objects(&tree)?;
+        let mut root_body = None;
         for (id, body) in trees {
-            self.put(&id, "tree", &body).await?;
+            let wrote = self.put(&id, "tree", &body).await?;
+            if id == root {
+                root_body = Some((body, wrote));
+            }
+        }
+        if let Some((body, wrote)) = root_body {
+            self.freshen(&root, &body, wrote).await?;
         }
         if changed || seen.len() != before {
             self.save_validators(seen).await?;
@@ -151,10 +183,11 @@ impl ObjectSnapshots {
         Ok(())
     }
 
-    /// Stores an object (encoded only now: most are stored already) unless it is known to be there.
-    async fn put(&self, id: &str, kind: &str, body: &[u8]) -> EnvResult<()> {
+    /// Stores an object (encoded only now: most are stored already) unless it
+    /// is known to be there; answers whether it wrote it.
+    async fn put(&self, id: &str, kind: &str, body: &[u8]) -> EnvResult<bool> {
         if self.stored.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
-            return Ok(());
+            return Ok(false);
         }
         let key = format!("objects/{}", snapshot::object_key(id)?);
         let there = self.op.exists(&key).await.map_err(|e| self.err("check a snapshot object in", e))?;
@@ -163,6 +196,112 @@ impl ObjectSnapshots {
             self.op.write(&key, packed).await.map_err(|e| self.err("write a snapshot object to", e))?;
         }
         self.stored.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+        Ok(!there)
+    }
+
+    /// Rewrites the root tree `id` unless this track (`wrote`) or, in the last
+    /// half of [`MIN_PRUNE_AGE`], this server wrote it, so its `Last-Modified`
+    /// says the snapshot is young (a bucket has no cheaper way to touch an
+    /// object). An unchanged workspace pays one small upload per half hour.
+    async fn freshen(&self, id: &str, body: &[u8], wrote: bool) -> EnvResult<()> {
+        let recent = |at: &Instant| at.elapsed() < MIN_PRUNE_AGE / 2;
+        if !wrote && self.fresh.lock().unwrap_or_else(|e| e.into_inner()).get(id).is_some_and(recent) {
+            return Ok(());
+        }
+        if !wrote {
+            let key = format!("objects/{}", snapshot::object_key(id)?);
+            let (_, packed) = snapshot::encode_object("tree", body)?;
+            self.op.write(&key, packed).await.map_err(|e| self.err("write a snapshot object to", e))?;
+        }
+        let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        fresh.retain(|_, at| recent(at));
+        fresh.insert(id.to_string(), Instant::now());
+        Ok(())
+    }
+
+    /// Deletes the copies that no snapshot in `keep` reaches and that are
+    /// older than `age` (raised to [`MIN_PRUNE_AGE`]); see the module's notes
+    /// for what stays and why a concurrent track is safe. It reads every tree
+    /// the referenced snapshots reach (each once) and the young copies no
+    /// referenced snapshot reaches, to tell their trees; ids of other stores
+    /// in `keep` cost nothing (only listed copies are read).
+    pub async fn prune(&self, keep: &[String], age: Duration) -> EnvResult<SnapshotPruned> {
+        // This server's tracks wait: they hold this lock from listing to last write.
+        let mut seen_guard = self.seen.lock().await;
+        if seen_guard.is_none() {
+            *seen_guard = Some(self.load_validators().await);
+        }
+        let cutoff = SystemTime::now().checked_sub(age.max(MIN_PRUNE_AGE)).unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff_ms = cutoff.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let listed = self.op.list_with("objects/").recursive(true).await.map_err(|e| self.err("list the snapshot objects in", e))?;
+        // id → (key, young, size)
+        let mut all: HashMap<String, (String, bool, u64)> = HashMap::new();
+        for entry in listed {
+            let key = entry.path().to_string();
+            let Some(id) = key.strip_prefix("objects/").and_then(copy_id) else { continue };
+            let meta = match entry.metadata().last_modified() {
+                Some(_) => entry.metadata().clone(),
+                // Some services list names only.
+                None => self.op.stat(&key).await.map_err(|e| self.err("read a snapshot object's age in", e))?,
+            };
+            let young = meta.last_modified().is_none_or(|t| t.timestamp_millis() > cutoff_ms);
+            all.insert(id, (key, young, meta.content_length()));
+        }
+        let mut live: HashSet<String> = HashSet::new();
+        let bucket_map = self.load_validators().await;
+        let ours = seen_guard.as_ref().map(|m| m.values().map(|(_, b)| b.clone()).collect::<Vec<_>>()).unwrap_or_default();
+        live.extend(bucket_map.into_values().map(|(_, blob)| blob).chain(ours));
+        for root in keep {
+            self.mark(&root.to_ascii_lowercase(), &all, &mut live).await?;
+        }
+        // A young copy stays; a young tree also keeps what it reaches.
+        let young: Vec<String> = all.iter().filter(|(id, (_, young, _))| *young && !live.contains(*id)).map(|(id, _)| id.clone()).collect();
+        for id in young {
+            self.mark(&id, &all, &mut live).await?;
+        }
+        let mut out = SnapshotPruned::default();
+        let mut removed = Vec::new();
+        for (id, (key, _, size)) in all {
+            if live.contains(&id) {
+                out.kept += 1;
+                continue;
+            }
+            self.op.delete(&key).await.map_err(|e| self.err("delete a snapshot object in", e))?;
+            out.removed += 1;
+            out.bytes += size;
+            removed.push(id);
+        }
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        for id in removed {
+            stored.remove(&id);
+            fresh.remove(&id);
+        }
+        Ok(out)
+    }
+
+    /// Marks `id` and, when it is a tree, everything it reaches; an id the
+    /// listing did not show (another store's, a missing child) ends the walk.
+    async fn mark(&self, id: &str, all: &HashMap<String, (String, bool, u64)>, live: &mut HashSet<String>) -> EnvResult<()> {
+        let mut todo = vec![id.to_string()];
+        while let Some(id) = todo.pop() {
+            if !all.contains_key(&id) || !live.insert(id.clone()) {
+                continue;
+            }
+            let body = match self.object(&id, "tree").await {
+                Ok(b) => b,
+                // A blob (marked, nothing below), gone since the listing, or unreadable (kept as it is).
+                Err(EnvError::InvalidInput(_) | EnvError::NotFound(_)) => continue,
+                Err(EnvError::Io(e)) if e.contains("is corrupt") => continue,
+                Err(e) => return Err(e),
+            };
+            for (mode, _, child) in snapshot::parse_tree(&id, &body)? {
+                match mode {
+                    TreeMode::Dir => todo.push(child),
+                    TreeMode::File(_) => drop(live.insert(child)),
+                }
+            }
+        }
         Ok(())
     }
 
@@ -203,6 +342,14 @@ impl ObjectSnapshots {
     fn err(&self, what: &str, e: opendal::Error) -> EnvError {
         EnvError::Io(format!("cannot {what} {}: {e}", self.url))
     }
+}
+
+/// The object id of a copy's key below `objects/` (`ab/cdef…`), or `None`
+/// for any other name there (left alone).
+fn copy_id(rest: &str) -> Option<String> {
+    let (fan, tail) = rest.split_once('/')?;
+    let id = format!("{fan}{tail}");
+    (fan.len() == 2 && id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
 }
 
 /// `store` as a path relative to the workspace `ws`, when it lies inside it.
