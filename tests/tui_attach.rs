@@ -8,7 +8,9 @@
 //!
 //! With `OPENCODE_EXPERIMENTAL_WORKSPACES`, the TUI's workspace commands:
 //! `/workspaces` lists the server's workspaces, `/warp` picks one for the next
-//! session, and that session's tools run in the picked workspace.
+//! session, and that session's tools run in the picked workspace; `/warp`
+//! inside an open session moves it into a Docker workspace, and its next
+//! turn's tools run in the container.
 //!
 //! The TUI binary comes from `BURROW_OPENCODE_BIN` (tests/tui/install.sh
 //! installs it and prints its path; tests/run.sh sets the variable), else from
