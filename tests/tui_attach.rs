@@ -241,6 +241,15 @@ async fn in_a_container(turns: Vec<Turn>) -> InContainer {
     InContainer { _llm: llm, a, container, _scratch: scratch, cwd, home }
 }
 
+/// Removes a container when dropped, whether the test passed or not.
+struct RemovedAtTheEnd(String);
+
+impl Drop for RemovedAtTheEnd {
+    fn drop(&mut self) {
+        let _ = docker_support::docker(&["rm", "-f", &self.0]);
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -438,6 +447,8 @@ async fn warp_inside_a_session_moves_its_next_turn_into_a_docker_workspace() {
     let created = created.json();
     let (id, name) = (created["id"].as_str().unwrap().to_string(), created["name"].as_str().unwrap().to_string());
     let container = format!("burrow-{}", id.to_ascii_lowercase());
+    // A workspace's container outlives its server by design: a failing run must not leave it behind.
+    let _cleanup = RemovedAtTheEnd(container.clone());
 
     let (status, adapters) = srv.get("/experimental/workspace/adapter").await;
     assert_eq!(status, 200, "{adapters}");
