@@ -10,7 +10,9 @@
 //!
 //! With `OPENCODE_EXPERIMENTAL_WORKSPACES`, the TUI's workspace commands:
 //! `/workspaces` lists the server's workspaces, `/warp` picks one for the next
-//! session, and that session's tools run in the picked workspace.
+//! session, and that session's tools run in the picked workspace; `/warp`
+//! inside an open session moves it into a Docker workspace, and its next
+//! turn's tools run in the container.
 //!
 //! The TUI binary comes from `BURROW_OPENCODE_BIN` (tests/tui/install.sh
 //! installs it and prints its path; tests/run.sh sets the variable), else from
@@ -241,6 +243,15 @@ async fn in_a_container(turns: Vec<Turn>) -> InContainer {
     InContainer { _llm: llm, a, container, _scratch: scratch, cwd, home }
 }
 
+/// Removes a container when dropped, whether the test passed or not.
+struct RemovedAtTheEnd(String);
+
+impl Drop for RemovedAtTheEnd {
+    fn drop(&mut self) {
+        let _ = docker_support::docker(&["rm", "-f", &self.0]);
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -393,6 +404,122 @@ async fn the_tui_lists_a_second_workspace_and_a_session_picked_there_writes_its_
     assert_eq!(part(&list[0], "text")["text"], prompt, "the server got what was typed");
     let tool = part(&list[1], "tool");
     assert_eq!((tool["tool"].as_str(), tool["state"]["status"].as_str()), (Some("write"), Some("completed")), "{tool}");
+}
+
+/// `/warp` inside an open session, as OpenCode 1.18.33's TUI runs it: it
+/// asks whether to move the uncommitted changes too (`vcs.status` of the
+/// session's workspace), calls `experimental.workspace.warp`, makes the
+/// picked workspace its current one and loads everything again through it
+/// (`?workspace=`: config, providers, agents, and the session list of the
+/// workspace's folder, where the session must now be filed or the TUI draws
+/// an empty screen), then sends a synthetic `noReply` prompt naming the new
+/// folder. A prompt is refused ("Workspace Unavailable") unless the
+/// session's workspace is `connected`, which a Burrow workspace stays while
+/// its container starts. The screen keeps the session, and its next turn's
+/// tools run in the picked Docker workspace's container.
+#[tokio::test(flavor = "multi_thread")]
+async fn warp_inside_a_session_moves_its_next_turn_into_a_docker_workspace() {
+    use support::agent::config;
+    use support::llm::unreachable_url;
+    let Some(bin) = opencode() else { return };
+    let Some(image) = docker_support::image() else { return };
+    let llm = ScriptedLlm::openai(vec![
+        Turn::tool("call_h", "write", json!({"filePath": "agent/home.txt", "content": "written at home\n"})),
+        Turn::text("Wrote agent/home.txt at home."),
+        Turn::tool("call_b", "write", json!({"filePath": "agent/boxed.txt", "content": "written in the container\n"})),
+        Turn::text("Wrote agent/boxed.txt in the box."),
+    ])
+    .await;
+    let fx = Fixture::standard();
+    let mut ws = TestEnv::from_name("local").unwrap().place(&fx).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (cwd, home, rooted) = (scratch.path().join("cwd"), scratch.path().join("home"), scratch.path().join("roots"));
+    let copied = rooted.join("boxed");
+    for dir in [&cwd, &home, &copied] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(copied.join("marker.txt"), "copied into the container\n").unwrap();
+    ws.args.extend(["--allow-workspaces", "--workspace-root", &rooted.display().to_string(), "--workspace-idle", "0"].map(String::from));
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(&llm.url, &unreachable_url().await).to_string();
+    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
+    let body = json!({ "type": "docker", "extra": { "image": image, "copy": copied, "network": "none" } });
+    let created = srv.send(srv.request(reqwest::Method::POST, "/experimental/workspace").json(&body)).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let created = created.json();
+    let (id, name) = (created["id"].as_str().unwrap().to_string(), created["name"].as_str().unwrap().to_string());
+    let container = format!("burrow-{}", id.to_ascii_lowercase());
+    // A workspace's container outlives its server by design: a failing run must not leave it behind.
+    let _cleanup = RemovedAtTheEnd(container.clone());
+
+    let (status, adapters) = srv.get("/experimental/workspace/adapter").await;
+    assert_eq!(status, 200, "{adapters}");
+    // Inside a session the list has the adapters, "None", then the workspace.
+    let below = adapters.as_array().unwrap().len() + 1;
+    let url = srv.url.clone();
+    let (first, second) = ("please write agent/home.txt", "now write agent/boxed.txt");
+    let shown = name.clone();
+    let screen = tokio::task::spawn_blocking(move || {
+        let mut tui = Tui::attach_with(&bin, &url, &cwd, &home, &[("OPENCODE_EXPERIMENTAL_WORKSPACES", "true")]);
+        tui.wait_for(&["Ask anything", "fake-model"]);
+        tui.type_text(first);
+        tui.wait_for(&[first]);
+        tui.enter();
+        tui.wait_for(&["Wrote agent/home.txt at home."]);
+        tui.type_text("/warp");
+        tui.wait_for(&["/warp", "Change the workspace"]);
+        tui.enter();
+        tui.wait_for(&["Choose workspace", "None", &shown]);
+        for _ in 0..below {
+            tui.keys.write_all(b"\x1b[B").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tui.wait_highlighted(&shown, ["Local folder", "None"]);
+        tui.enter();
+        tui.wait_without("Choose workspace");
+        // The fixture's uncommitted changes: the TUI asks whether to move
+        // them too (`copyChanges`); "no", the left button, as Burrow does not.
+        tui.wait_for(&["File Changes Found", "no    yes"]);
+        let highlight = tui.background_of("yes");
+        tui.keys.write_all(b"\x1b[D").unwrap();
+        let start = Instant::now();
+        while !(tui.background_of("no    yes") == highlight && tui.background_of("yes") != highlight) {
+            assert!(start.elapsed() < PATIENCE, "\"no\" is never highlighted:\n{}", tui.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        tui.enter();
+        tui.wait_without("File Changes Found");
+        // Warped once the TUI has loaded the workspace: its footer names the
+        // container's folder. The session stays on the screen.
+        tui.wait_for(&["/workspace", first, "Wrote agent/home.txt at home."]);
+        tui.type_text(second);
+        tui.wait_for(&[second]);
+        tui.enter();
+        tui.wait_for(&["Wrote agent/boxed.txt in the box."]);
+        tui.text()
+    })
+    .await
+    .unwrap();
+    assert!(screen.contains(first) && !screen.contains("Failed to warp"), "{screen}");
+
+    let (status, sessions) = srv.get_q("/session", &[("workspace", &id)]).await;
+    assert_eq!(status, 200, "{sessions}");
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!((sessions.len(), sessions[0]["workspaceID"].as_str()), (1, Some(id.as_str())), "the session moved: {sessions:?}");
+    assert_eq!(sessions[0]["directory"], "/workspace", "filed under the container's folder, as one made there");
+    let (status, list) = srv.get(&format!("/session/{}/message", sessions[0]["id"].as_str().unwrap())).await;
+    assert_eq!(status, 200, "{list}");
+    let tools: Vec<&Value> = list.as_array().unwrap().iter().flat_map(|m| m["parts"].as_array().unwrap()).filter(|p| p["type"] == "tool").collect();
+    assert_eq!(tools.len(), 2, "{list}");
+    assert_eq!(tools[1]["state"]["status"], "completed", "the second write: {}", tools[1]);
+    // The first turn wrote at home, the second in the container only.
+    assert_eq!(std::fs::read_to_string(ws.abs("agent/home.txt")).unwrap(), "written at home\n");
+    assert_eq!(docker_support::sh(&container, "cat /workspace/agent/boxed.txt"), "written in the container", "{}", tools[1]);
+    assert_eq!(docker_support::sh(&container, "cat /workspace/marker.txt"), "copied into the container");
+    assert!(!std::path::Path::new(&ws.abs("agent/boxed.txt")).exists(), "nothing of the second turn at home");
+    let reply = srv.send(srv.request(reqwest::Method::DELETE, &format!("/experimental/workspace/{id}"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(!docker_support::exists(&container), "deleting the workspace removes its container");
 }
 
 /// `/undo` and `/redo` typed in the TUI, as OpenCode 1.18.33 runs them: `/undo`

@@ -180,6 +180,15 @@ fn fork_title(title: &str) -> String {
 }
 
 /// `directory` relative to `worktree`, `/`-separated ("" when equal).
+/// Moves a session to `inst`'s folder (and path below its worktree), as a
+/// warp to another workspace does. The project stays, as OpenCode keeps it:
+/// its TUI lists the sessions of its project at the new folder's path, and
+/// draws an empty screen for an open session missing from that list.
+pub fn place_in(session: &mut Session, inst: &Instance) {
+    session.directory = inst.directory.clone();
+    session.path = Some(relative(&inst.project.worktree, &inst.directory));
+}
+
 pub fn relative(worktree: &str, directory: &str) -> String {
     let root = worktree.trim_end_matches('/');
     match directory.strip_prefix(root) {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,17 +106,16 @@ pub struct Adapter {
 
 /// Whether a client can use a workspace, as `experimental.workspace.status`
 /// names it. OpenCode's TUI offers only `connected` workspaces and refuses to
-/// prompt a session whose workspace is anything else; a Burrow workspace
-/// whose environment is not open (never used yet, or stopped for being idle)
-/// opens on its next request, so it is `connected` too. OpenCode's
-/// `disconnected` (a lost link to a remote workspace server) has no
+/// prompt a session whose workspace is anything else ("Workspace
+/// Unavailable"); a Burrow workspace whose environment is not open (never
+/// used yet, being opened, or stopped for being idle) serves its next request
+/// once it is open, so it is `connected` all along. OpenCode's `connecting`
+/// and `disconnected` (a remote workspace server on its way or lost) have no
 /// counterpart: whether the environment is open now is [`StatusRow::running`].
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Connected,
-    /// Its environment is being opened.
-    Connecting,
     /// Its environment could not be opened last time; the next request tries again.
     Error,
 }
@@ -188,6 +187,12 @@ struct Entry {
     scope: tokio::sync::Mutex<Option<Arc<Scope>>>,
     status: Mutex<Status>,
     last_used: AtomicU64,
+    /// Whether its environment is open: set once an opening succeeded, and
+    /// cleared only once a stop has finished (the environment shut down and a
+    /// Docker container stopped), so that `running: false` is a promise that
+    /// nothing of it runs any more. The scope's lock cannot say it: it is held
+    /// while the scope opens, serves a first request or stops alike.
+    running: AtomicBool,
 }
 
 /// The properties of a `workspace.status` event.
@@ -306,14 +311,7 @@ impl Registry {
 
     pub fn statuses(&self) -> Vec<StatusRow> {
         let entries: Vec<(String, Arc<Entry>)> = lock(&self.entries).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        entries
-            .into_iter()
-            .map(|(id, e)| {
-                // Locked while it opens (then it is `connecting`, not running yet) or closes.
-                let running = e.scope.try_lock().is_ok_and(|slot| slot.is_some());
-                StatusRow { workspace_id: id, status: *lock(&e.status), running }
-            })
-            .collect()
+        entries.into_iter().map(|(id, e)| StatusRow { workspace_id: id, status: *lock(&e.status), running: e.running.load(Ordering::SeqCst) }).collect()
     }
 
     fn find(&self, id: &str) -> Result<Arc<Entry>, WsError> {
@@ -456,11 +454,11 @@ impl Registry {
         if let Some(scope) = slot.as_ref() {
             return Ok(scope.clone());
         }
-        self.set_status(id, &entry, Status::Connecting);
         match open_env(id, &self.store(), &entry.spec).await {
             Ok(env) => {
                 let scope = Scope::open(env, &self.base).await;
                 *slot = Some(scope.clone());
+                entry.running.store(true, Ordering::SeqCst);
                 self.set_status(id, &entry, Status::Connected);
                 lock(&entry.info).time_used = crate::now_ms();
                 Ok(scope)
@@ -485,11 +483,13 @@ impl Registry {
     /// container removed, its caches dropped and its record deleted.
     pub async fn remove(&self, id: &str) -> Result<Info, WsError> {
         let entry = self.find(id)?;
-        let scope = entry.scope.lock().await.take();
-        if let Some(scope) = scope {
+        let mut slot = entry.scope.lock().await;
+        if let Some(scope) = slot.take() {
             scope.runtime.mcp.close_all().await;
             scope.runtime.env.shutdown().await;
         }
+        entry.running.store(false, Ordering::SeqCst);
+        drop(slot);
         if entry.spec.kind().ok() == Some(Kind::Docker) && entry.spec.container.is_none() {
             docker::remove(id, &self.store()).await.map_err(|e| WsError::Remove { id: id.to_string(), message: format!("{e:#}") })?;
         }
@@ -524,7 +524,10 @@ impl Registry {
                     tracing::warn!("cannot stop the container of workspace {id}: {e:#}");
                 }
             }
-            // Still `connected`: the next request opens it again.
+            // Only now: a client that saw `running: false` may count on the
+            // container having stopped. Still `connected`: the next request
+            // opens it again (it waits on the slot until here).
+            entry.running.store(false, Ordering::SeqCst);
         }
     }
 
@@ -545,17 +548,26 @@ impl Registry {
     pub async fn shutdown(&self) {
         let entries: Vec<Arc<Entry>> = lock(&self.entries).values().cloned().collect();
         for entry in entries {
-            if let Some(scope) = entry.scope.lock().await.take() {
+            let mut slot = entry.scope.lock().await;
+            if let Some(scope) = slot.take() {
                 scope.runtime.mcp.close_all().await;
                 scope.runtime.env.shutdown().await;
             }
+            entry.running.store(false, Ordering::SeqCst);
         }
     }
 }
 
 fn entry(info: Info, spec: EnvSpec) -> Entry {
     let used = info.time_used;
-    Entry { info: Mutex::new(info), spec, scope: tokio::sync::Mutex::new(None), status: Mutex::new(Status::Connected), last_used: AtomicU64::new(used) }
+    Entry {
+        info: Mutex::new(info),
+        spec,
+        scope: tokio::sync::Mutex::new(None),
+        status: Mutex::new(Status::Connected),
+        last_used: AtomicU64::new(used),
+        running: AtomicBool::new(false),
+    }
 }
 
 /// A workspace's name, which clients show (OpenCode's TUI lists and picks

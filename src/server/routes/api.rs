@@ -283,7 +283,7 @@ pub async fn session_list(State(st): State<Arc<AppState>>, Ctx(inst): Ctx, Query
         return Ok(JsonBody(Page { data: Vec::new(), cursor: Cursor::default() }));
     }
     let filter = SessionFilter {
-        project_id: inst.project.id.clone(),
+        project_id: Some(inst.project.id.clone()),
         directory: q.directory.is_some().then(|| inst.directory.clone()),
         path: q.subpath,
         roots: false,

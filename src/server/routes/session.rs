@@ -90,7 +90,9 @@ pub async fn list(
 ) -> ApiResult<JsonBody<Vec<Session>>> {
     let project_scope = q.scope.as_deref() == Some("project");
     let filter = SessionFilter {
-        project_id: inst.project.id.clone(),
+        // A workspace's sessions whatever their project: one warped there
+        // keeps the project it was made in.
+        project_id: workspace.is_none().then(|| inst.project.id.clone()),
         directory: (q.directory.is_some() && !project_scope).then(|| inst.directory.clone()),
         path: q.path,
         roots: q.roots.unwrap_or(false),
@@ -180,7 +182,7 @@ pub async fn experimental_list(
     let mut all: Vec<GlobalSession> = Vec::new();
     for p in &projects {
         let filter = SessionFilter {
-            project_id: p.id.clone(),
+            project_id: Some(p.id.clone()),
             directory: q.directory.is_some().then(|| inst.directory.clone()),
             path: None,
             roots,

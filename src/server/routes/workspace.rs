@@ -19,6 +19,7 @@ use crate::protocol::session::Session;
 use crate::server::extract::{Json, Path};
 use crate::server::AppState;
 use crate::session::events::Scope;
+use crate::session::service::place_in;
 use crate::workspace::{Adapter, Info, StatusRow};
 
 #[utoipa::path(get, path = "/experimental/workspace/adapter", tag = "experimental", operation_id = "experimental.workspace.adapter.list", params(DirectoryParams),
@@ -114,8 +115,21 @@ pub async fn warp(State(st): State<Arc<AppState>>, Json(body): Json<WarpBody>) -
     if st.runtime.sessions.runs.is_busy(&session.id) {
         return Err(warp_error(format!("session {} is working; abort it or wait before moving it", session.id)));
     }
+    // The session moves to the target's folder (see `place_in`).
+    let target = match &body.id {
+        Some(id) => st.workspaces.scope(id).await?,
+        None => st.scope.clone(),
+    };
+    let inst = target.instances.resolve(&*target.runtime.env, st.started_ms, None).await?;
     let scope = Scope { directory: session.directory.clone(), project: session.project_id.clone() };
     let to = body.id;
-    st.runtime.sessions.store.update_session(&scope, &session.id, move |s| s.workspace_id = to).await?;
+    st.runtime
+        .sessions
+        .store
+        .update_session(&scope, &session.id, move |s| {
+            s.workspace_id = to;
+            place_in(s, &inst);
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,8 @@ pub const DEFAULT_LIMIT: usize = 100;
 
 #[derive(Clone, Debug, Default)]
 pub struct SessionFilter {
-    pub project_id: String,
+    /// Only the sessions of this project.
+    pub project_id: Option<String>,
     /// Only sessions made in this directory (when the client named one and no `path`).
     pub directory: Option<String>,
     /// Only sessions at this path below the worktree, or below it. An empty
@@ -44,8 +45,12 @@ pub enum InWorkspace {
 }
 
 pub fn sessions(conn: &Connection, f: &SessionFilter) -> StoreResult<Vec<Session>> {
-    let mut sql = String::from("SELECT data FROM session WHERE project_id = ?");
-    let mut args: Vec<SqlValue> = vec![f.project_id.clone().into()];
+    let mut sql = String::from("SELECT data FROM session WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(project) = &f.project_id {
+        sql.push_str(" AND project_id = ?");
+        args.push(project.clone().into());
+    }
     match f.path.as_deref() {
         Some("") => {}
         Some(path) => {

@@ -110,9 +110,20 @@ impl Store {
                 let tx = conn.transaction()?;
                 let mut session = load_session(&tx, &id)?;
                 change(&mut session);
+                // Every column the lists filter on follows the change (a warp moves a session to another place).
                 tx.execute(
-                    "UPDATE session SET title = ?2, time_updated = ?3, time_archived = ?4, data = ?5 WHERE id = ?1",
-                    params![id, session.title, session.time.updated, session.time.archived, serde_json::to_string(&session)?],
+                    "UPDATE session SET title = ?2, time_updated = ?3, time_archived = ?4, data = ?5, project_id = ?6, directory = ?7, path = ?8
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        session.title,
+                        session.time.updated,
+                        session.time.archived,
+                        serde_json::to_string(&session)?,
+                        session.project_id,
+                        session.directory,
+                        session.path
+                    ],
                 )?;
                 let seq = bump(&tx, &id)?;
                 let recorded = events::record(&tx, events::SESSION_UPDATED, SessionInfo { session_id: &id, info: &session }, &id, seq)?;

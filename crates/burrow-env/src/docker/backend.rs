@@ -26,10 +26,16 @@ impl HelperHost for Host {
         exec::spawn(self.0.clone(), scripts::argv(scripts::RUN, &[&command]), Vec::new(), stdin, None).await
     }
 
+    /// Uploads straight away, and makes the folder only when that failed: the
+    /// helper's folder exists by then, and an exec costs more than the upload.
     async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()> {
+        let (docker, id) = (&self.0.docker, &self.0.id);
+        if container::put_file(docker, id, path, data.clone(), 0o755).await.is_ok() {
+            return Ok(());
+        }
         let dir = path.rsplit_once('/').map(|(d, _)| d).filter(|d| !d.is_empty()).unwrap_or("/");
         exec::op(&self.0, vec!["mkdir".into(), "-p".into(), dir.into()], None, 4096).await?;
-        container::put_file(&self.0.docker, &self.0.id, path, data, 0o755).await.map_err(|e| EnvError::Io(format!("{e:#}")))
+        container::put_file(docker, id, path, data, 0o755).await.map_err(|e| EnvError::Io(format!("{e:#}")))
     }
 }
 

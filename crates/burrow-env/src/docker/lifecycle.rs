@@ -10,6 +10,7 @@ use bollard::Docker;
 
 use super::*;
 use crate::env::{EnvResult, SharedEnv};
+use crate::helper::client::NearSearch;
 
 /// Opens `burrow serve --env docker`: connects, reaps orphans, creates or
 /// finds the container, resolves the workdir in it, uploads `--copy`, and
@@ -46,18 +47,33 @@ pub async fn open(opts: DockerArgs) -> anyhow::Result<SharedEnv> {
         }
     };
     let recreate = opts.recreate_request.as_deref().unwrap_or("POST /burrow/env/recreate");
-    let target = Target { docker: docker.clone(), hint: hint(&mode, recreate), id, name };
+    let target = Arc::new(Target { docker: docker.clone(), hint: hint(&mode, recreate), id, name });
+    // Installing the helper needs the container, not the workdir: it runs
+    // while the workdir is resolved and the folder copied in.
+    let search = Arc::new(NearSearch::new());
+    let probing = {
+        let (search, host) = (search.clone(), backend::Host(target.clone()));
+        tokio::spawn(async move {
+            search.method(&host).await;
+        })
+    };
     let root = match prepare(&target, &workdir, opts.copy.as_deref()).await {
         Ok(root) => root,
         Err(e) => {
+            probing.abort();
             if matches!(mode, Mode::Created(ref spec) if !spec.keep) {
                 container::remove(&docker, &target.id).await;
             }
             return Err(e);
         }
     };
-    end_processes_of_gone_owners(&target, &owner).await;
-    let env = Arc::new_cyclic(|me| DockerEnv::new(me, docker, mode, owner, target, root));
+    // A container made just now runs nothing of a Burrow that is gone; one
+    // found running may, and ending that does not hold up the start.
+    if matches!(mode, Mode::Attached(_)) {
+        let (t, owner) = (target.clone(), owner.clone());
+        tokio::spawn(async move { end_processes_of_gone_owners(&t, &owner).await });
+    }
+    let env = Arc::new_cyclic(|me| DockerEnv::new(me, docker, mode, owner, target, root, search));
     env.warm_search();
     Ok(env)
 }

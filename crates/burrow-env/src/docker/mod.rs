@@ -30,6 +30,7 @@ use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 
 use crate::env::{EnvError, EnvResult, ProcessControl, WorkspacePath};
+use crate::helper::client::NearSearch;
 use crate::near::Near;
 pub use container::Spec;
 pub use lifecycle::open;
@@ -105,15 +106,16 @@ pub struct DockerEnv {
 }
 
 impl DockerEnv {
-    fn new(me: &Weak<DockerEnv>, docker: Docker, mode: Mode, owner: Owner, target: Target, root: String) -> Self {
+    /// `search` may be probing already (see [`open`]).
+    fn new(me: &Weak<DockerEnv>, docker: Docker, mode: Mode, owner: Owner, target: Arc<Target>, root: String, search: Arc<NearSearch>) -> Self {
         Self {
             me: me.clone(),
             docker,
             mode,
             owner,
-            near: Near::new(root.clone()),
+            near: Near::with_search(root.clone(), search),
             root,
-            target: RwLock::new(Arc::new(target)),
+            target: RwLock::new(target),
             live: Arc::default(),
             next_process: AtomicU64::new(0),
         }

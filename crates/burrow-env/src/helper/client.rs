@@ -209,11 +209,26 @@ impl Installed {
     }
 }
 
-/// The install folder of a build, made by [`PREPARE_DIR`]: below the exec
-/// user's home, never below a folder someone else could have made first.
-const PREPARE_DIR: &str = r#"
+/// Everything the install needs to know about the environment, in one run
+/// (each run costs a round trip, and a `docker exec` 50–150 ms): its
+/// `uname -m`, then, when a build of that architecture is among the
+/// arguments (`ARCH SHA256 VERSION_LINE` per build), the build's install
+/// folder, made below the exec user's home and never below a folder someone
+/// else could have made first, and whether the helper there is ready (its
+/// checksum and its version line are the build's), or else whether this run
+/// took the install lock (`mkdir` is atomic): `ready`, `locked` or `busy`.
+/// The architecture names map as [`pick`] maps them.
+const PROBE_INSTALL: &str = r#"
+m=$(uname -m) || exit 1
+printf '%s\n' "$m"
+case $m in arm64|aarch64) a=aarch64 ;; amd64|x86_64) a=x86_64 ;; *) a=$m ;; esac
+build= line=
+while [ $# -ge 3 ]; do
+  if [ -z "$build" ] && [ "$1" = "$a" ]; then build=$2 line=$3; fi
+  shift 3
+done
+[ -n "$build" ] || exit 0
 umask 077
-build="$1"
 home="${HOME:-/}"
 [ "$home" = / ] && home=""
 me=$(id -u)
@@ -228,8 +243,24 @@ d="$home/.cache/burrow/helper/$build"
 if [ -e "$d" ] || [ -L "$d" ]; then mine "$d" || rm -rf "$d" || refuse "$d"; fi
 [ -d "$d" ] || mkdir -m 0700 "$d" || exit 1
 mine "$d" || refuse "$d"
-chmod 0700 "$home/.cache/burrow" "$home/.cache/burrow/helper" "$home/.cache/burrow/helper/$build"
-echo "$home/.cache/burrow/helper/$build"
+chmod 0700 "$home/.cache/burrow" "$home/.cache/burrow/helper" "$d"
+printf '%s\n' "$d"
+p=$d/burrow-helper
+# The checksum first: a file that is not the build never runs.
+s=$(sha256sum "$p" 2>/dev/null) && [ "${s%% *}" = "$build" ] && [ "$("$p" version 2>/dev/null)" = "$line" ] && { echo ready; exit 0; }
+if mkdir "$p.lock" 2>/dev/null; then echo locked; else echo busy; fi
+"#;
+
+/// `TMP PATH LOCK SHA256 VERSION_LINE`: puts the uploaded TMP in place
+/// (executable, renamed over whatever was at PATH), releases the install
+/// lock, and prints `ready` when the helper now has the build's checksum and
+/// version line; in one run, as [`PROBE_INSTALL`].
+const FINISH_INSTALL: &str = r#"
+chmod 700 "$1" && rm -rf "$2" && mv -f "$1" "$2"; r=$?
+rmdir "$3" 2>/dev/null
+[ "$r" = 0 ] || exit 1
+s=$(sha256sum "$2" 2>/dev/null) && [ "${s%% *}" = "$4" ] && [ "$("$2" version 2>/dev/null)" = "$5" ] && echo ready
+exit 0
 "#;
 
 /// Search next to the data for one environment.
@@ -362,62 +393,79 @@ async fn install(host: &dyn HelperHost) -> EnvResult<Option<Installed>> {
     install_from(host, local_helpers()).await
 }
 
-/// [`install`] with these builds to choose from.
+/// [`install`] with these builds to choose from: one run to probe
+/// ([`PROBE_INSTALL`]), and when the helper is not there yet, the upload and
+/// one run to put it in place ([`FINISH_INSTALL`]).
 async fn install_from(host: &dyn HelperHost, helpers: &[LocalHelper]) -> EnvResult<Option<Installed>> {
     if helpers.is_empty() {
         tracing::info!("no static helper build (set BURROW_HELPER_BIN); skipping the helper");
         return Ok(None);
     }
-    let arch = run(host, "uname -m".into(), None).await?;
-    let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
-    let Some(local) = pick(helpers, &arch) else {
+    let mut cmd = format!("sh -c {} sh", quote(PROBE_INSTALL));
+    for h in helpers {
+        for arg in [h.arch.to_string(), h.sha256.clone(), protocol::version_line_for(h.arch, &h.sha256)] {
+            cmd.push(' ');
+            cmd.push_str(&quote(&arg));
+        }
+    }
+    let probed = finish(run(host, cmd, None).await?)?;
+    let probed = String::from_utf8_lossy(&probed.stdout);
+    let mut lines = probed.lines();
+    let arch = lines.next().unwrap_or_default().trim();
+    let Some(local) = pick(helpers, arch) else {
         let have: Vec<&str> = helpers.iter().map(|h| h.arch).collect();
         tracing::info!("environment is {arch}, the helper builds are for {have:?}: skipping the helper");
         return Ok(None);
     };
-    let prepared = finish(run(host, format!("sh -c {} sh {}", quote(PREPARE_DIR), local.sha256), None).await?)?;
-    let dir = String::from_utf8_lossy(&prepared.stdout).trim().to_string();
-    let installed = Installed { path: format!("{dir}/burrow-helper"), sha256: local.sha256.clone(), arch: local.arch.into() };
-    let expected = installed.version_line();
-    let check = || async {
-        let out = run(host, format!("{} 2>/dev/null", installed.command(&["version"])), None).await.ok()?;
-        (String::from_utf8_lossy(&out.stdout).trim() == expected).then_some(())
+    let (Some(dir), Some(state)) = (lines.next().filter(|d| d.starts_with('/')), lines.next()) else {
+        return Err(EnvError::Io(format!("the helper install probe answered {probed:?}, not its folder and state")));
     };
-    if check().await.is_some() {
-        return Ok(Some(installed));
-    }
-    // Servers starting together against one host upload once: the first takes
-    // the lock (mkdir is atomic), the others wait for its helper. A lock left
-    // by a server that died is ignored after LOCK_WAIT.
+    let installed = Installed { path: format!("{dir}/burrow-helper"), sha256: local.sha256.clone(), arch: local.arch.into() };
     let lock = format!("{}.lock", installed.path);
-    let locked = run(host, format!("mkdir {} 2>/dev/null", quote(&lock)), None).await?;
-    if !locked.status.is_some_and(|s| s.success()) {
-        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if check().await.is_some() {
-                return Ok(Some(installed));
+    match state.trim() {
+        "ready" => return Ok(Some(installed)),
+        "locked" => {}
+        // Servers starting together against one host upload once: the first
+        // took the lock, the others wait for its helper. A lock left by a
+        // server that died is ignored after LOCK_WAIT.
+        _ => {
+            let expected = installed.version_line();
+            let check = || async {
+                let out = run(host, format!("{} 2>/dev/null", installed.command(&["version"])), None).await.ok()?;
+                (String::from_utf8_lossy(&out.stdout).trim() == expected).then_some(())
+            };
+            let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if check().await.is_some() {
+                    return Ok(Some(installed));
+                }
             }
+            tracing::warn!("the helper lock {lock} is stale; installing anyway");
         }
-        tracing::warn!("the helper lock {lock} is stale; installing anyway");
     }
-    let result = upload(host, local, &installed.path).await;
-    let _ = run(host, format!("rmdir {} 2>/dev/null", quote(&lock)), None).await;
-    result?;
-    Ok(check().await.map(|_| installed))
+    Ok(upload(host, local, &installed, &lock).await?.then_some(installed))
 }
 
 /// Uploads beside the final name and renames, so a half-written file never has
-/// it; a file planted at that name is replaced.
-async fn upload(host: &dyn HelperHost, local: &LocalHelper, path: &str) -> EnvResult<()> {
-    let data = tokio::fs::read(&local.path).await.map_err(|e| EnvError::from_io(e, &local.path.display().to_string()))?;
-    let tmp = format!("{path}.tmp{}", fastrand::u32(..));
-    host.put_file(&tmp, Bytes::from(data)).await?;
-    let out = run(host, format!("chmod 700 {t} && rm -rf {p} && mv -f {t} {p}", t = quote(&tmp), p = quote(path)), None).await?;
+/// it; a file planted at that name is replaced. Releases the install lock;
+/// answers whether the helper in place is the build.
+async fn upload(host: &dyn HelperHost, local: &LocalHelper, installed: &Installed, lock: &str) -> EnvResult<bool> {
+    let tmp = format!("{}.tmp{}", installed.path, fastrand::u32(..));
+    let put = async {
+        let data = tokio::fs::read(&local.path).await.map_err(|e| EnvError::from_io(e, &local.path.display().to_string()))?;
+        host.put_file(&tmp, Bytes::from(data)).await
+    };
+    if let Err(e) = put.await {
+        let _ = run(host, format!("rmdir {} 2>/dev/null", quote(lock)), None).await;
+        return Err(e);
+    }
+    let args = [tmp.as_str(), &installed.path, lock, &installed.sha256, &installed.version_line()].map(quote).join(" ");
+    let out = run(host, format!("sh -c {} sh {args}", quote(FINISH_INSTALL)), None).await?;
     if !out.status.is_some_and(|s| s.success()) {
         return Err(EnvError::Io(format!("installing the helper failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).trim() == "ready")
 }
 
 /// Every file `rg --files` printed, and the folders they imply.

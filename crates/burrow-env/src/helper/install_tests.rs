@@ -64,7 +64,7 @@ async fn install_replaces_a_planted_helper_and_checks_the_checksum_before_each_r
     assert!(!planted.exists(), "the swapped file never ran");
 }
 
-/// The local machine, claiming to be another architecture: `uname -m` prints `machine`.
+/// The local machine, claiming to be another architecture: the install probe's `uname -m` prints `machine`.
 struct Machine {
     host: LocalHost,
     machine: &'static str,
@@ -73,7 +73,7 @@ struct Machine {
 #[async_trait::async_trait]
 impl HelperHost for Machine {
     async fn run(&self, command: String, stdin: Option<Bytes>) -> EnvResult<Process> {
-        let command = if command == "uname -m" { format!("echo {}", self.machine) } else { command };
+        let command = command.replace("$(uname -m)", &format!("$(echo {})", self.machine));
         self.host.run(command, stdin).await
     }
     async fn put_file(&self, path: &str, data: Bytes) -> EnvResult<()> {

@@ -68,9 +68,15 @@ pub struct Near {
 
 impl Near {
     pub fn new(root: impl Into<String>) -> Self {
+        Self::with_search(root, Arc::new(NearSearch::new()))
+    }
+
+    /// With `search` for the probe, which the backend may have started
+    /// before it knew the root (installing the helper does not need it).
+    pub fn with_search(root: impl Into<String>, search: Arc<NearSearch>) -> Self {
         Self {
             root: root.into(),
-            search: RwLock::new(Arc::new(NearSearch::new())),
+            search: RwLock::new(search),
             session: SessionSlot::new(),
             git: tokio::sync::OnceCell::new(),
             git_turn: tokio::sync::Mutex::new(()),
