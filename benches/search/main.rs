@@ -115,9 +115,13 @@ fn main() -> anyhow::Result<()> {
             let pid = std::env::var("BURROW_BENCH_S3_PID").ok().and_then(|p| p.trim().parse().ok());
             let first = env_number("BURROW_BENCH_S3_FIRST", 3)?;
             let repeat = env_number("BURROW_BENCH_S3_REPEAT", 5)?;
-            let o = object::measure(&http, &burrow_bin(), &url, sample, object::S3Server { log, pid }, first, repeat)?;
+            let s3 = object::S3Server { log, pid };
+            let restarted = object::measure_restarted(&http, &burrow_bin(), &url, &sample, &s3, env_number("BURROW_BENCH_S3_RESTARTED", 3)?)?;
+            let o = object::measure(&http, &burrow_bin(), &url, sample, s3, first, repeat)?;
             out.push('\n');
             out.push_str(&report_envs::object(&o));
+            out.push('\n');
+            out.push_str(&report_envs::restarted(&o, &restarted));
         }
         _ if section("s3") => eprintln!("BURROW_BENCH_S3 is not set: no object-storage section"),
         _ => {}
@@ -201,14 +205,17 @@ pub fn rotation(n: usize, run: usize) -> impl Iterator<Item = usize> {
 /// Waits until each Burrow server that keeps a text index reports it ready,
 /// so that its rows measure the index, not the scan it answers with meanwhile;
 /// prints how long each took (from this call, after the server started).
-fn wait_for_text_indexes(http: &Http, servers: &[Server]) -> anyhow::Result<()> {
+/// Returns each server's index (files, bytes), None for a server without one.
+fn wait_for_text_indexes(http: &Http, servers: &[Server]) -> anyhow::Result<Vec<Option<(u64, u64)>>> {
     let started = std::time::Instant::now();
+    let mut out = Vec::new();
     for s in servers.iter().filter(|s| s.label.starts_with("burrow")) {
         loop {
             let caps = http.get(&format!("{}/burrow/capabilities", s.base))?;
             let index = &caps["text_index"];
             if index.is_null() {
                 eprintln!("  {}: no text index", s.label);
+                out.push(None);
                 break;
             }
             if index["state"] == "ready" && index["rebuilding"] == false {
@@ -219,6 +226,7 @@ fn wait_for_text_indexes(http: &Http, servers: &[Server]) -> anyhow::Result<()> 
                     index["entries"],
                     index["bytes"]
                 );
+                out.push(Some((index["entries"].as_u64().unwrap_or(0), index["bytes"].as_u64().unwrap_or(0))));
                 break;
             }
             anyhow::ensure!(index["state"] != "failed", "{}: the text index failed: {index}", s.label);
@@ -226,7 +234,7 @@ fn wait_for_text_indexes(http: &Http, servers: &[Server]) -> anyhow::Result<()> 
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn burrow_bin() -> PathBuf {

@@ -9,6 +9,10 @@
 //! one `resolved route, op: GetObject` line per request, with its key), so the
 //! count comes from the server, not from Burrow; the S3 server's CPU time is
 //! read from its process, to tell its share of a first search from Burrow's.
+//!
+//! Then the restarted row ([`measure_restarted`]): a server that finds the
+//! disk cache and the text index an earlier server left, which should answer
+//! its first search without downloading anything.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -111,6 +115,75 @@ pub fn measure(http: &Http, burrow: &Path, url: &str, sample: Sample, s3: S3Serv
         }
     }
     Ok(ObjectResults { url: url.to_string(), sample, first_runs, repeat_runs, cells, server: server_work, bare_list, bare_download })
+}
+
+/// Fresh servers over the bucket that find a disk content cache and a text
+/// index from an earlier run.
+pub struct Restarted {
+    pub runs: usize,
+    /// How long the warm-up server took: the first search of each query
+    /// (downloading the sample into the disk cache) and the index build.
+    pub warm_up: std::time::Duration,
+    /// The index the warm-up built: files, bytes.
+    pub index: (u64, u64),
+    /// query → the first request of each restarted server.
+    pub cells: HashMap<usize, Samples>,
+    /// query → what the S3 server did for those requests.
+    pub server: HashMap<usize, S3Work>,
+    /// query → matching lines `rg` finds in the local copy of the sample.
+    pub rg_lines: HashMap<usize, usize>,
+}
+
+/// One server over `url` with a disk cache (`--object-cache-dir`) and a data
+/// folder kept across restarts runs every query once (which downloads the
+/// sample into the cache) and builds its text index; then, for every query,
+/// `runs` fresh servers over the same folders each answer it once, timed,
+/// with the GetObject requests and listing pages the S3 server logged for it.
+pub fn measure_restarted(http: &Http, burrow: &Path, url: &str, sample: &Sample, s3: &S3Server, runs: usize) -> anyhow::Result<Restarted> {
+    let prefix = url.split_once("://").and_then(|(_, r)| r.split_once('/')).map_or("", |(_, p)| p.trim_matches('/'));
+    let log = s3.log.clone().map(|path| S3Log { path, key: format!("key: \"{prefix}/"), listing: format!("<Prefix>{prefix}/</Prefix>") });
+    let kept = tempfile::tempdir()?;
+    let data = kept.path().join("data");
+    let args = vec!["--env".to_string(), url.to_string(), "--object-cache-dir".to_string(), kept.path().join("cache").display().to_string()];
+    let started = std::time::Instant::now();
+    let index = {
+        let server = Server::burrow_in(http, "burrow-s3-warm-up", burrow, &args, &sample.dir, Some(&data))?;
+        for q in QUERIES {
+            http.time(&crate::url(&server.base, q)).with_context(|| format!("burrow-s3 warm-up: {}", q.text))?;
+        }
+        let index = crate::wait_for_text_indexes(http, std::slice::from_ref(&server))?;
+        index.first().copied().flatten().context("the s3 server reports no text index")?
+    };
+    let warm_up = started.elapsed();
+    let mut out = Restarted { runs, warm_up, index, cells: HashMap::new(), server: HashMap::new(), rg_lines: HashMap::new() };
+    for (qi, q) in QUERIES.iter().enumerate() {
+        if q.endpoint == crate::Endpoint::Text {
+            out.rg_lines.insert(qi, crate::measure::time_rg(&sample.dir, q.text, None)?.1);
+        }
+        for _ in 0..runs {
+            let server = Server::burrow_in(http, "burrow-s3-restarted", burrow, &args, &sample.dir, Some(&data))?;
+            // The index is read from disk in the background at start: measure
+            // the search it answers, not the scan that answers meanwhile.
+            crate::wait_for_text_indexes(http, std::slice::from_ref(&server))?;
+            let mark = log.as_ref().map(S3Log::mark).transpose()?;
+            let s3_cpu = s3.pid.map(process_cpu_ms);
+            let before = server.cpu_ms();
+            let (t, n) = http.time(&crate::url(&server.base, q)).with_context(|| format!("burrow-s3-restarted: {}", q.text))?;
+            out.cells.entry(qi).or_default().push(t, server.cpu_ms() - before, n);
+            let work = out.server.entry(qi).or_insert(S3Work { requests: 0, gets: Some(0), lists: Some(0), cpu_ms: Some(0.0) });
+            let logged = match (&log, mark) {
+                (Some(log), Some(mark)) => Some(log.since(mark)?),
+                _ => None,
+            };
+            let cpu = s3_cpu.zip(s3.pid).map(|(before, pid)| process_cpu_ms(pid) - before);
+            work.requests += 1;
+            work.gets = work.gets.zip(logged).map(|(a, (g, _))| a + g);
+            work.lists = work.lists.zip(logged).map(|(a, (_, l))| a + l);
+            work.cpu_ms = work.cpu_ms.zip(cpu).map(|(a, b)| a + b);
+        }
+        eprintln!("  s3 restarted: query {qi} ({}) done", q.text);
+    }
+    Ok(out)
 }
 
 /// The S3 server's log, read from a mark to its end.

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::measure::Samples;
-use crate::object::{ObjectResults, Phase, TARGETS};
+use crate::object::{ObjectResults, Phase, Restarted, TARGETS};
 use crate::report::{fmt_ms, ms as p50_p95, p50, query_cells, ratio};
 use crate::shell::ShellRow;
 use crate::{Column, Results, QUERIES};
@@ -125,6 +125,48 @@ pub fn object(o: &ObjectResults) -> String {
             cpu(Phase::Repeated),
             count(cell(s3, Phase::Repeated)),
             count(cell(local, Phase::Repeated)),
+        );
+    }
+    out
+}
+
+/// The restarted rows: a fresh server whose disk cache and text index are
+/// there, beside the first request of a server with empty caches and of the
+/// local environment (from `o`, the same run).
+pub fn restarted(o: &ObjectResults, r: &Restarted) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Restarted: a freshly started `burrow serve --env {} --object-cache-dir DIR` whose disk cache and text index (in its data folder) an earlier server left: that one ran every query once and built its index ({} files, {} bytes) in {:.1} s. ms p50 of the first request of {} servers per query (mean CPU ms of the Burrow process), and per request the GetObject requests and listing pages (ListObjectsV2) of the prefix from the S3 server's log, and the S3 server's CPU ms; beside it the first request with empty caches and locally, from the table above.",
+        o.url,
+        r.index.0,
+        r.index.1,
+        r.warm_up.as_secs_f64(),
+        r.runs
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| endpoint | query | s3 restarted first | s3 first, empty caches | local first | GETs | LIST pages | S3 server CPU | results s3 restarted · local · `rg` lines on the sample |");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    let (s3, local) = (0, 1);
+    for (qi, q) in QUERIES.iter().enumerate() {
+        let cell = r.cells.get(&qi);
+        let show = |s: Option<&Samples>| format!("{} ({})", fmt_ms(p50(s)), fmt_ms(s.and_then(Samples::cpu_ms)));
+        let work = r.server.get(&qi).copied().unwrap_or_default();
+        let per = |v: Option<f64>| v.filter(|_| work.requests > 0).map(|v| v / work.requests as f64);
+        let count = |s: Option<&Samples>| s.map_or("—".into(), |s| s.results.to_string());
+        let _ = writeln!(
+            out,
+            "{} {} | {} | {} | {} | {} | {} | {} · {} · {} |",
+            query_cells(q),
+            show(cell),
+            show(o.cells.get(&(qi, s3, Phase::First))),
+            show(o.cells.get(&(qi, local, Phase::First))),
+            per(work.gets.map(|g| g as f64)).map_or("—".into(), fmt_count),
+            per(work.lists.map(|l| l as f64)).map_or("—".into(), fmt_count),
+            fmt_ms(per(work.cpu_ms)),
+            count(cell),
+            count(o.cells.get(&(qi, local, Phase::First))),
+            r.rg_lines.get(&qi).map_or("—".into(), usize::to_string),
         );
     }
     out

@@ -32,9 +32,17 @@ pub struct Server {
 impl Server {
     /// `burrow serve --port 0 ARGS...`, e.g. `--dir CORPUS` or `--env docker ...`.
     pub fn burrow(http: &Http, label: &str, bin: &Path, args: &[String], cwd: &Path) -> anyhow::Result<Self> {
+        Self::burrow_in(http, label, bin, args, cwd, None)
+    }
+
+    /// [`Server::burrow`] with its data folder (indexes, saved state) in
+    /// `data` rather than in its scratch folder, so that a later server finds
+    /// what this one left there.
+    pub fn burrow_in(http: &Http, label: &str, bin: &Path, args: &[String], cwd: &Path, data: Option<&Path>) -> anyhow::Result<Self> {
         let scratch = tempfile::tempdir()?;
+        let data = data.map_or_else(|| scratch.path().join("data"), Path::to_path_buf);
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--port", "0"]).args(args).current_dir(cwd).env("BURROW_DATA_DIR", scratch.path().join("data"));
+        cmd.args(["serve", "--port", "0"]).args(args).current_dir(cwd).env("BURROW_DATA_DIR", data);
         Self::start(http, label, cmd, scratch)
     }
 

@@ -357,16 +357,11 @@ impl Env for ObjectEnv {
         if meta.size > max_bytes {
             return Err(EnvError::TooLarge { path: path.to_string(), size: meta.size, limit: max_bytes });
         }
-        let validator = meta.validator();
-        if let Some(v) = &validator {
-            if let Some(bytes) = self.shared.cache.get(path.as_str(), v).await {
-                return Ok(bytes);
-            }
+        if let Some(bytes) = self.shared.cache.get(path.as_str(), &meta).await {
+            return Ok(bytes);
         }
         let bytes = self.shared.fetch(path, max_bytes).await?;
-        if let Some(v) = &validator {
-            self.shared.cache.put(path.as_str(), v, bytes.clone()).await;
-        }
+        self.shared.cache.put(path.as_str(), &meta, bytes.clone()).await;
         Ok(bytes)
     }
 

@@ -1,6 +1,6 @@
 //! The cached view of a bucket that searches run over: listings from the
 //! listing index, bytes from the content cache, and a GET only for what the
-//! cache does not hold under the object's current validator.
+//! cache does not hold for the object's current version.
 
 use std::sync::atomic::Ordering;
 
@@ -26,18 +26,13 @@ impl Tree for CachedTree<'_> {
         if meta.size > max_bytes {
             return Err(EnvError::TooLarge { path: path.to_string(), size: meta.size, limit: max_bytes });
         }
-        let validator = meta.validator();
-        if let Some(v) = &validator {
-            if let Some(bytes) = self.env.cache.get(path.as_str(), v).await {
-                self.env.stats.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(bytes);
-            }
+        if let Some(bytes) = self.env.cache.get(path.as_str(), &meta).await {
+            self.env.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(bytes);
         }
         self.env.stats.fetches.fetch_add(1, Ordering::Relaxed);
         let bytes = self.env.fetch(path, max_bytes).await?;
-        if let Some(v) = &validator {
-            self.env.cache.put(path.as_str(), v, bytes.clone()).await;
-        }
+        self.env.cache.put(path.as_str(), &meta, bytes.clone()).await;
         Ok(bytes)
     }
 }

@@ -105,34 +105,68 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
 
 /// A set of trigram keys, one bit each: sorting every trigram of a file to
 /// drop repeats costs far more than marking them.
-pub(crate) struct Seen(Vec<u64>);
+///
+/// The loop over a file's bytes is the build's hottest (a profile put it at
+/// a fifth of the build's CPU time). It is computation-bound (the set's hot
+/// words stay cached), so it does the least per byte: it rolls the key, marks
+/// it and writes its pair to the next slot, which counts only if the key was
+/// new (no branch on that, which new keys make unpredictable); trigrams that
+/// span a line end are marked too, and dropped afterwards from the file's few
+/// distinct keys rather than tested at every byte. On the Linux tree this
+/// took 19% off the loop's CPU time (0.43 s to 0.35 s for 176 MB, a
+/// single-thread A/B in one process).
+pub(crate) struct Seen(Box<[u64; SEEN_WORDS]>);
+
+const SEEN_WORDS: usize = (1 << 24) / 64;
+
+/// Whether one of the three bytes of key `k` is a line end (the zero-byte
+/// test of `k` XOR three line ends).
+#[inline(always)]
+fn spans_line_end(k: u32) -> bool {
+    let x = k ^ 0x000a_0a0a;
+    (x.wrapping_sub(0x0001_0101) & !x & 0x0080_8080) != 0
+}
 
 impl Seen {
     pub(crate) fn new() -> Self {
-        Self(vec![0; (1 << 24) / 64])
+        let words: Box<[u64]> = vec![0; SEEN_WORDS].into_boxed_slice();
+        Self(words.try_into().unwrap_or_else(|_| unreachable!("the set has SEEN_WORDS words")))
     }
 
-    /// Appends the pair of each distinct key of `bytes` with file `id` to
-    /// `pairs`; leaves the set empty again.
+    /// Appends the pair of each distinct indexable key of `bytes` with file
+    /// `id` to `pairs`; leaves the set empty again.
     fn pairs(&mut self, bytes: &[u8], id: u32, pairs: &mut Vec<u64>) {
+        let [first, second, rest @ ..] = bytes else { return };
         let from = pairs.len();
-        // The key of the last three bytes, rolled one byte at a time, and how
-        // many bytes since a line end: a trigram spanning one is not indexable.
-        let (mut k, mut run) = (0u32, 0usize);
-        for &b in bytes {
+        pairs.reserve(rest.len());
+        let slots = &mut pairs.spare_capacity_mut()[..rest.len()];
+        let mut n = 0usize;
+        // The key of the last three bytes, rolled one byte at a time.
+        let mut k = (*first as u32) << 8 | *second as u32;
+        for &b in rest {
             k = (k << 8 | b as u32) & 0x00ff_ffff;
-            run = if b == b'\n' { 0 } else { run + 1 };
-            if run >= 3 {
-                let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
-                if self.0[word] & bit == 0 {
-                    self.0[word] |= bit;
-                    pairs.push(segments::pair(k, id));
-                }
+            let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
+            let w = self.0[word];
+            self.0[word] = w | bit;
+            // The next key overwrites this slot unless this one counts.
+            slots[n].write(segments::pair(k, id));
+            n += (w & bit == 0) as usize;
+        }
+        // SAFETY: the loop wrote slot `n` before counting it, so the first
+        // `n` spare slots are initialised; `n <= rest.len()` fits the capacity
+        // reserved above.
+        unsafe { pairs.set_len(from + n) };
+        let mut keep = from;
+        for i in from..pairs.len() {
+            let p = pairs[i];
+            let k = (p >> 32) as u32;
+            self.0[(k >> 6) as usize] = 0;
+            if !spans_line_end(k) {
+                pairs[keep] = p;
+                keep += 1;
             }
         }
-        for p in &pairs[from..] {
-            self.0[(p >> (32 + 6)) as usize] = 0;
-        }
+        pairs.truncate(keep);
     }
 }
 

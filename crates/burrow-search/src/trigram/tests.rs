@@ -209,7 +209,9 @@ proptest! {
 #[test]
 fn the_build_takes_every_indexable_trigram_once() {
     let mut seen = Seen::new();
-    for text in [&b"ab"[..], b"abc", b"abcabc\nxy\nxyz\n\n\x00\xffq", b"a\nbc", b"line one\nline two\r\nline one\n"] {
+    // Twice over: the set must be left empty for the next file.
+    let texts = [&b"ab"[..], b"abc", b"abcabc\nxy\nxyz\n\n\x00\xffq", b"a\nbc", b"line one\nline two\r\nline one\n", "é€ñ und ß, a\u{7f}\u{80}b".as_bytes()];
+    for text in texts.iter().chain(texts.iter()).copied() {
         let mut pairs = Vec::new();
         seen.pairs(text, 7, &mut pairs);
         let mut got: Vec<u32> = pairs.iter().map(|p| (p >> 32) as u32).collect();
@@ -219,5 +221,14 @@ fn the_build_takes_every_indexable_trigram_once() {
         want.dedup();
         assert_eq!(got, want, "{text:?}");
         assert!(pairs.iter().all(|p| *p as u32 == 7));
+    }
+}
+
+/// The line-end test of the build agrees with the queries' on every key.
+#[test]
+fn line_ends_are_told_in_every_key() {
+    for k in 0..1u32 << 24 {
+        let t = [(k >> 16) as u8, (k >> 8) as u8, k as u8];
+        assert_eq!(super::spans_line_end(k), !query::indexable(&t), "{k:#08x}");
     }
 }
