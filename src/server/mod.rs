@@ -32,6 +32,7 @@ use routes::{
 };
 
 use crate::agent::permission::Permissions;
+use crate::agent::question::Questions;
 use crate::config::auth::AuthStore;
 use crate::env::SharedEnv;
 use crate::error::ApiError;
@@ -76,7 +77,16 @@ impl AppState {
         let permissions = Permissions::new(bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
         let auth = Arc::new(AuthStore::new(std::path::Path::new(&dirs.state)));
-        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone(), auth });
+        let runtime = Arc::new(Runtime {
+            env,
+            sessions,
+            questions: Questions::new(bus.clone()),
+            bus,
+            permissions,
+            dirs,
+            config_env_allow: policy.config_env_allow.clone(),
+            auth,
+        });
         let scope = Scope::with_runtime(runtime.clone(), None).await;
         let workspaces = Registry::load(scope.clone(), workspaces).await?;
         Ok(Arc::new(Self { runtime, scope, workspaces, credentials, policy, started_ms, tui: Default::default() }))
