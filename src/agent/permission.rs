@@ -304,11 +304,12 @@ impl Drop for ForgetOnDrop<'_> {
     }
 }
 
-#[async_trait]
-impl Gate for SessionGate {
-    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
-        let project = self.project.as_deref().unwrap_or(GLOBAL_PROJECT);
-        let approved = self.permissions.approved(project);
+impl SessionGate {
+    /// What the rules and the project's saved answers say about `input`:
+    /// `Deny` (with the relevant rules) when a pattern is denied, else `Ask`
+    /// when one needs asking, else `Allow`.
+    fn effect(&self, input: &AskInput) -> Result<Action, PermissionError> {
+        let approved = self.permissions.approved(self.project());
         let mut needs_asking = false;
         for pattern in &input.patterns {
             match evaluate(&input.permission, pattern, &[&self.ruleset, &approved]) {
@@ -320,10 +321,16 @@ impl Gate for SessionGate {
                 Action::Allow => {}
             }
         }
-        if !needs_asking {
-            return Ok(());
-        }
-        let request_id = id::ascending(Prefix::Permission);
+        Ok(if needs_asking { Action::Ask } else { Action::Allow })
+    }
+
+    fn project(&self) -> &str {
+        self.project.as_deref().unwrap_or(GLOBAL_PROJECT)
+    }
+
+    /// Makes `input` a pending request with id `request_id`, published as
+    /// `permission.asked`; the receiver gets the reply.
+    fn pend(&self, session_id: &str, request_id: &str, input: AskInput) -> oneshot::Receiver<Result<(), PermissionError>> {
         let mut request = json!({
             "id": request_id,
             "sessionID": session_id,
@@ -344,12 +351,44 @@ impl Gate for SessionGate {
             always: input.always,
             ruleset: self.ruleset.clone(),
             directory: self.directory.clone(),
-            project: project.to_string(),
+            project: self.project().to_string(),
             done,
         };
-        self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).push((request_id.clone(), pending));
-        let _guard = ForgetOnDrop(&self.permissions, request_id);
+        self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).push((request_id.to_string(), pending));
         self.permissions.bus.publish(self.directory.as_deref(), None, "permission.asked", request);
+        wait
+    }
+
+    /// A request a client makes for the session (v2 `POST
+    /// /api/session/{id}/permission`): evaluated as a tool's would be and,
+    /// when it needs asking, left pending for a client to answer; nothing
+    /// waits for that answer here. The request's id (`id` when given) and the
+    /// effect; `None` when a request with that id is already pending.
+    pub fn create(&self, session_id: &str, id: Option<String>, input: AskInput) -> Option<(String, Action)> {
+        let request_id = id.unwrap_or_else(|| id::ascending(Prefix::Permission));
+        if self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(known, _)| *known == request_id) {
+            return None;
+        }
+        let effect = match self.effect(&input) {
+            Err(_) => return Some((request_id, Action::Deny)),
+            Ok(effect) => effect,
+        };
+        if effect == Action::Ask {
+            drop(self.pend(session_id, &request_id, input));
+        }
+        Some((request_id, effect))
+    }
+}
+
+#[async_trait]
+impl Gate for SessionGate {
+    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
+        if self.effect(&input)? == Action::Allow {
+            return Ok(());
+        }
+        let request_id = id::ascending(Prefix::Permission);
+        let wait = self.pend(session_id, &request_id, input);
+        let _guard = ForgetOnDrop(&self.permissions, request_id);
         wait.await.unwrap_or(Err(PermissionError::Rejected))
     }
 }

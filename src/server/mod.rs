@@ -27,7 +27,7 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, api_revert, api_session_event, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission,
+    api, api_permission, api_revert, api_session_event, app, config, control, credential, environment, event, file, find, lifecycle, message, meta, permission,
     permission_saved, prompt, pty, pty_connect, session, tools, tui, v2, workspace,
 };
 
@@ -139,6 +139,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(app::mcp))
         .routes(routes!(app::resources))
         .routes(routes!(app::capabilities))
+        .routes(routes!(app::session_background))
         .routes(routes!(app::console))
         .routes(routes!(workspace::list, workspace::create))
         .routes(routes!(workspace::adapters))
@@ -176,7 +177,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::session_message))
         .routes(routes!(api::session_history))
         .routes(routes!(api::permission_requests))
-        .routes(routes!(api::session_permission_list))
+        .routes(routes!(api::session_permission_list, api_permission::create))
         .routes(routes!(api::session_permission_get))
         .routes(routes!(api::session_permission_reply))
         .routes(routes!(api::question_requests))
@@ -187,6 +188,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::pty_list, api::pty_create))
         .routes(routes!(api::pty_get, api::pty_update, api::pty_remove))
         .routes(routes!(api::pty_connect_token))
+        .routes(routes!(pty_connect::connect_v2))
         .routes(routes!(v2::location))
         .routes(routes!(v2::agents))
         .routes(routes!(v2::providers))

@@ -77,8 +77,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "v2.integration.connect.oauth",
         why: Why::ByDesign("OAuth logins against hosted services are not run by Burrow"),
     },
-    NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
     NotServed {
         method: "GET",
         path: "/experimental/console/orgs",
@@ -106,7 +104,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         why: Why::NotBuiltYet,
     },
     NotServed { method: "POST", path: "/experimental/project/{projectID}/copy/refresh", operation_id: "v2.projectCopy.refresh", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
     NotServed { method: "DELETE", path: "/experimental/worktree", operation_id: "worktree.remove", why: Why::NotBuiltYet },
     NotServed { method: "GET", path: "/experimental/worktree", operation_id: "worktree.list", why: Why::NotBuiltYet },
     NotServed { method: "POST", path: "/experimental/worktree", operation_id: "worktree.create", why: Why::NotBuiltYet },
