@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -74,8 +75,9 @@ impl AppState {
     pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>, policy: Policy, workspaces: WsOptions) -> anyhow::Result<Arc<Self>> {
         let started_ms = crate::now_ms();
         let bus = Bus::new();
-        let permissions = Permissions::new(bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        let saved = sessions.store.saved_permissions().await.context("reading the saved permission answers")?;
+        let permissions = Permissions::with_store(bus.clone(), saved, Arc::new(sessions.store.clone()));
         let auth = Arc::new(AuthStore::new(std::path::Path::new(&dirs.state)));
         let runtime = Arc::new(Runtime {
             env,

@@ -73,6 +73,13 @@ const MIGRATIONS: &[&str] = &[
         time_created INTEGER NOT NULL,
         data TEXT NOT NULL
     );",
+    // 4: saved `always` permission answers (`/api/permission/saved`), per
+    // project, so a restart does not ask again what the user allowed for good.
+    "CREATE TABLE permission_saved (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 4;

@@ -748,6 +748,7 @@ pub async fn session_permission_reply(
         return Err(permission_not_found(&request));
     }
     st.runtime.permissions.reply(&request, body.reply, body.message).ok_or_else(|| permission_not_found(&request))?;
+    super::permission::saved(&st).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,6 +9,7 @@ mod list;
 mod messages;
 mod queued;
 mod repair;
+mod saved_permissions;
 mod snapshots;
 mod workspaces;
 
