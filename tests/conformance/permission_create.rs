@@ -38,7 +38,7 @@ async fn a_created_request_is_evaluated_and_asks_when_the_rules_say_ask() {
         "source": {"type": "tool", "messageID": "msg_1", "callID": "call_1"}});
     assert_eq!(t.srv.get(&path).await, (200, json!({"data": [pending]})));
     let (status, again) = t.post(&path, body).await;
-    assert_eq!(status, 400, "the id is already pending: {again}");
+    assert_eq!(status, 409, "the id is already pending: {again}");
 
     // Answered like a tool's request; `always` saves its `save` patterns.
     let (status, _) = t.post(&format!("{path}/{id}/reply"), json!({"reply": "always"})).await;
@@ -50,14 +50,15 @@ async fn a_created_request_is_evaluated_and_asks_when_the_rules_say_ask() {
 }
 
 #[tokio::test]
-async fn a_bad_permission_request_is_refused() {
+async fn a_bad_permission_request_is_refused_and_an_unknown_agent_gets_the_default_rules() {
     let t = AgentServer::local(&unreachable_url().await, json!({})).await;
     let session = t.session().await;
     let path = format!("/api/session/{session}/permission");
     assert_eq!(t.post(&path, json!({"resources": ["x"]})).await.0, 400, "action is required");
     assert_eq!(t.post(&path, json!({"action": "bash", "resources": ["x"], "extra": 1})).await.0, 400);
     assert_eq!(t.post(&path, json!({"id": "abc", "action": "bash", "resources": ["x"]})).await.0, 400, "ids start with per");
-    assert_eq!(t.post(&path, json!({"action": "bash", "resources": ["x"], "agent": "nobody"})).await.0, 400);
+    let (status, fallback) = t.post(&path, json!({"action": "bash", "resources": ["x"], "agent": "nobody"})).await;
+    assert_eq!((status, &fallback["data"]["effect"]), (200, &json!("allow")), "an unknown agent gets the default agent's rules: {fallback}");
     let (status, body) = t.post("/api/session/ses_0000000000000000000000000a/permission", json!({"action": "bash", "resources": ["x"]})).await;
     assert_eq!((status, &body["_tag"]), (404, &json!("SessionNotFoundError")), "{body}");
 }

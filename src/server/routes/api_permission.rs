@@ -8,16 +8,17 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json as JsonBody;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use super::api::{check, data, invalid, session, Data};
+use super::api::{check, data, session, Data};
 use super::session::where_it_runs;
 use crate::agent::permission::{Action, AskInput, Rule, SessionGate};
 use crate::config::agent::{self as agents, default_agent};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::{Ctx, Json, Path, Ws};
 use crate::server::AppState;
 
@@ -53,10 +54,10 @@ pub struct PermissionCreate {
     /// The patterns an `always` reply approves from then on.
     #[serde(default)]
     save: Vec<String>,
-    #[schema(value_type = Object)]
-    metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Map<String, Value>>,
     source: Option<PermissionSource>,
-    /// The agent whose rules apply; the default agent when absent.
+    /// The agent whose rules apply; the default agent when absent or unknown.
     agent: Option<String>,
 }
 
@@ -64,7 +65,7 @@ pub struct PermissionCreate {
 /// for the session; answers its id and the effect (`allow`, `deny`, `ask`).
 #[utoipa::path(post, path = "/api/session/{sessionID}/permission", tag = "v2", operation_id = "v2.session.permission.create",
     summary = "Create permission request", params(("sessionID" = String, Path)), request_body = PermissionCreate,
-    responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Data), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(st): State<Arc<AppState>>,
     Ws(ws): Ws,
@@ -79,8 +80,11 @@ pub async fn create(
     let (rt, inst) = where_it_runs(&st, ws, inst, &s).await?;
     let cfg = rt.config(&inst).await?;
     let list = agents::list(&cfg, &rt.agent_paths(&inst));
-    let name = body.agent.clone().unwrap_or_else(|| default_agent(&cfg, &list));
-    let agent = list.into_iter().find(|a| a.name == name).ok_or_else(|| invalid(format!("no agent named {name:?}")))?;
+    // An unknown agent gets the default agent's rules, as OpenCode falls back to its defaults.
+    let default = default_agent(&cfg, &list);
+    let named = body.agent.as_deref().filter(|n| list.iter().any(|a| a.name == *n)).unwrap_or(&default).to_string();
+    let agent =
+        list.into_iter().find(|a| a.name == named).ok_or_else(|| ApiError::internal(format!("the default agent {named:?} is not in the agent list")))?;
     let own: Vec<Rule> = s.permission.iter().flatten().filter_map(|p| serde_json::from_value(json!(p)).ok()).collect();
     let gate = SessionGate {
         permissions: rt.permissions.clone(),
@@ -92,12 +96,14 @@ pub async fn create(
         permission: body.action,
         patterns: body.resources,
         always: body.save,
-        metadata: body.metadata.unwrap_or_else(|| json!({})),
+        metadata: Value::Object(body.metadata.unwrap_or_default()),
         tool: body.source.map(|src| (src.message_id, src.call_id)),
     };
     let requested = body.id.clone();
-    let (request, effect) =
-        gate.create(&id, body.id, input).ok_or_else(|| invalid(format!("a permission request {} is already pending", requested.unwrap_or_default())))?;
+    let (request, effect) = gate.create(&id, body.id, input).ok_or_else(|| {
+        let message = format!("a permission request {} is already pending", requested.unwrap_or_default());
+        ApiError::new(StatusCode::CONFLICT, "ConflictError", message)
+    })?;
     let effect = match effect {
         Action::Allow => "allow",
         Action::Deny => "deny",

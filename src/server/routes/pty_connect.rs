@@ -58,7 +58,7 @@ pub fn connect_path_id(path: &str) -> Option<&str> {
 pub struct ConnectParamsV2 {
     /// The directory the terminal was created in; `directory` works too.
     #[serde(rename = "location[directory]")]
-    #[param(rename = "location[directory]")]
+    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     location_directory: Option<String>,
     #[serde(rename = "location[workspace]")]
     #[param(rename = "location[workspace]")]
