@@ -59,6 +59,7 @@ fn setup(provider: Arc<dyn Provider>, gate: Arc<dyn Gate>) -> Setup {
         metadata: None,
         subagents: None,
         changes: Default::default(),
+        questions: None,
     };
     let turn = Turn { provider, registry: Registry::builtin(), tools, sink: sink.clone(), abort, retry_base: Duration::from_millis(1) };
     Setup { dir, sink, turn }

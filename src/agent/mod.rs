@@ -8,6 +8,7 @@ pub mod parts;
 pub mod permission;
 pub mod prompt;
 pub mod provider;
+pub mod question;
 pub mod resolve;
 pub mod tools;
 pub mod turn;

@@ -5,8 +5,9 @@
 //! none does). A call that needs asking becomes a pending request, published
 //! as `permission.asked`; the call waits until a client replies `once`,
 //! `always` (which also approves the request's `always` patterns in the
-//! session's project for the rest of the server's life: the saved answers of
-//! `GET /api/permission/saved`, which a client may remove) or `reject` (which
+//! session's project from then on, kept in the session database across
+//! restarts: the saved answers of `GET /api/permission/saved`, which a client
+//! may remove) or `reject` (which
 //! also rejects the session's other pending requests, as OpenCode does).
 
 use std::sync::{Arc, Mutex};
@@ -172,7 +173,7 @@ pub const GLOBAL_PROJECT: &str = "global";
 
 /// An `always` answer: in `project`, `permission` (the v2 API's `action`) is
 /// allowed for `pattern` (its `resource`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SavedRule {
     pub id: String,
     #[serde(rename = "projectID")]
@@ -183,16 +184,75 @@ pub struct SavedRule {
     pub pattern: String,
 }
 
+/// Where saved `always` answers are kept across restarts (the session
+/// database); [`Permissions::flush`] hands it each change in order.
+#[async_trait]
+pub trait SavedStore: Send + Sync {
+    async fn add_saved(&self, rule: &SavedRule) -> anyhow::Result<()>;
+    async fn remove_saved(&self, id: &str) -> anyhow::Result<()>;
+}
+
+/// A change to the saved answers not yet written to the [`SavedStore`].
+enum Change {
+    Add(SavedRule),
+    Remove(String),
+}
+
 /// The server's pending requests and the rules approved with `always`.
 pub struct Permissions {
     bus: Bus,
     pending: Mutex<Vec<(String, Pending)>>,
     approved: Mutex<Vec<SavedRule>>,
+    store: Option<Arc<dyn SavedStore>>,
+    /// Changes for `store`, in the order they were made.
+    unsaved: Mutex<Vec<Change>>,
+    /// Held while flushing, so two flushes cannot write out of order.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl Permissions {
+    /// Saved answers kept in memory only (tests, tools without a server).
     pub fn new(bus: Bus) -> Arc<Self> {
-        Arc::new(Self { bus, pending: Mutex::new(Vec::new()), approved: Mutex::new(Vec::new()) })
+        Self::build(bus, Vec::new(), None)
+    }
+
+    /// Saved answers starting from `saved` (read from `store`) and written
+    /// back to `store` by [`Permissions::flush`], so they outlive the server.
+    pub fn with_store(bus: Bus, saved: Vec<SavedRule>, store: Arc<dyn SavedStore>) -> Arc<Self> {
+        Self::build(bus, saved, Some(store))
+    }
+
+    fn build(bus: Bus, saved: Vec<SavedRule>, store: Option<Arc<dyn SavedStore>>) -> Arc<Self> {
+        Arc::new(Self {
+            bus,
+            pending: Mutex::new(Vec::new()),
+            approved: Mutex::new(saved),
+            store,
+            unsaved: Mutex::new(Vec::new()),
+            flushing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn record(&self, change: Change) {
+        if self.store.is_some() {
+            self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).push(change);
+        }
+    }
+
+    /// Writes the changes to the saved answers made so far to the store, in
+    /// order. Callers that change them (a reply, a removal) flush before they
+    /// answer, so what a client was told is saved survives a restart.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let Some(store) = &self.store else { return Ok(()) };
+        let _order = self.flushing.lock().await;
+        let changes = std::mem::take(&mut *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()));
+        for change in changes {
+            match change {
+                Change::Add(rule) => store.add_saved(&rule).await?,
+                Change::Remove(id) => store.remove_saved(&id).await?,
+            }
+        }
+        Ok(())
     }
 
     /// The pending requests, oldest first, as `GET /permission` lists them.
@@ -218,7 +278,11 @@ impl Permissions {
         let mut saved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
         let before = saved.len();
         saved.retain(|s| s.id != id);
-        saved.len() != before
+        let removed = saved.len() != before;
+        if removed {
+            self.record(Change::Remove(id.to_string()));
+        }
+        removed
     }
 
     /// Answers a pending request; `None` when there is no such request.
@@ -250,12 +314,14 @@ impl Permissions {
                     for pattern in &req.always {
                         let known = approved.iter().any(|s| s.project_id == req.project && s.permission == req.permission && s.pattern == *pattern);
                         if !known {
-                            approved.push(SavedRule {
+                            let rule = SavedRule {
                                 id: id::ascending(Prefix::SavedPermission),
                                 project_id: req.project.clone(),
                                 permission: req.permission.clone(),
                                 pattern: pattern.clone(),
-                            });
+                            };
+                            self.record(Change::Add(rule.clone()));
+                            approved.push(rule);
                         }
                     }
                 }
@@ -304,11 +370,12 @@ impl Drop for ForgetOnDrop<'_> {
     }
 }
 
-#[async_trait]
-impl Gate for SessionGate {
-    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
-        let project = self.project.as_deref().unwrap_or(GLOBAL_PROJECT);
-        let approved = self.permissions.approved(project);
+impl SessionGate {
+    /// What the rules and the project's saved answers say about `input`:
+    /// `Deny` (with the relevant rules) when a pattern is denied, else `Ask`
+    /// when one needs asking, else `Allow`.
+    fn effect(&self, input: &AskInput) -> Result<Action, PermissionError> {
+        let approved = self.permissions.approved(self.project());
         let mut needs_asking = false;
         for pattern in &input.patterns {
             match evaluate(&input.permission, pattern, &[&self.ruleset, &approved]) {
@@ -320,10 +387,16 @@ impl Gate for SessionGate {
                 Action::Allow => {}
             }
         }
-        if !needs_asking {
-            return Ok(());
-        }
-        let request_id = id::ascending(Prefix::Permission);
+        Ok(if needs_asking { Action::Ask } else { Action::Allow })
+    }
+
+    fn project(&self) -> &str {
+        self.project.as_deref().unwrap_or(GLOBAL_PROJECT)
+    }
+
+    /// Makes `input` a pending request with id `request_id`, published as
+    /// `permission.asked`; the receiver gets the reply.
+    fn pend(&self, session_id: &str, request_id: &str, input: AskInput) -> oneshot::Receiver<Result<(), PermissionError>> {
         let mut request = json!({
             "id": request_id,
             "sessionID": session_id,
@@ -344,12 +417,44 @@ impl Gate for SessionGate {
             always: input.always,
             ruleset: self.ruleset.clone(),
             directory: self.directory.clone(),
-            project: project.to_string(),
+            project: self.project().to_string(),
             done,
         };
-        self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).push((request_id.clone(), pending));
-        let _guard = ForgetOnDrop(&self.permissions, request_id);
+        self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).push((request_id.to_string(), pending));
         self.permissions.bus.publish(self.directory.as_deref(), None, "permission.asked", request);
+        wait
+    }
+
+    /// A request a client makes for the session (v2 `POST
+    /// /api/session/{id}/permission`): evaluated as a tool's would be and,
+    /// when it needs asking, left pending for a client to answer; nothing
+    /// waits for that answer here. The request's id (`id` when given) and the
+    /// effect; `None` when a request with that id is already pending.
+    pub fn create(&self, session_id: &str, id: Option<String>, input: AskInput) -> Option<(String, Action)> {
+        let request_id = id.unwrap_or_else(|| id::ascending(Prefix::Permission));
+        if self.permissions.pending.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(known, _)| *known == request_id) {
+            return None;
+        }
+        let effect = match self.effect(&input) {
+            Err(_) => return Some((request_id, Action::Deny)),
+            Ok(effect) => effect,
+        };
+        if effect == Action::Ask {
+            drop(self.pend(session_id, &request_id, input));
+        }
+        Some((request_id, effect))
+    }
+}
+
+#[async_trait]
+impl Gate for SessionGate {
+    async fn ask(&self, session_id: &str, input: AskInput) -> Result<(), PermissionError> {
+        if self.effect(&input)? == Action::Allow {
+            return Ok(());
+        }
+        let request_id = id::ascending(Prefix::Permission);
+        let wait = self.pend(session_id, &request_id, input);
+        let _guard = ForgetOnDrop(&self.permissions, request_id);
         wait.await.unwrap_or(Err(PermissionError::Rejected))
     }
 }

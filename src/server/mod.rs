@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -27,11 +28,12 @@ pub use auth::Credentials;
 pub use guard::Policy;
 pub use listen::{Disconnect, Timeouts};
 use routes::{
-    api, api_revert, api_session_event, app, config, control, control_plane, credential, environment, event, file, find, lifecycle, mcp, message, meta,
-    permission, permission_saved, project, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace, worktree,
+    api, api_permission, api_revert, api_session_event, app, config, control, control_plane, credential, environment, event, file, find, lifecycle, mcp,
+    message, meta, permission, permission_saved, project, prompt, pty, pty_connect, session, sync, tools, tui, v2, workspace, worktree,
 };
 
 use crate::agent::permission::Permissions;
+use crate::agent::question::Questions;
 use crate::config::auth::AuthStore;
 use crate::env::SharedEnv;
 use crate::error::ApiError;
@@ -73,11 +75,21 @@ impl AppState {
     pub async fn new(env: SharedEnv, dirs: Dirs, credentials: Option<Credentials>, policy: Policy, workspaces: WsOptions) -> anyhow::Result<Arc<Self>> {
         let started_ms = crate::now_ms();
         let bus = Bus::new();
-        let permissions = Permissions::new(bus.clone());
         let sessions = Sessions::open(std::path::Path::new(&dirs.state), bus.clone()).await?;
+        let saved = sessions.store.saved_permissions().await.context("reading the saved permission answers")?;
+        let permissions = Permissions::with_store(bus.clone(), saved, Arc::new(sessions.store.clone()));
         let auth = Arc::new(AuthStore::new(std::path::Path::new(&dirs.state)));
-        let mcp = Arc::new(crate::mcp::Mcp::new(env.clone()));
-        let runtime = Arc::new(Runtime { env, sessions, bus, permissions, dirs, config_env_allow: policy.config_env_allow.clone(), auth, mcp });
+        let runtime = Arc::new(Runtime {
+            env: env.clone(),
+            sessions,
+            questions: Questions::new(bus.clone()),
+            bus,
+            permissions,
+            dirs,
+            config_env_allow: policy.config_env_allow.clone(),
+            auth,
+            mcp: Arc::new(crate::mcp::Mcp::new(env)),
+        });
         let scope = Scope::with_runtime(runtime.clone(), None).await;
         let workspaces = Registry::load(scope.clone(), workspaces).await?;
         Ok(Arc::new(Self { runtime, scope, workspaces, credentials, policy, started_ms, tui: Default::default() }))
@@ -132,6 +144,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(mcp::disconnect))
         .routes(routes!(app::resources))
         .routes(routes!(app::capabilities))
+        .routes(routes!(app::session_background))
         .routes(routes!(app::console))
         .routes(routes!(workspace::list, workspace::create))
         .routes(routes!(workspace::adapters))
@@ -181,7 +194,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::session_message))
         .routes(routes!(api::session_history))
         .routes(routes!(api::permission_requests))
-        .routes(routes!(api::session_permission_list))
+        .routes(routes!(api::session_permission_list, api_permission::create))
         .routes(routes!(api::session_permission_get))
         .routes(routes!(api::session_permission_reply))
         .routes(routes!(api::question_requests))
@@ -192,6 +205,7 @@ pub fn api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::pty_list, api::pty_create))
         .routes(routes!(api::pty_get, api::pty_update, api::pty_remove))
         .routes(routes!(api::pty_connect_token))
+        .routes(routes!(pty_connect::connect_v2))
         .routes(routes!(v2::location))
         .routes(routes!(v2::agents))
         .routes(routes!(v2::providers))

@@ -92,6 +92,13 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY,
         data TEXT NOT NULL
     );",
+    // 6: saved `always` permission answers (`/api/permission/saved`), per
+    // project, so a restart does not ask again what the user allowed for good.
+    "CREATE TABLE permission_saved (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );",
 ];
 
 const READERS: usize = 4;

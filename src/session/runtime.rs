@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::permission::Permissions;
+use crate::agent::question::Questions;
 use crate::config::agent::{relative_path, AgentPaths};
 use crate::config::auth::AuthStore;
 use crate::config::{self, Config, ConfigError, Sources};
@@ -32,6 +33,8 @@ pub struct Runtime {
     pub sessions: Arc<Sessions>,
     pub bus: Bus,
     pub permissions: Arc<Permissions>,
+    /// The `question` tool's pending questions.
+    pub questions: Arc<Questions>,
     pub dirs: Dirs,
     /// Which environment variables config files may read with `{env:NAME}`.
     pub config_env_allow: Vec<String>,

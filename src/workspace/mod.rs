@@ -51,6 +51,7 @@ impl Scope {
             sessions: b.sessions.clone(),
             bus: b.bus.clone(),
             permissions: b.permissions.clone(),
+            questions: b.questions.clone(),
             dirs: b.dirs.clone(),
             config_env_allow: b.config_env_allow.clone(),
             auth: b.auth.clone(),

@@ -24,7 +24,7 @@ async fn log_question_and_tool_list_answer_like_opencode() {
         assert_error(&format!("POST /log {bad}"), log(bad.clone()).await, 400, "BadRequest");
     }
 
-    assert_eq!(t.srv.get("/question").await, (200, json!([])), "no question tool, so nothing is ever pending");
+    assert_eq!(t.srv.get("/question").await, (200, json!([])), "no turn asked anything, so nothing is pending");
 
     let (status, tools) = t.srv.get_q("/experimental/tool", &[("provider", "anthropic"), ("model", "claude")]).await;
     assert_eq!(status, 200, "{tools}");
@@ -165,7 +165,7 @@ async fn vcs_diff_branch_mode_counts_from_where_the_branch_left_main() {
     assert_eq!(files(branch), ["feature.txt", "new.txt", "old.txt", "src/main.rs"]);
 }
 
-/// No question is ever pending, so answering one is a 404 `QuestionNotFoundError`.
+/// No turn asked anything, so answering a question is a 404 `QuestionNotFoundError`.
 #[tokio::test]
 async fn question_reply_and_reject_find_no_pending_question() {
     let t = Served::standard(TestEnv::from_name("local").unwrap()).await;

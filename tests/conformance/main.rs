@@ -29,6 +29,7 @@ mod ignore_rules;
 mod listing;
 mod load;
 mod meta;
+mod permission_create;
 mod permission_saved;
 mod pty;
 mod revert_v2;

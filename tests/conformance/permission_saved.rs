@@ -1,7 +1,8 @@
 //! Saved `always` answers (v2 `GET /api/permission/saved`, `DELETE
 //! /api/permission/saved/{id}`): an `always` reply saves the request's
 //! patterns for the session's project, later calls they cover run without
-//! asking, and removing the saved answer makes them ask again.
+//! asking, even after a restart (they are stored with the sessions), and
+//! removing the saved answer makes them ask again.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -54,7 +55,7 @@ async fn an_always_answer_is_saved_listed_and_removable() {
         Turn::text("ok"),
     ])
     .await;
-    let t = AgentServer::local(&llm.url, json!({"permission": {"edit": "ask"}})).await;
+    let mut t = AgentServer::local(&llm.url, json!({"permission": {"edit": "ask"}})).await;
     let session = t.session().await;
     let (_, info) = t.srv.get(&format!("/session/{session}")).await;
     let project = info["projectID"].as_str().unwrap().to_string();
@@ -70,6 +71,12 @@ async fn an_always_answer_is_saved_listed_and_removable() {
     assert_eq!(saved(&t, &format!("?projectID={project}")).await, list);
     assert!(saved(&t, "?projectID=another").await.is_empty());
 
+    // Stored with the project: a restart (a kill, even) keeps the answer.
+    drop(events);
+    t.restart().await;
+    assert_eq!(saved(&t, "").await, list, "the saved answer survives a restart");
+    let mut events = Events::subscribe(&t.srv, "").await;
+
     let seen = write_turn(&t, &mut events, &session, "b.txt", "reject").await;
     assert!(!seen.iter().any(|k| k == "permission.asked"), "the saved answer covers the next write: {seen:?}");
     assert!(std::path::Path::new(&t.ws.abs("b.txt")).exists());
@@ -77,6 +84,10 @@ async fn an_always_answer_is_saved_listed_and_removable() {
     assert_eq!(call(&t.srv, Method::DELETE, &format!("/api/permission/saved/{id}"), None).await, (204, Value::Null));
     assert!(saved(&t, "").await.is_empty());
     assert_error("remove again", call(&t.srv, Method::DELETE, &format!("/api/permission/saved/{id}"), None).await, 404, "NotFoundError");
+    drop(events);
+    t.restart().await;
+    assert!(saved(&t, "").await.is_empty(), "the removal is stored too");
+    let mut events = Events::subscribe(&t.srv, "").await;
 
     let seen = write_turn(&t, &mut events, &session, "c.txt", "once").await;
     assert!(seen.iter().any(|k| k == "permission.asked"), "asked again once the answer is removed: {seen:?}");

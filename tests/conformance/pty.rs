@@ -285,3 +285,27 @@ async fn browsers_open_a_terminal_with_a_one_use_ticket() {
     })
     .await;
 }
+
+/// v2's `GET /api/pty/{ptyID}/connect` is the same WebSocket: replay, cursor
+/// frame, keystrokes and output, 404 for an unknown terminal, and tickets
+/// from v2's `connect-token`.
+#[tokio::test]
+async fn the_v2_connect_path_serves_the_same_terminal() {
+    with_terminals(|t| async move {
+        let srv = &t.srv;
+        let (status, created) = post(srv, "/api/pty", Some(json!({}))).await;
+        assert_eq!(status, 200, "{created}");
+        let id = created["data"]["id"].as_str().expect("an id").to_string();
+        let mut ws = connect(srv, &format!("/api/pty/{id}/connect")).await;
+        replay(&mut ws).await;
+        ws.send(Message::text("echo v2-$((6*7))\r")).await.unwrap();
+        read_until(&mut ws, "v2-42").await;
+        drop(ws);
+        let mut ws = connect(srv, &format!("/api/pty/{id}/connect?cursor=0")).await;
+        let (text, _) = replay(&mut ws).await;
+        assert!(text.contains("v2-42"), "a reconnect from 0 replays the output: {text:?}");
+        assert_eq!(refused(srv, "/api/pty/pty_missing/connect").await, 404);
+        assert_eq!(call(srv, Method::DELETE, &format!("/api/pty/{id}"), None).await.0, 204);
+    })
+    .await;
+}

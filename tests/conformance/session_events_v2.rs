@@ -1,14 +1,14 @@
 //! v2's `GET /api/session/{sessionID}/event`: the session's durable history
 //! after `after`, then new events as the session changes, each frame with
 //! its sequence as `id` and its type as `event`; the same events that
-//! `GET /api/session/{id}/history` lists.
+//! `GET /api/session/{id}/history` lists, sent as they happen.
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::support::agent::AgentServer;
-use crate::support::calls::{call, sse_frames, WAIT};
+use crate::support::calls::{call, sse_frames, Events, WAIT};
 use crate::support::llm::{ScriptedLlm, Turn};
 
 /// The frames of the stream at `path`, as (id, event, data).
@@ -67,6 +67,37 @@ async fn replays_the_history_then_follows_the_session() {
     assert_eq!(added[0]["type"], "session.next.prompted", "{added:?}");
     assert_eq!(take(&mut all, added.len()).await, added);
     assert_eq!(take(&mut rest, added.len()).await, added, "after skips what the client has");
+}
+
+/// Events go out as they happen, not when the answer ends: while the model's
+/// `question` call waits for the user, the step's start and the call are
+/// already sent; the answer brings the call's result and the rest.
+#[tokio::test]
+async fn a_running_step_sends_its_events_as_they_happen() {
+    let ask = json!({"questions": [{"question": "Go on?", "header": "Go", "options": [{"label": "Yes", "description": "Go on"}]}]});
+    let llm = ScriptedLlm::openai(vec![Turn::tool("call_q", "question", ask), Turn::text("done")]).await;
+    let t = AgentServer::local(&llm.url, json!({})).await;
+    let id = t.session().await;
+    let mut live = frames(&t, &format!("/api/session/{id}/event")).await;
+    let mut bus = Events::subscribe(&t.srv, "").await;
+    let (status, _) = t.post(&format!("/session/{id}/prompt_async"), json!({"parts": [{"type": "text", "text": "go"}]})).await;
+    assert_eq!(status, 204);
+    let asked = bus.next_of("question.asked").await;
+
+    let early = take(&mut live, 3).await;
+    let kinds: Vec<&str> = early.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["session.next.prompted", "session.next.step.started", "session.next.tool.called"]);
+    assert_eq!(early[2]["data"]["tool"], "question");
+    assert_eq!(early[2]["data"]["callID"], "call_q");
+
+    let request = asked["properties"]["id"].as_str().unwrap();
+    let (status, _) = t.post(&format!("/question/{request}/reply"), json!({"answers": [["Yes"]]})).await;
+    assert_eq!(status, 200);
+    bus.next_of("session.idle").await;
+    let all = history(&t, &id).await;
+    assert_eq!(all[..3], early[..], "what went out early is what the history keeps");
+    assert_eq!(all[3]["type"], "session.next.tool.success", "{all:?}");
+    assert_eq!(take(&mut live, all.len() - 3).await, all[3..]);
 }
 
 #[tokio::test]

@@ -78,12 +78,11 @@ done
 #   GET /event, GET /global/event,
 #   GET /api/event,
 #   GET /api/session/{sessionID}/event  server-sent event streams;
-#   GET /pty/{ptyID}/connect            a WebSocket upgrade;
+#   GET /pty/{ptyID}/connect            a WebSocket upgrade (and v2's /api/pty/{ptyID}/connect);
 #   GET /tui/control/next               waits for the next TUI request.
-# Also left out: the two paths where one method is served and another is on
-# the 501 list (`POST /mcp`, `POST /api/session/{sessionID}/permission`;
-# README, "Operations answered with 501"). The 501 route is kept out of /doc, so the fuzzer expects a 405
-# and an `Allow` header without it; tests/conformance checks these paths.
+# Also left out: the path where one method is served and another is on
+# the 501 list (`POST /mcp`; README, "Operations answered with 501"). The 501 route is kept out of /doc, so the fuzzer expects a 405
+# and an `Allow` header without it; tests/conformance checks this path.
 # And `POST /project/git/init`: the fuzzer's PATH has no git (a 501), and
 # with git it would turn the scratch folder into a repository under the
 # other operations; tests/conformance checks it in every environment.
@@ -99,8 +98,8 @@ status=0
   --request-timeout 30 \
   --exclude-path /event --exclude-path /global/event --exclude-path /api/event \
   --exclude-path '/api/session/{sessionID}/event' \
-  --exclude-path /mcp --exclude-path '/api/session/{sessionID}/permission' \
-  --exclude-path '/pty/{ptyID}/connect' --exclude-path /tui/control/next --exclude-path /project/git/init \
+  --exclude-path /mcp \
+  --exclude-path '/pty/{ptyID}/connect' --exclude-path '/api/pty/{ptyID}/connect' --exclude-path /tui/control/next --exclude-path /project/git/init \
   --report junit --report-dir "$repo/target/schemathesis" || status=$?
 echo "schemathesis: $(($(date +%s) - start)) s, exit $status"
 if [[ "$status" -ne 0 ]]; then

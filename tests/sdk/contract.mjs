@@ -112,6 +112,11 @@ async function v2() {
   assert.deepEqual((await client.session.todo({ sessionID: session.id }, { throwOnError: true })).data, []);
   assert.deepEqual((await client.session.diff({ sessionID: session.id }, { throwOnError: true })).data, []);
   assert.equal((await client.session.abort({ sessionID: session.id }, { throwOnError: true })).data, true);
+  // The question tool's queue: nothing asked, so empty, and an unknown request is a 404.
+  assert.deepEqual((await client.question.list({}, { throwOnError: true })).data, []);
+  assert.equal((await client.question.reject({ requestID: "que_missing" })).response.status, 404);
+  // Burrow runs subagents inside the turn: nothing to send to the background.
+  assert.equal((await client.experimental.session.background({ sessionID: session.id }, { throwOnError: true })).data, false);
 
   const text = await client.find.text({ pattern: "hello sdk" }, { throwOnError: true });
   assert.ok(text.data.some((m) => m.path.text === "hello.txt" && m.lines.text.includes("hello sdk world")), JSON.stringify(text.data));
@@ -254,6 +259,13 @@ async function api() {
   assert.deepEqual((await client.permission.saved.list({}, { throwOnError: true })).data, { data: [] });
   assert.equal((await client.permission.saved.remove({ id: "psv_missing" })).response.status, 404);
   assert.deepEqual((await client.question.request.list({}, { throwOnError: true })).data.data, []);
+
+  // A client's own permission request, evaluated with the default agent's rules (build allows bash).
+  const sessionID = created.id;
+  const asked = await client.session.permission.create({ sessionID, action: "bash", resources: ["ls"] }, { throwOnError: true });
+  assert.equal(asked.data.data.effect, "allow", JSON.stringify(asked.data));
+  assert.match(asked.data.data.id, /^per/);
+  assert.deepEqual((await client.session.question.list({ sessionID }, { throwOnError: true })).data.data, []);
 }
 
 /** A session's sync history (`sync.*`) and a move to another folder of its project. */

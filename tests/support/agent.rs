@@ -36,6 +36,8 @@ pub struct AgentServer {
     pub srv: Server,
     pub ws: Workspace,
     _keep: (Fixture, tempfile::TempDir),
+    /// The server's environment variables, for [`AgentServer::restart`].
+    vars: Vec<(String, String)>,
 }
 
 impl AgentServer {
@@ -60,7 +62,17 @@ impl AgentServer {
         let mut all = vec![("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())];
         all.extend_from_slice(vars);
         let srv = Server::start_with(&ws, &all).await;
-        Self { srv, ws, _keep: (fx, data) }
+        let vars = all.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self { srv, ws, _keep: (fx, data), vars }
+    }
+
+    /// Starts a new server on the same workspace, config and data folder,
+    /// then kills the old one (as a crash would): what survives is what the
+    /// server had stored.
+    pub async fn restart(&mut self) {
+        let vars: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let next = Server::start_with(&self.ws, &vars).await;
+        drop(std::mem::replace(&mut self.srv, next));
     }
 
     /// The server's data folder.

@@ -29,6 +29,8 @@ pub enum Prefix {
     Credential,
     /// A saved `always` permission answer (v2 `/api/permission/saved/{id}`).
     SavedPermission,
+    /// A pending question of the agent's `question` tool.
+    Question,
 }
 
 impl Prefix {
@@ -45,6 +47,7 @@ impl Prefix {
             Prefix::Workspace => "wrk",
             Prefix::Credential => "crd",
             Prefix::SavedPermission => "psv",
+            Prefix::Question => "que",
         }
     }
 }

@@ -12,6 +12,7 @@ mod bash;
 pub mod diff;
 mod edit;
 mod fs;
+mod question;
 mod read;
 pub mod replace;
 mod search;
@@ -99,6 +100,8 @@ pub struct ToolContext {
     pub subagents: Option<Arc<dyn Subagents>>,
     /// The files the turn changed, as they were before (the turn's summary).
     pub changes: Arc<crate::agent::changes::Changes>,
+    /// Where the `question` tool asks the user; `None` where no client can answer.
+    pub questions: Option<crate::agent::question::Asker>,
 }
 
 impl ToolContext {
@@ -179,6 +182,7 @@ impl Registry {
     /// OpenCode's built-in tools.
     pub fn builtin() -> Self {
         let all: Vec<Arc<dyn Tool>> = vec![
+            Arc::new(question::Question),
             Arc::new(bash::Bash),
             Arc::new(read::Read),
             Arc::new(fs::Write),

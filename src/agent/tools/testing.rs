@@ -37,6 +37,7 @@ impl Fixture {
             metadata: None,
             subagents: None,
             changes: Default::default(),
+            questions: None,
         };
         Self { dir, ctx, registry: Registry::builtin() }
     }

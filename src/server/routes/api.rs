@@ -748,15 +748,15 @@ pub async fn session_permission_reply(
         return Err(permission_not_found(&request));
     }
     st.runtime.permissions.reply(&request, body.reply, body.message).ok_or_else(|| permission_not_found(&request))?;
+    super::permission::saved(&st).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pending questions. Burrow's agents have no `question` tool, so none is
-/// ever pending (as `GET /question` says).
+/// Pending questions of the agent's `question` tool, oldest first.
 #[utoipa::path(get, path = "/api/question/request", tag = "v2", operation_id = "v2.question.request.list", summary = "List pending question requests",
     params(DirectoryParams), responses((status = 200, body = LocatedList)))]
-pub async fn question_requests(Ctx(inst): Ctx) -> JsonBody<LocatedList> {
-    located_list(inst.location(), Vec::new())
+pub async fn question_requests(State(st): State<Arc<AppState>>, Ctx(inst): Ctx) -> JsonBody<LocatedList> {
+    located_list(inst.location(), st.runtime.questions.list())
 }
 
 #[utoipa::path(get, path = "/api/session/{sessionID}/question", tag = "v2", operation_id = "v2.session.question.list",
@@ -764,42 +764,51 @@ pub async fn question_requests(Ctx(inst): Ctx) -> JsonBody<LocatedList> {
     responses((status = 200, body = DataList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn session_question_list(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<JsonBody<DataList>> {
     session(&st, &id).await?;
-    Ok(data_list(Vec::new()))
+    Ok(data_list(st.runtime.questions.of_session(&id)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionReplyV2 {
-    /// One list of chosen labels per question.
-    #[allow(dead_code)]
+    /// User answers in order of questions (each answer is an array of selected labels).
     answers: Vec<Vec<String>>,
 }
 
-async fn no_question(st: &AppState, id: &str, request: &str) -> ApiError {
-    if let Err(e) = session(st, id).await {
-        return e;
+/// The session exists and `request` is one of its pending questions.
+async fn session_question(st: &AppState, id: &str, request: &str) -> ApiResult<()> {
+    session(st, id).await?;
+    if st.runtime.questions.of_session(id).iter().any(|q| q["id"] == request) {
+        return Ok(());
     }
+    Err(question_not_found(request))
+}
+
+fn question_not_found(request: &str) -> ApiError {
     tagged(StatusCode::NOT_FOUND, "QuestionNotFoundError", format!("Question request not found: {request}"), &[("requestID", request)])
 }
 
-/// Always a 404 `QuestionNotFoundError`: no question is ever pending (see `question_requests`).
+/// Answers a pending question of the session; the asking call goes on with the answers.
 #[utoipa::path(post, path = "/api/session/{sessionID}/question/{requestID}/reply", tag = "v2", operation_id = "v2.session.question.reply",
     summary = "Reply to pending question request", params(("sessionID" = String, Path), ("requestID" = String, Path)), request_body = QuestionReplyV2,
-    responses((status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Answered"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn session_question_reply(
     State(st): State<Arc<AppState>>,
     Path((id, request)): Path<(String, String)>,
-    Json(_body): Json<QuestionReplyV2>,
-) -> ApiError {
-    no_question(&st, &id, &request).await
+    Json(body): Json<QuestionReplyV2>,
+) -> ApiResult<StatusCode> {
+    session_question(&st, &id, &request).await?;
+    st.runtime.questions.reply(&request, body.answers).ok_or_else(|| question_not_found(&request))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Always a 404 `QuestionNotFoundError`: no question is ever pending (see `question_requests`).
+/// Dismisses a pending question of the session; the asking call fails with "The user dismissed this question".
 #[utoipa::path(post, path = "/api/session/{sessionID}/question/{requestID}/reject", tag = "v2", operation_id = "v2.session.question.reject",
     summary = "Reject pending question request", params(("sessionID" = String, Path), ("requestID" = String, Path)),
-    responses((status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn session_question_reject(State(st): State<Arc<AppState>>, Path((id, request)): Path<(String, String)>) -> ApiError {
-    no_question(&st, &id, &request).await
+    responses((status = 204, description = "Rejected"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn session_question_reject(State(st): State<Arc<AppState>>, Path((id, request)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    session_question(&st, &id, &request).await?;
+    st.runtime.questions.reject(&request).ok_or_else(|| question_not_found(&request))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One provider, as `GET /api/provider` lists it.

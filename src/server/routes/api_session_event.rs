@@ -4,11 +4,13 @@
 //! the session changes. Frames are `id: <seq>`, `event: <type>`, `data: <event>`.
 //!
 //! New events are found by deriving the history again whenever the bus says
-//! the session changed, so a lagging subscription loses nothing. What is still
-//! being written at the end is held back, so that what is sent is what
-//! `/history` answers for good: an assistant message until it ends, and a
-//! user message while its run is starting (its parts are stored one by one
-//! after it) or while it has no part yet. A prompt stored without a run
+//! the session changed (each stored part is a durable change), so a lagging
+//! subscription loses nothing and events go out as they happen: a step's
+//! start, each text, reasoning and tool call as it starts and as it ends.
+//! Only what could still change is held back, so that what is sent is what
+//! `/history` answers for good: a part still being written (after its start
+//! event), the parts after it, and a user message while its run is starting
+//! (its parts are stored one by one after it) or while it has no part yet. A prompt stored without a run
 //! (`resume: false`) with several parts can still be sent before its last
 //! part is stored, so without that file or agent.
 
@@ -41,22 +43,61 @@ pub struct EventParams {
     after: Option<String>,
 }
 
-/// The session's durable events that will not change any more: all of them but
-/// those of an assistant message still being written at the end.
+/// The session's durable events that will not change any more: all of them
+/// but the rest of an assistant message still being written at the end (of
+/// which the events of its finished parts go out as they finish) and a user
+/// message still being stored.
 async fn settled(st: &AppState, id: &str) -> Option<Vec<Value>> {
     let s = st.runtime.sessions.store.session(id).await.ok()?;
     let stored = st.runtime.sessions.store.messages(id, None, None).await.ok()?.messages;
     let mut messages = api_message::messages(&stored);
     let busy = st.runtime.sessions.runs.is_busy(id);
-    let open = match messages.last() {
-        Some(m) if m["type"] == "assistant" => m.pointer("/time/completed").is_none() && m.get("error").is_none(),
-        Some(m) if m["type"] == "user" => busy || stored.last().is_some_and(|last| last.parts.is_empty()),
-        _ => false,
-    };
-    if open {
-        messages.pop();
+    match messages.last() {
+        Some(m) if m["type"] == "assistant" && m.pointer("/time/completed").is_none() && m.get("error").is_none() => {
+            let parts: Vec<Value> = stored.last().map(|last| last.parts.iter().filter_map(|p| serde_json::to_value(p).ok()).collect()).unwrap_or_default();
+            let before = api_message::history(&s, &messages[..messages.len() - 1]).len();
+            let mut events = api_message::history(&s, &messages);
+            events.truncate(before + finished_events(&parts));
+            return Some(events);
+        }
+        Some(m) if m["type"] == "user" && (busy || stored.last().is_some_and(|last| last.parts.is_empty())) => {
+            messages.pop();
+        }
+        _ => {}
     }
     Some(api_message::history(&s, &messages))
+}
+
+/// How many of an unfinished assistant message's events (in the order
+/// `api_message::history` gives them) are final: its `step.started` (once its
+/// step-start part, which holds the snapshot, is stored), then
+/// each text, reasoning or tool part in order while it is done. A part still
+/// being written gives only its start (a text's `started`, a running tool's
+/// `called`, whose input is known) and stops the count, so the events sent
+/// are always a prefix of the message's final history, with the same numbers.
+fn finished_events(parts: &[Value]) -> usize {
+    // `step.started` carries the snapshot of the step-start part: final once that is stored.
+    if !parts.iter().any(|p| p["type"] == "step-start") {
+        return 0;
+    }
+    let mut n = 1;
+    for p in parts {
+        match p["type"].as_str() {
+            Some("text" | "reasoning") => {
+                if p.pointer("/time/end").is_none() {
+                    return n + 1;
+                }
+                n += 2;
+            }
+            Some("tool") => match p.pointer("/state/status").and_then(Value::as_str) {
+                Some("completed" | "error") => n += 2,
+                Some("running") => return n + 1,
+                _ => return n,
+            },
+            _ => {}
+        }
+    }
+    n
 }
 
 fn frame(event: &Value) -> Bytes {
@@ -118,4 +159,24 @@ pub async fn session_events(State(st): State<Arc<AppState>>, Path(id): Path<Stri
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::finished_events;
+
+    #[test]
+    fn only_finished_parts_and_the_start_of_the_next_count() {
+        let text = |end: bool| if end { json!({"type": "text", "time": {"start": 1, "end": 2}}) } else { json!({"type": "text", "time": {"start": 1}}) };
+        let tool = |status: &str| json!({"type": "tool", "state": {"status": status}});
+        let step = || json!({"type": "step-start", "snapshot": "abc"});
+        assert_eq!(finished_events(&[]), 0, "no step-start part yet: not even the start is final");
+        assert_eq!(finished_events(&[step()]), 1, "the step's start");
+        assert_eq!(finished_events(&[step(), text(false)]), 2, "a streaming text: its start only");
+        assert_eq!(finished_events(&[step(), text(true), tool("pending")]), 3, "a pending tool has no input yet");
+        assert_eq!(finished_events(&[step(), text(true), tool("running"), text(true)]), 4, "a running tool: called, and nothing after it");
+        assert_eq!(finished_events(&[step(), text(true), tool("completed"), tool("error")]), 7);
+    }
 }

@@ -67,6 +67,19 @@ pub async fn capabilities(_ctx: Ctx) -> Json<ExperimentalCapabilities> {
     Json(ExperimentalCapabilities { background_subagents: false })
 }
 
+/// Detaches the synchronous subagents blocking a session so they go on in
+/// the background. Burrow has no background subagents (`backgroundSubagents:
+/// false` above): a `task` call always runs to its end inside the turn, so,
+/// as OpenCode does without that feature, nothing is detached and the answer
+/// is `false`.
+#[utoipa::path(post, path = "/experimental/session/{sessionID}/background", tag = "experimental", operation_id = "experimental.session.background",
+    params(("sessionID" = String, Path), DirectoryParams),
+    responses((status = 200, description = "Backgrounded subagents", body = bool), (status = 400, body = ErrorBody)))]
+pub async fn session_background(_ctx: Ctx, Path(id): Path<String>) -> ApiResult<Json<bool>> {
+    super::session::check_id(&id, "ses", "sessionID")?;
+    Ok(Json(false))
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsoleState {

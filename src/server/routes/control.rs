@@ -1,8 +1,11 @@
 //! `POST /log` (a client's log line, written to Burrow's log) and `GET
-//! /question` (pending questions of the agent's `question` tool).
+//! /question` (pending questions of the agent's `question` tool) with their reply
+//! and reject.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use axum::extract::State;
 use axum::Json as JsonBody;
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,6 +14,7 @@ use utoipa::ToSchema;
 use super::DirectoryParams;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::server::extract::{Ctx, Json, Path};
+use crate::server::AppState;
 
 /// The level of a client's log entry.
 #[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
@@ -50,39 +54,40 @@ pub async fn log(_ctx: Ctx, Json(body): Json<LogBody>) -> ApiResult<JsonBody<boo
     Ok(JsonBody(true))
 }
 
-/// Pending questions across sessions. Burrow's agents have no `question` tool
-/// yet, so none is ever pending and the list is empty.
+/// Pending questions of the agent's `question` tool across sessions, oldest first.
 #[utoipa::path(get, path = "/question", tag = "question", operation_id = "question.list", params(DirectoryParams),
-    responses((status = 200, description = "Pending questions", body = Vec<Object>), (status = 400, body = ErrorBody)))]
-pub async fn questions(_ctx: Ctx) -> JsonBody<Vec<Value>> {
-    JsonBody(Vec::new())
+    responses((status = 200, description = "List of pending questions", body = Vec<Object>), (status = 400, body = ErrorBody)))]
+pub async fn questions(State(st): State<Arc<AppState>>, _ctx: Ctx) -> JsonBody<Vec<Value>> {
+    JsonBody(st.runtime.questions.list())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionReply {
-    /// One list of chosen labels per question.
-    #[allow(dead_code)]
+    /// User answers in order of questions (each answer is an array of selected labels).
     answers: Vec<Vec<String>>,
 }
 
-/// No question is ever pending (see [`questions`]), so every request id is unknown.
-fn no_question(id: &str) -> ApiError {
+/// OpenCode's 404 for a request that is not pending (any more).
+pub fn no_question(id: &str) -> ApiError {
     let message = format!("Question request not found: {id}");
     ApiError::not_found(message.clone()).with_field("_tag", "QuestionNotFoundError").with_field("requestID", id).with_field("message", message)
 }
 
-/// Always a 404 `QuestionNotFoundError`: Burrow's agents ask no questions.
+/// Answers a pending question; the asking tool call goes on with the answers.
 #[utoipa::path(post, path = "/question/{requestID}/reply", tag = "question", operation_id = "question.reply",
     params(("requestID" = String, Path), DirectoryParams), request_body = QuestionReply,
-    responses((status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn question_reply(_ctx: Ctx, Path(id): Path<String>, Json(_body): Json<QuestionReply>) -> ApiError {
-    no_question(&id)
+    responses((status = 200, description = "Question answered successfully", body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn question_reply(State(st): State<Arc<AppState>>, _ctx: Ctx, Path(id): Path<String>, Json(body): Json<QuestionReply>) -> ApiResult<JsonBody<bool>> {
+    st.runtime.questions.reply(&id, body.answers).ok_or_else(|| no_question(&id))?;
+    Ok(JsonBody(true))
 }
 
-/// Always a 404 `QuestionNotFoundError`: Burrow's agents ask no questions.
+/// Dismisses a pending question; the asking tool call fails with "The user dismissed this question".
 #[utoipa::path(post, path = "/question/{requestID}/reject", tag = "question", operation_id = "question.reject",
-    params(("requestID" = String, Path), DirectoryParams), responses((status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn question_reject(_ctx: Ctx, Path(id): Path<String>) -> ApiError {
-    no_question(&id)
+    params(("requestID" = String, Path), DirectoryParams),
+    responses((status = 200, description = "Question rejected successfully", body = bool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn question_reject(State(st): State<Arc<AppState>>, _ctx: Ctx, Path(id): Path<String>) -> ApiResult<JsonBody<bool>> {
+    st.runtime.questions.reject(&id).ok_or_else(|| no_question(&id))?;
+    Ok(JsonBody(true))
 }

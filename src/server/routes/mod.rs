@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod api_message;
+pub mod api_permission;
 pub mod api_revert;
 pub mod api_session_event;
 pub mod app;

@@ -100,8 +100,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "v2.integration.connect.oauth",
         why: Why::ByDesign("OAuth logins against hosted services are not run by Burrow"),
     },
-    NotServed { method: "GET", path: "/api/pty/{ptyID}/connect", operation_id: "v2.pty.connect", why: Why::NotBuiltYet },
-    NotServed { method: "POST", path: "/api/session/{sessionID}/permission", operation_id: "v2.session.permission.create", why: Why::NotBuiltYet },
     NotServed {
         method: "GET",
         path: "/experimental/console/orgs",
@@ -114,7 +112,6 @@ pub const NOT_SERVED: &[NotServed] = &[
         operation_id: "experimental.console.switchOrg",
         why: Why::ByDesign("OpenCode's hosted console account is not part of Burrow"),
     },
-    NotServed { method: "POST", path: "/experimental/session/{sessionID}/background", operation_id: "experimental.session.background", why: Why::NotBuiltYet },
     NotServed {
         method: "POST",
         path: "/global/upgrade",

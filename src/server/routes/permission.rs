@@ -31,11 +31,19 @@ fn not_found(id: &str) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-fn answer(st: &AppState, id: &str, reply: Reply, message: Option<String>) -> Response {
-    match st.runtime.permissions.reply(id, reply, message) {
-        Some(()) => axum::Json(true).into_response(),
-        None => not_found(id),
+async fn answer(st: &AppState, id: &str, reply: Reply, message: Option<String>) -> Response {
+    if st.runtime.permissions.reply(id, reply, message).is_none() {
+        return not_found(id);
     }
+    match saved(st).await {
+        Ok(()) => axum::Json(true).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Writes what an `always` reply saved before the client hears it is saved.
+pub async fn saved(st: &AppState) -> Result<(), crate::error::ApiError> {
+    st.runtime.permissions.flush().await.map_err(|e| crate::error::ApiError::internal(format!("cannot store the saved permission answers: {e:#}")))
 }
 
 #[utoipa::path(get, path = "/permission", tag = "permission", operation_id = "permission.list", params(DirectoryParams),
@@ -57,7 +65,7 @@ pub struct ReplyBody {
     responses((status = 200, description = "Permission processed successfully", body = bool),
         (status = 400, body = ErrorBody), (status = 404, body = PermissionNotFound)))]
 pub async fn reply(State(st): State<Arc<AppState>>, Path(id): Path<String>, Json(body): Json<ReplyBody>) -> Response {
-    answer(&st, &id, body.reply, body.message)
+    answer(&st, &id, body.reply, body.message).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -73,5 +81,5 @@ pub async fn respond(State(st): State<Arc<AppState>>, Path((session, id)): Path<
     if let Err(e) = super::session::check_id(&session, "ses", "sessionID") {
         return e.into_response();
     }
-    answer(&st, &id, body.response, None)
+    answer(&st, &id, body.response, None).await
 }

@@ -1,6 +1,6 @@
 //! The saved `always` answers (v2 `GET /api/permission/saved`, `DELETE
 //! /api/permission/saved/{id}`): each allows one permission for one pattern
-//! in one project, kept for the server's life. Removing one makes its calls
+//! in one project, kept in the session database across restarts. Removing one makes its calls
 //! ask again.
 
 use std::sync::Arc;
@@ -45,5 +45,6 @@ pub async fn remove(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> 
     if !st.runtime.permissions.remove_saved(&id) {
         return Err(ApiError::not_found(format!("saved permission not found: {id}")));
     }
+    super::permission::saved(&st).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,5 @@
-//! `GET /pty/{ptyID}/connect`: a terminal over a WebSocket, with OpenCode's
-//! framing.
+//! `GET /pty/{ptyID}/connect` (and v2's `GET /api/pty/{ptyID}/connect`): a
+//! terminal over a WebSocket, with OpenCode's framing.
 //!
 //! The server first replays the kept output from `?cursor=N` (everything when
 //! absent, nothing for `-1`) as text frames, then sends one binary frame, a
@@ -43,9 +43,30 @@ pub struct ConnectParams {
     pub ticket: Option<String>,
 }
 
-/// The terminal id when `path` is a terminal's WebSocket, `/pty/{id}/connect`.
+/// The terminal id when `path` is a terminal's WebSocket, `/pty/{id}/connect`
+/// or the v2 `/api/pty/{id}/connect`.
 pub fn connect_path_id(path: &str) -> Option<&str> {
+    let path = path.strip_prefix("/api").unwrap_or(path);
     path.strip_prefix("/pty/").and_then(|rest| rest.strip_suffix("/connect")).filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// The v2 connect's query: the location as `/api` routes spell it, then the
+/// same cursor and ticket as v1.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ConnectParamsV2 {
+    /// The directory the terminal was created in; `directory` works too.
+    #[serde(rename = "location[directory]")]
+    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    location_directory: Option<String>,
+    #[serde(rename = "location[workspace]")]
+    #[param(rename = "location[workspace]")]
+    location_workspace: Option<String>,
+    /// Replay from this byte of the output; `-1` replays nothing.
+    cursor: Option<String>,
+    /// A one-use ticket from `POST /api/pty/{ptyID}/connect-token`, in place of credentials.
+    ticket: Option<String>,
 }
 
 /// Parses `cursor` as the reference does: whole numbers from -1 up count.
@@ -87,6 +108,24 @@ pub async fn connect(
     let cursor = parse_cursor(q.cursor.as_deref());
     let bus = st.runtime.bus.clone();
     upgrade.on_upgrade(move |socket| stream(socket, terminal, cursor, bus))
+}
+
+/// The v2 path of the same WebSocket (`client.v2.pty.connect`): the same
+/// framing, tickets and close codes as `GET /pty/{ptyID}/connect`.
+#[utoipa::path(get, path = "/api/pty/{ptyID}/connect", tag = "v2", operation_id = "v2.pty.connect", summary = "Connect to PTY session",
+    params(("ptyID" = String, Path), ConnectParamsV2),
+    responses((status = 101, description = "WebSocket to the terminal"), (status = 400, description = "Not a WebSocket request"),
+        (status = 403, description = "The ticket was issued for another directory"), (status = 404, description = "No such running terminal")))]
+pub async fn connect_v2(
+    st: State<Arc<AppState>>,
+    ws: Ws,
+    ctx: Ctx,
+    id: Path<String>,
+    q: Query<ConnectParams>,
+    grant: Option<Extension<TicketGrant>>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    connect(st, ws, ctx, id, q, grant, upgrade).await
 }
 
 async fn stream(mut socket: WebSocket, terminal: Arc<Terminal>, cursor: Option<i64>, bus: crate::event::Bus) {
@@ -189,6 +228,14 @@ mod tests {
         assert_eq!(parse_cursor(Some("-2")), None);
         assert_eq!(parse_cursor(Some("abc")), None);
         assert_eq!(parse_cursor(None), None);
+    }
+
+    #[test]
+    fn both_connect_paths_name_the_terminal() {
+        assert_eq!(connect_path_id("/pty/pty_1/connect"), Some("pty_1"));
+        assert_eq!(connect_path_id("/api/pty/pty_1/connect"), Some("pty_1"));
+        assert_eq!(connect_path_id("/api/pty/pty_1/connect-token"), None);
+        assert_eq!(connect_path_id("/x/pty/pty_1/connect"), None);
     }
 
     #[test]

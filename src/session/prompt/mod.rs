@@ -26,6 +26,7 @@ use crate::agent::input::{user_text, ModelChoice, PromptBody};
 use crate::agent::parts::PartMapper;
 use crate::agent::permission::{self, Rule, SessionGate};
 use crate::agent::provider::{ChatRequest, Provider, ToolSpec};
+use crate::agent::question::Asker;
 use crate::agent::resolve::{self, ResolveError, Resolved};
 use crate::agent::tools::{Registry, TodoStore, ToolContext, Truncator};
 use crate::agent::turn::{Outcome, Sink, Turn};
@@ -410,6 +411,7 @@ impl Prompt {
             metadata: None,
             subagents: Some(self.children(ModelChoice { provider_id: r.provider_id.clone(), model_id: r.model_id.clone() })),
             changes,
+            questions: Some(Asker { questions: self.rt.questions.clone(), directory: Some(self.scope.directory.clone()) }),
         };
         // BURROW_RETRY_BASE_MS shortens the backoff (tests of failing providers).
         let retry_base =

@@ -10,6 +10,7 @@ mod messages;
 mod projects;
 mod queued;
 mod repair;
+mod saved_permissions;
 mod snapshots;
 mod sync;
 mod workspaces;
