@@ -1,7 +1,9 @@
 //! The server side of the helper: find the static `burrow-helper` builds, install
 //! the one for the environment's architecture once, in a folder of the exec user
 //! that nobody else can have made (`~/.cache/burrow/helper/<sha256>/`, mode
-//! 0700), check its SHA-256 where it lives before every run, and fall back
+//! 0700), check its SHA-256 where it lives before every run (the session
+//! started at once after the install's own check is the one exception:
+//! [`NearSearch::session_command`]), and fall back
 //! to `rg --json`, then to POSIX `find` and `grep` ([`super::posix`]), when it
 //! cannot run there. `BURROW_SEARCH=helper|rg|grep|stream` forces one method.
 //!
@@ -10,8 +12,8 @@
 //! here once for Docker and SSH alike.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -28,6 +30,9 @@ const MAX_ANSWER: usize = 512 << 20;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for another server installing the helper on the same host.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
+/// How long after the install checked the helper's SHA-256 the first session
+/// start may run it without checking again ([`NearSearch::session_command`]).
+const FRESH_FOR: Duration = Duration::from_secs(5);
 
 /// What a remote backend gives the helper client.
 #[async_trait]
@@ -190,12 +195,19 @@ impl Installed {
     /// uploaded: a file swapped since (by anyone who could) is never run.
     pub fn command(&self, args: &[&str]) -> String {
         let path = quote(&self.path);
-        let mut cmd = format!(
-            "set -- $(sha256sum {path} 2>/dev/null); if [ \"$1\" != {sum} ]; then printf 'error\\tUnavailable\\t%s\\n' 'the helper at {shown} does not have the checksum it was installed with' >&2; exit {code}; fi; exec {path}",
+        let check = format!(
+            "set -- $(sha256sum {path} 2>/dev/null); if [ \"$1\" != {sum} ]; then printf 'error\\tUnavailable\\t%s\\n' 'the helper at {shown} does not have the checksum it was installed with' >&2; exit {code}; fi; ",
             sum = self.sha256,
             shown = self.path.replace('\'', ""),
             code = protocol::exit_code(&EnvError::Unavailable(String::new())),
         );
+        check + &self.exec(args)
+    }
+
+    /// `exec` of the helper with `args`, with no checksum check: only for a
+    /// file checked a moment ago ([`NearSearch::session_command`]).
+    fn exec(&self, args: &[&str]) -> String {
+        let mut cmd = format!("exec {}", quote(&self.path));
         for arg in args {
             cmd.push(' ');
             cmd.push_str(&quote(arg));
@@ -267,6 +279,10 @@ exit 0
 #[derive(Default)]
 pub struct NearSearch {
     method: OnceCell<Method>,
+    /// When the probe found the helper and checked its SHA-256 (the install
+    /// probe's check, or the one after the upload), until the first session
+    /// start takes it.
+    verified: Mutex<Option<Instant>>,
 }
 
 impl NearSearch {
@@ -276,7 +292,40 @@ impl NearSearch {
 
     /// The method, probing the environment the first time.
     pub async fn method(&self, host: &dyn HelperHost) -> &Method {
-        self.method.get_or_init(|| probe(host)).await
+        self.method
+            .get_or_init(|| async {
+                let method = probe(host).await;
+                if matches!(method, Method::Helper(_)) {
+                    // Every way the probe answers the helper has just checked its checksum.
+                    *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                }
+                method
+            })
+            .await
+    }
+
+    /// The command line that starts `bin` with `args` as the long-lived
+    /// session. It checks the helper's SHA-256 first, as every run does
+    /// ([`Installed::command`]), except once: the first start within
+    /// [`FRESH_FOR`] of the probe's own check, which is what a workspace's
+    /// open does (the install, then at once the session). Hashing the 7 MB
+    /// helper costs 0.2–0.3 s in a loaded container, and checking the same
+    /// file twice within a second adds nothing, because of where it lives:
+    /// the install probe made sure the folder and each one above it up to
+    /// `~/.cache` are the exec user's own, mode 0700, and no symlinks, so
+    /// only that user (or root) can have swapped the file since. Such a
+    /// process could already run anything as that user, which is all the
+    /// helper runs as; and in the moment between the check and the start of
+    /// a container's open nothing else runs there yet. Later starts (after a
+    /// lost session, or long after the install, when the agent's commands
+    /// have had time to run as that user) check again.
+    pub fn session_command(&self, bin: &Installed, args: &[&str]) -> String {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if verified.is_some_and(|at| at.elapsed() < FRESH_FOR) {
+            bin.exec(args)
+        } else {
+            bin.command(args)
+        }
     }
 
     /// The method if it was already probed (for capability reports).

@@ -106,3 +106,22 @@ async fn each_machine_gets_the_build_of_its_architecture() {
     assert_eq!(install_from(&host, &both).await.unwrap(), None, "no build for riscv64");
     assert!(!home.path().join(".cache/burrow/helper").exists(), "nothing was uploaded");
 }
+
+/// The session started right after the probe's own checksum check runs the
+/// helper without checking it again, once; a later start, or one long after
+/// the check, checks it (so a file swapped meanwhile is refused, as above).
+#[test]
+fn only_the_first_session_start_right_after_the_check_skips_it() {
+    let bin = Installed { path: "/home/u/.cache/burrow/helper/abc/burrow-helper".into(), sha256: "abc".into(), arch: "x86_64".into() };
+    let checks = |cmd: &str| cmd.contains("sha256sum") && cmd.contains("abc");
+    let search = NearSearch::new();
+    assert!(checks(&search.session_command(&bin, &["serve", "/w"])), "nothing was checked yet");
+
+    *search.verified.lock().unwrap() = Some(Instant::now());
+    let first = search.session_command(&bin, &["serve", "/w"]);
+    assert_eq!(first, "exec /home/u/.cache/burrow/helper/abc/burrow-helper serve /w");
+    assert!(checks(&search.session_command(&bin, &["serve", "/w"])), "the next start checks again");
+
+    *search.verified.lock().unwrap() = Instant::now().checked_sub(FRESH_FOR * 2);
+    assert!(checks(&search.session_command(&bin, &["serve", "/w"])), "a check long ago does not count");
+}

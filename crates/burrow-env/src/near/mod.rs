@@ -110,13 +110,15 @@ impl Near {
         if let Some(r) = self.session.current() {
             return Some(r);
         }
-        let Some(Method::Helper(bin)) = self.search().probed().cloned() else { return None };
+        let search = self.search();
+        let Some(Method::Helper(bin)) = search.probed().cloned() else { return None };
         // The helper keeps a text index when this process keeps one (the
         // server's `--no-text-index` turns both off).
         let args: &[&str] = if crate::search::trigram::live::settings().is_some() { &["serve", &self.root] } else { &["serve", "--no-text-index", &self.root] };
-        let command = bin.command(args);
         self.session
             .get(&host.describe(), || async {
+                // Built only by the caller that starts the session, which may skip the checksum once.
+                let command = search.session_command(&bin, args);
                 let (reader, writer) = host.attach(command).await?;
                 RemoteEnv::connect(reader, writer, &bin.version_line()).await
             })
