@@ -243,6 +243,78 @@ async fn in_a_container(turns: Vec<Turn>) -> InContainer {
     InContainer { _llm: llm, a, container, _scratch: scratch, cwd, home }
 }
 
+/// A Burrow that serves workspaces (`--allow-workspaces`, local folders
+/// under `roots/`), over the standard fixture, with the scripted model, and
+/// the TUI's own folders: what the workspace tests share.
+struct WithWorkspaces {
+    _llm: ScriptedLlm,
+    fx: Fixture,
+    ws: support::env::Workspace,
+    srv: Server,
+    _data: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
+    cwd: PathBuf,
+    home: PathBuf,
+    /// `roots/<folder>`, made and holding `marker.txt` with the given text.
+    folder: PathBuf,
+}
+
+async fn with_workspaces(turns: Vec<Turn>, folder: &str, marker: &str) -> WithWorkspaces {
+    use support::agent::config;
+    use support::llm::unreachable_url;
+    let llm = ScriptedLlm::openai(turns).await;
+    let fx = Fixture::standard();
+    let mut ws = TestEnv::from_name("local").unwrap().place(&fx).await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (cwd, home, roots) = (scratch.path().join("cwd"), scratch.path().join("home"), scratch.path().join("roots"));
+    let folder = roots.join(folder);
+    for dir in [&cwd, &home, &folder] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(folder.join("marker.txt"), marker).unwrap();
+    ws.args.extend(["--allow-workspaces", "--workspace-root", &roots.display().to_string(), "--workspace-idle", "0"].map(String::from));
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(&llm.url, &unreachable_url().await).to_string();
+    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
+    WithWorkspaces { _llm: llm, fx, ws, srv, _data: data, _scratch: scratch, cwd, home, folder }
+}
+
+impl WithWorkspaces {
+    /// `POST /experimental/workspace` with `body`: the new workspace's id and name.
+    async fn create(&self, body: Value) -> (String, String) {
+        let created = self.srv.send(self.srv.request(reqwest::Method::POST, "/experimental/workspace").json(&body)).await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        let created = created.json();
+        (created["id"].as_str().unwrap().to_string(), created["name"].as_str().unwrap().to_string())
+    }
+
+    /// How many rows the `/warp` list has above the workspaces: the adapters
+    /// ("New workspace") and "None".
+    async fn rows_above_workspaces(&self) -> usize {
+        let (status, adapters) = self.srv.get("/experimental/workspace/adapter").await;
+        assert_eq!(status, 200, "{adapters}");
+        adapters.as_array().unwrap().len() + 1
+    }
+}
+
+impl Tui {
+    /// Types `/warp` and picks the workspace shown as `shown`, `below` rows
+    /// down (the list has no filter), once that row is the highlighted one.
+    fn warp_to(&mut self, shown: &str, below: usize) {
+        self.type_text("/warp");
+        self.wait_for(&["/warp", "Change the workspace"]);
+        self.enter();
+        self.wait_for(&["Choose workspace", "None", shown]);
+        for _ in 0..below {
+            self.keys.write_all(b"\x1b[B").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_highlighted(shown, ["Local folder", "None"]);
+        self.enter();
+        self.wait_without("Choose workspace");
+    }
+}
+
 /// Removes a container when dropped, whether the test passed or not.
 struct RemovedAtTheEnd(String);
 
@@ -320,38 +392,20 @@ async fn a_prompt_typed_in_opencode_attach_edits_a_file_in_a_container() {
 /// `session.create` (`?workspace=`), and the session's turns run there.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tui_lists_a_second_workspace_and_a_session_picked_there_writes_its_files() {
-    use support::agent::config;
-    use support::llm::unreachable_url;
     let Some(bin) = opencode() else { return };
-    let llm = ScriptedLlm::openai(vec![
+    let turns = vec![
         Turn::tool("call_w", "write", json!({"filePath": "agent/warped.txt", "content": "written in the workspace\n"})),
         Turn::text("Wrote agent/warped.txt in the workspace."),
-    ])
-    .await;
-    let fx = Fixture::standard();
-    let mut ws = TestEnv::from_name("local").unwrap().place(&fx).await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let (cwd, home, rooted) = (scratch.path().join("cwd"), scratch.path().join("home"), scratch.path().join("roots"));
+    ];
     // A name the TUI's filter picks out of the adapters' names and descriptions.
-    let other = rooted.join("warpzone");
-    for dir in [&cwd, &home, &other] {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(other.join("marker.txt"), "the second workspace\n").unwrap();
-    ws.args.extend(["--allow-workspaces", "--workspace-root", &rooted.display().to_string(), "--workspace-idle", "0"].map(String::from));
-    let data = tempfile::tempdir().unwrap();
-    let cfg = config(&llm.url, &unreachable_url().await).to_string();
-    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
-    let created = srv.send(srv.request(reqwest::Method::POST, "/experimental/workspace").json(&json!({ "type": "local", "extra": { "dir": other } }))).await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    let created = created.json();
-    let (id, name) = (created["id"].as_str().unwrap().to_string(), created["name"].as_str().unwrap().to_string());
-    assert!(name.contains("warpzone"), "a local workspace is named by its folder: {created}");
+    let w = with_workspaces(turns, "warpzone", "the second workspace\n").await;
+    let (fx, ws, srv, other) = (&w.fx, &w.ws, &w.srv, w.folder.clone());
+    let (cwd, home) = (w.cwd.clone(), w.home.clone());
+    let (id, name) = w.create(json!({ "type": "local", "extra": { "dir": other } })).await;
+    assert!(name.contains("warpzone"), "a local workspace is named by its folder: {name}");
 
     // The /warp list: the adapters ("New workspace"), "None", then the workspace.
-    let (status, adapters) = srv.get("/experimental/workspace/adapter").await;
-    assert_eq!(status, 200, "{adapters}");
-    let below = adapters.as_array().unwrap().len() + 1;
+    let below = w.rows_above_workspaces().await;
     let url = srv.url.clone();
     let prompt = "please write agent/warped.txt";
     let shown = name.clone();
@@ -366,19 +420,7 @@ async fn the_tui_lists_a_second_workspace_and_a_session_picked_there_writes_its_
         tui.escape();
         tui.wait_without(&shown);
         // `/warp` on the home screen: pick it for the next session.
-        tui.type_text("/warp");
-        tui.wait_for(&["/warp", "Change the workspace"]);
-        tui.enter();
-        tui.wait_for(&["Choose workspace", "None", &shown]);
-        // The list has no filter: down past the adapters and "None", until
-        // the workspace's row is the highlighted one.
-        for _ in 0..below {
-            tui.keys.write_all(b"\x1b[B").unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        tui.wait_highlighted(&shown, ["Local folder", "None"]);
-        tui.enter();
-        tui.wait_without("Choose workspace");
+        tui.warp_to(&shown, below);
         tui.type_text(prompt);
         tui.wait_for(&[prompt]);
         tui.enter();
@@ -419,43 +461,24 @@ async fn the_tui_lists_a_second_workspace_and_a_session_picked_there_writes_its_
 /// tools run in the picked Docker workspace's container.
 #[tokio::test(flavor = "multi_thread")]
 async fn warp_inside_a_session_moves_its_next_turn_into_a_docker_workspace() {
-    use support::agent::config;
-    use support::llm::unreachable_url;
     let Some(bin) = opencode() else { return };
     let Some(image) = docker_support::image() else { return };
-    let llm = ScriptedLlm::openai(vec![
+    let turns = vec![
         Turn::tool("call_h", "write", json!({"filePath": "agent/home.txt", "content": "written at home\n"})),
         Turn::text("Wrote agent/home.txt at home."),
         Turn::tool("call_b", "write", json!({"filePath": "agent/boxed.txt", "content": "written in the container\n"})),
         Turn::text("Wrote agent/boxed.txt in the box."),
-    ])
-    .await;
-    let fx = Fixture::standard();
-    let mut ws = TestEnv::from_name("local").unwrap().place(&fx).await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let (cwd, home, rooted) = (scratch.path().join("cwd"), scratch.path().join("home"), scratch.path().join("roots"));
-    let copied = rooted.join("boxed");
-    for dir in [&cwd, &home, &copied] {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(copied.join("marker.txt"), "copied into the container\n").unwrap();
-    ws.args.extend(["--allow-workspaces", "--workspace-root", &rooted.display().to_string(), "--workspace-idle", "0"].map(String::from));
-    let data = tempfile::tempdir().unwrap();
-    let cfg = config(&llm.url, &unreachable_url().await).to_string();
-    let srv = Server::start_with(&ws, &[("OPENCODE_CONFIG_CONTENT", cfg.as_str()), ("BURROW_DATA_DIR", data.path().to_str().unwrap())]).await;
-    let body = json!({ "type": "docker", "extra": { "image": image, "copy": copied, "network": "none" } });
-    let created = srv.send(srv.request(reqwest::Method::POST, "/experimental/workspace").json(&body)).await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    let created = created.json();
-    let (id, name) = (created["id"].as_str().unwrap().to_string(), created["name"].as_str().unwrap().to_string());
+    ];
+    let w = with_workspaces(turns, "boxed", "copied into the container\n").await;
+    let (ws, srv) = (&w.ws, &w.srv);
+    let (cwd, home) = (w.cwd.clone(), w.home.clone());
+    let (id, name) = w.create(json!({ "type": "docker", "extra": { "image": image, "copy": w.folder, "network": "none" } })).await;
     let container = format!("burrow-{}", id.to_ascii_lowercase());
     // A workspace's container outlives its server by design: a failing run must not leave it behind.
     let _cleanup = RemovedAtTheEnd(container.clone());
 
-    let (status, adapters) = srv.get("/experimental/workspace/adapter").await;
-    assert_eq!(status, 200, "{adapters}");
     // Inside a session the list has the adapters, "None", then the workspace.
-    let below = adapters.as_array().unwrap().len() + 1;
+    let below = w.rows_above_workspaces().await;
     let url = srv.url.clone();
     let (first, second) = ("please write agent/home.txt", "now write agent/boxed.txt");
     let shown = name.clone();
@@ -466,17 +489,7 @@ async fn warp_inside_a_session_moves_its_next_turn_into_a_docker_workspace() {
         tui.wait_for(&[first]);
         tui.enter();
         tui.wait_for(&["Wrote agent/home.txt at home."]);
-        tui.type_text("/warp");
-        tui.wait_for(&["/warp", "Change the workspace"]);
-        tui.enter();
-        tui.wait_for(&["Choose workspace", "None", &shown]);
-        for _ in 0..below {
-            tui.keys.write_all(b"\x1b[B").unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        tui.wait_highlighted(&shown, ["Local folder", "None"]);
-        tui.enter();
-        tui.wait_without("Choose workspace");
+        tui.warp_to(&shown, below);
         // The fixture's uncommitted changes: the TUI asks whether to move
         // them too (`copyChanges`); "no", the left button, as Burrow does not.
         tui.wait_for(&["File Changes Found", "no    yes"]);

@@ -20,7 +20,7 @@ use super::api_message;
 use super::config::load;
 use super::pty::{self as v1_pty, PtyError};
 use super::session::where_it_runs;
-use super::DirectoryParams;
+use super::{DirectoryParams, LocationParams};
 use crate::agent::input::{ModelChoice, PromptBody};
 use crate::agent::permission::Reply;
 use crate::config::provider;
@@ -133,13 +133,6 @@ pub struct FsListParams {
     /// The directory to list, relative to the location (its own directory when absent).
     #[param(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     path: Option<String>,
-    /// The location (`location[directory]=...`); `directory` works too.
-    #[serde(rename = "location[directory]")]
-    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
-    location_directory: Option<String>,
-    #[serde(rename = "location[workspace]")]
-    #[param(rename = "location[workspace]")]
-    location_workspace: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -150,7 +143,7 @@ pub struct FsListResponse {
 
 /// The direct children of one directory, directories first, each with its
 /// path relative to the location.
-#[utoipa::path(get, path = "/api/fs/list", tag = "v2", operation_id = "v2.fs.list", summary = "List directory", params(FsListParams),
+#[utoipa::path(get, path = "/api/fs/list", tag = "v2", operation_id = "v2.fs.list", summary = "List directory", params(FsListParams, LocationParams),
     responses((status = 200, body = FsListResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn fs_list(Ws(ws): Ws, Ctx(inst): Ctx, Query(q): Query<FsListParams>) -> ApiResult<JsonBody<FsListResponse>> {
     let dir = match q.path.as_deref().filter(|p| !p.is_empty() && *p != ".") {

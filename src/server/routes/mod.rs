@@ -49,3 +49,20 @@ pub struct DirectoryParams {
     /// the server's own environment. The `x-opencode-workspace` header works too.
     pub workspace: Option<String>,
 }
+
+/// Where a v2 (`/api/*`) or experimental route works, as OpenCode's v2 SDK
+/// spells it (`location[directory]=`, `location[workspace]=`). Only for
+/// `/doc`: the `Ctx` and `Ws` extractors read both this and the v1 spelling.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct LocationParams {
+    /// The directory to work in; `directory` works too.
+    #[serde(rename = "location[directory]")]
+    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    location_directory: Option<String>,
+    /// The workspace to work in; `workspace` works too.
+    #[serde(rename = "location[workspace]")]
+    #[param(rename = "location[workspace]")]
+    location_workspace: Option<String>,
+}

@@ -12,7 +12,7 @@ use axum::Json as JsonResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::DirectoryParams;
+use super::{DirectoryParams, LocationParams};
 use crate::error::{ApiResult, ErrorBody};
 use crate::instance::Instance;
 use crate::protocol::project::{Project, ProjectCommands, ProjectIcon, ProjectSettings};
@@ -100,20 +100,6 @@ pub async fn update(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx,
     Ok(JsonResponse(project).into_response())
 }
 
-/// Where a project copy route works: OpenCode's v2 `location[...]` query
-/// (`directory` works too).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct CopyLocationParams {
-    #[serde(rename = "location[directory]")]
-    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
-    location_directory: Option<String>,
-    #[serde(rename = "location[workspace]")]
-    #[param(rename = "location[workspace]")]
-    location_workspace: Option<String>,
-}
-
 /// The body of `POST /experimental/project/{projectID}/copy`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -189,7 +175,7 @@ async fn copy_repo(ws: &Scope, inst: &Instance, id: &str) -> Result<Repo, Respon
 /// HEAD) in `directory`, made by git in the environment. Publishes
 /// `project.directories.updated`.
 #[utoipa::path(post, path = "/experimental/project/{projectID}/copy", tag = "projectCopy", operation_id = "v2.projectCopy.create",
-    params(("projectID" = String, Path), CopyLocationParams), request_body = ProjectCopyCreate,
+    params(("projectID" = String, Path), LocationParams), request_body = ProjectCopyCreate,
     responses((status = 200, description = "ProjectCopy.Copy", body = ProjectCopy), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn copy_create(
@@ -219,7 +205,7 @@ pub async fn copy_create(
 /// Removes a copy of the project (any of its git worktrees but the main
 /// one); one with changes needs `force: true`.
 #[utoipa::path(delete, path = "/experimental/project/{projectID}/copy", tag = "projectCopy", operation_id = "v2.projectCopy.remove",
-    params(("projectID" = String, Path), CopyLocationParams), request_body = ProjectCopyRemove,
+    params(("projectID" = String, Path), LocationParams), request_body = ProjectCopyRemove,
     responses((status = 204, description = "Removed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn copy_remove(
     State(st): State<Arc<AppState>>,
@@ -246,7 +232,7 @@ pub async fn copy_remove(
 /// Brings the project's copies up to date with the disk: git forgets those
 /// whose folders are gone (`git worktree prune`).
 #[utoipa::path(post, path = "/experimental/project/{projectID}/copy/refresh", tag = "projectCopy", operation_id = "v2.projectCopy.refresh",
-    params(("projectID" = String, Path), CopyLocationParams),
+    params(("projectID" = String, Path), LocationParams),
     responses((status = 204, description = "Refreshed"), (status = 400, body = ProjectCopyError), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn copy_refresh(State(st): State<Arc<AppState>>, Ws(ws): Ws, Ctx(inst): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
     let repo = match copy_repo(&ws, &inst, &id).await {

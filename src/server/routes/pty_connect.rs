@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::DirectoryParams;
+use super::{DirectoryParams, LocationParams};
 use crate::error::ApiError;
 use crate::pty::{Attached, Live, Terminal};
 use crate::server::auth::TicketGrant;
@@ -48,25 +48,6 @@ pub struct ConnectParams {
 pub fn connect_path_id(path: &str) -> Option<&str> {
     let path = path.strip_prefix("/api").unwrap_or(path);
     path.strip_prefix("/pty/").and_then(|rest| rest.strip_suffix("/connect")).filter(|id| !id.is_empty() && !id.contains('/'))
-}
-
-/// The v2 connect's query: the location as `/api` routes spell it, then the
-/// same cursor and ticket as v1.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ConnectParamsV2 {
-    /// The directory the terminal was created in; `directory` works too.
-    #[serde(rename = "location[directory]")]
-    #[param(rename = "location[directory]", pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
-    location_directory: Option<String>,
-    #[serde(rename = "location[workspace]")]
-    #[param(rename = "location[workspace]")]
-    location_workspace: Option<String>,
-    /// Replay from this byte of the output; `-1` replays nothing.
-    cursor: Option<String>,
-    /// A one-use ticket from `POST /api/pty/{ptyID}/connect-token`, in place of credentials.
-    ticket: Option<String>,
 }
 
 /// Parses `cursor` as the reference does: whole numbers from -1 up count.
@@ -113,7 +94,7 @@ pub async fn connect(
 /// The v2 path of the same WebSocket (`client.v2.pty.connect`): the same
 /// framing, tickets and close codes as `GET /pty/{ptyID}/connect`.
 #[utoipa::path(get, path = "/api/pty/{ptyID}/connect", tag = "v2", operation_id = "v2.pty.connect", summary = "Connect to PTY session",
-    params(("ptyID" = String, Path), ConnectParamsV2),
+    params(("ptyID" = String, Path), LocationParams, ConnectParams),
     responses((status = 101, description = "WebSocket to the terminal"), (status = 400, description = "Not a WebSocket request"),
         (status = 403, description = "The ticket was issued for another directory"), (status = 404, description = "No such running terminal")))]
 pub async fn connect_v2(
