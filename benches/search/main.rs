@@ -44,6 +44,7 @@ pub struct Query {
 const QUERIES: &[Query] = &[
     Query { endpoint: Endpoint::Text, what: "no match (full scan)", text: "burrowNoSuchToken9f3a" },
     Query { endpoint: Endpoint::Text, what: "rare (6 lines)", text: "CONFIG_BURROW|mem_cgroup_swapout" },
+    Query { endpoint: Endpoint::Text, what: "rare", text: "PM_RESUME" },
     Query { endpoint: Endpoint::Text, what: "common", text: "static" },
     Query { endpoint: Endpoint::Text, what: "regex", text: r"spin_lock_irq(save|restore)\(" },
     Query { endpoint: Endpoint::File, what: "fuzzy", text: "main" },
