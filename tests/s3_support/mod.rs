@@ -41,16 +41,18 @@ impl CountingProxy {
         self.log.lock().unwrap().iter().filter(|(m, u)| keep(m, u)).count()
     }
 
-    /// Object downloads (GETs that are not listings) below `prefix`.
+    /// Object downloads (GETs that are not listings) below `prefix`: the
+    /// workspace's own objects, not those of the undo snapshot store that
+    /// Burrow keeps beside it under `.burrow-snapshots/<prefix>/` (pruned at
+    /// start, see `ObjectEnv::snapshot_prune`).
     pub fn object_gets(&self, prefix: &str) -> usize {
-        self.count(|m, u| m == "GET" && !u.contains("list-type") && u.contains(&format!("/{prefix}/")))
+        self.count(|m, u| m == "GET" && is_object_below(u, prefix))
     }
 
     /// Distinct objects downloaded below `prefix`.
     pub fn distinct_object_gets(&self, prefix: &str) -> usize {
         let log = self.log.lock().unwrap();
-        let paths: std::collections::HashSet<&str> =
-            log.iter().filter(|(m, u)| m == "GET" && !u.contains("list-type") && u.contains(&format!("/{prefix}/"))).map(|(_, u)| u.as_str()).collect();
+        let paths: std::collections::HashSet<&str> = log.iter().filter(|(m, u)| m == "GET" && is_object_below(u, prefix)).map(|(_, u)| u.as_str()).collect();
         paths.len()
     }
 
@@ -63,6 +65,12 @@ impl CountingProxy {
     pub fn listings(&self, prefix: &str) -> usize {
         self.count(|m, u| m == "GET" && u.contains("list-type") && u.contains(&format!("prefix={prefix}")))
     }
+}
+
+/// Whether `url` names an object of the workspace below `prefix` (not a
+/// listing, not the snapshot store beside it).
+fn is_object_below(url: &str, prefix: &str) -> bool {
+    !url.contains("list-type") && url.contains(&format!("/{prefix}/")) && !url.contains("/.burrow-snapshots/")
 }
 
 async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {

@@ -92,8 +92,10 @@ impl ObjectSnapshots {
     pub async fn track(&self, env: &ObjectEnv) -> EnvResult<String> {
         let files = env.all_files().await?;
         let mut seen_guard = self.seen.lock().await;
+        // The bucket's map, read once: it also fills this server's when empty.
+        let bucket_map = self.load_validators().await;
         if seen_guard.is_none() {
-            *seen_guard = Some(self.load_validators().await);
+            *seen_guard = Some(bucket_map.clone());
         }
         let seen = seen_guard.as_mut().unwrap_or_else(|| unreachable!("loaded above"));
         let before = seen.len();
@@ -228,8 +230,10 @@ impl ObjectSnapshots {
     pub async fn prune(&self, keep: &[String], age: Duration) -> EnvResult<SnapshotPruned> {
         // This server's tracks wait: they hold this lock from listing to last write.
         let mut seen_guard = self.seen.lock().await;
+        // The bucket's map, read once: it also fills this server's when empty.
+        let bucket_map = self.load_validators().await;
         if seen_guard.is_none() {
-            *seen_guard = Some(self.load_validators().await);
+            *seen_guard = Some(bucket_map.clone());
         }
         let cutoff = SystemTime::now().checked_sub(age.max(MIN_PRUNE_AGE)).unwrap_or(SystemTime::UNIX_EPOCH);
         let cutoff_ms = cutoff.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
@@ -248,7 +252,6 @@ impl ObjectSnapshots {
             all.insert(id, (key, young, meta.content_length()));
         }
         let mut live: HashSet<String> = HashSet::new();
-        let bucket_map = self.load_validators().await;
         let ours = seen_guard.as_ref().map(|m| m.values().map(|(_, b)| b.clone()).collect::<Vec<_>>()).unwrap_or_default();
         live.extend(bucket_map.into_values().map(|(_, blob)| blob).chain(ours));
         for root in keep {
