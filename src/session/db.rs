@@ -139,6 +139,21 @@ impl Db {
         .map_err(|e| StoreError::Db(format!("store task failed: {e}")))?
     }
 
+    /// Every row of `sql` (one TEXT column of JSON records, no parameters),
+    /// each parsed as a `T`: how the stores of whole records read them back.
+    pub async fn json_rows<T: serde::de::DeserializeOwned + Send + 'static>(&self, sql: &'static str) -> StoreResult<Vec<T>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(serde_json::from_str(&row?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Runs a query on one of the reader connections.
     pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         let readers = self.readers.clone();

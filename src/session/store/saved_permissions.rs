@@ -12,17 +12,7 @@ use crate::session::error::StoreResult;
 impl Store {
     /// Every saved answer, oldest first (ids ascend with time).
     pub async fn saved_permissions(&self) -> StoreResult<Vec<SavedRule>> {
-        self.db
-            .read(|conn| {
-                let mut stmt = conn.prepare("SELECT data FROM permission_saved ORDER BY id")?;
-                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                let mut out = Vec::new();
-                for row in rows {
-                    out.push(serde_json::from_str(&row?)?);
-                }
-                Ok(out)
-            })
-            .await
+        self.db.json_rows("SELECT data FROM permission_saved ORDER BY id").await
     }
 
     /// Saves (or replaces) one answer.

@@ -9,17 +9,7 @@ use crate::session::error::StoreResult;
 impl Store {
     /// Every stored workspace record, oldest first.
     pub async fn workspaces(&self) -> StoreResult<Vec<serde_json::Value>> {
-        self.db
-            .read(|conn| {
-                let mut stmt = conn.prepare("SELECT data FROM workspace ORDER BY time_created, id")?;
-                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                let mut out = Vec::new();
-                for row in rows {
-                    out.push(serde_json::from_str(&row?)?);
-                }
-                Ok(out)
-            })
-            .await
+        self.db.json_rows("SELECT data FROM workspace ORDER BY time_created, id").await
     }
 
     /// Saves (or replaces) one workspace record.
