@@ -157,8 +157,11 @@ pub async fn history(State(st): State<Arc<AppState>>, OptionalJson(known): Optio
     Ok(JsonBody(st.runtime.sessions.store.sync_history(known).await?))
 }
 
-/// A sequence number: a whole number, 0 or more (JSON's `3.0` too).
+/// A sequence number: a whole number from 0 up to `i64::MAX` (JSON's `3.0`
+/// too). The bound is the documented `int64` one, and the store's: SQLite
+/// keeps sequences as signed 64-bit integers.
 fn sequence(id: &str, value: &Value) -> ApiResult<u64> {
-    let whole = value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64).map(|f| f as u64));
-    whole.ok_or_else(|| ApiError::bad_request(format!("the sequence of {id:?} must be a whole number, 0 or more; got {value}")))
+    const MAX: u64 = i64::MAX as u64;
+    let whole = value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < MAX as f64).map(|f| f as u64));
+    whole.filter(|&n| n <= MAX).ok_or_else(|| ApiError::bad_request(format!("the sequence of {id:?} must be a whole number from 0 to {MAX}; got {value}")))
 }
