@@ -45,21 +45,7 @@ impl Store {
             .write(move |conn| {
                 let tx = conn.transaction()?;
                 let data = serde_json::to_string(&session)?;
-                tx.execute(
-                    "INSERT INTO session (id, project_id, parent_id, directory, path, title, time_updated, time_archived, seq, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)",
-                    params![
-                        session.id,
-                        session.project_id,
-                        session.parent_id,
-                        session.directory,
-                        session.path,
-                        session.title,
-                        session.time.updated,
-                        session.time.archived,
-                        data
-                    ],
-                )?;
+                insert_session_row(&tx, &session, &data, None)?;
                 let info = SessionInfo { session_id: &session.id, info: &session };
                 let recorded = events::record(&tx, events::SESSION_CREATED, info, &session.id, 0)?;
                 tx.commit()?;
@@ -189,4 +175,27 @@ pub(super) fn bump(conn: &Connection, session_id: &str) -> StoreResult<u64> {
     conn.query_row("UPDATE session SET seq = seq + 1 WHERE id = ?1 RETURNING seq", [session_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::session_not_found(session_id))
+}
+
+/// The row of a new session (event number 0), owned by `owner` when a
+/// replayed history names one: what creating a session and replaying its
+/// `session.created` both write.
+pub(super) fn insert_session_row(conn: &rusqlite::Connection, session: &Session, data: &str, owner: Option<&str>) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO session (id, project_id, parent_id, directory, path, title, time_updated, time_archived, seq, data, sync_owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10)",
+        params![
+            session.id,
+            session.project_id,
+            session.parent_id,
+            session.directory,
+            session.path,
+            session.title,
+            session.time.updated,
+            session.time.archived,
+            data,
+            owner
+        ],
+    )?;
+    Ok(())
 }

@@ -194,22 +194,7 @@ fn project(tx: &Connection, kind: &str, event: &ReplayEvent, owner: Option<&str>
             }
             let data = serde_json::to_string(&session)?;
             if kind == events::SESSION_CREATED {
-                tx.execute(
-                    "INSERT INTO session (id, project_id, parent_id, directory, path, title, time_updated, time_archived, seq, data, sync_owner)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10)",
-                    params![
-                        session.id,
-                        session.project_id,
-                        session.parent_id,
-                        session.directory,
-                        session.path,
-                        session.title,
-                        session.time.updated,
-                        session.time.archived,
-                        data,
-                        owner
-                    ],
-                )?;
+                super::insert_session_row(tx, &session, &data, owner)?;
             } else {
                 tx.execute(
                     "UPDATE session SET title = ?2, time_updated = ?3, time_archived = ?4, directory = ?5, path = ?6, data = ?7 WHERE id = ?1",
